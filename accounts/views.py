@@ -1,0 +1,63 @@
+"""Sign up, profile (API keys, usage). Log in/out and passwords use Django's own auth views."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.forms import ApiKeyCreateForm, SignUpForm
+from accounts.models import ApiKey
+from conversations.selectors import tokens_used_today
+
+
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def profile(request):
+    used = tokens_used_today(request.user)
+    quota = settings.CHAT_DAILY_TOKEN_QUOTA
+    context = {
+        "api_keys": ApiKey.objects.for_user(request.user),
+        "key_form": ApiKeyCreateForm(),
+        "new_key": request.session.pop("new_api_key", None),
+        "tokens_today": used,
+        "quota": quota,
+        "quota_left": max(0, quota - used) if quota else None,
+    }
+    return render(request, "accounts/profile.html", context)
+
+
+@login_required
+@require_POST
+def api_key_create(request):
+    form = ApiKeyCreateForm(request.POST)
+    if form.is_valid():
+        _, raw = ApiKey.generate(user=request.user, name=form.cleaned_data["name"])
+        # Shown once on the next page view, then gone from the session.
+        request.session["new_api_key"] = raw
+        messages.success(request, _("API key created. Copy it now: it will not be shown again."))
+    return redirect("profile")
+
+
+@login_required
+@require_POST
+def api_key_revoke(request, key_id: int):
+    key = get_object_or_404(ApiKey.objects.for_user(request.user), pk=key_id)
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        messages.success(request, _("API key revoked."))
+    return redirect("profile")

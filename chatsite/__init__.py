@@ -1,0 +1,1 @@
+"""chatsite: a self-hosted chat service for language models."""

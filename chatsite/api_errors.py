@@ -1,0 +1,70 @@
+"""The API's one error shape, `{"error": {"code", "message", "fields"?}}`, made by one handler."""
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from conversations.errors import ChatError
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    error = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def error_response(code: str, message: str, status_code: int, *, fields=None, retry_after=None):
+    """A plain Django JsonResponse in the API's error shape (for non-DRF views: SSE, /v1, healthz)."""
+    response = JsonResponse(error_body(code, message, fields), status=status_code)
+    if retry_after is not None:
+        response["Retry-After"] = str(int(retry_after))
+    return response
+
+
+def chat_error_response(exc: ChatError):
+    return error_response(exc.code, exc.message, exc.status, retry_after=exc.retry_after)
+
+
+def _flatten(detail):
+    if isinstance(detail, list):
+        return [str(item) for item in detail]
+    if isinstance(detail, dict):
+        return {key: _flatten(value) for key, value in detail.items()}
+    return [str(detail)]
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ChatError):
+        return chat_error_response(exc)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response("request_too_large", "The request body is too large.", 413)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        if isinstance(detail, dict):
+            non_field = detail.get("non_field_errors")
+            message = str(non_field[0]) if non_field else "Some fields are invalid."
+            body = error_body("invalid", message, _flatten(detail))
+        else:
+            messages = _flatten(detail)
+            body = error_body("invalid", messages[0] if messages else "Invalid input.")
+    else:
+        code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        if not isinstance(code, str):
+            code = "error"
+        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+            code = "not_authenticated"
+            response.status_code = status.HTTP_401_UNAUTHORIZED
+        body = error_body(code, str(getattr(exc, "detail", exc)))
+    response.data = body
+    return response

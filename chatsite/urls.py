@@ -1,0 +1,20 @@
+"""URL map: pages, accounts, the REST API, the OpenAI-compatible API, admin and health."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from chatsite import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("api/", include("conversations.api.urls")),
+    path("v1/", include("conversations.api.openai_urls")),
+    path("", include("conversations.urls")),
+]
+
+handler400 = "chatsite.views.bad_request"
+handler403 = "chatsite.views.permission_denied"
+handler404 = "chatsite.views.page_not_found"
+handler500 = "chatsite.views.server_error"

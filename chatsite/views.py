@@ -1,0 +1,58 @@
+"""Site-wide views: health check and error pages."""
+
+from django.db import connection
+from django.db.utils import DatabaseError
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from chatsite.api_errors import error_response
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError:
+        return JsonResponse({"status": "error", "detail": "database unavailable"}, status=503)
+    return JsonResponse({"status": "ok"})
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith(("/api/", "/v1/")) or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+def bad_request(request, exception=None):
+    if _wants_json(request):
+        return error_response("bad_request", "The request could not be understood.", 400)
+    return render(request, "400.html", status=400)
+
+
+def permission_denied(request, exception=None):
+    if _wants_json(request):
+        return error_response("permission_denied", "You do not have permission to do this.", 403)
+    return render(request, "403.html", status=403)
+
+
+def page_not_found(request, exception=None):
+    if _wants_json(request):
+        return error_response("not_found", "Not found.", 404)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    if _wants_json(request):
+        return error_response("server_error", "Something went wrong on our side.", 500)
+    return render(request, "500.html", status=500)
+
+
+def csrf_failure(request, reason=""):
+    if _wants_json(request):
+        return error_response("csrf_failed", "CSRF check failed: send the X-CSRFToken header.", 403)
+    return render(request, "403.html", {"csrf_failure": True}, status=403)

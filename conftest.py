@@ -1,0 +1,90 @@
+"""Shared fixtures: users, logged-in clients, and the fake OpenAI-compatible upstream."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from conversations.tests.fake_upstream import FakeUpstream
+
+
+@pytest.fixture(scope="session")
+def _fake_upstream_server():
+    server = FakeUpstream().start_in_thread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_upstream(_fake_upstream_server, settings):
+    """The fake upstream, reset, with chatsite pointed at it through the real openai client."""
+    _fake_upstream_server.reset()
+    settings.LLM_BACKEND = "openai"
+    settings.OPENAI_BASE_URL = _fake_upstream_server.base_url
+    settings.OPENAI_API_KEY = "sk-test-SECRET-upstream-key-0123456789"
+    settings.OPENAI_MODEL = "fake-model"
+    settings.OPENAI_MAX_RETRIES = 0
+    settings.OPENAI_TIMEOUT = 5.0
+    yield _fake_upstream_server
+    _fake_upstream_server.reset()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def password():
+    return "a-Strong-passw0rd!"
+
+
+@pytest.fixture
+def make_user(db, password):
+    from accounts.models import User
+
+    def make(username="alice", **extra):
+        return User.objects.create_user(username=username, email=f"{username}@example.com", password=password, **extra)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def other_user(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def authenticated_client(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def api_client(user):
+    api = APIClient()
+    api.force_authenticate(user)
+    return api
+
+
+@pytest.fixture
+def api_key(user):
+    from accounts.models import ApiKey
+
+    _, raw = ApiKey.generate(user=user, name="tests")
+    return raw
+
+
+@pytest.fixture
+def key_client(api_key):
+    """An API client authenticating with a real personal API key header."""
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    return api

@@ -1,0 +1,76 @@
+"""Errors of the chat engine, in terms a user (and the API's error shape) can use."""
+
+
+class ChatError(Exception):
+    """Base: a code for programs, a short user-safe message, the HTTP status the API answers with."""
+
+    code = "chat_error"
+    status = 500
+    message = "The answer could not be produced."
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None):
+        self.message = message or self.message
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+
+class ConversationBusy(ChatError):
+    code = "busy"
+    status = 409
+    message = "An answer is still being written in this conversation. Wait for it or stop it, then retry."
+
+
+class NothingToRegenerate(ChatError):
+    code = "nothing_to_regenerate"
+    status = 409
+    message = "There is no answer to regenerate in this conversation."
+
+
+class QuotaExceeded(ChatError):
+    code = "quota_exceeded"
+    status = 429
+    message = "You have used today's token quota. It resets at midnight (UTC)."
+
+
+class UpstreamError(ChatError):
+    """The model could not answer. Subclasses say why; none carries SDK types or secrets."""
+
+    code = "upstream_error"
+    status = 502
+    message = "The model service returned an error."
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "upstream_unavailable"
+    status = 503
+    message = "The model service is unavailable. Try again in a moment."
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "upstream_timeout"
+    status = 504
+    message = "The model service took too long to answer."
+
+
+class UpstreamRateLimited(UpstreamError):
+    code = "upstream_rate_limited"
+    status = 429
+    message = "The model service is rate-limiting requests. Try again shortly."
+
+
+class UpstreamRejected(UpstreamError):
+    code = "upstream_rejected"
+    status = 502
+    message = "The model service rejected the request."
+
+
+class UpstreamMisconfigured(UpstreamError):
+    code = "upstream_misconfigured"
+    status = 502
+    message = "The model service is not configured correctly (check the API key and base URL)."
+
+
+class UpstreamStreamBroken(UpstreamError):
+    code = "upstream_stream_broken"
+    status = 502
+    message = "The model service stopped in the middle of the answer."

@@ -1,0 +1,189 @@
+"""Conversations, their turns, feedback on answers, and the log of staff reviews."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class ConversationQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """The only way views reach conversations: ownership is part of the query."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user)
+
+    def active(self):
+        return self.filter(archived=False)
+
+    def archived(self):
+        return self.filter(archived=True)
+
+
+class Conversation(models.Model):
+    class Source(models.TextChoices):
+        WEB = "web", _("Web")
+        API = "api", _("API")
+        SEED_API = "seed_api", _("/api/chat")
+        OPENAI_API = "openai_api", _("/v1/chat/completions")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations",
+        help_text="The user who owns the chat; only they (and staff reviewers) can read it.",
+    )
+    title = models.CharField(max_length=200, blank=True, help_text="Shown in the history list.")
+    model = models.CharField(
+        max_length=100, blank=True, help_text="Model name for new answers; empty = the site default."
+    )
+    system_prompt = models.TextField(
+        blank=True, help_text="Instructions sent first to the model; empty = the site default."
+    )
+    source = models.CharField(
+        max_length=20, choices=Source.choices, default=Source.WEB, help_text="Where the chat was started."
+    )
+    archived = models.BooleanField(default=False, help_text="Archived chats leave the main history list.")
+    turn_count = models.PositiveIntegerField(
+        default=0, help_text="Number of turns; also the last position used (positions start at 1)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now, help_text="Last activity (newest turn or edit).")
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [
+            models.Index(fields=["owner", "-updated_at"], name="conversation_owner_recent_idx"),
+        ]
+
+    def __str__(self):
+        return self.title or f"Conversation {str(self.id)[:8]}"
+
+    def get_absolute_url(self):
+        return reverse("conversations:detail", kwargs={"conversation_id": self.id})
+
+
+class TurnQuerySet(models.QuerySet):
+    def for_user(self, user):
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(conversation__owner=user)
+
+    def running(self):
+        return self.filter(status__in=Turn.RUNNING_STATUSES)
+
+
+class Turn(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", _("User")
+        ASSISTANT = "assistant", _("Assistant")
+        SYSTEM = "system", _("System")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        STREAMING = "streaming", _("Streaming")
+        COMPLETE = "complete", _("Complete")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    RUNNING_STATUSES = (Status.PENDING, Status.STREAMING)
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
+    position = models.PositiveIntegerField(help_text="1-based order within the conversation, server-assigned.")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    content = models.TextField(blank=True, help_text="The message text (partial text for failed answers).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETE)
+    model = models.CharField(max_length=100, blank=True, help_text="Model that wrote an answer.")
+    prompt_tokens = models.PositiveIntegerField(default=0, help_text="Tokens sent for this answer.")
+    completion_tokens = models.PositiveIntegerField(default=0, help_text="Tokens in this answer.")
+    usage_approximate = models.BooleanField(
+        default=False, help_text="True when the upstream sent no usage and chatsite counted it."
+    )
+    finish_reason = models.CharField(max_length=30, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time to the whole answer.")
+    first_token_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time to first text.")
+    dropped_turns = models.PositiveIntegerField(
+        default=0, help_text="Older turns left out of the prompt to fit the context budget."
+    )
+    error = models.CharField(max_length=300, blank=True, help_text="Short user-safe error of a failed answer.")
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TurnQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["conversation", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "position"], name="turn_unique_position"),
+            models.CheckConstraint(condition=models.Q(position__gte=1), name="turn_position_positive"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=["user", "assistant", "system"]), name="turn_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=["pending", "streaming", "complete", "failed", "cancelled"]
+                ),
+                name="turn_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(prompt_tokens__gte=0) & models.Q(completion_tokens__gte=0),
+                name="turn_tokens_non_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["status", "created_at"],
+                name="turn_running_idx",
+                condition=models.Q(status__in=["pending", "streaming"]),
+            ),
+            models.Index(fields=["created_at"], name="turn_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"#{self.position} {self.role}: {self.content[:50]}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in self.RUNNING_STATUSES
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Feedback(models.Model):
+    turn = models.OneToOneField(Turn, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.SmallIntegerField(help_text="+1 (good) or -1 (bad).")
+    comment = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "feedback"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(rating__in=[1, -1]), name="feedback_rating_valid"),
+        ]
+
+    def __str__(self):
+        return f"{'👍' if self.rating > 0 else '👎'} on turn {self.turn_id}"
+
+
+class ReviewLog(models.Model):
+    """One row each time a staff member opens a conversation in the admin."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["conversation", "-created_at"], name="review_conversation_idx")]
+
+    def __str__(self):
+        return f"{self.reviewer} reviewed {self.conversation_id} at {self.created_at:%Y-%m-%d %H:%M}"

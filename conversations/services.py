@@ -1,0 +1,490 @@
+"""Writes: the one path that appends a turn, calls the model and stores the answer; and chat edits.
+
+Every surface (HTML page, REST API, SSE stream, /api/chat, /v1/chat/completions) calls
+`chat_turn_start()` and then iterates `ChatRun.events()` (or `ChatRun.run()` from sync code).
+
+A turn is three steps, and only the middle one is slow:
+1. a short transaction stores the user turn and a `pending` assistant turn (row lock on PostgreSQL,
+   IMMEDIATE transaction on SQLite, the unique (conversation, position) constraint as final guard);
+2. the model is called with no transaction open and no DB connection held (it is released after
+   step 1 and borrowed again for step 3);
+3. a short transaction stores the answer, usage, finish reason, latency and status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from conversations import errors, llm
+from conversations.models import Conversation, Feedback, Turn
+from conversations.selectors import history_for_model, tokens_used_today
+
+logger = logging.getLogger(__name__)
+
+TITLE_MAX_CHARS = 60
+STOP_CHECK_SECONDS = 1.0
+
+
+def _release_connection():
+    """Give the DB connection back (to the pool on PostgreSQL) before a long wait.
+
+    Inside an atomic block (tests wrap each test in one) there is nothing to release.
+    """
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _db(func):
+    """Run short DB work from async code the way Django's async ORM does, then release the connection."""
+
+    def run_and_release(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _release_connection()
+
+    return sync_to_async(run_and_release, thread_sensitive=True)
+
+
+# --- Conversations ------------------------------------------------------------------------------
+
+
+def conversation_create(
+    *, owner, title: str = "", model: str = "", system_prompt: str = "",
+    source: str = Conversation.Source.WEB,
+) -> Conversation:
+    return Conversation.objects.create(
+        owner=owner, title=title.strip()[:200], model=model.strip(), system_prompt=system_prompt, source=source
+    )
+
+
+EDITABLE_CONVERSATION_FIELDS = ("title", "model", "system_prompt", "archived")
+
+
+def conversation_update(*, conversation: Conversation, **changes) -> Conversation:
+    """Change the user-editable fields; anything else passed in is a programming error."""
+    unknown = set(changes) - set(EDITABLE_CONVERSATION_FIELDS)
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    for name, value in changes.items():
+        setattr(conversation, name, value.strip() if isinstance(value, str) and name != "system_prompt" else value)
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=[*changes, "updated_at"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    conversation.delete()
+
+
+def feedback_set(*, turn: Turn, rating: int, comment: str = "") -> Feedback:
+    if turn.role != Turn.Role.ASSISTANT:
+        raise ValueError("feedback is only for answers")
+    now = timezone.now()
+    feedback, _ = Feedback.objects.update_or_create(
+        turn=turn, defaults={"rating": rating, "comment": comment, "updated_at": now}
+    )
+    return feedback
+
+
+def title_from_text(text: str) -> str:
+    words = " ".join(text.split())
+    if len(words) <= TITLE_MAX_CHARS:
+        return words
+    cut = words[: TITLE_MAX_CHARS - 1].rsplit(" ", 1)[0] or words[: TITLE_MAX_CHARS - 1]
+    return cut + "…"
+
+
+# --- The chat turn ------------------------------------------------------------------------------
+
+
+@dataclass
+class TurnStored:
+    """First event: the stored user turn (None when regenerating) and the pending answer."""
+
+    user_turn: Turn | None
+    assistant_turn: Turn
+
+
+@dataclass
+class AnswerDelta:
+    text: str
+
+
+@dataclass
+class AnswerDone:
+    """Last answer event: the stored answer (complete, or cancelled with its partial text)."""
+
+    assistant_turn: Turn
+
+
+@dataclass
+class AnswerFailed:
+    """Last answer event on failure: the stored failed answer and the user-safe error."""
+
+    assistant_turn: Turn
+    error: errors.ChatError
+
+
+@dataclass
+class TitleSet:
+    title: str
+
+
+ChatEvent = TurnStored | AnswerDelta | AnswerDone | AnswerFailed | TitleSet
+
+# Stop signals for answers running in this process; other workers see the cache flag.
+_local_stops: dict[int, threading.Event] = {}
+
+
+def _stop_key(turn_id: int) -> str:
+    return f"chat:stop:{turn_id}"
+
+
+def _daily_quota_check(user) -> None:
+    quota = settings.CHAT_DAILY_TOKEN_QUOTA
+    if quota and tokens_used_today(user) >= quota:
+        raise errors.QuotaExceeded(retry_after=_seconds_to_midnight())
+
+
+def _seconds_to_midnight() -> int:
+    now = timezone.localtime()
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int((midnight - now).total_seconds()) + 1
+
+
+def _claim_conversation(conversation_id) -> Conversation:
+    """Lock the conversation row (PostgreSQL) and refuse if an answer is still being written."""
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    running = (
+        Turn.objects.filter(conversation_id=conversation_id, status__in=Turn.RUNNING_STATUSES)
+        .only("id", "created_at")
+        .first()
+    )
+    if running is not None:
+        stale_before = timezone.now() - timedelta(seconds=settings.CHAT_STALE_TURN_SECONDS)
+        if running.created_at > stale_before:
+            raise errors.ConversationBusy()
+        # Its worker died (a restart mid-answer): fail it so the chat can go on.
+        Turn.objects.filter(pk=running.pk).update(
+            status=Turn.Status.FAILED, error="The answer was interrupted.", completed_at=timezone.now()
+        )
+    return conversation
+
+
+@dataclass
+class _Start:
+    conversation: Conversation
+    user_turn: Turn | None
+    assistant_turn: Turn
+    model: str
+    messages: list[dict] = field(default_factory=list)
+    auto_titled: bool = False  # the title was just made from the first message: the model may improve it
+
+
+def _begin_append(conversation_id, user, content: str) -> _Start:
+    _daily_quota_check(user)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            conversation = _claim_conversation(conversation_id)
+            model = conversation.model or llm.get_backend().default_model
+            position = conversation.turn_count + 1
+            user_turn, assistant_turn = Turn.objects.bulk_create(
+                [
+                    Turn(conversation=conversation, position=position, role=Turn.Role.USER,
+                         content=content, created_at=now),
+                    Turn(conversation=conversation, position=position + 1, role=Turn.Role.ASSISTANT,
+                         status=Turn.Status.PENDING, model=model, created_at=now),
+                ]
+            )
+            conversation.turn_count = position + 1
+            conversation.updated_at = now
+            update_fields = ["turn_count", "updated_at"]
+            auto_titled = not conversation.title
+            if auto_titled:
+                conversation.title = title_from_text(content)
+                update_fields.append("title")
+            conversation.save(update_fields=update_fields)
+    except IntegrityError:
+        # Another append took this position first (the constraint is the final guard).
+        raise errors.ConversationBusy() from None
+    return _Start(conversation, user_turn, assistant_turn, model, auto_titled=auto_titled)
+
+
+def _begin_regenerate(conversation_id, user, edited_content: str | None) -> _Start:
+    """Re-run the last answer in place (same position, no duplicated user turn).
+
+    With `edited_content`, the last user message is replaced first (edit and resend).
+    """
+    _daily_quota_check(user)
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = _claim_conversation(conversation_id)
+        last_two = list(
+            Turn.objects.filter(conversation_id=conversation_id, position__gte=conversation.turn_count - 1)
+            .order_by("position")
+        )
+        if len(last_two) != 2 or [t.role for t in last_two] != [Turn.Role.USER, Turn.Role.ASSISTANT]:
+            raise errors.NothingToRegenerate()
+        user_turn, assistant_turn = last_two
+        if edited_content is not None:
+            user_turn.content = edited_content
+            user_turn.save(update_fields=["content"])
+        model = conversation.model or llm.get_backend().default_model
+        assistant_turn.content = ""
+        assistant_turn.status = Turn.Status.PENDING
+        assistant_turn.error = ""
+        assistant_turn.finish_reason = ""
+        assistant_turn.model = model
+        assistant_turn.prompt_tokens = assistant_turn.completion_tokens = 0
+        assistant_turn.usage_approximate = False
+        assistant_turn.latency_ms = assistant_turn.first_token_ms = None
+        assistant_turn.dropped_turns = 0
+        assistant_turn.created_at = now
+        assistant_turn.completed_at = None
+        assistant_turn.save()
+        conversation.updated_at = now
+        conversation.save(update_fields=["updated_at"])
+    return _Start(conversation, user_turn if edited_content is not None else None, assistant_turn, model)
+
+
+def _fit_to_context(messages: list[dict], backend: llm.Backend, model: str) -> tuple[list[dict], int]:
+    """Drop the oldest turns until the prompt fits, keeping the system prompt and the newest message.
+
+    Counts from the newest message backwards, so only what is sent gets tokenized.
+    """
+    budget = backend.context_tokens(model) - settings.CHAT_MAX_ANSWER_TOKENS
+    system, turns = messages[0], messages[1:]
+    used = backend.message_tokens(system) + backend.message_tokens(turns[-1])
+    kept = [turns[-1]]
+    for message in reversed(turns[:-1]):
+        cost = backend.message_tokens(message)
+        if used + cost > budget:
+            break
+        used += cost
+        kept.append(message)
+    kept.reverse()
+    return [system, *kept], len(turns) - len(kept)
+
+
+def _prepare(start: _Start) -> tuple[_Start, int]:
+    conversation = start.conversation
+    system_prompt = conversation.system_prompt or settings.CHAT_DEFAULT_SYSTEM_PROMPT
+    history = history_for_model(conversation, before_position=start.assistant_turn.position)
+    backend = llm.get_backend()
+    start.messages, dropped = _fit_to_context(
+        [{"role": "system", "content": system_prompt}, *history], backend, start.model
+    )
+    return start, dropped
+
+
+def _store_answer(turn_id: int, **fields) -> Turn:
+    fields["completed_at"] = timezone.now()
+    with transaction.atomic():
+        Turn.objects.filter(pk=turn_id).update(**fields)
+        turn = Turn.objects.select_related("conversation").get(pk=turn_id)
+        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=fields["completed_at"])
+    return turn
+
+
+def _store_title(conversation_id, fallback: str, title: str) -> bool:
+    # Only replace the automatic title: never overwrite a name the user chose meanwhile.
+    return bool(Conversation.objects.filter(pk=conversation_id, title=fallback).update(title=title))
+
+
+class ChatRun:
+    """One answer being produced. Iterate `events()` once (async), or call `run()` from sync code."""
+
+    def __init__(self, start: _Start, dropped_turns: int):
+        self.conversation = start.conversation
+        self.user_turn = start.user_turn
+        self.assistant_turn = start.assistant_turn
+        self._messages = start.messages
+        self._model = start.model
+        self._dropped = dropped_turns
+        self._wants_model_title = start.auto_titled
+        self._fallback_title = start.conversation.title
+
+    @property
+    def messages(self) -> list[dict]:
+        return list(self._messages)
+
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        yield TurnStored(self.user_turn, self.assistant_turn)
+        turn_id = self.assistant_turn.pk
+        stop = _local_stops.setdefault(turn_id, threading.Event())
+        backend = llm.get_backend()
+        parts: list[str] = []
+        started = time.monotonic()
+        first_token_ms = None
+        next_stop_check = started + STOP_CHECK_SECONDS
+        finished: llm.Finished | None = None
+        outcome: ChatEvent
+        try:
+            stream = backend.stream(self._messages, model=self._model, max_tokens=settings.CHAT_MAX_ANSWER_TOKENS)
+            try:
+                async for item in stream:
+                    if isinstance(item, llm.Finished):
+                        finished = item
+                        continue
+                    if first_token_ms is None:
+                        first_token_ms = int((time.monotonic() - started) * 1000)
+                    parts.append(item.text)
+                    yield AnswerDelta(item.text)
+                    if stop.is_set() or (time.monotonic() >= next_stop_check and await self._stop_requested()):
+                        break
+                    if time.monotonic() >= next_stop_check:
+                        next_stop_check = time.monotonic() + STOP_CHECK_SECONDS
+            finally:
+                await stream.aclose()  # closes the upstream request now, not at garbage collection
+        except errors.UpstreamError as exc:
+            turn = await _db(_store_answer)(
+                turn_id, status=Turn.Status.FAILED, content="".join(parts), error=exc.message[:300],
+                latency_ms=int((time.monotonic() - started) * 1000), first_token_ms=first_token_ms,
+                dropped_turns=self._dropped,
+            )
+            outcome = AnswerFailed(turn, exc)
+        except (asyncio.CancelledError, GeneratorExit):
+            # The client went away: keep what was written, marked cancelled, then let the cancel go on.
+            await asyncio.shield(self._store_cancelled(turn_id, parts, started, first_token_ms))
+            raise
+        else:
+            if finished is None or finished.finish_reason == "cancelled":
+                turn = await self._store_cancelled(turn_id, parts, started, first_token_ms)
+            else:
+                turn = await _db(_store_answer)(
+                    turn_id, status=Turn.Status.COMPLETE, content="".join(parts),
+                    finish_reason=finished.finish_reason[:30], prompt_tokens=finished.prompt_tokens,
+                    completion_tokens=finished.completion_tokens, usage_approximate=finished.usage_approximate,
+                    model=finished.model[:100] or self._model, latency_ms=int((time.monotonic() - started) * 1000),
+                    first_token_ms=first_token_ms, dropped_turns=self._dropped,
+                )
+            outcome = AnswerDone(turn)
+        finally:
+            _local_stops.pop(turn_id, None)
+        self.assistant_turn = outcome.assistant_turn
+        yield outcome
+        completed = isinstance(outcome, AnswerDone) and outcome.assistant_turn.status == Turn.Status.COMPLETE
+        if completed and self._wants_model_title:
+            title = await self._model_title(outcome.assistant_turn.content)
+            if title:
+                yield TitleSet(title)
+
+    async def _stop_requested(self) -> bool:
+        return bool(await cache.aget(_stop_key(self.assistant_turn.pk)))
+
+    async def _store_cancelled(self, turn_id, parts, started, first_token_ms) -> Turn:
+        return await _db(_store_answer)(
+            turn_id, status=Turn.Status.CANCELLED, content="".join(parts), finish_reason="cancelled",
+            completion_tokens=llm.get_backend().count_tokens("".join(parts)) if parts else 0,
+            usage_approximate=True, latency_ms=int((time.monotonic() - started) * 1000),
+            first_token_ms=first_token_ms, dropped_turns=self._dropped,
+        )
+
+    async def _model_title(self, answer: str) -> str:
+        """Ask the model for a short title; on any failure keep the first-words title. Never raises."""
+        if not settings.CHAT_MODEL_TITLES:
+            return ""
+        first_message = self._messages[-1]["content"]
+        prompt = [
+            {"role": "system", "content": "You write very short titles for chats."},
+            {"role": "user", "content": (
+                "Write a title of at most six words for a chat that starts with this message. "
+                f"Reply with the title only.\n\nMessage: {first_message[:1000]}"
+            )},
+        ]
+        parts = []
+        try:
+            async with asyncio.timeout(20):
+                async for item in llm.get_backend().stream(prompt, model=self._model, max_tokens=20):
+                    if isinstance(item, llm.TextDelta):
+                        parts.append(item.text)
+        except (errors.ChatError, TimeoutError):
+            return ""
+        title = " ".join("".join(parts).split()).strip(" \"'`*#.")
+        if not title:
+            return ""
+        title = title_from_text(title)
+        stored = await _db(_store_title)(self.conversation.pk, self._fallback_title, title)
+        return title if stored else ""
+
+    def run(self) -> ChatRun:
+        """Drain the events from sync code (DRF views, management commands). Raises on failure."""
+
+        async def drain():
+            failure = None
+            async for event in self.events():
+                if isinstance(event, AnswerFailed):
+                    failure = event.error
+            return failure
+
+        failure = async_to_sync(drain)()
+        if failure is not None:
+            raise failure
+        return self
+
+
+async def chat_turn_start(
+    *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False
+) -> ChatRun:
+    """Store the user turn (or reset the last answer) and return the run that calls the model.
+
+    `content` with `regenerate=False`: append a new message. `regenerate=True`: re-run the last answer;
+    with `content` too, the last user message is edited first. Raises ChatError (busy, quota, nothing to
+    regenerate) before anything is stored. The caller must own `conversation` (views look it up with
+    `Conversation.objects.for_user`).
+    """
+    if regenerate:
+        start = await _db(_begin_regenerate)(conversation.pk, user, content)
+    else:
+        if content is None:
+            raise ValueError("content is required to append")
+        start = await _db(_begin_append)(conversation.pk, user, content)
+    start, dropped = await _db(_prepare)(start)
+    return ChatRun(start, dropped)
+
+
+def chat_turn(*, conversation: Conversation, user, content: str | None = None, regenerate: bool = False) -> ChatRun:
+    """Sync form of `chat_turn_start(...)` + `run()`: returns when the answer is stored.
+
+    Raises ChatError before storing (busy, quota) or after (the failed answer is stored first).
+    """
+    chat_run = async_to_sync(chat_turn_start)(
+        conversation=conversation, user=user, content=content, regenerate=regenerate
+    )
+    return chat_run.run()
+
+
+def turn_stop(*, conversation: Conversation) -> Turn | None:
+    """Ask the running answer of a conversation to stop; returns it, or None if nothing runs."""
+    turn = conversation.turns.filter(role=Turn.Role.ASSISTANT, status__in=Turn.RUNNING_STATUSES).first()
+    if turn is None:
+        return None
+    local = _local_stops.get(turn.pk)
+    if local is not None:
+        local.set()
+    cache.set(_stop_key(turn.pk), True, timeout=settings.CHAT_STALE_TURN_SECONDS)
+    return turn
+
+
+def turns_fail_stale(*, older_than_seconds: int | None = None) -> int:
+    """Mark answers abandoned by a dead worker as failed; returns how many."""
+    seconds = settings.CHAT_STALE_TURN_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    return Turn.objects.filter(status__in=Turn.RUNNING_STATUSES, created_at__lt=cutoff).update(
+        status=Turn.Status.FAILED, error="The answer was interrupted.", completed_at=timezone.now()
+    )
+

@@ -1,0 +1,225 @@
+"""A fake OpenAI-compatible server over real HTTP on 127.0.0.1, for tests and the benchmark.
+
+`/v1/chat/completions` (streaming and not, with usage), `/v1/models`. It records every request and
+every client disconnect, and takes faults per test: delays, an HTTP status (with Retry-After) for the
+next N requests, a connection dropped mid-stream, a malformed chunk, a stream with no usage.
+
+Run standalone for the benchmark: `python -m conversations.tests.fake_upstream --port 9100 --ttft 0.5`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass
+class Behaviour:
+    reply: str = "Hello from the fake upstream. This answer streams word by word."
+    ttft: float = 0.0  # seconds before the first token
+    token_delay: float = 0.0  # seconds between tokens
+    tokens: int | None = None  # answer length in tokens (repeats the reply's words); None = the reply
+    fail_status: int | None = None  # answer every request with this status...
+    fail_count: int = 0  # ...this many times (0 = always while fail_status is set)
+    retry_after: str | None = None
+    drop_after: int | None = None  # close the connection after this many tokens
+    malformed_after: int | None = None  # send a broken chunk after this many tokens
+    include_usage: bool = True
+    hang: bool = False  # accept and never answer (for timeouts)
+
+
+@dataclass
+class RecordedRequest:
+    path: str
+    body: dict
+    headers: dict
+
+    @property
+    def messages(self) -> list[dict]:
+        return self.body.get("messages", [])
+
+
+@dataclass
+class FakeUpstream:
+    host: str = "127.0.0.1"
+    port: int = 0
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    disconnects: int = 0
+    completed: int = 0
+    on_request: object = None  # callable(RecordedRequest), run in the server thread
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def reset(self) -> None:
+        self.behaviour = Behaviour()
+        self.requests = []
+        self.disconnects = 0
+        self.completed = 0
+        self.on_request = None
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    # --- the HTTP side --------------------------------------------------------------------------
+
+    def _tokens(self) -> list[str]:
+        words = self.behaviour.reply.split(" ")
+        count = self.behaviour.tokens if self.behaviour.tokens is not None else len(words)
+        return [(words[i % len(words)] + (" " if i < count - 1 else "")) for i in range(count)]
+
+    async def models(self, request):
+        self.requests.append(RecordedRequest(request.path, {}, dict(request.headers)))
+        return web.json_response({"object": "list", "data": [
+            {"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"},
+        ]})
+
+    async def chat(self, request):
+        body = await request.json()
+        recorded = RecordedRequest(request.path, body, dict(request.headers))
+        self.requests.append(recorded)
+        if callable(self.on_request):
+            await asyncio.to_thread(self.on_request, recorded)
+        b = self.behaviour
+        if b.hang:
+            await asyncio.sleep(3600)
+        if b.fail_status is not None:
+            if b.fail_count:
+                b.fail_count -= 1
+                status, b_retry = b.fail_status, b.retry_after
+                if b.fail_count == 0:
+                    b.fail_status = None
+            else:
+                status, b_retry = b.fail_status, b.retry_after
+            headers = {"Retry-After": b_retry} if b_retry else {}
+            return web.json_response(
+                {"error": {"message": f"fake failure {status}", "type": "fake", "code": None}},
+                status=status, headers=headers,
+            )
+        model = body.get("model", "fake-model")
+        tokens = self._tokens()
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+        created = int(time.time())
+        if b.ttft:
+            await asyncio.sleep(b.ttft)
+        if not body.get("stream"):
+            if b.token_delay:
+                await asyncio.sleep(b.token_delay * len(tokens))
+            self.completed += 1
+            return web.json_response({
+                "id": "chatcmpl-fake", "object": "chat.completion", "created": created, "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "".join(tokens)}}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
+                          "total_tokens": prompt_tokens + len(tokens)},
+            })
+
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+
+        def chunk(delta, finish=None, usage=None, choices=True):
+            data = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}] if choices else []}
+            if usage is not None:
+                data["usage"] = usage
+            return f"data: {json.dumps(data)}\n\n".encode()
+
+        try:
+            await response.write(chunk({"role": "assistant", "content": ""}))
+            for i, token in enumerate(tokens):
+                if b.drop_after is not None and i == b.drop_after:
+                    request.transport.close()
+                    return response
+                if b.malformed_after is not None and i == b.malformed_after:
+                    await response.write(b"data: {this is not json\n\n")
+                    await response.write_eof()
+                    return response
+                if i and b.token_delay:
+                    await asyncio.sleep(b.token_delay)
+                await response.write(chunk({"content": token}))
+            await response.write(chunk({}, finish="stop"))
+            if b.include_usage and (body.get("stream_options") or {}).get("include_usage"):
+                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
+                         "total_tokens": prompt_tokens + len(tokens)}
+                await response.write(chunk({}, usage=usage, choices=False))
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+            self.completed += 1
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.disconnects += 1
+            raise
+        return response
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/v1/models", self.models)
+        return app
+
+    # --- running it -----------------------------------------------------------------------------
+
+    def start_in_thread(self) -> FakeUpstream:
+        """Serve from a daemon thread with its own event loop; returns once listening."""
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        async def serve():
+            self._runner = web.AppRunner(self.app(), handle_signals=False, shutdown_timeout=0.1)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.host, self.port)
+            await site.start()
+            self.port = self._runner.addresses[0][1]
+            ready.set()
+
+        def run():
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(serve())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="fake-upstream", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake upstream did not start")
+        return self
+
+    def stop(self) -> None:
+        async def shutdown():
+            await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--ttft", type=float, default=0.0, help="seconds to the first token")
+    parser.add_argument("--token-delay", type=float, default=0.0, help="seconds between tokens")
+    parser.add_argument("--tokens", type=int, default=None, help="tokens per answer")
+    args = parser.parse_args()
+    fake = FakeUpstream(host=args.host, port=args.port)
+    fake.behaviour = Behaviour(ttft=args.ttft, token_delay=args.token_delay, tokens=args.tokens)
+    fake.requests = _NotRecorded()
+    web.run_app(fake.app(), host=args.host, port=args.port, print=None, access_log=None)
+
+
+class _NotRecorded(list):
+    """Standalone (benchmark) runs keep no request log: it would only grow."""
+
+    def append(self, item):
+        pass
+
+
+if __name__ == "__main__":
+    main()
