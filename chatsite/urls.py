@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include("conversations.api.urls")),
     path("v1/", include("conversations.api.openai_urls")),
     path("", include("conversations.urls")),

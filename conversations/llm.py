@@ -8,6 +8,7 @@ exceptions, so no caller ever sees an SDK type, a stack trace or a key.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import logging
 import math
@@ -253,6 +254,8 @@ class LocalBackend(Backend):
                 self._llama = Llama(
                     model_path=str(path), n_ctx=self._n_ctx, n_threads=self._n_threads, verbose=False
                 )
+                # Free the model before interpreter teardown (llama.cpp's finalizer fails after it).
+                atexit.register(self._llama.close)
             return self._llama
 
     def count_tokens(self, text: str) -> int:
