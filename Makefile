@@ -40,12 +40,14 @@ install-dev: $(VENV)/.installed-dev
 
 run: install .env
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py sweep_stale_turns --older-than 0
 	$(BIN)/python manage.py welcome --url http://$(HOST):$(PORT)/
 	$(BIN)/uvicorn chatsite.asgi:application --host $(HOST) --port $(PORT) --no-access-log
 
 serve: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput
+	$(BIN)/python manage.py sweep_stale_turns
 	$(BIN)/uvicorn chatsite.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
 
 superuser: install .env

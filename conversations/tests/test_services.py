@@ -271,3 +271,26 @@ def _wait_for(condition, timeout=5.0):
             return
         time.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+def test_stale_running_answer_is_failed_and_the_chat_goes_on(fake_upstream, conversation, user, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from conversations.services import turns_fail_stale
+
+    long_ago = timezone.now() - timedelta(hours=1)
+    Turn.objects.create(conversation=conversation, position=1, role="user", content="q", created_at=long_ago)
+    Turn.objects.create(conversation=conversation, position=2, role="assistant", status="pending", created_at=long_ago)
+    Conversation.objects.filter(pk=conversation.pk).update(turn_count=2)
+
+    run = chat_turn(conversation=conversation, user=user, content="still there?")
+    assert run.assistant_turn.status == Turn.Status.COMPLETE
+    assert Turn.objects.get(conversation=conversation, position=2).status == Turn.Status.FAILED
+
+    Turn.objects.create(
+        conversation=conversation, position=5, role="assistant", status="streaming", created_at=long_ago
+    )
+    assert turns_fail_stale() == 1
+    assert not Turn.objects.running().exists()
