@@ -1,0 +1,74 @@
+"""One append costs the same number of queries whatever the length of the history (issue 7).
+
+The whole `chat_turn` runs against the fake upstream over real HTTP; the bench reports the times.
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from conversations.models import Turn
+from conversations.services import chat_turn, conversation_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HISTORY_LENGTHS = (1, 100, 1000)
+
+
+def conversation_with_history(user, turns: int):
+    """A conversation holding `turns` complete turns (user and assistant alternating), made in bulk."""
+    conversation = conversation_create(owner=user, title="history")
+    Turn.objects.bulk_create(
+        Turn(
+            conversation=conversation,
+            position=position,
+            role=Turn.Role.USER if position % 2 else Turn.Role.ASSISTANT,
+            content=f"turn {position}",
+        )
+        for position in range(1, turns + 1)
+    )
+    conversation.turn_count = turns
+    conversation.save(update_fields=["turn_count"])
+    return conversation
+
+
+def history_reads(queries) -> list[str]:
+    """The queries that read turn texts in position order, i.e. the history sent to the model."""
+    found = []
+    for query in queries:
+        sql = query["sql"]
+        columns, _, rest = sql.partition(" FROM ")
+        if (
+            columns.lstrip().upper().startswith("SELECT")
+            and '"conversations_turn"."content"' in columns
+            and '"conversations_turn"."position"' in rest.partition("ORDER BY")[2]
+        ):
+            found.append(sql)
+    return found
+
+
+def test_append_query_count_is_the_same_for_1_100_and_1000_turns_of_history(fake_upstream, user):
+    counts, reads, sent = {}, {}, {}
+    for turns in HISTORY_LENGTHS:
+        conversation = conversation_with_history(user, turns)
+        with CaptureQueriesContext(connection) as captured:
+            run = chat_turn(conversation=conversation, user=user, content="one more question")
+        assert run.assistant_turn.status == Turn.Status.COMPLETE
+        counts[turns] = len(captured.captured_queries)
+        reads[turns] = history_reads(captured.captured_queries)
+        sent[turns] = len(fake_upstream.chat_requests[-1].messages)
+
+    assert counts[1] == counts[100] == counts[1000], counts
+    assert all(len(found) == 1 for found in reads.values()), reads
+    # The history really was read and sent: system prompt + history + the new message
+    # (1,000 short turns fit the default context budget, so nothing is trimmed).
+    assert sent == {turns: turns + 2 for turns in HISTORY_LENGTHS}
+
+
+def test_appends_store_both_turns_at_the_end_of_a_long_history(fake_upstream, user):
+    conversation = conversation_with_history(user, 1000)
+    chat_turn(conversation=conversation, user=user, content="after a thousand")
+    conversation.refresh_from_db()
+    assert conversation.turn_count == 1002
+    tail = list(conversation.turns.filter(position__gt=1000).values_list("position", "role", "status"))
+    assert tail == [(1001, "user", "complete"), (1002, "assistant", "complete")]
