@@ -1,4 +1,4 @@
-"""HTML pages (the chat UI issue fills these out)."""
+"""HTML pages: the chat, the history list fragment and one rendered turn."""
 
 from django.urls import path
 
@@ -8,5 +8,7 @@ app_name = "conversations"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("c/history/", views.history, name="history"),
     path("c/<uuid:conversation_id>/", views.conversation_detail, name="detail"),
+    path("c/<uuid:conversation_id>/turns/<int:turn_id>/", views.turn_detail, name="turn"),
 ]

@@ -1,0 +1,709 @@
+// The chat page: composer, streaming answers (SSE over fetch), stop/regenerate/edit, feedback, settings,
+// and the history sidebar (load on scroll, search, rename, archive, delete).
+//
+// Writes go through the REST API (/api/v1/...) with the session cookie and the CSRF header. Answer text
+// is only ever inserted as text while streaming; finished turns are swapped for the server-rendered,
+// sanitized partial (/c/<id>/turns/<turn_id>/).
+
+import { copyText, csrfToken, flashLabel, strings } from "./util.js";
+
+const chat = document.getElementById("chat");
+const turnsEl = document.getElementById("turns");
+const scrollEl = document.getElementById("turns-scroll");
+const form = document.getElementById("composer");
+const input = document.getElementById("composer-input");
+const sendButton = document.getElementById("composer-send");
+const stopButton = document.getElementById("composer-stop");
+const errorEl = document.getElementById("composer-error");
+const titleEl = document.getElementById("chat-title");
+const historyEl = document.getElementById("history");
+const searchInput = document.getElementById("history-search");
+const settingsForm = document.getElementById("chat-settings");
+const dialog = document.getElementById("dialog");
+
+const apiBase = chat.dataset.apiBase;
+const userId = chat.dataset.userId;
+let conversationId = chat.dataset.conversationId || "";
+let showArchived = false;
+
+const run = { busy: false, controller: null, stopRequested: false };
+
+// --- Small helpers ---------------------------------------------------------------------------------
+
+async function api(method, path, body) {
+  const response = await fetch(apiBase + path, {
+    method,
+    credentials: "same-origin",
+    headers: {
+      "Content-Type": "application/json",
+      Accept: "application/json",
+      "X-CSRFToken": csrfToken(),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw await apiError(response);
+  if (response.status === 204) return null;
+  return response.json();
+}
+
+async function apiError(response) {
+  let message = strings.send_failed;
+  try {
+    const payload = await response.json();
+    message = payload?.error?.message || message;
+  } catch {
+    // Not JSON (a proxy error page): keep the generic message.
+  }
+  const error = new Error(message);
+  error.status = response.status;
+  return error;
+}
+
+function showError(message) {
+  errorEl.textContent = message;
+  errorEl.classList.remove("is-hidden");
+}
+
+function hideError() {
+  errorEl.textContent = "";
+  errorEl.classList.add("is-hidden");
+}
+
+function fragment(html) {
+  const template = document.createElement("template");
+  template.innerHTML = html;
+  return template.content;
+}
+
+function nearBottom() {
+  return scrollEl.scrollHeight - scrollEl.scrollTop - scrollEl.clientHeight < 120;
+}
+
+function scrollToBottom() {
+  scrollEl.scrollTop = scrollEl.scrollHeight;
+}
+
+function conversationUrl(id) {
+  return `/c/${id}/`;
+}
+
+// --- Drafts: kept per user and conversation in localStorage -------------------------------------------
+
+function draftKey() {
+  return `chatsite:draft:${userId}:${conversationId || "new"}`;
+}
+
+function saveDraft() {
+  try {
+    if (input.value.trim()) localStorage.setItem(draftKey(), input.value);
+    else localStorage.removeItem(draftKey());
+  } catch {
+    // Storage full or unavailable: the draft just isn't kept.
+  }
+}
+
+function restoreDraft() {
+  try {
+    const draft = localStorage.getItem(draftKey());
+    if (draft && !input.value) input.value = draft;
+  } catch {
+    // No storage: nothing to restore.
+  }
+}
+
+// --- Composer ----------------------------------------------------------------------------------------
+
+function autosize() {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 240)}px`;
+}
+
+function setBusy(busy) {
+  run.busy = busy;
+  chat.classList.toggle("is-busy", busy);
+  input.disabled = busy;
+  sendButton.classList.toggle("is-hidden", busy);
+  stopButton.classList.toggle("is-hidden", !busy);
+  stopButton.disabled = false;
+  if (!busy) {
+    input.focus();
+    updateSendState();
+  }
+}
+
+function updateSendState() {
+  sendButton.disabled = run.busy || !input.value.trim();
+}
+
+input.addEventListener("input", () => {
+  autosize();
+  saveDraft();
+  updateSendState();
+});
+
+input.addEventListener("keydown", (event) => {
+  // isComposing: Enter also confirms a Korean/Japanese IME composition; that must not send.
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    form.requestSubmit();
+  }
+});
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  send(input.value);
+});
+
+// --- Turns -------------------------------------------------------------------------------------------
+
+function newTurnElement(role, text) {
+  const article = document.createElement("article");
+  article.className = `turn turn-${role} status-${role === "user" ? "complete" : "streaming"}`;
+  article.dataset.role = role;
+  const body = document.createElement("div");
+  body.className = role === "user" ? "turn-body user-text" : "turn-body streaming-text";
+  body.textContent = text;
+  const raw = document.createElement("template");
+  raw.className = "turn-raw";
+  raw.content.textContent = text;
+  if (role === "assistant") {
+    const avatar = document.createElement("div");
+    avatar.className = "turn-avatar";
+    avatar.setAttribute("aria-hidden", "true");
+    avatar.textContent = "AI";
+    const main = document.createElement("div");
+    main.className = "turn-main";
+    main.append(body);
+    if (!text) {
+      const thinking = document.createElement("span");
+      thinking.className = "thinking";
+      thinking.textContent = strings.thinking;
+      body.append(thinking);
+    }
+    article.append(avatar, main, raw);
+  } else {
+    article.append(body, raw);
+  }
+  return article;
+}
+
+function setTurnText(article, text) {
+  article.querySelector(".turn-body").textContent = text;
+  article.querySelector("template.turn-raw").content.textContent = text;
+}
+
+function enhance(root) {
+  for (const pre of root.querySelectorAll(".markdown pre")) {
+    if (pre.parentElement.classList.contains("code-block")) continue;
+    const wrapper = document.createElement("div");
+    wrapper.className = "code-block";
+    const head = document.createElement("div");
+    head.className = "code-head";
+    const lang = document.createElement("span");
+    const codeClass = [...(pre.querySelector("code")?.classList || [])].find((c) => c.startsWith("language-"));
+    lang.textContent = codeClass ? codeClass.slice("language-".length) : "";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy-code";
+    button.dataset.action = "copy-code";
+    button.textContent = strings.copy_code;
+    head.append(lang, button);
+    pre.replaceWith(wrapper);
+    wrapper.append(head, pre);
+  }
+}
+
+async function replaceWithServerTurn(article, turnId) {
+  const response = await fetch(`${conversationUrl(conversationId)}turns/${turnId}/`, {
+    credentials: "same-origin",
+  });
+  if (!response.ok) throw new Error(strings.load_failed);
+  const rendered = fragment(await response.text()).firstElementChild;
+  enhance(rendered);
+  article.replaceWith(rendered);
+  return rendered;
+}
+
+function markInterrupted(article, text, message) {
+  article.classList.remove("status-streaming");
+  article.classList.add("status-failed");
+  setTurnText(article, text);
+  const note = document.createElement("div");
+  note.className = "turn-error";
+  note.setAttribute("role", "alert");
+  const label = document.createElement("span");
+  label.textContent = message;
+  const retry = document.createElement("button");
+  retry.type = "button";
+  retry.className = "btn btn-small action-retry";
+  retry.dataset.action = "regenerate";
+  retry.textContent = strings.retry;
+  note.append(label, retry);
+  (article.querySelector(".turn-main") || article).append(note);
+}
+
+// --- Server-sent events over fetch ---------------------------------------------------------------------
+
+async function* readEvents(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) yield { name, data: JSON.parse(data.join("\n")) };
+    }
+  }
+}
+
+/**
+ * POST to a streaming endpoint and play its events into the page.
+ * `userEl`: the optimistic user turn (removed again if the server refuses before storing anything).
+ * `replaceEl`: the answer being regenerated (replaced once the server has reset it).
+ */
+async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft = "" } = {}) {
+  hideError();
+  setBusy(true);
+  run.stopRequested = false;
+  run.controller = new AbortController();
+  let answerEl = null;
+  let text = "";
+  let finished = false;
+  try {
+    let response;
+    try {
+      response = await fetch(apiBase + path, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "text/event-stream",
+          "X-CSRFToken": csrfToken(),
+        },
+        body: JSON.stringify({ ...body, stream: true }),
+        signal: run.controller.signal,
+      });
+    } catch {
+      throw Object.assign(new Error(strings.send_failed), { beforeStream: true });
+    }
+    if (!response.ok) throw Object.assign(await apiError(response), { beforeStream: true });
+
+    for await (const { name, data } of readEvents(response)) {
+      if (name === "turn") {
+        if (userEl && data.user_turn) userEl.dataset.turnId = data.user_turn.id;
+        if (data.user_turn && !userEl) {
+          // An edited last message: show the text the server stored.
+          const lastUser = [...turnsEl.querySelectorAll(".turn-user")].pop();
+          if (lastUser) setTurnText(lastUser, data.user_turn.content);
+        }
+        answerEl = newTurnElement("assistant", "");
+        answerEl.dataset.turnId = data.assistant_turn.id;
+        if (replaceEl) replaceEl.replaceWith(answerEl);
+        else turnsEl.append(answerEl);
+        scrollToBottom();
+      } else if (name === "delta") {
+        const follow = nearBottom();
+        text += data.text;
+        setTurnText(answerEl, text);
+        if (follow) scrollToBottom();
+      } else if (name === "done" || name === "error") {
+        finished = true;
+        await replaceWithServerTurn(answerEl, data.assistant_turn.id);
+      } else if (name === "title") {
+        setTitle(data.title);
+      }
+    }
+    if (!finished) throw new Error(strings.network_lost);
+  } catch (error) {
+    if (error.beforeStream) {
+      // Nothing was stored: put the message back in the composer.
+      if (userEl) {
+        userEl.remove();
+        input.value = draft;
+        autosize();
+        saveDraft();
+      }
+      showError(error.message);
+    } else if (answerEl && !finished) {
+      if (run.stopRequested) {
+        await settleStopped(answerEl, text);
+      } else {
+        markInterrupted(answerEl, text, strings.network_lost);
+      }
+    } else {
+      showError(error.message || strings.load_failed);
+    }
+  } finally {
+    run.controller = null;
+    setBusy(false);
+    chat.classList.toggle("has-turns", turnsEl.children.length > 0);
+    refreshHistory();
+    if (conversationId && titleEl.textContent.trim() === strings.new_chat) refreshTitle();
+  }
+}
+
+async function settleStopped(answerEl, text) {
+  // The stream was cut after a stop: show the stored (cancelled) answer if the server has it already.
+  try {
+    const rendered = await replaceWithServerTurn(answerEl, answerEl.dataset.turnId);
+    if (rendered.dataset.status === "cancelled") return;
+    markInterrupted(rendered, text, strings.stopped);
+  } catch {
+    markInterrupted(answerEl, text, strings.stopped);
+  }
+}
+
+async function ensureConversation() {
+  if (conversationId) return;
+  const settings = {};
+  const model = settingsForm.elements.model.value;
+  const systemPrompt = settingsForm.elements.system_prompt.value.trim();
+  if (model) settings.model = model;
+  if (systemPrompt) settings.system_prompt = systemPrompt;
+  const created = await api("POST", "conversations/", settings);
+  const oldKey = draftKey();
+  conversationId = created.id;
+  chat.dataset.conversationId = created.id;
+  try {
+    localStorage.removeItem(oldKey);
+  } catch {
+    // Nothing stored.
+  }
+  window.history.replaceState(null, "", conversationUrl(created.id));
+  updateExportLinks();
+}
+
+async function send(content) {
+  if (run.busy || !content.trim()) return;
+  hideError();
+  try {
+    await ensureConversation();
+  } catch (error) {
+    showError(error.message);
+    return;
+  }
+  const userEl = newTurnElement("user", content);
+  turnsEl.append(userEl);
+  chat.classList.add("has-turns");
+  input.value = "";
+  autosize();
+  saveDraft();
+  scrollToBottom();
+  await streamAnswer(`conversations/${conversationId}/turns/`, { content }, { userEl, draft: content });
+}
+
+async function regenerate(editedContent) {
+  if (run.busy || !conversationId) return;
+  const answers = turnsEl.querySelectorAll(".turn-assistant");
+  const body = editedContent === undefined ? {} : { content: editedContent };
+  await streamAnswer(`conversations/${conversationId}/regenerate/`, body, {
+    replaceEl: answers[answers.length - 1] || null,
+  });
+}
+
+async function stop() {
+  if (!run.busy || run.stopRequested) return;
+  run.stopRequested = true;
+  stopButton.disabled = true;
+  const controller = run.controller;
+  try {
+    await api("POST", `conversations/${conversationId}/stop/`);
+  } catch {
+    // Aborting below also stops the answer: the server notices the closed stream.
+  }
+  // The server ends the stream with a `done` (cancelled) event; cut it if that takes too long.
+  setTimeout(() => {
+    if (run.controller === controller && controller) controller.abort();
+  }, 3000);
+}
+
+function startEdit(article) {
+  if (run.busy) return;
+  const raw = article.querySelector("template.turn-raw").content.textContent;
+  const editor = document.createElement("form");
+  editor.className = "turn-editor";
+  const area = document.createElement("textarea");
+  area.value = raw;
+  area.rows = Math.min(10, raw.split("\n").length + 1);
+  const actions = document.createElement("div");
+  actions.className = "turn-editor-actions";
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "btn btn-small";
+  cancel.textContent = strings.cancel;
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.className = "btn btn-primary btn-small";
+  save.textContent = strings.save_and_send;
+  actions.append(cancel, save);
+  editor.append(area, actions);
+  article.classList.add("is-editing");
+  article.append(editor);
+  area.focus();
+  cancel.addEventListener("click", () => {
+    editor.remove();
+    article.classList.remove("is-editing");
+  });
+  editor.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!area.value.trim()) return;
+    editor.remove();
+    article.classList.remove("is-editing");
+    regenerate(area.value);
+  });
+}
+
+async function setFeedback(button) {
+  const article = button.closest(".turn");
+  const rating = Number(button.dataset.rating);
+  try {
+    await api("POST", `turns/${article.dataset.turnId}/feedback/`, { rating });
+  } catch (error) {
+    showError(error.message);
+    return;
+  }
+  for (const other of article.querySelectorAll(".feedback-btn")) {
+    other.setAttribute("aria-pressed", String(other === button));
+  }
+}
+
+// --- Title, export, settings ---------------------------------------------------------------------------
+
+function setTitle(title) {
+  titleEl.textContent = title || strings.new_chat;
+  document.title = `${titleEl.textContent} · ${document.title.split(" · ").pop()}`;
+  const link = historyEl.querySelector(`.history-item[data-id="${conversationId}"] .history-link`);
+  if (link) link.textContent = titleEl.textContent;
+}
+
+async function refreshTitle() {
+  try {
+    const conversation = await api("GET", `conversations/${conversationId}/`);
+    if (conversation.title) setTitle(conversation.title);
+  } catch {
+    // The title shows on the next page load.
+  }
+}
+
+function updateExportLinks() {
+  document.getElementById("export-md").href = `${apiBase}conversations/${conversationId}/export/?format=md`;
+  document.getElementById("export-json").href = `${apiBase}conversations/${conversationId}/export/?format=json`;
+  document.getElementById("export-links").classList.remove("is-hidden");
+}
+
+settingsForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const status = document.getElementById("settings-status");
+  if (conversationId) {
+    try {
+      await api("PATCH", `conversations/${conversationId}/`, {
+        model: settingsForm.elements.model.value,
+        system_prompt: settingsForm.elements.system_prompt.value,
+      });
+    } catch (error) {
+      status.textContent = error.message;
+      return;
+    }
+  }
+  // Without a conversation yet the settings are sent when the first message creates it.
+  status.textContent = strings.saved;
+});
+
+// --- History sidebar -------------------------------------------------------------------------------------
+
+function historyUrl(extra = {}) {
+  const params = new URLSearchParams();
+  if (searchInput.value.trim()) params.set("q", searchInput.value.trim());
+  if (showArchived) params.set("archived", "1");
+  for (const [key, value] of Object.entries(extra)) params.set(key, value);
+  return `${historyEl.dataset.url}?${params}`;
+}
+
+function markActive() {
+  for (const item of historyEl.querySelectorAll(".history-item")) {
+    item.classList.toggle("is-active", item.dataset.id === conversationId);
+  }
+}
+
+let historyRequest = 0;
+
+async function refreshHistory() {
+  const request = ++historyRequest;
+  try {
+    const response = await fetch(historyUrl(), { credentials: "same-origin" });
+    if (!response.ok || request !== historyRequest) return;
+    historyEl.replaceChildren(fragment(await response.text()));
+    markActive();
+    observeMore();
+  } catch {
+    // Offline: the list stays as it was.
+  }
+}
+
+async function loadMore(button) {
+  if (button.dataset.loading) return;
+  button.dataset.loading = "1";
+  try {
+    const response = await fetch(historyUrl({ cursor: button.dataset.cursor }), { credentials: "same-origin" });
+    if (!response.ok) throw new Error();
+    const more = fragment(await response.text());
+    // A page can start in the middle of the last group: don't repeat its heading.
+    const headings = historyEl.querySelectorAll(".history-group");
+    const lastGroup = headings[headings.length - 1]?.dataset.group;
+    const firstHeading = more.querySelector(".history-group");
+    if (firstHeading && firstHeading.dataset.group === lastGroup && more.firstElementChild === firstHeading) {
+      firstHeading.remove();
+    }
+    button.replaceWith(more);
+    markActive();
+    observeMore();
+  } catch {
+    delete button.dataset.loading;
+  }
+}
+
+const moreObserver = new IntersectionObserver(
+  (entries) => {
+    for (const entry of entries) if (entry.isIntersecting) loadMore(entry.target);
+  },
+  { root: historyEl, rootMargin: "200px" },
+);
+
+function observeMore() {
+  const button = historyEl.querySelector(".history-more");
+  if (button) moreObserver.observe(button);
+}
+
+let searchTimer = null;
+searchInput.addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(refreshHistory, 250);
+});
+searchInput.form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  refreshHistory();
+});
+
+for (const tab of document.querySelectorAll(".history-tab")) {
+  tab.addEventListener("click", () => {
+    showArchived = tab.dataset.archived === "1";
+    for (const other of document.querySelectorAll(".history-tab")) {
+      other.setAttribute("aria-selected", String(other === tab));
+    }
+    refreshHistory();
+  });
+}
+
+function ask({ message, value = null, okLabel, danger = false }) {
+  document.getElementById("dialog-message").textContent = message;
+  const field = document.getElementById("dialog-input");
+  const ok = document.getElementById("dialog-ok");
+  field.classList.toggle("is-hidden", value === null);
+  field.value = value ?? "";
+  ok.textContent = okLabel;
+  ok.classList.toggle("btn-danger", danger);
+  ok.classList.toggle("btn-primary", !danger);
+  dialog.returnValue = "";
+  dialog.showModal();
+  if (value !== null) field.select();
+  return new Promise((resolve) => {
+    dialog.addEventListener(
+      "close",
+      () => resolve(dialog.returnValue === "ok" ? field.value : null),
+      { once: true },
+    );
+  });
+}
+
+async function historyAction(button) {
+  const item = button.closest(".history-item");
+  button.closest("details")?.removeAttribute("open");
+  const id = item.dataset.id;
+  const link = item.querySelector(".history-link");
+  try {
+    if (button.dataset.action === "rename") {
+      const title = await ask({ message: strings.rename_prompt, value: link.textContent.trim(), okLabel: strings.save });
+      if (title === null || !title.trim()) return;
+      const updated = await api("PATCH", `conversations/${id}/`, { title: title.trim() });
+      link.textContent = updated.title;
+      link.title = updated.title;
+      if (id === conversationId) setTitle(updated.title);
+    } else if (button.dataset.action === "archive") {
+      await api("PATCH", `conversations/${id}/`, { archived: item.dataset.archived !== "1" });
+      item.remove();
+    } else if (button.dataset.action === "delete") {
+      const confirmed = await ask({ message: strings.delete_confirm, okLabel: strings.delete, danger: true });
+      if (confirmed === null) return;
+      await api("DELETE", `conversations/${id}/`);
+      item.remove();
+      if (id === conversationId) {
+        try {
+          localStorage.removeItem(draftKey());
+        } catch {
+          // Nothing stored.
+        }
+        window.location.assign(chat.dataset.homeUrl);
+      }
+    }
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+// --- One click handler for the whole page ------------------------------------------------------------------
+
+document.addEventListener("click", async (event) => {
+  const target = event.target.closest("[data-action]");
+  if (!target) return;
+  const action = target.dataset.action;
+  const article = target.closest(".turn");
+  if (action === "copy-turn") {
+    const raw = article.querySelector("template.turn-raw").content.textContent;
+    if (await copyText(raw)) flashLabel(target, "✓");
+  } else if (action === "copy-code") {
+    const code = target.closest(".code-block").querySelector("pre").innerText;
+    if (await copyText(code)) flashLabel(target, strings.copied);
+  } else if (action === "edit") {
+    startEdit(article);
+  } else if (action === "regenerate") {
+    regenerate();
+  } else if (action === "feedback") {
+    setFeedback(target);
+  } else if (action === "stop") {
+    stop();
+  } else if (action === "open-sidebar") {
+    document.body.classList.add("sidebar-open");
+  } else if (action === "close-sidebar") {
+    document.body.classList.remove("sidebar-open");
+  } else if (action === "toggle-settings") {
+    const hidden = settingsForm.classList.toggle("is-hidden");
+    target.setAttribute("aria-expanded", String(!hidden));
+  } else if (["rename", "archive", "delete"].includes(action) && target.closest(".history-item")) {
+    historyAction(target);
+  }
+});
+
+// History "Load more" buttons carry the cursor but no data-action: handle them here too.
+historyEl.addEventListener("click", (event) => {
+  const more = event.target.closest(".history-more");
+  if (more) loadMore(more);
+});
+
+enhance(document);
+restoreDraft();
+autosize();
+updateSendState();
+markActive();
+observeMore();
+scrollToBottom();
