@@ -191,10 +191,10 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# Behind a proxy, set AXES_IPWARE_META_PRECEDENCE_ORDER to the header your proxy sets.
-AXES_IPWARE_META_PRECEDENCE_ORDER = env.list(
-    "AXES_IPWARE_META_PRECEDENCE_ORDER", default=["REMOTE_ADDR"]
-)
+# The address a lockout is keyed on: REMOTE_ADDR; behind N trusted proxies that append to X-Forwarded-For,
+# the N-th entry from its right (entries further left are the client's to forge).
+AXES_TRUSTED_PROXY_COUNT = env.int("AXES_TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "chatsite.middleware.client_ip_address"
 
 # REST API.
 REST_FRAMEWORK = {
