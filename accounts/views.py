@@ -45,10 +45,10 @@ def profile(request):
 def api_key_create(request):
     form = ApiKeyCreateForm(request.POST)
     if form.is_valid():
-        _, raw = ApiKey.generate(user=request.user, name=form.cleaned_data["name"])
+        _key, raw = ApiKey.generate(user=request.user, name=form.cleaned_data["name"])
         # Shown once on the next page view, then gone from the session.
         request.session["new_api_key"] = raw
-        messages.success(request, _("API key created. Copy it now: it will not be shown again."))
+        messages.success(request, _("API key created."))
     return redirect("profile")
 
 

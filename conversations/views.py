@@ -4,12 +4,12 @@ Writes (send, stop, regenerate, rename, archive, delete, feedback) go through th
 page's JavaScript, so the browser and API clients share one code path.
 """
 
+import uuid
 from datetime import datetime, timedelta
 from itertools import groupby
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
@@ -47,6 +47,18 @@ def _cursor(conversation: Conversation) -> str:
     return f"{conversation.updated_at.isoformat()}|{conversation.pk}"
 
 
+def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    when, _sep, last_id = cursor.partition("|")
+    try:
+        when = parse_datetime(when)
+        last_id = uuid.UUID(last_id)
+    except ValueError:
+        when = None
+    if when is None:
+        raise Http404("bad cursor")
+    return when, last_id
+
+
 def _history_page(request, *, archived: bool, search: str = "", cursor: str = "") -> dict:
     """One page of the user's history, grouped by age: a single query whatever the history size.
 
@@ -56,15 +68,9 @@ def _history_page(request, *, archived: bool, search: str = "", cursor: str = ""
         "-updated_at", "-pk"
     )
     if cursor:
-        when, _sep, last_id = cursor.partition("|")
-        when = parse_datetime(when)
-        if when is None or not last_id:
-            raise Http404("bad cursor")
+        when, last_id = _parse_cursor(cursor)
         conversations = conversations.filter(Q(updated_at__lt=when) | Q(updated_at=when, pk__lt=last_id))
-    try:
-        rows = list(conversations.only("id", "title", "archived", "updated_at")[: HISTORY_PAGE_SIZE + 1])
-    except ValidationError:  # a cursor id that is not a UUID
-        raise Http404("bad cursor")
+    rows = list(conversations.only("id", "title", "archived", "updated_at")[: HISTORY_PAGE_SIZE + 1])
     has_more = len(rows) > HISTORY_PAGE_SIZE
     rows = rows[:HISTORY_PAGE_SIZE]
     today = timezone.localdate()

@@ -1,0 +1,260 @@
+"""The chat pages: access, ownership, rendering safety, the history list (groups, search, paging)."""
+
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from conversations.models import Conversation, Feedback, Turn
+
+pytestmark = pytest.mark.django_db
+
+
+def make_conversation(owner, title="A chat", turns=(), **fields):
+    conversation = Conversation.objects.create(owner=owner, title=title, **fields)
+    for position, (role, content) in enumerate(turns, start=1):
+        Turn.objects.create(conversation=conversation, position=position, role=role, content=content)
+    conversation.turn_count = len(turns)
+    conversation.save(update_fields=["turn_count"])
+    return conversation
+
+
+def inline_scripts(html: str) -> list[str]:
+    """<script> elements that are neither loaded from a URL nor JSON data."""
+    return [
+        tag for tag in re.findall(r"<script\b[^>]*>", html)
+        if "src=" not in tag and 'type="application/json"' not in tag
+    ]
+
+
+# --- Access --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/c/history/", f"/c/{uuid.uuid4()}/", f"/c/{uuid.uuid4()}/turns/1/"])
+def test_anonymous_users_are_sent_to_log_in(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('login')}?next={path}"
+
+
+def test_home_is_an_empty_new_chat(authenticated_client):
+    response = authenticated_client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-conversation-id=""' in html
+    assert 'id="composer-input"' in html
+    assert "How can I help you today?" in html
+
+
+def test_conversation_page_shows_its_turns(authenticated_client, user):
+    conversation = make_conversation(user, "Trip plan", [("user", "Plan a trip"), ("assistant", "**Day 1**: Seoul")])
+    response = authenticated_client.get(conversation.get_absolute_url())
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f'data-conversation-id="{conversation.pk}"' in html
+    assert "Plan a trip" in html
+    assert "<strong>Day 1</strong>: Seoul" in html
+    assert f"/api/v1/conversations/{conversation.pk}/export/?format=md" in html
+
+
+def test_another_users_conversation_is_not_found(authenticated_client, other_user):
+    theirs = make_conversation(other_user, "Private", [("user", "secret"), ("assistant", "hidden")])
+    assert authenticated_client.get(theirs.get_absolute_url()).status_code == 404
+    turn = theirs.turns.get(position=2)
+    assert authenticated_client.get(f"/c/{theirs.pk}/turns/{turn.pk}/").status_code == 404
+    assert authenticated_client.get(f"/c/{uuid.uuid4()}/").status_code == 404
+
+
+def test_turn_partial_is_checked_against_the_conversation_in_the_url(authenticated_client, user):
+    mine = make_conversation(user, "Mine", [("user", "hi"), ("assistant", "hello *there*")])
+    other = make_conversation(user, "Also mine", [("user", "x")])
+    answer = mine.turns.get(position=2)
+    response = authenticated_client.get(f"/c/{mine.pk}/turns/{answer.pk}/")
+    assert response.status_code == 200
+    assert "hello <em>there</em>" in response.content.decode()
+    assert authenticated_client.get(f"/c/{other.pk}/turns/{answer.pk}/").status_code == 404
+
+
+def test_pages_send_a_strict_csp_and_contain_no_inline_script(authenticated_client, user):
+    conversation = make_conversation(user, "x", [("user", "hi"), ("assistant", "yo")])
+    for path in ["/", conversation.get_absolute_url(), "/accounts/profile/"]:
+        response = authenticated_client.get(path)
+        assert "script-src 'self'" in response["Content-Security-Policy"]
+        html = response.content.decode()
+        assert inline_scripts(html) == []
+        assert not re.search(r"\son[a-z]+=", html), "inline event handler"
+        assert " style=" not in html
+
+
+# --- Rendering safety ------------------------------------------------------------------------------------
+
+XSS = '<script>window.__xss()</script><img src=x onerror="window.__xss()">'
+
+
+def test_user_text_titles_and_answers_are_inert(authenticated_client, user):
+    conversation = make_conversation(
+        user, XSS, [("user", f"{XSS}\nsecond line"), ("assistant", f"{XSS}\n\n[x](javascript:window.__xss())")]
+    )
+    html = authenticated_client.get(conversation.get_absolute_url()).content.decode()
+    assert "<script>window.__xss" not in html
+    assert "<img src=x" not in html
+    assert 'href="javascript:' not in html
+    assert "&lt;script&gt;window.__xss()&lt;/script&gt;" in html
+    # The user's newline is kept as text (shown by CSS white-space: pre-wrap), not turned into markup.
+    assert "&lt;/script&gt;&lt;img src=x onerror=&quot;window.__xss()&quot;&gt;\nsecond line" in html
+
+
+def test_answer_code_blocks_are_highlighted_with_classes(authenticated_client, user):
+    conversation = make_conversation(user, "code", [("user", "code?"), ("assistant", "```python\nprint('hi')\n```")])
+    html = authenticated_client.get(conversation.get_absolute_url()).content.decode()
+    assert '<pre class="highlight"><code class="language-python"><span class="nb">print</span>' in html
+
+
+def test_failed_answer_shows_its_error_and_a_retry_button(authenticated_client, user):
+    conversation = make_conversation(user, "x", [("user", "hi")])
+    Turn.objects.create(
+        conversation=conversation, position=2, role="assistant", content="", status=Turn.Status.FAILED,
+        error="The model service is unavailable.",
+    )
+    html = authenticated_client.get(conversation.get_absolute_url()).content.decode()
+    assert "The model service is unavailable." in html
+    assert 'data-action="regenerate"' in html and "Retry" in html
+
+
+def test_answer_shows_usage_and_stored_feedback(authenticated_client, user):
+    conversation = make_conversation(user, "x", [("user", "hi")])
+    answer = Turn.objects.create(
+        conversation=conversation, position=2, role="assistant", content="yo", prompt_tokens=12,
+        completion_tokens=30, model="fake-model",
+    )
+    Feedback.objects.create(turn=answer, rating=-1)
+    html = authenticated_client.get(f"/c/{conversation.pk}/turns/{answer.pk}/").content.decode()
+    assert "42 tokens" in html and "fake-model" in html
+    assert re.search(r'data-rating="-1" aria-pressed="true"', html)
+    assert re.search(r'data-rating="1" aria-pressed="false"', html)
+
+
+# --- History list ---------------------------------------------------------------------------------------
+
+
+def set_updated(conversation, when):
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=when)
+
+
+def history_ids(html: str) -> list[str]:
+    return re.findall(r'class="history-item" data-id="([0-9a-f-]+)"', html)
+
+
+def test_history_is_grouped_by_age_newest_first(authenticated_client, user):
+    now = timezone.now()
+    old = make_conversation(user, "Old one")
+    week = make_conversation(user, "Three days ago")
+    yesterday = make_conversation(user, "Yesterday's")
+    today = make_conversation(user, "Today's")
+    set_updated(old, now - timedelta(days=40))
+    set_updated(week, now - timedelta(days=3))
+    set_updated(yesterday, now - timedelta(days=1))
+    set_updated(today, now)
+    html = authenticated_client.get("/c/history/").content.decode()
+    assert re.findall(r'class="history-group" data-group="(\w+)"', html) == ["today", "yesterday", "week", "older"]
+    assert history_ids(html) == [str(c.pk) for c in (today, yesterday, week, old)]
+
+
+def test_history_lists_only_the_users_own_conversations(authenticated_client, user, other_user):
+    mine = make_conversation(user, "Mine")
+    make_conversation(other_user, "Not mine")
+    html = authenticated_client.get("/c/history/").content.decode()
+    assert history_ids(html) == [str(mine.pk)]
+    assert "Not mine" not in html
+
+
+def test_history_search_matches_titles_and_turn_text(authenticated_client, user, other_user):
+    by_title = make_conversation(user, "Kimchi recipe")
+    by_text = make_conversation(user, "Cooking", [("user", "How long to ferment kimchi?")])
+    make_conversation(user, "Unrelated", [("user", "weather")])
+    make_conversation(other_user, "kimchi too", [("user", "kimchi")])
+    html = authenticated_client.get("/c/history/", {"q": "KIMCHI"}).content.decode()
+    assert set(history_ids(html)) == {str(by_title.pk), str(by_text.pk)}
+    assert "No chats found." in authenticated_client.get("/c/history/", {"q": "nothing"}).content.decode()
+
+
+def test_archived_chats_have_their_own_list(authenticated_client, user):
+    active = make_conversation(user, "Active")
+    archived = make_conversation(user, "Archived one", archived=True)
+    assert history_ids(authenticated_client.get("/c/history/").content.decode()) == [str(active.pk)]
+    html = authenticated_client.get("/c/history/", {"archived": "1"}).content.decode()
+    assert history_ids(html) == [str(archived.pk)]
+    assert "Unarchive" in html
+
+
+def test_history_pages_follow_a_cursor_without_gaps_or_repeats(authenticated_client, user):
+    now = timezone.now()
+    Conversation.objects.bulk_create(
+        [Conversation(owner=user, title=f"chat {i}", updated_at=now - timedelta(minutes=i)) for i in range(120)]
+    )
+    # Two chats with the same timestamp straddle no gap: the cursor breaks ties on the id.
+    Conversation.objects.filter(title__in=["chat 49", "chat 50"]).update(updated_at=now - timedelta(minutes=49))
+    seen, cursor, pages = [], "", 0
+    while True:
+        params = {"cursor": cursor} if cursor else {}
+        html = authenticated_client.get("/c/history/", params).content.decode()
+        seen += history_ids(html)
+        pages += 1
+        match = re.search(r'class="history-more link-btn" data-cursor="([^"]+)"', html)
+        if not match:
+            break
+        cursor = match.group(1)
+    assert pages == 3
+    assert len(seen) == len(set(seen)) == 120
+
+
+def test_a_bad_cursor_is_a_404_not_a_500(authenticated_client):
+    assert authenticated_client.get("/c/history/", {"cursor": "garbage"}).status_code == 404
+    assert authenticated_client.get("/c/history/", {"cursor": "2026-01-01T00:00:00+00:00|nope"}).status_code == 404
+
+
+# --- Query counts ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [1, 100, 1000])
+def test_history_query_count_is_constant(authenticated_client, user, django_assert_num_queries, count):
+    now = timezone.now()
+    Conversation.objects.bulk_create(
+        [Conversation(owner=user, title=f"chat {i}", updated_at=now - timedelta(minutes=i)) for i in range(count)]
+    )
+    authenticated_client.get("/c/history/")  # warm the session
+    # 1 session, 2 user, 3 one page of conversations.
+    with django_assert_num_queries(3):
+        response = authenticated_client.get("/c/history/")
+    assert len(history_ids(response.content.decode())) == min(count, 50)
+
+
+@pytest.mark.parametrize("count", [1, 100, 1000])
+def test_chat_page_query_count_is_constant(authenticated_client, user, django_assert_num_queries, count):
+    now = timezone.now()
+    Conversation.objects.bulk_create(
+        [Conversation(owner=user, title=f"chat {i}", updated_at=now - timedelta(minutes=i)) for i in range(count)]
+    )
+    conversation = make_conversation(user, "Long chat")
+    Turn.objects.bulk_create(
+        [
+            Turn(conversation=conversation, position=i, role="user" if i % 2 else "assistant", content=f"turn {i}")
+            for i in range(1, count + 1)
+        ]
+    )
+    Feedback.objects.create(turn=conversation.turns.filter(role="assistant").first() or conversation.turns.first(),
+                            rating=1)
+    # 1 session, 2 user, 3 the conversation, 4 the history page, 5 the turns with their feedback.
+    with django_assert_num_queries(5):
+        response = authenticated_client.get(conversation.get_absolute_url())
+    assert response.content.decode().count('class="turn turn-') == count
+
+
+def test_new_chat_page_query_count(authenticated_client, user, django_assert_num_queries):
+    make_conversation(user, "one")
+    # 1 session, 2 user, 3 the history page.
+    with django_assert_num_queries(3):
+        authenticated_client.get("/")
