@@ -221,6 +221,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "conversations.api.schema.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "TurnRoleEnum": "conversations.models.Turn.Role",
+        "MessageRoleEnum": "conversations.api.message_lists.MESSAGE_ROLES",
+    },
 }
 
 # The model. LLM_BACKEND=openai|local; unset: openai when OPENAI_API_KEY or OPENAI_BASE_URL is set.

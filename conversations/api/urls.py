@@ -1,3 +1,29 @@
-"""Filled in by the REST API issue."""
+"""REST API routes under /api/: v1 resources, the seed-compatible /api/chat, the schema and its docs."""
 
-urlpatterns = []
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import api as accounts_api
+from conversations.api import schema, views  # noqa: F401 (schema registers the API-key auth scheme)
+from conversations.api.streaming import streaming_endpoint
+
+app_name = "api"
+
+urlpatterns = [
+    path("v1/conversations/", views.ConversationListView.as_view(), name="conversation-list"),
+    path("v1/conversations/<uuid:conversation_id>/", views.ConversationDetailView.as_view(),
+         name="conversation-detail"),
+    path("v1/conversations/<uuid:conversation_id>/turns/", streaming_endpoint(views.TurnListCreateView),
+         name="conversation-turns"),
+    path("v1/conversations/<uuid:conversation_id>/regenerate/", streaming_endpoint(views.RegenerateView),
+         name="conversation-regenerate"),
+    path("v1/conversations/<uuid:conversation_id>/stop/", views.StopView.as_view(), name="conversation-stop"),
+    path("v1/conversations/<uuid:conversation_id>/export/", views.ExportView.as_view(), name="conversation-export"),
+    path("v1/turns/<int:turn_id>/feedback/", views.FeedbackView.as_view(), name="turn-feedback"),
+    path("v1/usage/", views.UsageView.as_view(), name="usage"),
+    path("v1/keys/", accounts_api.ApiKeyListView.as_view(), name="key-list"),
+    path("v1/keys/<int:key_id>/", accounts_api.ApiKeyDetailView.as_view(), name="key-detail"),
+    path("chat", views.SeedChatView.as_view(), name="seed-chat"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

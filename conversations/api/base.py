@@ -1,0 +1,118 @@
+"""What every API view shares: JSON only, the body limit, ownership lookups, the chat throttle.
+
+The async streaming views (streaming.py) run these same DRF views for authentication, CSRF,
+throttling, ownership and validation, so the streamed and the plain JSON answers can't disagree.
+"""
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpResponse
+from rest_framework import exceptions
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from conversations.models import Conversation, Turn
+from conversations.selectors import conversation_get
+
+
+class JsonOnlyNegotiation(DefaultContentNegotiation):
+    """Always answer JSON: ignores `?format=` (the export view's own parameter) and Accept.
+
+    Streaming requests send `Accept: text/event-stream`; their errors are still JSON.
+    """
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class ChatRateThrottle(SimpleRateThrottle):
+    """Per-user limit on requests that call the model (scope "chat" in REST_FRAMEWORK's rates).
+
+    Counts live in the default cache: Redis when REDIS_URL is set, so all workers share them.
+    """
+
+    scope = "chat"
+
+    def get_rate(self):
+        # Read at request time, not import time, so a changed setting applies.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_cache_key(self, request, view):
+        if not request.user.is_authenticated:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class ApiPagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class ApiView(APIView):
+    pagination_class = ApiPagination
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JsonOnlyNegotiation
+    # Methods that call the model, throttled with ChatRateThrottle.
+    chat_methods: tuple[str, ...] = ()
+
+    def initial(self, request, *args, **kwargs):
+        self.check_body_size(request)
+        super().initial(request, *args, **kwargs)
+
+    def check_body_size(self, request):
+        # DRF streams JSON bodies past Django's DATA_UPLOAD_MAX_MEMORY_SIZE check; reading the body
+        # through Django applies it (RequestDataTooBig -> 413 in the error shape).
+        django_request = request._request
+        if int(django_request.META.get("CONTENT_LENGTH") or 0) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise RequestDataTooBig()
+
+    def get_throttles(self):
+        if self.request.method in self.chat_methods:
+            return [ChatRateThrottle()]
+        return []
+
+    def body(self, request) -> dict:
+        """The JSON body, which must be an object (a list, a string or null is a 400)."""
+        data = request.data
+        if not isinstance(data, dict):
+            raise exceptions.ValidationError("The request body must be a JSON object.")
+        return data
+
+
+def own_conversation(request, conversation_id) -> Conversation:
+    """The caller's conversation; any other id (someone else's, or none) is a 404."""
+    try:
+        return conversation_get(user=request.user, conversation_id=conversation_id)
+    except (Conversation.DoesNotExist, ValueError, DjangoValidationError):
+        raise exceptions.NotFound("Conversation not found.") from None
+
+
+def own_turn(request, turn_id) -> Turn:
+    try:
+        return Turn.objects.for_user(request.user).get(pk=turn_id)
+    except (Turn.DoesNotExist, ValueError, DjangoValidationError):
+        raise exceptions.NotFound("Turn not found.") from None
+
+
+class StreamHandoff(HttpResponse):
+    """Returned by a DRF view when the request asked for a stream and passed every check.
+
+    Never sent to a client: the async view that called the DRF view (streaming.py) takes the
+    validated `params` from it and streams the answer itself, outside DRF (which is sync only).
+    """
+
+    def __init__(self, **params):
+        super().__init__(status=200)
+        self.params = params
+
+
+def wants_event_stream(request, stream: bool) -> bool:
+    """`"stream": true` in the body (already validated) or `Accept: text/event-stream`."""
+    return stream or "text/event-stream" in request.headers.get("Accept", "")

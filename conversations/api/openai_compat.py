@@ -1,0 +1,236 @@
+"""OpenAI-compatible endpoints (`/v1/chat/completions`, `/v1/models`) so the official client works unchanged.
+
+Authenticated with a personal API key (`Authorization: Bearer cs_...`, which is what the client sends as
+its `api_key`). Every call is a conversation of the key's owner (source "openai_api"): a new one from
+the request's messages, or, when the request names one with the `X-Chatsite-Conversation` header or
+`metadata.conversation_id`, the caller's existing conversation continues with the last user message
+(its stored history is what the model sees). Answers carry `X-Chatsite-Conversation`.
+"""
+
+import json
+import uuid
+
+from asgiref.sync import sync_to_async
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+
+from accounts.authentication import ApiKeyAuthentication
+from chatsite.api_errors import chat_error_response, exception_handler
+from conversations import errors, llm, services
+from conversations.api.base import ApiView, StreamHandoff, own_conversation, wants_event_stream
+from conversations.api.message_lists import OpenAIMessageSerializer, conversation_from_messages, validate_message_list
+from conversations.api.serializers import TextField
+from conversations.api.streaming import event_stream_response
+from conversations.models import Conversation, Turn
+
+CONVERSATION_HEADER = "X-Chatsite-Conversation"
+OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+    404: "invalid_request_error", 409: "conflict_error", 413: "invalid_request_error",
+    415: "invalid_request_error", 429: "rate_limit_error",
+}
+
+
+class ModelNotFound(exceptions.NotFound):
+    default_code = "model_not_found"
+
+
+def _with_openai_type(response):
+    """Add OpenAI's "type" and "param" to the one error shape; "code" and "message" stay as they are."""
+    openai_fields = {"type": OPENAI_ERROR_TYPES.get(response.status_code, "api_error"), "param": None}
+    if isinstance(response, Response):
+        response.data["error"].update(openai_fields)
+    else:
+        body = json.loads(response.content)
+        body["error"].update(openai_fields)
+        response.content = json.dumps(body)
+    return response
+
+
+def openai_exception_handler(exc, context):
+    response = exception_handler(exc, context)
+    return None if response is None else _with_openai_type(response)
+
+
+class OpenAIApiView(ApiView):
+    authentication_classes = [ApiKeyAuthentication]
+
+    def get_exception_handler(self):
+        return openai_exception_handler
+
+
+class ChatCompletionRequestSerializer(serializers.Serializer):
+    """The fields chatsite uses; other OpenAI parameters (temperature, max_tokens, ...) are accepted and ignored."""
+
+    model = TextField(max_length=100)
+    messages = OpenAIMessageSerializer(many=True)
+    stream = serializers.BooleanField(default=False)
+    stream_options = serializers.DictField(required=False, allow_null=True)
+    metadata = serializers.DictField(required=False, allow_null=True)
+
+    def validate_messages(self, messages):
+        return validate_message_list(messages)
+
+
+def _finish_reason(turn: Turn) -> str:
+    return "length" if turn.finish_reason == "length" else "stop"
+
+
+def _usage(turn: Turn) -> dict:
+    return {
+        "prompt_tokens": turn.prompt_tokens,
+        "completion_tokens": turn.completion_tokens,
+        "total_tokens": turn.prompt_tokens + turn.completion_tokens,
+    }
+
+
+def completion_body(turn: Turn) -> dict:
+    return {
+        "id": f"chatcmpl-{turn.pk}",
+        "object": "chat.completion",
+        "created": int(turn.created_at.timestamp()),
+        "model": turn.model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": turn.content, "refusal": None},
+            "logprobs": None,
+            "finish_reason": _finish_reason(turn),
+        }],
+        "usage": _usage(turn),
+    }
+
+
+def _requested_conversation_id(request, metadata: dict | None):
+    value = request.headers.get(CONVERSATION_HEADER) or (metadata or {}).get("conversation_id")
+    if value in (None, ""):
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise exceptions.NotFound("Conversation not found.") from None
+
+
+class ChatCompletionsView(OpenAIApiView):
+    chat_methods = ("POST",)
+
+    @extend_schema(
+        summary="OpenAI-compatible chat completion (stream or not)",
+        description=(
+            "Works with the official `openai` client: `base_url=<site>/v1`, `api_key=<your chatsite key>`. "
+            "Each call is stored as a conversation of the key's owner. To continue one, send its id in the "
+            f"`{CONVERSATION_HEADER}` header (or `metadata.conversation_id`): then only the last user "
+            "message is used and the stored conversation is the history. The response's "
+            f"`{CONVERSATION_HEADER}` header names the conversation. With `stream: true` the answer is "
+            "OpenAI's `chat.completion.chunk` events, then a usage chunk if `stream_options.include_usage`, "
+            "then `data: [DONE]`. Errors: `{\"error\": {\"code\", \"message\", \"type\", \"param\"}}`."
+        ),
+        parameters=[
+            OpenApiParameter(CONVERSATION_HEADER, OpenApiTypes.UUID, OpenApiParameter.HEADER,
+                             description="Continue this conversation of yours."),
+        ],
+        request=ChatCompletionRequestSerializer,
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="A `chat.completion` object."),
+            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="`chat.completion.chunk`s."),
+        },
+    )
+    def post(self, request):
+        serializer = ChatCompletionRequestSerializer(data=self.body(request))
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if data["model"] not in llm.get_backend().models():
+            raise ModelNotFound(f"The model '{data['model']}' does not exist here. See GET /v1/models.")
+        conversation_id = _requested_conversation_id(request, data.get("metadata"))
+        if conversation_id is None:
+            conversation = conversation_from_messages(
+                owner=request.user, source=Conversation.Source.OPENAI_API, messages=data["messages"],
+                model=data["model"],
+            )
+        else:
+            conversation = own_conversation(request, conversation_id)
+            if conversation.model != data["model"]:
+                services.conversation_update(conversation=conversation, model=data["model"])
+        content = data["messages"][-1]["content"]
+        created = conversation_id is None
+        if wants_event_stream(request, data["stream"]):
+            return StreamHandoff(
+                conversation=conversation, user=request.user, content=content, created=created,
+                include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
+            )
+        try:
+            run = services.chat_turn(conversation=conversation, user=request.user, content=content)
+        except errors.ChatError as exc:
+            if created and not isinstance(exc, errors.UpstreamError):
+                services.conversation_delete(conversation=conversation)  # refused: leave nothing behind
+            raise
+        return Response(completion_body(run.assistant_turn), headers={CONVERSATION_HEADER: str(conversation.pk)})
+
+
+def _data(payload: dict) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+async def completion_chunks(run: services.ChatRun, *, include_usage: bool):
+    """The run as OpenAI `chat.completion.chunk` server-sent events."""
+    turn = run.assistant_turn
+    base = {"id": f"chatcmpl-{turn.pk}", "object": "chat.completion.chunk",
+            "created": int(turn.created_at.timestamp()), "model": turn.model}
+
+    def chunk(delta: dict, finish_reason: str | None = None) -> str:
+        return _data({**base, "choices": [
+            {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        ]})
+
+    async for event in run.events():
+        if isinstance(event, services.TurnStored):
+            yield chunk({"role": "assistant", "content": ""})
+        elif isinstance(event, services.AnswerDelta):
+            yield chunk({"content": event.text})
+        elif isinstance(event, services.AnswerDone):
+            yield chunk({}, _finish_reason(event.assistant_turn))
+            if include_usage:
+                yield _data({**base, "choices": [], "usage": _usage(event.assistant_turn)})
+            yield "data: [DONE]\n\n"
+        elif isinstance(event, services.AnswerFailed):
+            error = event.error
+            yield _data({"error": {
+                "code": error.code, "message": error.message, "param": None,
+                "type": OPENAI_ERROR_TYPES.get(error.status, "api_error"),
+            }})
+            yield "data: [DONE]\n\n"
+        # A TitleSet may follow; the client has its [DONE] already.
+
+
+async def stream_completion(handoff: StreamHandoff):
+    params = handoff.params
+    conversation = params["conversation"]
+    try:
+        run = await services.chat_turn_start(conversation=conversation, user=params["user"], content=params["content"])
+    except errors.ChatError as exc:
+        if params["created"]:
+            await sync_to_async(services.conversation_delete)(conversation=conversation)
+        return _with_openai_type(chat_error_response(exc))
+    return event_stream_response(
+        completion_chunks(run, include_usage=params["include_usage"]),
+        headers={CONVERSATION_HEADER: str(conversation.pk)},
+    )
+
+
+class ModelsView(OpenAIApiView):
+    @extend_schema(
+        summary="OpenAI-compatible model list",
+        responses=inline_serializer("ModelList", {
+            "object": serializers.CharField(),
+            "data": serializers.ListField(child=serializers.DictField()),
+        }),
+    )
+    def get(self, request):
+        return Response({
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "chatsite"}
+                for name in llm.get_backend().models()
+            ],
+        }, status=status.HTTP_200_OK)

@@ -1,0 +1,163 @@
+"""DRF serializers of the REST API: the shapes of conversations and turns, and the inputs they accept."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from conversations import llm
+from conversations.models import Conversation, Feedback, Turn
+
+# The Admin review issue may add "reviewed_at" here (read-only); clients must ignore unknown fields.
+CONVERSATION_FIELDS = (
+    "id", "title", "model", "system_prompt", "archived", "created_at", "updated_at", "turn_count",
+)
+TURN_FIELDS = (
+    "id", "position", "role", "content", "status", "model", "prompt_tokens", "completion_tokens",
+    "finish_reason", "error", "created_at",
+)
+
+
+def reject_unencodable(value: str) -> str:
+    """Lone surrogates ("\\ud800") parse as JSON but can't be stored (PostgreSQL rejects them)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise serializers.ValidationError("The text contains invalid Unicode (a lone surrogate).") from None
+    return value
+
+
+class TextField(serializers.CharField):
+    """A CharField that also refuses text the database can't store (NUL is refused by DRF already)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(reject_unencodable)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):  # DRF would turn 12 into "12"; text fields take JSON strings only
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class MessageContentField(TextField):
+    """A chat message: kept as typed (no trimming), but never blank, and at most CHAT_MAX_MESSAGE_CHARS."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not value.strip():
+            raise serializers.ValidationError("The message is empty.", code="blank")
+        limit = settings.CHAT_MAX_MESSAGE_CHARS  # read per request: it is a runtime setting
+        if len(value) > limit:
+            raise serializers.ValidationError(
+                f"The message is too long ({len(value)} characters; the limit is {limit}).", code="max_length"
+            )
+        return value
+
+
+class TurnSerializer(serializers.ModelSerializer):
+    """A stored turn. Reads only the row's own columns: serializing needs no query (safe while streaming)."""
+
+    class Meta:
+        model = Turn
+        fields = TURN_FIELDS
+        read_only_fields = TURN_FIELDS
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Conversation
+        fields = CONVERSATION_FIELDS
+        read_only_fields = CONVERSATION_FIELDS
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    turns = TurnSerializer(many=True, read_only=True)
+
+    class Meta(ConversationSerializer.Meta):
+        fields = (*CONVERSATION_FIELDS, "turns")
+        read_only_fields = fields
+
+
+def validate_model_name(value: str) -> str:
+    if value and value not in llm.get_backend().models():
+        raise serializers.ValidationError(
+            f"Unknown model. Available: {', '.join(llm.get_backend().models())}.", code="invalid_choice"
+        )
+    return value
+
+
+class ConversationWriteSerializer(serializers.Serializer):
+    """What a client may set on a conversation. Anything else in the body (owner, role, id...) is ignored."""
+
+    title = TextField(max_length=200, allow_blank=True, required=False)
+    model = TextField(max_length=100, allow_blank=True, required=False, validators=[validate_model_name])
+    system_prompt = TextField(allow_blank=True, required=False, trim_whitespace=False)
+    archived = serializers.BooleanField(required=False)
+
+    def validate_system_prompt(self, value: str) -> str:
+        if len(value) > settings.CHAT_MAX_MESSAGE_CHARS:
+            raise serializers.ValidationError(
+                f"The system prompt is too long (the limit is {settings.CHAT_MAX_MESSAGE_CHARS} characters)."
+            )
+        return value
+
+
+class TurnCreateSerializer(serializers.Serializer):
+    content = MessageContentField()
+    stream = serializers.BooleanField(default=False, help_text="Answer as text/event-stream (see the description).")
+
+
+class RegenerateSerializer(serializers.Serializer):
+    content = MessageContentField(required=False, help_text="Replace the last user message first (edit and resend).")
+    stream = serializers.BooleanField(default=False)
+
+
+class TurnPairSerializer(serializers.Serializer):
+    """Response of a new message or a regenerate: the stored user turn (null when not changed) and the answer."""
+
+    user_turn = TurnSerializer(allow_null=True)
+    assistant_turn = TurnSerializer()
+
+
+class StopResultSerializer(serializers.Serializer):
+    assistant_turn = TurnSerializer(allow_null=True, help_text="The answer asked to stop; null if none was running.")
+
+
+class FeedbackSerializer(serializers.ModelSerializer):
+    rating = serializers.ChoiceField(choices=[1, -1])
+    comment = TextField(max_length=2000, allow_blank=True, required=False, default="")
+
+    class Meta:
+        model = Feedback
+        fields = ("turn", "rating", "comment", "created_at", "updated_at")
+        read_only_fields = ("turn", "created_at", "updated_at")
+
+
+class UsageDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    answers = serializers.IntegerField()
+
+
+class UsageSerializer(serializers.Serializer):
+    days = UsageDaySerializer(many=True)
+    tokens_today = serializers.IntegerField()
+    quota = serializers.IntegerField(allow_null=True, help_text="Daily token quota; null = unlimited.")
+    quota_left = serializers.IntegerField(allow_null=True)
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(required=False, help_text="Validation errors by field name.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of every API error."""
+
+    error = ErrorDetailSerializer()

@@ -1,0 +1,120 @@
+"""Server-sent events for answers: async Django views in front of the (sync) DRF views.
+
+A turn-creating URL points at an async view made by `streaming_endpoint()`. It runs the DRF view in one
+sync_to_async call, so authentication (API key or session with CSRF), throttling, ownership and
+validation are exactly the DRF view's. A plain request gets the DRF view's JSON answer. A request
+that asked for a stream and passed every check comes back as a StreamHandoff: the view then starts
+the turn (`services.chat_turn_start`, errors before the stream as JSON) and streams `run.events()`
+with no DB connection held.
+"""
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from asgiref.sync import sync_to_async
+from django.http import StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from chatsite.api_errors import chat_error_response
+from conversations import errors, services
+from conversations.api.base import StreamHandoff
+from conversations.api.serializers import TurnSerializer
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+SSE_DESCRIPTION = """\
+**Streaming.** Send `"stream": true` (or `Accept: text/event-stream`) to get `text/event-stream` instead of
+JSON. Errors found before the answer starts (validation, 401, 404, 409 busy, 429) are still JSON. Events:
+
+```
+event: turn
+data: {"user_turn": {...turn...} | null, "assistant_turn": {...turn, status "pending"...}}
+
+event: delta
+data: {"text": "next piece of the answer"}
+
+event: done
+data: {"assistant_turn": {...turn, status "complete" or "cancelled", usage...}}
+
+event: error
+data: {"error": {"code": "upstream_unavailable", "message": "..."}, "assistant_turn": {...status "failed"...}}
+
+event: title
+data: {"title": "A short title"}
+```
+
+`turn` comes first, then any number of `delta`, then exactly one of `done` or `error`, then
+optionally `title` (a new conversation's title). Closing the connection stops the answer: the
+partial text is kept with status `cancelled`.
+"""
+
+
+def sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _turn(turn) -> dict | None:
+    # Serializing a Turn reads only its own columns: no query while streaming.
+    return TurnSerializer(turn).data if turn is not None else None
+
+
+async def chat_events(run: services.ChatRun) -> AsyncIterator[str]:
+    """The run's events in the API's SSE format (the web UI's script reads exactly this)."""
+    async for event in run.events():
+        if isinstance(event, services.TurnStored):
+            yield sse("turn", {"user_turn": _turn(event.user_turn), "assistant_turn": _turn(event.assistant_turn)})
+        elif isinstance(event, services.AnswerDelta):
+            yield sse("delta", {"text": event.text})
+        elif isinstance(event, services.AnswerDone):
+            yield sse("done", {"assistant_turn": _turn(event.assistant_turn)})
+        elif isinstance(event, services.AnswerFailed):
+            error = {"code": event.error.code, "message": event.error.message}
+            yield sse("error", {"error": error, "assistant_turn": _turn(event.assistant_turn)})
+        elif isinstance(event, services.TitleSet):
+            yield sse("title", {"title": event.title})
+
+
+def event_stream_response(events: AsyncIterator[str], *, headers: dict | None = None) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream; charset=utf-8")
+    for name, value in {**SSE_HEADERS, **(headers or {})}.items():
+        response[name] = value
+    return response
+
+
+async def stream_chat_turn(handoff: StreamHandoff):
+    """Start the validated turn; a refusal (busy, quota, nothing to regenerate) is a JSON error."""
+    params = handoff.params
+    try:
+        run = await services.chat_turn_start(
+            conversation=params["conversation"], user=params["user"], content=params["content"],
+            regenerate=params["regenerate"],
+        )
+    except errors.ChatError as exc:
+        return chat_error_response(exc)
+    return event_stream_response(chat_events(run))
+
+
+def streaming_endpoint(drf_view_class, stream: Callable[[StreamHandoff], Awaitable] = stream_chat_turn):
+    """An async view for a DRF view's URL: the DRF view decides everything, `stream` streams.
+
+    The DRF class is attached as `cls` so drf-spectacular documents the URL from it.
+    """
+    drf_view = drf_view_class.as_view()
+
+    def run_drf_view(request, **kwargs):
+        response = drf_view(request, **kwargs)
+        if hasattr(response, "render") and not isinstance(response, StreamHandoff):
+            response.render()  # here, in the same worker thread, not in another hop
+        return response
+
+    async def endpoint(request, **kwargs):
+        response = await sync_to_async(run_drf_view)(request, **kwargs)
+        if isinstance(response, StreamHandoff):
+            return await stream(response)
+        return response
+
+    endpoint.cls = drf_view.cls
+    endpoint.initkwargs = drf_view.initkwargs
+    endpoint.__name__ = endpoint.__qualname__ = drf_view_class.__name__
+    endpoint.__doc__ = drf_view_class.__doc__
+    return csrf_exempt(endpoint)  # DRF's SessionAuthentication enforces CSRF for session requests

@@ -1,0 +1,302 @@
+"""REST API views (DRF): thin — authenticate, look up the caller's object, validate, call a service.
+
+Turn-creating views answer JSON here; when a stream is asked for they hand the validated request to
+the async view in streaming.py (see StreamHandoff), which is the URL the router points at.
+"""
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.response import Response
+
+from conversations import errors, exports, selectors, services
+from conversations.api import serializers as s
+from conversations.api.base import (
+    ApiView,
+    StreamHandoff,
+    own_conversation,
+    own_turn,
+    wants_event_stream,
+)
+from conversations.api.message_lists import ChatReplySerializer, ChatRequestSerializer, conversation_from_messages
+from conversations.api.streaming import SSE_DESCRIPTION
+from conversations.models import Conversation, Turn
+
+BOOLEAN_PARAMS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _query_text(request, name: str) -> str:
+    value = request.query_params.get(name, "")
+    if "\x00" in value:
+        raise exceptions.ValidationError({name: ["Null characters are not allowed."]})
+    return value
+
+
+def _query_bool(request, name: str, default: bool) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return BOOLEAN_PARAMS[raw.lower()]
+    except KeyError:
+        raise exceptions.ValidationError({name: ["Use true or false."]}) from None
+
+
+def turn_pair(run) -> dict:
+    return {
+        "user_turn": s.TurnSerializer(run.user_turn).data if run.user_turn is not None else None,
+        "assistant_turn": s.TurnSerializer(run.assistant_turn).data,
+    }
+
+
+class ConversationListView(ApiView, generics.GenericAPIView):
+    serializer_class = s.ConversationSerializer
+
+    @extend_schema(
+        summary="List your conversations",
+        operation_id="api_v1_conversations_list",
+        responses=s.ConversationSerializer(many=True),
+        parameters=[
+            OpenApiParameter("search", str, description="Match titles and message text (case-insensitive)."),
+            OpenApiParameter("archived", bool, description="true: only archived chats; default false."),
+        ],
+    )
+    def get(self, request):
+        conversations = selectors.conversation_list(
+            user=request.user,
+            archived=_query_bool(request, "archived", False),
+            search=_query_text(request, "search"),
+        )
+        page = self.paginate_queryset(conversations)
+        return self.get_paginated_response(s.ConversationSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Start a conversation",
+        request=s.ConversationWriteSerializer,
+        responses={201: s.ConversationSerializer},
+    )
+    def post(self, request):
+        serializer = s.ConversationWriteSerializer(data=self.body(request))
+        serializer.is_valid(raise_exception=True)
+        fields = {k: v for k, v in serializer.validated_data.items() if k != "archived"}
+        conversation = services.conversation_create(
+            owner=request.user, source=Conversation.Source.API, **fields
+        )
+        if serializer.validated_data.get("archived"):
+            services.conversation_update(conversation=conversation, archived=True)
+        return Response(s.ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
+
+
+class ConversationDetailView(ApiView):
+    http_method_names = ["get", "patch", "delete", "options"]
+
+    @extend_schema(summary="A conversation with its turns", responses=s.ConversationDetailSerializer)
+    def get(self, request, conversation_id):
+        # Two queries: the conversation (ownership in the query), then its turns in order.
+        return Response(s.ConversationDetailSerializer(own_conversation(request, conversation_id)).data)
+
+    @extend_schema(
+        summary="Rename, archive, or change the model or system prompt",
+        description="Only title, model, system_prompt and archived can change; other fields are ignored.",
+        request=s.ConversationWriteSerializer,
+        responses=s.ConversationSerializer,
+    )
+    def patch(self, request, conversation_id):
+        conversation = own_conversation(request, conversation_id)
+        serializer = s.ConversationWriteSerializer(data=self.body(request), partial=True)
+        serializer.is_valid(raise_exception=True)
+        if serializer.validated_data:
+            services.conversation_update(conversation=conversation, **serializer.validated_data)
+        return Response(s.ConversationSerializer(conversation).data)
+
+    @extend_schema(summary="Delete a conversation and its turns", responses={204: None})
+    def delete(self, request, conversation_id):
+        services.conversation_delete(conversation=own_conversation(request, conversation_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TurnListCreateView(ApiView, generics.GenericAPIView):
+    serializer_class = s.TurnSerializer
+    chat_methods = ("POST",)
+
+    @extend_schema(
+        summary="The turns of a conversation, in order",
+        operation_id="api_v1_conversations_turns_list",
+        responses=s.TurnSerializer(many=True),
+    )
+    def get(self, request, conversation_id):
+        conversation = own_conversation(request, conversation_id)
+        page = self.paginate_queryset(conversation.turns.order_by("position"))
+        return self.get_paginated_response(s.TurnSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Send a message and get the answer (JSON, or a stream of server-sent events)",
+        description=(
+            "Stores your message, calls the model with the conversation's history and stores the answer. "
+            "The message is stored before the model is called, and kept if the model fails.\n\n" + SSE_DESCRIPTION
+        ),
+        request=s.TurnCreateSerializer,
+        responses={
+            201: s.TurnPairSerializer,
+            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="The answer as events."),
+        },
+    )
+    def post(self, request, conversation_id):
+        conversation = own_conversation(request, conversation_id)
+        serializer = s.TurnCreateSerializer(data=self.body(request))
+        serializer.is_valid(raise_exception=True)
+        content = serializer.validated_data["content"]
+        if wants_event_stream(request, serializer.validated_data["stream"]):
+            return StreamHandoff(conversation=conversation, user=request.user, content=content, regenerate=False)
+        run = services.chat_turn(conversation=conversation, user=request.user, content=content)
+        return Response(turn_pair(run), status=status.HTTP_201_CREATED)
+
+
+class RegenerateView(ApiView):
+    chat_methods = ("POST",)
+
+    @extend_schema(
+        summary="Re-run the last answer (optionally after editing the last message)",
+        description=(
+            "Replaces the last answer in place. With `content`, the last user message is edited first. "
+            "409 while an answer is still being written.\n\n" + SSE_DESCRIPTION
+        ),
+        request=s.RegenerateSerializer,
+        responses={
+            200: s.TurnPairSerializer,
+            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="The answer as events."),
+        },
+    )
+    def post(self, request, conversation_id):
+        conversation = own_conversation(request, conversation_id)
+        serializer = s.RegenerateSerializer(data=self.body(request))
+        serializer.is_valid(raise_exception=True)
+        content = serializer.validated_data.get("content")
+        if wants_event_stream(request, serializer.validated_data["stream"]):
+            return StreamHandoff(conversation=conversation, user=request.user, content=content, regenerate=True)
+        run = services.chat_turn(conversation=conversation, user=request.user, content=content, regenerate=True)
+        return Response(turn_pair(run))
+
+
+class StopView(ApiView):
+    @extend_schema(
+        summary="Stop the answer being written",
+        description="The partial answer is kept, with status cancelled. Answers null if nothing was running.",
+        request=None,
+        responses=s.StopResultSerializer,
+    )
+    def post(self, request, conversation_id):
+        turn = services.turn_stop(conversation=own_conversation(request, conversation_id))
+        return Response({"assistant_turn": s.TurnSerializer(turn).data if turn is not None else None})
+
+
+class FeedbackView(ApiView):
+    @extend_schema(
+        summary="Rate an answer (+1 or -1, with an optional comment)",
+        request=s.FeedbackSerializer,
+        responses=s.FeedbackSerializer,
+    )
+    def post(self, request, turn_id):
+        turn = own_turn(request, turn_id)
+        serializer = s.FeedbackSerializer(data=self.body(request))
+        serializer.is_valid(raise_exception=True)
+        if turn.role != Turn.Role.ASSISTANT:
+            raise exceptions.ValidationError("Feedback is only for answers (assistant turns).")
+        feedback = services.feedback_set(turn=turn, **serializer.validated_data)
+        return Response(s.FeedbackSerializer(feedback).data)
+
+
+class ExportView(ApiView):
+    @extend_schema(
+        summary="Download a conversation as Markdown or JSON",
+        parameters=[OpenApiParameter("format", str, enum=["md", "json"], description="Default md.")],
+        responses={
+            (200, "text/markdown"): OpenApiResponse(OpenApiTypes.STR),
+            (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT),
+        },
+    )
+    def get(self, request, conversation_id):
+        conversation = own_conversation(request, conversation_id)
+        export_format = request.query_params.get("format", "md")
+        if export_format not in exports.FORMATS:
+            raise exceptions.ValidationError({"format": ["Use md or json."]})
+        turns = list(conversation.turns.select_related("feedback").order_by("position"))
+        body, content_type = exports.export_conversation(conversation, turns, export_format)
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = content_disposition_header(
+            True, exports.export_filename(conversation, export_format)
+        )
+        return response
+
+
+class UsageView(ApiView):
+    @extend_schema(
+        summary="Your token usage by day, and today's quota left",
+        parameters=[OpenApiParameter("days", int, description="How many days back (1-366, default 30).")],
+        responses=s.UsageSerializer,
+    )
+    def get(self, request):
+        try:
+            days = int(request.query_params.get("days", 30))
+        except ValueError:
+            days = 0
+        if not 1 <= days <= 366:
+            raise exceptions.ValidationError({"days": ["Use a whole number from 1 to 366."]})
+        rows = selectors.usage_by_day(request.user, days=days)
+        used = selectors.tokens_used_today(request.user)
+        quota = settings.CHAT_DAILY_TOKEN_QUOTA or None
+        return Response({
+            "days": [
+                {
+                    "date": row["day"],
+                    "prompt_tokens": row["prompt_tokens"],
+                    "completion_tokens": row["completion_tokens"],
+                    "total_tokens": row["prompt_tokens"] + row["completion_tokens"],
+                    "answers": row["answers"],
+                }
+                for row in rows
+            ],
+            "tokens_today": used,
+            "quota": quota,
+            "quota_left": max(0, quota - used) if quota else None,
+        })
+
+
+def _delete_if_refused(conversation, exc: errors.ChatError) -> None:
+    # Busy or over quota: nothing was asked of the model, so the request leaves nothing behind.
+    # (An upstream failure keeps the conversation: the message and the failed answer are stored.)
+    if not isinstance(exc, errors.UpstreamError):
+        services.conversation_delete(conversation=conversation)
+
+
+class SeedChatView(ApiView):
+    """The original FastAPI backend's endpoint, kept so its clients work unchanged."""
+
+    chat_methods = ("POST",)
+
+    @extend_schema(
+        summary="Seed-compatible chat: a message list in, the answer out",
+        description=(
+            "The original backend's contract. Each call is stored as a new conversation of the caller: "
+            "system messages become its system prompt, earlier messages its history, and the last message "
+            "(which must be the user's) is answered by the model."
+        ),
+        request=ChatRequestSerializer,
+        responses=ChatReplySerializer,
+    )
+    def post(self, request):
+        serializer = ChatRequestSerializer(data=self.body(request))
+        serializer.is_valid(raise_exception=True)
+        messages = serializer.validated_data["messages"]
+        conversation = conversation_from_messages(
+            owner=request.user, source=Conversation.Source.SEED_API, messages=messages
+        )
+        try:
+            run = services.chat_turn(conversation=conversation, user=request.user, content=messages[-1]["content"])
+        except errors.ChatError as exc:
+            _delete_if_refused(conversation, exc)
+            raise
+        return Response({"role": "assistant", "content": run.assistant_turn.content})

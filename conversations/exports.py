@@ -1,0 +1,147 @@
+"""Conversation exports: one conversation as Markdown or JSON (REST API, web pages), many for the admin."""
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.utils.text import slugify
+
+from conversations.models import Conversation, Turn
+
+FORMATS = {"md": "text/markdown; charset=utf-8", "json": "application/json"}
+ROLE_HEADINGS = {Turn.Role.USER: "You", Turn.Role.ASSISTANT: "Assistant", Turn.Role.SYSTEM: "System"}
+
+
+def export_filename(conversation: Conversation, export_format: str) -> str:
+    name = slugify(conversation.title)[:60] or f"conversation-{str(conversation.pk)[:8]}"
+    return f"{name}.{export_format}"
+
+
+def conversation_markdown(conversation: Conversation, turns: list[Turn]) -> str:
+    lines = [f"# {conversation.title or 'Conversation'}", ""]
+    lines.append(f"- Started: {conversation.created_at:%Y-%m-%d %H:%M %Z}")
+    if conversation.model:
+        lines.append(f"- Model: {conversation.model}")
+    if conversation.system_prompt:
+        lines.append(f"- System prompt: {' '.join(conversation.system_prompt.split())}")
+    lines.append("")
+    for turn in turns:
+        heading = ROLE_HEADINGS.get(turn.role, turn.role)
+        if turn.status != Turn.Status.COMPLETE:
+            heading += f" ({turn.get_status_display().lower()})"
+        lines += [f"## {heading}", "", turn.content or "_(no text)_", ""]
+        if turn.error:
+            lines += [f"> Error: {turn.error}", ""]
+    return "\n".join(lines)
+
+
+def _feedback(turn: Turn) -> dict | None:
+    try:
+        feedback = turn.feedback
+    except ObjectDoesNotExist:
+        return None
+    return {"rating": feedback.rating, "comment": feedback.comment}
+
+
+def conversation_document(conversation: Conversation, turns: list[Turn]) -> dict:
+    """Everything the owner can see, in one document (feedback included when `turns` select it)."""
+    return {
+        "id": str(conversation.pk),
+        "title": conversation.title,
+        "model": conversation.model,
+        "system_prompt": conversation.system_prompt,
+        "archived": conversation.archived,
+        "created_at": conversation.created_at.isoformat(),
+        "updated_at": conversation.updated_at.isoformat(),
+        "turns": [
+            {
+                "position": turn.position,
+                "role": turn.role,
+                "content": turn.content,
+                "status": turn.status,
+                "model": turn.model,
+                "prompt_tokens": turn.prompt_tokens,
+                "completion_tokens": turn.completion_tokens,
+                "finish_reason": turn.finish_reason,
+                "error": turn.error,
+                "created_at": turn.created_at.isoformat(),
+                "feedback": _feedback(turn) if turn.role == Turn.Role.ASSISTANT else None,
+            }
+            for turn in turns
+        ],
+    }
+
+
+def export_conversation(conversation: Conversation, turns: list[Turn], export_format: str) -> tuple[str, str]:
+    """(body, content type) for `export_format` in FORMATS."""
+    if export_format == "json":
+        body = json.dumps(conversation_document(conversation, turns), ensure_ascii=False, indent=2)
+    else:
+        body = conversation_markdown(conversation, turns)
+    return body, FORMATS[export_format]
+
+
+# --- Bulk exports for the admin (streamed: any number of conversations in bounded memory) -----------
+
+EXPORT_BATCH = 100
+
+
+def _conversations_with_turns(ids: list) -> Iterator[tuple[Conversation, list[Turn]]]:
+    for start in range(0, len(ids), EXPORT_BATCH):
+        batch = ids[start : start + EXPORT_BATCH]
+        conversations = Conversation.objects.filter(pk__in=batch).select_related("owner").in_bulk()
+        turns_by_conversation: dict = {pk: [] for pk in batch}
+        for turn in Turn.objects.filter(conversation_id__in=batch).select_related("feedback").order_by(
+            "conversation_id", "position"
+        ):
+            turns_by_conversation[turn.conversation_id].append(turn)
+        for pk in batch:
+            if pk in conversations:
+                yield conversations[pk], turns_by_conversation[pk]
+
+
+def export_json(ids: list) -> Iterator[str]:
+    """A JSON array of conversation documents (with the owner's username), in the order of `ids`."""
+    yield "["
+    for index, (conversation, turns) in enumerate(_conversations_with_turns(ids)):
+        document = {"owner": conversation.owner.get_username(), **conversation_document(conversation, turns)}
+        yield ("," if index else "") + json.dumps(document, ensure_ascii=False)
+    yield "]"
+
+
+CSV_COLUMNS = [
+    "conversation_id", "owner", "title", "position", "role", "status", "model", "prompt_tokens",
+    "completion_tokens", "created_at", "content",
+]
+
+
+def _csv_cell(value):
+    # Spreadsheets run cells starting with these as formulas: a chat message must stay text.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def export_csv(ids: list) -> Iterator[str]:
+    """One CSV row per turn, conversations in the order of `ids`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(CSV_COLUMNS)
+    yield flush()
+    for conversation, turns in _conversations_with_turns(ids):
+        for turn in turns:
+            writer.writerow([_csv_cell(value) for value in [
+                conversation.pk, conversation.owner.get_username(), conversation.title, turn.position, turn.role,
+                turn.status, turn.model, turn.prompt_tokens, turn.completion_tokens, turn.created_at.isoformat(),
+                turn.content,
+            ]])
+        yield flush()
