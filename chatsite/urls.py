@@ -4,9 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from chatsite import views
+from conversations import admin_views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    # Before admin.site.urls, whose catch-all would take it; admin_view: staff login and CSRF as in the admin.
+    path("admin/usage/", admin.site.admin_view(admin_views.usage_view), name="admin_usage"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

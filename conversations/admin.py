@@ -1,10 +1,391 @@
-"""Admin registration (the review panel issue builds this out)."""
+"""The review panel: staff and view-only reviewers read every chat; each opened conversation is logged.
+
+Chats are written only through the chat service, so the panel never adds or edits conversations, turns or
+feedback, whoever asks. Superusers may delete (data requests) and export; "Reviewers" (group from migration
+0002) hold only the view permissions. Every change page a staff member opens stores one ReviewLog row.
+"""
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator, smart_split, unescape_string_literal
+from django.utils.translation import gettext_lazy as _
 
+from conversations import exports
 from conversations.models import Conversation, Feedback, ReviewLog, Turn
+from conversations.reviews import review_record
 
-admin.site.register(Conversation)
-admin.site.register(Turn)
-admin.site.register(Feedback)
-admin.site.register(ReviewLog)
+
+class ReadOnlyAdminMixin:
+    """No add and no change for anyone: the chat service is the only writer of chats.
+
+    Also turns a POSTed action the user may not run into a 403 (Django's default is a silent "no action").
+    """
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        posted_action = request.POST.get("action") if request.method == "POST" else None
+        if posted_action is not None and posted_action not in self.get_actions(request):
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
+
+def _integer_subquery(queryset, group_by, expression):
+    """One value per conversation from a correlated subquery (no joins, so no row multiplication)."""
+    return Coalesce(
+        Subquery(
+            queryset.order_by().values(group_by).annotate(value=expression).values("value"),
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def _turn_link(turn_or_id, label):
+    url = reverse("admin:conversations_turn_change", args=[getattr(turn_or_id, "pk", turn_or_id)])
+    return format_html('<a href="{}">{}</a>', url, label)
+
+
+def _conversation_link(conversation):
+    url = reverse("admin:conversations_conversation_change", args=[conversation.pk])
+    return format_html('<a href="{}">{}</a>', url, conversation)
+
+
+def _content_block(text):
+    # format_html escapes the text: turn content is always shown as text, never as HTML. Line breaks are
+    # kept by the stylesheet (white-space: pre-wrap).
+    return format_html('<div class="review-turn-content">{}</div>', text)
+
+
+def _feedback_block(turn):
+    feedback = getattr(turn, "feedback", None)  # the reverse one-to-one raises when there is none
+    if feedback is None:
+        return "–"
+    rating = "👍" if feedback.rating > 0 else "👎"
+    if not feedback.comment:
+        return rating
+    return format_html("{} {}", rating, _content_block(feedback.comment))
+
+
+class HasFailedAnswerFilter(admin.SimpleListFilter):
+    title = _("failed answers")
+    parameter_name = "failed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Has a failed answer")), ("no", _("No failed answer"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(has_failed_answer=True)
+        if self.value() == "no":
+            return queryset.filter(has_failed_answer=False)
+        return queryset
+
+
+class HasNegativeFeedbackFilter(admin.SimpleListFilter):
+    title = _("negative feedback")
+    parameter_name = "negative"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Has negative feedback")), ("no", _("No negative feedback"))]
+
+    def queryset(self, request, queryset):
+        negative = Exists(Feedback.objects.filter(turn__conversation=OuterRef("pk"), rating=-1))
+        if self.value() == "yes":
+            return queryset.filter(negative)
+        if self.value() == "no":
+            return queryset.filter(~negative)
+        return queryset
+
+
+class TurnInline(admin.TabularInline):
+    """The conversation's turns, in order, read-only."""
+
+    model = Turn
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ["position"]
+    fields = ["position", "role", "content_text", "status", "tokens", "latency", "error", "feedback_display"]
+    readonly_fields = fields
+    classes = ["review-turns"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("feedback")
+
+    @admin.display(description=_("content"))
+    def content_text(self, turn):
+        return _content_block(turn.content)
+
+    @admin.display(description=_("tokens"))
+    def tokens(self, turn):
+        if turn.role != Turn.Role.ASSISTANT:
+            return "–"
+        approximate = " ≈" if turn.usage_approximate else ""
+        return f"{turn.prompt_tokens} + {turn.completion_tokens}{approximate}"
+
+    @admin.display(description=_("latency"))
+    def latency(self, turn):
+        if turn.latency_ms is None:
+            return "–"
+        first = f" (first text {turn.first_token_ms} ms)" if turn.first_token_ms is not None else ""
+        return f"{turn.latency_ms} ms{first}"
+
+    @admin.display(description=_("feedback"))
+    def feedback_display(self, turn):
+        return _feedback_block(turn)
+
+
+@admin.register(Conversation)
+class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "title_display", "owner", "model", "turn_count", "total_tokens", "updated_at", "failed_display",
+        "feedback_score",
+    ]
+    list_display_links = ["title_display"]
+    list_filter = [
+        ("owner", admin.RelatedOnlyFieldListFilter), "model", ("updated_at", admin.DateFieldListFilter),
+        "archived", HasFailedAnswerFilter, HasNegativeFeedbackFilter,
+    ]
+    list_select_related = ["owner"]
+    # Turn content is searched too (get_search_results), with EXISTS so a chat is listed once.
+    search_fields = ["title", "owner__username", "owner__email"]
+    search_help_text = _("Searches titles, owners' usernames and emails, and the text of every turn.")
+    date_hierarchy = "created_at"
+    ordering = ["-updated_at"]
+    list_per_page = 50
+    actions = ["export_json", "export_csv"]
+    fields = [
+        "title", "owner", "model", "source", "archived", "system_prompt", "turn_count", "total_tokens",
+        "feedback_score", "created_at", "updated_at",
+    ]
+    readonly_fields = fields
+    inlines = [TurnInline]
+
+    class Media:
+        css = {"all": ["conversations/admin_review.css"]}
+
+    def get_queryset(self, request):
+        turns = Turn.objects.filter(conversation=OuterRef("pk"))
+        feedback = Feedback.objects.filter(turn__conversation=OuterRef("pk"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                total_tokens=_integer_subquery(
+                    turns, "conversation", Sum(F("prompt_tokens") + F("completion_tokens"))
+                ),
+                has_failed_answer=Exists(turns.filter(role=Turn.Role.ASSISTANT, status=Turn.Status.FAILED)),
+                feedback_up=_integer_subquery(feedback.filter(rating=1), "turn__conversation", Count("pk")),
+                feedback_down=_integer_subquery(feedback.filter(rating=-1), "turn__conversation", Count("pk")),
+            )
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        """Every word must match the title, the owner's username or email, or some turn's text."""
+        for bit in smart_split(search_term):
+            if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
+                bit = unescape_string_literal(bit)
+            if not bit:
+                continue
+            in_turns = Exists(Turn.objects.filter(conversation=OuterRef("pk"), content__icontains=bit))
+            queryset = queryset.filter(
+                Q(title__icontains=bit) | Q(owner__username__icontains=bit) | Q(owner__email__icontains=bit)
+                | in_turns
+            )
+        return queryset, False
+
+    @admin.display(description=_("title"), ordering="title")
+    def title_display(self, conversation):
+        return str(conversation)
+
+    @admin.display(description=_("total tokens"), ordering="total_tokens")
+    def total_tokens(self, conversation):
+        return conversation.total_tokens
+
+    @admin.display(description=_("failed answer"), boolean=True, ordering="has_failed_answer")
+    def failed_display(self, conversation):
+        return conversation.has_failed_answer
+
+    @admin.display(description=_("feedback"))
+    def feedback_score(self, conversation):
+        up, down = conversation.feedback_up, conversation.feedback_down
+        if not (up or down):
+            return "–"
+        return f"{up - down:+d} (👍 {up} · 👎 {down})"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        # 200 on GET means the conversation exists and this staff member may see it: a review happened.
+        if request.method == "GET" and response.status_code == 200:
+            review_record(conversation_id=unquote(object_id), reviewer=request.user)
+        return response
+
+    def has_export_permission(self, request):
+        # Exports copy chats out of the panel without a review log row per chat, so only superusers
+        # (who answer data requests) may export; reviewers read conversations one by one here.
+        return request.user.is_active and request.user.is_superuser
+
+    def _export_response(self, queryset, stream, content_type, extension):
+        ids = list(queryset.order_by("created_at", "pk").values_list("pk", flat=True))
+        response = StreamingHttpResponse(stream(ids), content_type=content_type)
+        filename = f"conversations-{timezone.now():%Y%m%d-%H%M%S}.{extension}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    @admin.action(description=_("Export selected conversations as JSON"), permissions=["export"])
+    def export_json(self, request, queryset):
+        return self._export_response(queryset, exports.export_json, "application/json", "json")
+
+    @admin.action(description=_("Export selected conversations as CSV"), permissions=["export"])
+    def export_csv(self, request, queryset):
+        return self._export_response(queryset, exports.export_csv, "text/csv; charset=utf-8", "csv")
+
+
+@admin.register(Turn)
+class TurnAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every turn of every chat, to search across conversations."""
+
+    list_display = [
+        "excerpt", "conversation_link", "owner", "position", "role", "status", "model", "total_tokens",
+        "latency_ms", "created_at",
+    ]
+    list_display_links = ["excerpt"]
+    list_filter = ["role", "status", "model", ("created_at", admin.DateFieldListFilter)]
+    list_select_related = ["conversation__owner"]
+    search_fields = ["content", "error", "conversation__title", "conversation__owner__username"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    fields = [
+        "conversation_link", "owner", "position", "role", "content_text", "status", "model", "prompt_tokens",
+        "completion_tokens", "usage_approximate", "finish_reason", "latency_ms", "first_token_ms",
+        "dropped_turns", "error", "created_at", "completed_at", "feedback_display",
+    ]
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": ["conversations/admin_review.css"]}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("conversation__owner", "feedback")
+
+    @admin.display(description=_("turn"))
+    def excerpt(self, turn):
+        return Truncator(turn.content).chars(80) or "–"
+
+    @admin.display(description=_("conversation"), ordering="conversation__title")
+    def conversation_link(self, turn):
+        return _conversation_link(turn.conversation)
+
+    @admin.display(description=_("owner"), ordering="conversation__owner__username")
+    def owner(self, turn):
+        return turn.conversation.owner
+
+    @admin.display(description=_("tokens"))
+    def total_tokens(self, turn):
+        return turn.total_tokens
+
+    @admin.display(description=_("content"))
+    def content_text(self, turn):
+        return _content_block(turn.content)
+
+    @admin.display(description=_("feedback"))
+    def feedback_display(self, turn):
+        return _feedback_block(turn)
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Ratings and comments on answers, across all chats."""
+
+    list_display = ["rating_display", "comment_excerpt", "turn_link", "conversation_link", "owner", "created_at"]
+    list_display_links = ["rating_display"]
+    list_filter = ["rating", ("created_at", admin.DateFieldListFilter)]
+    list_select_related = ["turn__conversation__owner"]
+    search_fields = ["comment", "turn__content", "turn__conversation__title", "turn__conversation__owner__username"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    fields = ["rating_display", "comment_text", "turn_link", "answer_text", "conversation_link", "owner", "created_at",
+              "updated_at"]
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": ["conversations/admin_review.css"]}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("turn__conversation__owner")
+
+    @admin.display(description=_("rating"), ordering="rating")
+    def rating_display(self, feedback):
+        return "👍 +1" if feedback.rating > 0 else "👎 −1"
+
+    @admin.display(description=_("comment"))
+    def comment_excerpt(self, feedback):
+        return Truncator(feedback.comment).chars(80) or "–"
+
+    @admin.display(description=_("comment"))
+    def comment_text(self, feedback):
+        return _content_block(feedback.comment)
+
+    @admin.display(description=_("answer"))
+    def turn_link(self, feedback):
+        return _turn_link(feedback.turn_id, f"#{feedback.turn.position}")
+
+    @admin.display(description=_("answer text"))
+    def answer_text(self, feedback):
+        return _content_block(feedback.turn.content)
+
+    @admin.display(description=_("conversation"))
+    def conversation_link(self, feedback):
+        return _conversation_link(feedback.turn.conversation)
+
+    @admin.display(description=_("owner"), ordering="turn__conversation__owner__username")
+    def owner(self, feedback):
+        return feedback.turn.conversation.owner
+
+
+@admin.register(ReviewLog)
+class ReviewLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Who opened which conversation when: superusers only (reviewers don't audit each other)."""
+
+    list_display = ["created_at", "reviewer", "conversation_link", "owner"]
+    list_filter = ["reviewer", ("created_at", admin.DateFieldListFilter)]
+    list_select_related = ["reviewer", "conversation__owner"]
+    search_fields = ["reviewer__username", "conversation__title", "conversation__owner__username"]
+    date_hierarchy = "created_at"
+    fields = ["created_at", "reviewer", "conversation_link", "owner"]
+    readonly_fields = fields
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    @admin.display(description=_("conversation"), ordering="conversation__title")
+    def conversation_link(self, review):
+        return _conversation_link(review.conversation)
+
+    @admin.display(description=_("owner"), ordering="conversation__owner__username")
+    def owner(self, review):
+        return review.conversation.owner

@@ -1,0 +1,42 @@
+"""Staff reviews of conversations: record an admin visit, and tell the owner their chat was reviewed."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+
+from conversations.models import Conversation, ReviewLog
+
+
+@dataclass(frozen=True)
+class ReviewNotice:
+    """What the owner may know about the latest review: when, and by whom only if CHAT_SHOW_REVIEWER."""
+
+    reviewed_at: datetime
+    reviewer_name: str | None
+
+
+def review_record(*, conversation_id, reviewer) -> ReviewLog:
+    """Store one review: `reviewer` opened the conversation in the admin just now."""
+    return ReviewLog.objects.create(conversation_id=conversation_id, reviewer=reviewer)
+
+
+def last_review_for(conversation: Conversation) -> ReviewLog | None:
+    return (
+        ReviewLog.objects.filter(conversation=conversation)
+        .select_related("reviewer")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def review_notice_for(conversation: Conversation) -> ReviewNotice | None:
+    """The notice shown to the owner (HTML page and API detail), or None if nobody reviewed the chat."""
+    review = last_review_for(conversation)
+    if review is None:
+        return None
+    reviewer_name = None
+    # reviewer is None once the reviewer's account is deleted: the notice then says "staff".
+    if settings.CHAT_SHOW_REVIEWER and review.reviewer is not None:
+        reviewer_name = review.reviewer.get_full_name() or review.reviewer.get_username()
+    return ReviewNotice(reviewed_at=review.created_at, reviewer_name=reviewer_name)

@@ -1,0 +1,55 @@
+"""Test data for the review panel tests: conversations with turns, tokens, failures and feedback."""
+
+from datetime import datetime
+
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from conversations.models import Conversation, Feedback, Turn
+
+XSS_PAYLOAD = '<script>window.__xss = "script";</script><img src="x" onerror="window.__xss = \'img\'"><b>bold?</b>'
+
+
+def make_reviewer(make_user, username="rita"):
+    reviewer = make_user(username, is_staff=True)
+    reviewer.groups.add(Group.objects.get(name="Reviewers"))
+    return reviewer
+
+
+def add_exchange(
+    conversation: Conversation,
+    question: str,
+    answer: str,
+    *,
+    status: str = Turn.Status.COMPLETE,
+    prompt_tokens: int = 10,
+    completion_tokens: int = 5,
+    rating: int | None = None,
+    comment: str = "",
+    at: datetime | None = None,
+    error: str = "",
+) -> tuple[Turn, Turn]:
+    """Append a user question and an assistant answer (positions follow turn_count, as the service does)."""
+    at = at or timezone.now()
+    position = conversation.turn_count
+    question_turn = Turn.objects.create(
+        conversation=conversation, position=position + 1, role=Turn.Role.USER, content=question, created_at=at
+    )
+    answer_turn = Turn.objects.create(
+        conversation=conversation, position=position + 2, role=Turn.Role.ASSISTANT, content=answer, status=status,
+        model="fake-model", prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, latency_ms=120,
+        first_token_ms=40, error=error, created_at=at, completed_at=at,
+    )
+    if rating is not None:
+        Feedback.objects.create(turn=answer_turn, rating=rating, comment=comment)
+    conversation.turn_count = position + 2
+    conversation.updated_at = at
+    conversation.save(update_fields=["turn_count", "updated_at"])
+    return question_turn, answer_turn
+
+
+def make_conversation(owner, title: str = "", *, exchanges: int = 1, **fields) -> Conversation:
+    conversation = Conversation.objects.create(owner=owner, title=title, model="fake-model", **fields)
+    for number in range(1, exchanges + 1):
+        add_exchange(conversation, f"question {number}", f"answer {number}", rating=1 if number == 1 else None)
+    return conversation
