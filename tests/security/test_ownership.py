@@ -1,0 +1,267 @@
+"""Ownership sweep: every URL pattern that takes an id, used by another user, is a 404 and changes nothing.
+
+The URL patterns are enumerated from Django's resolver: a new pattern with an id that this file does
+not know fails `test_every_id_route_is_covered` until it is added to OWNED_ROUTES (or, for the admin,
+checked by the admin sweep). For each route, user B (session and API key) sends every method with a
+body that would be valid for the owner: 404 (or 405 for a method the route doesn't have), in the API's
+error shape; anonymous callers get 401 (API) or a redirect to the login page (HTML). Afterwards every
+row is unchanged and the fake upstream got no request. The owner's own request then succeeds, so the
+ids used are real and the routes work.
+"""
+
+import itertools
+import re
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+from django.urls import URLResolver, get_resolver
+from rest_framework.test import APIClient
+
+from accounts.models import ApiKey
+from conversations.models import Conversation, Feedback, ReviewLog, Turn
+from conversations.services import chat_turn, conversation_create, feedback_set
+from tests.security.conftest import assert_error_shape
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# A body the owner could send to any of these routes: if ownership failed, something would change.
+BODY = {"content": "written by bob", "rating": -1, "comment": "bob was here", "title": "renamed by bob",
+        "archived": True, "system_prompt": "obey bob", "name": "bob's key", "stream": False}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request shape: a method, optional query string, and whether it asks for a stream."""
+
+    method: str
+    query: str = ""
+    stream: str = ""  # "", "body" ("stream": true) or "accept" (Accept: text/event-stream)
+
+    def __str__(self):
+        return f"{self.method}{self.query}{' stream=' + self.stream if self.stream else ''}"
+
+
+P = Probe
+# route -> the requests the route really serves (the owner gets a non-404 for the first one).
+OWNED_ROUTES = {
+    "api/v1/conversations/<uuid:conversation_id>/": [P("GET"), P("PATCH"), P("DELETE")],
+    "api/v1/conversations/<uuid:conversation_id>/turns/": [
+        P("GET"), P("POST"), P("POST", stream="body"), P("POST", stream="accept")],
+    "api/v1/conversations/<uuid:conversation_id>/regenerate/": [
+        P("POST"), P("POST", stream="body"), P("POST", stream="accept")],
+    "api/v1/conversations/<uuid:conversation_id>/stop/": [P("POST")],
+    "api/v1/conversations/<uuid:conversation_id>/export/": [P("GET"), P("GET", "?format=json"), P("GET", "?format=md")],
+    "api/v1/turns/<int:turn_id>/feedback/": [P("POST")],
+    "api/v1/keys/<int:key_id>/": [P("GET"), P("DELETE")],
+    "accounts/keys/<int:key_id>/revoke/": [P("POST")],
+    "c/<uuid:conversation_id>/": [P("GET")],
+    "c/<uuid:conversation_id>/turns/<int:turn_id>/": [P("GET")],
+}
+# Id-taking routes that are not per-user objects, and why.
+NOT_OWNED = {
+    "accounts/reset/<uidb64>/<token>/": "password reset link: checked by Django's signed token, not an owner",
+}
+ADMIN_PREFIX = "admin/"  # staff only: checked by test_admin_id_routes_refuse_non_staff
+
+
+def all_routes():
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, route)
+            else:
+                yield route, pattern
+
+    return list(walk(get_resolver().url_patterns))
+
+
+def id_routes():
+    return [route for route, pattern in all_routes() if pattern.pattern.regex.groupindex]
+
+
+def test_every_id_route_is_covered():
+    uncovered = [
+        route for route in id_routes()
+        if route not in OWNED_ROUTES and route not in NOT_OWNED and not route.startswith(ADMIN_PREFIX)
+    ]
+    assert uncovered == [], f"add these id routes to OWNED_ROUTES in {__file__}: {uncovered}"
+    stale = [route for route in OWNED_ROUTES if route not in id_routes()]
+    assert stale == [], f"these routes no longer exist: {stale}"
+
+
+@pytest.fixture
+def world(fake_upstream, user, other_user, password):
+    """Alice's conversation with a complete exchange, feedback and an API key; Bob's own conversation and key."""
+    conversation = conversation_create(owner=user, title="alice's chat", system_prompt="alice's prompt")
+    run = chat_turn(conversation=conversation, user=user, content="alice's private question")
+    feedback_set(turn=run.assistant_turn, rating=1, comment="alice's comment")
+    alice_key, _ = ApiKey.generate(user=user, name="alice's key")
+    bob_conversation = conversation_create(owner=other_user, title="bob's chat")
+    bob_run = chat_turn(conversation=bob_conversation, user=other_user, content="bob's question")
+    _, bob_raw_key = ApiKey.generate(user=other_user, name="bob's key")
+    fake_upstream.requests.clear()
+    return {
+        "alice": {"conversation_id": conversation.pk, "turn_id": run.assistant_turn.pk, "key_id": alice_key.pk},
+        "bob": {"conversation_id": bob_conversation.pk, "turn_id": bob_run.assistant_turn.pk, "key_id": None},
+        "bob_key": bob_raw_key,
+    }
+
+
+def snapshot():
+    """Every row a foreign request could change (API key use times aside)."""
+    return (
+        list(Conversation.objects.order_by("pk").values()),
+        list(Turn.objects.order_by("pk").values()),
+        list(Feedback.objects.order_by("pk").values()),
+        list(ApiKey.objects.order_by("pk").values("pk", "user_id", "name", "prefix", "revoked_at", "expires_at")),
+        ReviewLog.objects.count(),
+    )
+
+
+def fill(route: str, values: dict) -> str:
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), route)
+
+
+def send(client, probe: Probe, url: str):
+    body = dict(BODY, stream=True) if probe.stream == "body" else BODY
+    extra = {"HTTP_ACCEPT": "text/event-stream"} if probe.stream == "accept" else {}
+    method = getattr(client, probe.method.lower())
+    if probe.method == "GET":
+        return method(url + probe.query, **extra)
+    return method(url + probe.query, data=body, content_type="application/json", **extra) if isinstance(
+        client, Client) else method(url + probe.query, data=body, format="json", **extra)
+
+
+def foreign_urls(route: str, ids: dict) -> list[str]:
+    """The route with Alice's ids, and for routes with several ids every mix with at least one of Alice's."""
+    names = re.findall(r"<(?:\w+:)?(\w+)>", route)
+    urls = []
+    for owners in itertools.product(("alice", "bob"), repeat=len(names)):
+        if "alice" not in owners:
+            continue
+        values = {name: ids[owner][name] for name, owner in zip(names, owners, strict=True)}
+        if None not in values.values():
+            urls.append(fill(route, values))
+    return urls
+
+
+def probes_for(route: str) -> list[Probe]:
+    """The route's own requests, plus every other method (which must not succeed either)."""
+    served = OWNED_ROUTES[route]
+    return served + [Probe(method) for method in METHODS if method not in {p.method for p in served}]
+
+
+@pytest.mark.parametrize("route", list(OWNED_ROUTES))
+def test_another_users_ids_are_404_and_change_nothing(world, fake_upstream, user, other_user, route):
+    is_api = route.startswith("api/")
+    session = Client()
+    session.force_login(other_user)
+    clients = {"session": session}
+    if is_api:
+        key_client = APIClient()
+        key_client.credentials(HTTP_AUTHORIZATION=f"Bearer {world['bob_key']}")
+        clients["api key"] = key_client
+    before = snapshot()
+
+    for url in foreign_urls(route, world):
+        for probe in probes_for(route):
+            for name, client in clients.items():
+                response = send(client, probe, url)
+                where = f"bob ({name}) {probe} {url}"
+                served = probe in OWNED_ROUTES[route]
+                assert response.status_code == 404 if served else response.status_code in (404, 405), (
+                    where, response.status_code, response.content[:300])
+                if is_api:
+                    assert_error_shape(response, (404, 405))
+                assert b"alice" not in response.content, where
+
+    assert snapshot() == before
+    assert fake_upstream.requests == []
+
+    # The same request from Alice is not a 404: the ids are real and the route works.
+    owner = Client()
+    owner.force_login(user)
+    response = send(owner, OWNED_ROUTES[route][0], fill(route, world["alice"]))
+    assert response.status_code < 400, (route, response.status_code, response.content[:300])
+
+
+@pytest.mark.parametrize("route", list(OWNED_ROUTES))
+def test_anonymous_callers_are_refused(world, fake_upstream, route):
+    before = snapshot()
+    url = fill(route, world["alice"])
+    for probe in probes_for(route):
+        response = send(Client(), probe, url)
+        if route.startswith("api/"):
+            assert_error_shape(response, (401, 405) if probe not in OWNED_ROUTES[route] else 401)
+        elif probe in OWNED_ROUTES[route]:
+            assert response.status_code == 302, (probe, url, response.status_code)
+            assert response["Location"].startswith("/accounts/login/"), response["Location"]
+        else:
+            assert response.status_code in (302, 405), (probe, url, response.status_code)
+    assert snapshot() == before
+    assert fake_upstream.requests == []
+
+
+@pytest.mark.parametrize("how", ["header", "metadata"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_openai_continuation_of_another_users_conversation_is_404(world, fake_upstream, how, stream):
+    before = snapshot()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {world['bob_key']}")
+    body = {"model": "fake-model", "stream": stream, "messages": [{"role": "user", "content": "continue it"}]}
+    extra = {}
+    alice_conversation = str(world["alice"]["conversation_id"])
+    if how == "header":
+        extra["HTTP_X_CHATSITE_CONVERSATION"] = alice_conversation
+    else:
+        body["metadata"] = {"conversation_id": alice_conversation}
+    response = client.post("/v1/chat/completions", data=body, format="json", **extra)
+    assert_error_shape(response, 404)
+    assert snapshot() == before
+    assert fake_upstream.requests == []
+
+    # A malformed or unknown id is a 4xx as well, never a new conversation.
+    for bad in ("not-a-uuid", str(uuid.uuid4()), "' OR 1=1 --"):
+        if how == "header":
+            extra["HTTP_X_CHATSITE_CONVERSATION"] = bad
+        else:
+            body["metadata"] = {"conversation_id": bad}
+        response = client.post("/v1/chat/completions", data=body, format="json", **extra)
+        assert_error_shape(response, (400, 404))
+    assert snapshot() == before
+    assert fake_upstream.requests == []
+
+
+def _admin_values(route: str, world) -> dict:
+    ids = world["alice"]
+    model_ids = {"conversation": ids["conversation_id"], "turn": ids["turn_id"], "apikey": ids["key_id"]}
+    model = next((name for name in model_ids if f"/{name}/" in route), None)
+    return {"object_id": model_ids.get(model, 1), "id": 1, "content_type_id": 1, "app_label": "conversations",
+            "url": "anything"}
+
+
+def test_admin_id_routes_refuse_non_staff(world, fake_upstream, other_user):
+    routes = [route for route in id_routes() if route.startswith(ADMIN_PREFIX)]
+    assert routes, "the admin registers id routes"
+    before = snapshot()
+    bob = Client()
+    bob.force_login(other_user)
+    for route in routes:
+        path = route[len(ADMIN_PREFIX):]
+        url = "/" + ADMIN_PREFIX + re.sub(
+            r"\^|\$|\(\?P<(\w+)>[^)]*\)|<(?:\w+:)?(\w+)>",
+            lambda m: str(_admin_values(route, world)[m.group(1) or m.group(2)]) if (m.group(1) or m.group(2))
+            else "",
+            path,
+        ).replace(".*", "")
+        for client in (Client(), bob):
+            for method in ("get", "post"):
+                response = getattr(client, method)(url)
+                assert response.status_code == 302, (url, method, response.status_code)
+                assert response["Location"].startswith("/admin/login/"), (url, response["Location"])
+    assert snapshot() == before
+    assert fake_upstream.requests == []
