@@ -9,6 +9,7 @@ the request's messages, or, when the request names one with the `X-Chatsite-Conv
 
 import json
 import uuid
+from contextlib import aclosing
 
 from asgiref.sync import sync_to_async
 from drf_spectacular.types import OpenApiTypes
@@ -183,24 +184,25 @@ async def completion_chunks(run: services.ChatRun, *, include_usage: bool):
             {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         ]})
 
-    async for event in run.events():
-        if isinstance(event, services.TurnStored):
-            yield chunk({"role": "assistant", "content": ""})
-        elif isinstance(event, services.AnswerDelta):
-            yield chunk({"content": event.text})
-        elif isinstance(event, services.AnswerDone):
-            yield chunk({}, _finish_reason(event.assistant_turn))
-            if include_usage:
-                yield _data({**base, "choices": [], "usage": _usage(event.assistant_turn)})
-            yield "data: [DONE]\n\n"
-        elif isinstance(event, services.AnswerFailed):
-            error = event.error
-            yield _data({"error": {
-                "code": error.code, "message": error.message, "param": None,
-                "type": OPENAI_ERROR_TYPES.get(error.status, "api_error"),
-            }})
-            yield "data: [DONE]\n\n"
-        # A TitleSet may follow; the client has its [DONE] already.
+    async with aclosing(run.events()) as events:  # closing this stream closes the run (cancels the answer)
+        async for event in events:
+            if isinstance(event, services.TurnStored):
+                yield chunk({"role": "assistant", "content": ""})
+            elif isinstance(event, services.AnswerDelta):
+                yield chunk({"content": event.text})
+            elif isinstance(event, services.AnswerDone):
+                yield chunk({}, _finish_reason(event.assistant_turn))
+                if include_usage:
+                    yield _data({**base, "choices": [], "usage": _usage(event.assistant_turn)})
+                yield "data: [DONE]\n\n"
+            elif isinstance(event, services.AnswerFailed):
+                error = event.error
+                yield _data({"error": {
+                    "code": error.code, "message": error.message, "param": None,
+                    "type": OPENAI_ERROR_TYPES.get(error.status, "api_error"),
+                }})
+                yield "data: [DONE]\n\n"
+            # A TitleSet may follow; the client has its [DONE] already.
 
 
 async def stream_completion(handoff: StreamHandoff):

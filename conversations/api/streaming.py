@@ -10,6 +10,7 @@ with no DB connection held.
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 
 from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
@@ -60,18 +61,19 @@ def _turn(turn) -> dict | None:
 
 async def chat_events(run: services.ChatRun) -> AsyncIterator[str]:
     """The run's events in the API's SSE format (the web UI's script reads exactly this)."""
-    async for event in run.events():
-        if isinstance(event, services.TurnStored):
-            yield sse("turn", {"user_turn": _turn(event.user_turn), "assistant_turn": _turn(event.assistant_turn)})
-        elif isinstance(event, services.AnswerDelta):
-            yield sse("delta", {"text": event.text})
-        elif isinstance(event, services.AnswerDone):
-            yield sse("done", {"assistant_turn": _turn(event.assistant_turn)})
-        elif isinstance(event, services.AnswerFailed):
-            error = {"code": event.error.code, "message": event.error.message}
-            yield sse("error", {"error": error, "assistant_turn": _turn(event.assistant_turn)})
-        elif isinstance(event, services.TitleSet):
-            yield sse("title", {"title": event.title})
+    async with aclosing(run.events()) as events:  # closing this stream closes the run (cancels the answer)
+        async for event in events:
+            if isinstance(event, services.TurnStored):
+                yield sse("turn", {"user_turn": _turn(event.user_turn), "assistant_turn": _turn(event.assistant_turn)})
+            elif isinstance(event, services.AnswerDelta):
+                yield sse("delta", {"text": event.text})
+            elif isinstance(event, services.AnswerDone):
+                yield sse("done", {"assistant_turn": _turn(event.assistant_turn)})
+            elif isinstance(event, services.AnswerFailed):
+                error = {"code": event.error.code, "message": event.error.message}
+                yield sse("error", {"error": error, "assistant_turn": _turn(event.assistant_turn)})
+            elif isinstance(event, services.TitleSet):
+                yield sse("title", {"title": event.title})
 
 
 def event_stream_response(events: AsyncIterator[str], *, headers: dict | None = None) -> StreamingHttpResponse:

@@ -1,0 +1,175 @@
+"""SSE answers under ASGI (django.test.AsyncClient): event order, failures, refusals, shared checks."""
+
+import asyncio
+import contextlib
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient
+
+from accounts.models import ApiKey
+from conversations.models import Conversation, Turn
+from conversations.services import chat_turn, conversation_create, title_from_text
+from conversations.tests.api_helpers import assert_error
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def parse_sse(raw: bytes) -> list[tuple[str, dict]]:
+    events = []
+    for block in raw.decode().split("\n\n"):
+        if not block.strip():
+            continue
+        lines = dict(line.split(": ", 1) for line in block.split("\n"))
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+@pytest.fixture
+def key_headers(user):
+    _, raw = ApiKey.generate(user=user, name="sse")
+    return {"Authorization": f"Bearer {raw}"}
+
+
+@pytest.fixture
+def conversation(user):
+    return conversation_create(owner=user)
+
+
+async def read_all(response) -> bytes:
+    return b"".join([chunk async for chunk in response.streaming_content])
+
+
+async def post_json(client, url, body, headers):
+    return await client.post(url, json.dumps(body), content_type="application/json", headers=headers)
+
+
+async def test_stream_turn_events_in_order(fake_upstream, conversation, key_headers):
+    client = AsyncClient()
+    response = await post_json(client, f"/api/v1/conversations/{conversation.pk}/turns/",
+                               {"content": "Stream it", "stream": True}, key_headers)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/event-stream")
+    assert response["Cache-Control"] == "no-cache" and response["X-Accel-Buffering"] == "no"
+    events = parse_sse(await read_all(response))
+    names = [name for name, _ in events]
+    assert names[0] == "turn" and names[-1] == "done"
+    assert set(names[1:-1]) == {"delta"} and len(names) - 2 == len(fake_upstream.behaviour.reply.split(" "))
+
+    first = events[0][1]
+    assert first["user_turn"]["content"] == "Stream it" and first["user_turn"]["position"] == 1
+    assert first["assistant_turn"]["status"] == "pending" and first["assistant_turn"]["position"] == 2
+    text = "".join(data["text"] for name, data in events if name == "delta")
+    done = events[-1][1]["assistant_turn"]
+    assert done["status"] == "complete" and done["content"] == text == fake_upstream.behaviour.reply
+    assert done["completion_tokens"] > 0 and done["id"] == first["assistant_turn"]["id"]
+    stored = await Turn.objects.aget(pk=done["id"])
+    assert stored.content == text and stored.status == Turn.Status.COMPLETE
+
+
+async def test_accept_header_asks_for_a_stream(fake_upstream, conversation, key_headers):
+    response = await post_json(AsyncClient(), f"/api/v1/conversations/{conversation.pk}/turns/",
+                               {"content": "hi"}, {**key_headers, "Accept": "text/event-stream"})
+    assert response["Content-Type"].startswith("text/event-stream")
+    assert [name for name, _ in parse_sse(await read_all(response))][-1] == "done"
+
+
+async def test_title_event_for_a_new_conversation(fake_upstream, conversation, key_headers, settings):
+    settings.CHAT_MODEL_TITLES = True
+    response = await post_json(AsyncClient(), f"/api/v1/conversations/{conversation.pk}/turns/",
+                               {"content": "hello there", "stream": True}, key_headers)
+    events = parse_sse(await read_all(response))
+    assert [name for name, _ in events][-2:] == ["done", "title"]
+    assert events[-1][1]["title"] == title_from_text(fake_upstream.behaviour.reply.strip("."))
+    await conversation.arefresh_from_db()
+    assert conversation.title == events[-1][1]["title"]
+
+
+async def test_upstream_failure_is_an_error_event(fake_upstream, conversation, key_headers):
+    fake_upstream.behaviour.drop_after = 2
+    response = await post_json(AsyncClient(), f"/api/v1/conversations/{conversation.pk}/turns/",
+                               {"content": "break", "stream": True}, key_headers)
+    events = parse_sse(await read_all(response))
+    assert [name for name, _ in events] == ["turn", "delta", "delta", "error"]
+    error = events[-1][1]
+    assert error["error"]["code"] == "upstream_stream_broken" and error["error"]["message"]
+    assert error["assistant_turn"]["status"] == "failed" and error["assistant_turn"]["content"] == "Hello from "
+    user_turn = await Turn.objects.aget(conversation=conversation, position=1)
+    assert user_turn.content == "break"
+
+
+async def test_regenerate_streams_the_same_format(fake_upstream, conversation, key_headers, user):
+    await sync_to_async(chat_turn)(conversation=conversation, user=user, content="q")
+    fake_upstream.behaviour.reply = "again"
+    response = await post_json(AsyncClient(), f"/api/v1/conversations/{conversation.pk}/regenerate/",
+                               {"stream": True, "content": "q edited"}, key_headers)
+    events = parse_sse(await read_all(response))
+    assert [name for name, _ in events] == ["turn", "delta", "done"]
+    assert events[0][1]["user_turn"]["content"] == "q edited"
+    assert events[-1][1]["assistant_turn"]["content"] == "again" and events[-1][1]["assistant_turn"]["position"] == 2
+    assert await Turn.objects.filter(conversation=conversation).acount() == 2
+
+
+async def test_refusals_before_streaming_are_json(fake_upstream, conversation, key_headers, other_user):
+    client = AsyncClient()
+    url = f"/api/v1/conversations/{conversation.pk}/turns/"
+    assert_error(await post_json(client, url, {"content": "  ", "stream": True}, key_headers), 400, "invalid")
+    assert_error(await post_json(client, url, {"content": "hi", "stream": True}, {}), 401)
+    foreign = await sync_to_async(conversation_create)(owner=other_user)
+    assert_error(await post_json(client, f"/api/v1/conversations/{foreign.pk}/turns/",
+                                 {"content": "hi", "stream": True}, key_headers), 404)
+    bad = await client.post(url, b"{oops", content_type="application/json",
+                            headers={**key_headers, "Accept": "text/event-stream"})
+    assert_error(bad, 400, "parse_error")
+    assert_error(await post_json(client, f"/api/v1/conversations/{conversation.pk}/regenerate/",
+                                 {"stream": True}, key_headers), 409, "nothing_to_regenerate")
+
+    await Turn.objects.acreate(conversation=conversation, position=1, role="user", content="q")
+    await Turn.objects.acreate(conversation=conversation, position=2, role="assistant", status="streaming")
+    await Conversation.objects.filter(pk=conversation.pk).aupdate(turn_count=2)
+    assert_error(await post_json(client, url, {"content": "hi", "stream": True}, key_headers), 409, "busy")
+    assert fake_upstream.chat_requests == []
+
+
+async def test_stream_shares_the_throttle(fake_upstream, conversation, key_headers, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"chat": "1/min"}}
+    client = AsyncClient()
+    url = f"/api/v1/conversations/{conversation.pk}/turns/"
+    first = await post_json(client, url, {"content": "one", "stream": True}, key_headers)
+    await read_all(first)
+    response = await post_json(client, url, {"content": "two", "stream": True}, key_headers)
+    assert_error(response, 429, "throttled")
+    assert response["Retry-After"]
+    response = await post_json(client, url, {"content": "three"}, key_headers)  # the JSON path counts the same
+    assert_error(response, 429, "throttled")
+    assert len(fake_upstream.chat_requests) == 1
+
+
+async def test_closing_the_stream_cancels_the_answer(fake_upstream, conversation, key_headers):
+    """A client going away: Django's ASGI handler cancels the task sending the response; do the same."""
+    fake_upstream.behaviour.tokens = 300
+    fake_upstream.behaviour.token_delay = 0.01
+    response = await post_json(AsyncClient(), f"/api/v1/conversations/{conversation.pk}/turns/",
+                               {"content": "long one", "stream": True}, key_headers)
+    received = []
+
+    async def send_response():
+        async for chunk in response.streaming_content:
+            received.append(chunk)
+
+    sending = asyncio.create_task(send_response())
+    while len(received) < 4 and not sending.done():  # turn + 3 deltas
+        await asyncio.sleep(0.005)
+    sending.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sending
+    assert b"event: turn" in received[0]
+    answer = await Turn.objects.aget(conversation=conversation, position=2)
+    assert answer.status == Turn.Status.CANCELLED
+    assert answer.content.startswith("Hello from") and len(answer.content.split()) < 300
+    for _ in range(250):
+        if fake_upstream.disconnects:
+            break
+        await asyncio.sleep(0.02)
+    assert fake_upstream.disconnects == 1  # the upstream request was closed, not left running
