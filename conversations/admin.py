@@ -5,6 +5,9 @@ feedback, whoever asks. Superusers may delete (data requests) and export; "Revie
 0002) hold only the view permissions. Every change page a staff member opens stores one ReviewLog row.
 """
 
+from collections.abc import AsyncIterator, Iterator
+
+from asgiref.sync import sync_to_async
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -50,6 +53,20 @@ def _integer_subquery(queryset, group_by, expression):
         ),
         Value(0),
     )
+
+
+def _streamed(chunks: Iterator[str]) -> AsyncIterator[str]:
+    """Hand a sync export to uvicorn piece by piece: Django's ASGI handler would collect a sync iterator whole.
+
+    Each next() (with the batch query it may run) is a short step on the request's DB thread.
+    """
+    step = sync_to_async(lambda: next(chunks, None), thread_sensitive=True)
+
+    async def stream():
+        while (chunk := await step()) is not None:
+            yield chunk
+
+    return stream()
 
 
 def _turn_link(turn_or_id, label):
@@ -246,9 +263,9 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         # (who answer data requests) may export; reviewers read conversations one by one here.
         return request.user.is_active and request.user.is_superuser
 
-    def _export_response(self, queryset, stream, content_type, extension):
+    def _export_response(self, queryset, export, content_type, extension):
         ids = list(queryset.order_by("created_at", "pk").values_list("pk", flat=True))
-        response = StreamingHttpResponse(stream(ids), content_type=content_type)
+        response = StreamingHttpResponse(_streamed(export(ids)), content_type=content_type)
         filename = f"conversations-{timezone.now():%Y%m%d-%H%M%S}.{extension}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
