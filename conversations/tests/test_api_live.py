@@ -1,0 +1,193 @@
+"""A live chatsite (uvicorn, ASGI, on 127.0.0.1) driven by the official `openai` client and a raw SSE reader.
+
+The server runs in a thread of the test process, so it shares the test database (SQLite's shared
+in-memory test DB, or the PostgreSQL test DB).
+"""
+
+import asyncio
+import socket
+import threading
+import time
+
+import aiohttp
+import openai
+import pytest
+import uvicorn
+
+from accounts.models import ApiKey
+from conversations.models import Conversation, Turn
+from conversations.services import conversation_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def live_asgi():
+    from chatsite.asgi import application
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(application, lifespan="off", log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+@pytest.fixture
+def raw_key(user):
+    return ApiKey.generate(user=user, name="openai client")[1]
+
+
+@pytest.fixture
+def client(live_asgi, raw_key, fake_upstream):
+    return openai.OpenAI(base_url=f"{live_asgi}/v1", api_key=raw_key, max_retries=0, timeout=20)
+
+
+@pytest.fixture
+def async_client(live_asgi, raw_key, fake_upstream):
+    return openai.AsyncOpenAI(base_url=f"{live_asgi}/v1", api_key=raw_key, max_retries=0, timeout=20)
+
+
+MESSAGES = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "Hello!"},
+    {"role": "user", "content": "What is 2+2?"},
+]
+
+
+def assert_stored(user, reply: str) -> Conversation:
+    conversation = Conversation.objects.get(owner=user)
+    assert conversation.source == Conversation.Source.OPENAI_API and conversation.system_prompt == "Be brief."
+    assert list(conversation.turns.values_list("position", "role", "content", "status")) == [
+        (1, "user", "Hi", "complete"), (2, "assistant", "Hello!", "complete"),
+        (3, "user", "What is 2+2?", "complete"), (4, "assistant", reply, "complete"),
+    ]
+    return conversation
+
+
+def test_sync_client_non_stream(client, user, fake_upstream):
+    raw = client.chat.completions.with_raw_response.create(model="fake-model", messages=MESSAGES)
+    completion = raw.parse()
+    reply = fake_upstream.behaviour.reply
+    assert completion.choices[0].message.content == reply
+    assert completion.choices[0].finish_reason == "stop" and completion.object == "chat.completion"
+    assert completion.usage.completion_tokens > 0
+    assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    conversation = assert_stored(user, reply)
+    assert raw.headers["X-Chatsite-Conversation"] == str(conversation.pk)
+    assert fake_upstream.chat_requests[-1].messages == MESSAGES  # history as stored, in order
+
+
+def test_sync_client_stream_with_usage(client, user, fake_upstream):
+    stream = client.chat.completions.create(
+        model="fake-model", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == fake_upstream.behaviour.reply
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 0
+    assert_stored(user, text)
+
+
+async def test_async_client_non_stream_and_stream(async_client, user, fake_upstream):
+    completion = await async_client.chat.completions.create(model="fake-model", messages=MESSAGES)
+    assert completion.choices[0].message.content == fake_upstream.behaviour.reply
+    stream = await async_client.chat.completions.create(model="fake-model", messages=MESSAGES, stream=True)
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert text == fake_upstream.behaviour.reply
+    count = await Conversation.objects.filter(owner=user, source=Conversation.Source.OPENAI_API).acount()
+    assert count == 2
+    assert await Turn.objects.filter(conversation__owner=user, role="assistant", status="complete").acount() == 4
+
+
+def test_continue_a_conversation_by_header_or_metadata(client, user, other_user, fake_upstream):
+    first = client.chat.completions.with_raw_response.create(
+        model="fake-model", messages=[{"role": "user", "content": "one"}]
+    )
+    conversation_id = first.headers["X-Chatsite-Conversation"]
+    client.chat.completions.create(
+        model="fake-model", messages=[{"role": "user", "content": "two"}],
+        extra_headers={"X-Chatsite-Conversation": conversation_id},
+    )
+    stream = client.chat.completions.create(
+        model="fake-model", messages=[{"role": "user", "content": "three"}], stream=True,
+        metadata={"conversation_id": conversation_id},
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == fake_upstream.behaviour.reply
+    conversation = Conversation.objects.get(pk=conversation_id)
+    assert [t.content for t in conversation.turns.filter(role="user")] == ["one", "two", "three"]
+    assert [m["content"] for m in fake_upstream.chat_requests[-1].messages if m["role"] == "user"] == [
+        "one", "two", "three",
+    ]
+
+    foreign = conversation_create(owner=other_user)
+    requests_before = len(fake_upstream.chat_requests)
+    for header in [str(foreign.pk), "not-a-uuid"]:
+        with pytest.raises(openai.NotFoundError) as caught:
+            client.chat.completions.create(
+                model="fake-model", messages=[{"role": "user", "content": "sneak"}],
+                extra_headers={"X-Chatsite-Conversation": header},
+            )
+        assert caught.value.body["code"] == "not_found" and caught.value.body["message"]
+    assert foreign.turns.count() == 0 and len(fake_upstream.chat_requests) == requests_before
+
+
+def test_models_and_errors(client, live_asgi, fake_upstream):
+    assert [m.id for m in client.models.list()] == ["fake-model"]
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.body["code"] == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="fake-model", messages=[{"role": "assistant", "content": "hi"}])
+    assert caught.value.body["code"] == "invalid" and caught.value.body["type"] == "invalid_request_error"
+    bad = openai.OpenAI(base_url=f"{live_asgi}/v1", api_key="cs_wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.models.list()
+    assert fake_upstream.chat_requests == []
+
+
+def test_upstream_failure_mid_stream_raises_in_the_client(client, user, fake_upstream):
+    fake_upstream.behaviour.drop_after = 2
+    stream = client.chat.completions.create(
+        model="fake-model", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    with pytest.raises(openai.APIError) as caught:
+        list(stream)
+    assert caught.value.body["code"] == "upstream_stream_broken"
+    answer = Turn.objects.get(conversation__owner=user, role="assistant")
+    assert answer.status == Turn.Status.FAILED
+
+
+async def test_sse_client_disconnect_cancels_the_answer(live_asgi, raw_key, user, fake_upstream):
+    fake_upstream.behaviour.tokens = 500
+    fake_upstream.behaviour.token_delay = 0.01
+    conversation = await Conversation.objects.acreate(owner=user)
+    url = f"{live_asgi}/api/v1/conversations/{conversation.pk}/turns/"
+    async with aiohttp.ClientSession() as session, session.post(url, json={"content": "long", "stream": True},
+                            headers={"Authorization": f"Bearer {raw_key}"}) as response:
+        assert response.status == 200 and response.headers["Content-Type"].startswith("text/event-stream")
+        deltas = 0
+        async for line in response.content:
+            if line.startswith(b"event: delta"):
+                deltas += 1
+            if deltas == 3:
+                break
+        response.close()  # drop the connection mid-answer
+    for _ in range(250):
+        answer = await Turn.objects.aget(conversation=conversation, position=2)
+        if answer.status != Turn.Status.PENDING and fake_upstream.disconnects:
+            break
+        await asyncio.sleep(0.02)
+    assert answer.status == Turn.Status.CANCELLED
+    assert answer.content.startswith("Hello from") and len(answer.content.split()) < 500
+    assert fake_upstream.disconnects == 1
