@@ -43,3 +43,35 @@ JS_STRINGS = {
 @register.simple_tag
 def js_strings():
     return json_script({key: str(value) for key, value in JS_STRINGS.items()}, "js-strings")
+
+
+# Icons as inline SVG (no icon font, no emoji font needed; CSP allows inline SVG markup).
+_ICON_PATHS = {
+    "plus": '<path d="M12 5v14M5 12h14"/>',
+    "copy": '<rect x="9" y="9" width="11" height="11" rx="2"/><path d="M5 15V6a2 2 0 0 1 2-2h9"/>',
+    "edit": '<path d="M4 20h4L19 9a2.8 2.8 0 0 0-4-4L4 16z"/><path d="M13.5 6.5l4 4"/>',
+    "thumb-up": '<path d="M7 10v11H4V10zm0 0l4-8a3 3 0 0 1 3 3v4h5.5a2 2 0 0 1 2 2.3l-1.4 8a2 2 0 0 1-2 1.7H7"/>',
+    "thumb-down": '<g transform="rotate(180 12 12)"><path d="M7 10v11H4V10zm0 0l4-8a3 3 0 0 1 3 3v4h5.5a2 2 0 0 1 '
+                  '2 2.3l-1.4 8a2 2 0 0 1-2 1.7H7"/></g>',
+    "regenerate": '<path d="M20 11a8 8 0 1 0-2.3 5.7"/><path d="M20 4v7h-7"/>',
+    "send": '<path d="M12 19V5M5 12l7-7 7 7"/>',
+    "stop": '<rect x="7" y="7" width="10" height="10" rx="1.5" fill="currentColor"/>',
+    "menu": '<path d="M4 6h16M4 12h16M4 18h16"/>',
+    "close": '<path d="M6 6l12 12M18 6L6 18"/>',
+    "sun": '<circle cx="12" cy="12" r="4"/><path d="M12 2v2M12 20v2M4.9 4.9l1.4 1.4M17.7 17.7l1.4 1.4M2 12h2M20 '
+           '12h2M4.9 19.1l1.4-1.4M17.7 6.3l1.4-1.4"/>',
+    "moon": '<path d="M21 12.8A9 9 0 1 1 11.2 3a7 7 0 0 0 9.8 9.8z"/>',
+    "dots": '<circle cx="5" cy="12" r="1.3"/><circle cx="12" cy="12" r="1.3"/><circle cx="19" cy="12" r="1.3"/>',
+    "settings": '<path d="M4 6h10M18 6h2M4 12h4M12 12h8M4 18h12M20 18h0"/><circle cx="16" cy="6" r="2"/>'
+                '<circle cx="10" cy="12" r="2"/><circle cx="18" cy="18" r="2"/>',
+    "download": '<path d="M12 4v11M7 10l5 5 5-5M5 20h14"/>',
+}
+
+
+@register.simple_tag
+def icon(name: str, css_class: str = ""):
+    classes = f"icon {css_class}".strip()
+    return mark_safe(  # noqa: S308 (fixed markup from the table above)
+        f'<svg class="{classes}" viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" '
+        f'stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">{_ICON_PATHS[name]}</svg>'
+    )

@@ -320,6 +320,8 @@ async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft
       } else if (name === "done" || name === "error") {
         finished = true;
         await replaceWithServerTurn(answerEl, data.assistant_turn.id);
+        // The optimistic user bubble becomes the server's version too (with its copy and edit buttons).
+        if (userEl?.dataset.turnId) await replaceWithServerTurn(userEl, userEl.dataset.turnId);
       } else if (name === "title") {
         setTitle(data.title);
       }
@@ -670,7 +672,7 @@ document.addEventListener("click", async (event) => {
   const article = target.closest(".turn");
   if (action === "copy-turn") {
     const raw = article.querySelector("template.turn-raw").content.textContent;
-    if (await copyText(raw)) flashLabel(target, "✓");
+    if (await copyText(raw)) flashLabel(target, strings.copied);
   } else if (action === "copy-code") {
     const code = target.closest(".code-block").querySelector("pre").innerText;
     if (await copyText(code)) flashLabel(target, strings.copied);

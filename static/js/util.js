@@ -17,11 +17,13 @@ export async function copyText(text) {
 }
 
 export function flashLabel(button, label) {
+  // Icon buttons keep their icon and only change colour; text buttons show the label for a moment.
   const before = button.textContent;
-  button.textContent = label;
+  const hasIcon = Boolean(button.querySelector("svg"));
+  if (!hasIcon) button.textContent = label;
   button.classList.add("flashed");
   setTimeout(() => {
-    button.textContent = before;
+    if (!hasIcon) button.textContent = before;
     button.classList.remove("flashed");
   }, 1200);
 }

@@ -1,0 +1,47 @@
+"""Steps the browser tests share: sign up, send a message, take a screenshot."""
+
+import os
+import re
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+PASSWORD = "a-Strong-passw0rd!"
+HOME_URL = re.compile(r"^http://127\.0\.0\.1:\d+/$")
+
+_user_numbers = iter(range(1, 10_000))
+
+
+def sign_up(page, username: str | None = None) -> str:
+    username = username or f"user{os.getpid()}x{next(_user_numbers)}"
+    page.goto("/accounts/signup/")
+    page.fill("#id_username", username)
+    page.fill("#id_email", f"{username}@example.com")
+    page.fill("#id_password1", PASSWORD)
+    page.fill("#id_password2", PASSWORD)
+    page.click("form.form button[type=submit]")
+    page.wait_for_url(HOME_URL)
+    page.wait_for_selector("#composer-input")
+    return username
+
+
+def send_message(page, text: str) -> None:
+    page.fill("#composer-input", text)
+    page.press("#composer-input", "Enter")
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def wait_until(page, expression: str, timeout: float = 15.0) -> None:
+    """Poll a JS expression with page.evaluate: Playwright's wait_for_function needs eval, which our CSP forbids."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {expression}")
+        time.sleep(0.05)
