@@ -54,7 +54,10 @@ def admin_page(transactional_db, admin_live_server):
         page.problems = []
         page.on("dialog", lambda dialog: (page.problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
         page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
-        page.on("console", lambda message: message.type == "error" and page.problems.append(message.text))
+        page.on("console", lambda message: message.type == "error" and page.problems.append(
+            f"{message.text} {message.location}"))
+        page.on("response", lambda response: response.status >= 400 and page.problems.append(
+            f"{response.status} {response.url}"))
         yield page
         browser.close()
 
@@ -120,7 +123,11 @@ def test_reviewer_searches_opens_a_chat_and_no_payload_runs(admin_page, review_d
     assert list(ReviewLog.objects.values_list("conversation_id", "reviewer_id")) == [(review_data.pk, reviewer.pk)]
 
     page.goto(reverse("admin_usage"))
-    page.wait_for_selector("svg.usage-chart rect.bar")
+    page.wait_for_selector("svg.usage-chart")
+    bar_heights = page.locator("svg.usage-chart").first.locator("rect.bar").evaluate_all(
+        "bars => bars.map(bar => bar.getBBox().height)"
+    )
+    assert len(bar_heights) == 30 and bar_heights[-1] > 0  # today's tokens are drawn
     screenshot(page, "admin-usage")
 
     # The admin's own scripts and styles load under the strict CSP, and nothing was blocked or failed.
