@@ -90,7 +90,7 @@ def validate_message_list(messages: list[dict]) -> list[dict]:
 class ChatRequestSerializer(serializers.Serializer):
     """`POST /api/chat`: the original backend's contract."""
 
-    messages = ChatMessageSerializer(many=True)
+    messages = ChatMessageSerializer(many=True, min_length=1)
 
     def validate_messages(self, messages):
         return validate_message_list(messages)

@@ -22,7 +22,7 @@ from chatsite.api_errors import chat_error_response, exception_handler
 from conversations import errors, llm, services
 from conversations.api.base import ApiView, StreamHandoff, own_conversation, wants_event_stream
 from conversations.api.message_lists import OpenAIMessageSerializer, conversation_from_messages, validate_message_list
-from conversations.api.serializers import TextField
+from conversations.api.serializers import StrictBooleanField, TextField
 from conversations.api.streaming import event_stream_response
 from conversations.models import Conversation, Turn
 
@@ -66,8 +66,8 @@ class ChatCompletionRequestSerializer(serializers.Serializer):
     """The fields chatsite uses; other OpenAI parameters (temperature, max_tokens, ...) are accepted and ignored."""
 
     model = TextField(max_length=100)
-    messages = OpenAIMessageSerializer(many=True)
-    stream = serializers.BooleanField(default=False)
+    messages = OpenAIMessageSerializer(many=True, min_length=1)
+    stream = StrictBooleanField(default=False)
     stream_options = serializers.DictField(required=False, allow_null=True)
     metadata = serializers.DictField(required=False, allow_null=True)
 

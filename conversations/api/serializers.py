@@ -38,6 +38,15 @@ class TextField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only (DRF would also take 0, 1, "yes"...): what the schema says is what works."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class MessageContentField(TextField):
     """A chat message: kept as typed (no trimming), but never blank, and at most CHAT_MAX_MESSAGE_CHARS."""
 
@@ -95,7 +104,7 @@ class ConversationWriteSerializer(serializers.Serializer):
     title = TextField(max_length=200, allow_blank=True, required=False)
     model = TextField(max_length=100, allow_blank=True, required=False, validators=[validate_model_name])
     system_prompt = TextField(allow_blank=True, required=False, trim_whitespace=False)
-    archived = serializers.BooleanField(required=False)
+    archived = StrictBooleanField(required=False)
 
     def validate_system_prompt(self, value: str) -> str:
         if len(value) > settings.CHAT_MAX_MESSAGE_CHARS:
@@ -107,12 +116,12 @@ class ConversationWriteSerializer(serializers.Serializer):
 
 class TurnCreateSerializer(serializers.Serializer):
     content = MessageContentField()
-    stream = serializers.BooleanField(default=False, help_text="Answer as text/event-stream (see the description).")
+    stream = StrictBooleanField(default=False, help_text="Answer as text/event-stream (see the description).")
 
 
 class RegenerateSerializer(serializers.Serializer):
     content = MessageContentField(required=False, help_text="Replace the last user message first (edit and resend).")
-    stream = serializers.BooleanField(default=False)
+    stream = StrictBooleanField(default=False)
 
 
 class TurnPairSerializer(serializers.Serializer):

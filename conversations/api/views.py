@@ -235,7 +235,9 @@ class ExportView(ApiView):
 class UsageView(ApiView):
     @extend_schema(
         summary="Your token usage by day, and today's quota left",
-        parameters=[OpenApiParameter("days", int, description="How many days back (1-366, default 30).")],
+        parameters=[OpenApiParameter(
+            "days", {"type": "integer", "minimum": 1, "maximum": 366}, description="How many days back (default 30)."
+        )],
         responses=s.UsageSerializer,
     )
     def get(self, request):
