@@ -194,6 +194,11 @@ class FakeUpstream:
     def stop(self) -> None:
         async def shutdown():
             await self._runner.cleanup()
+            # Handlers still sleeping (hang, slow streams) end here, not as "Task was destroyed" noise.
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
