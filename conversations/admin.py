@@ -24,6 +24,10 @@ from conversations import exports
 from conversations.models import Conversation, Feedback, ReviewLog, Turn
 from conversations.reviews import review_record
 
+admin.site.site_header = _("chatsite administration")
+admin.site.site_title = _("chatsite admin")
+admin.site.index_title = _("Review panel")
+
 
 class ReadOnlyAdminMixin:
     """No add and no change for anyone: the chat service is the only writer of chats.
@@ -85,14 +89,25 @@ def _content_block(text):
     return format_html('<div class="review-turn-content">{}</div>', text)
 
 
+def _rating_label(rating):
+    # Words, not emoji: the admin must read the same on machines without an emoji font.
+    return _("good (+1)") if rating > 0 else _("bad (−1)")
+
+
 def _feedback_block(turn):
     feedback = getattr(turn, "feedback", None)  # the reverse one-to-one raises when there is none
     if feedback is None:
         return "–"
-    rating = "👍" if feedback.rating > 0 else "👎"
+    rating = _rating_label(feedback.rating)
     if not feedback.comment:
         return rating
     return format_html("{} {}", rating, _content_block(feedback.comment))
+
+
+class LastActivityFilter(admin.DateFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = _("last activity")
 
 
 class HasFailedAnswerFilter(admin.SimpleListFilter):
@@ -176,12 +191,12 @@ class TurnInline(admin.TabularInline):
 @admin.register(Conversation)
 class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
-        "title_display", "owner", "model", "turn_count", "total_tokens", "updated_at", "failed_display",
+        "title_display", "owner", "model", "turn_count", "total_tokens", "last_activity", "failed_display",
         "feedback_score",
     ]
     list_display_links = ["title_display"]
     list_filter = [
-        ("owner", admin.RelatedOnlyFieldListFilter), "model", ("updated_at", admin.DateFieldListFilter),
+        ("owner", admin.RelatedOnlyFieldListFilter), "model", ("updated_at", LastActivityFilter),
         "archived", HasFailedAnswerFilter, HasNegativeFeedbackFilter,
     ]
     list_select_related = ["owner"]
@@ -240,16 +255,23 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def total_tokens(self, conversation):
         return conversation.total_tokens
 
-    @admin.display(description=_("failed answer"), boolean=True, ordering="has_failed_answer")
+    @admin.display(description=_("last activity"), ordering="updated_at")
+    def last_activity(self, conversation):
+        return conversation.updated_at
+
+    @admin.display(description=_("failed answer"), ordering="has_failed_answer")
     def failed_display(self, conversation):
-        return conversation.has_failed_answer
+        # Not a boolean icon: Django draws True as a green tick, the wrong signal for a failure.
+        if conversation.has_failed_answer:
+            return format_html('<strong class="review-failed">{}</strong>', _("failed"))
+        return "–"
 
     @admin.display(description=_("feedback"))
     def feedback_score(self, conversation):
         up, down = conversation.feedback_up, conversation.feedback_down
         if not (up or down):
             return "–"
-        return f"{up - down:+d} (👍 {up} · 👎 {down})"
+        return _("%(score)+d (%(up)d good, %(down)d bad)") % {"score": up - down, "up": up, "down": down}
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
@@ -354,7 +376,7 @@ class FeedbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("rating"), ordering="rating")
     def rating_display(self, feedback):
-        return "👍 +1" if feedback.rating > 0 else "👎 −1"
+        return _rating_label(feedback.rating)
 
     @admin.display(description=_("comment"))
     def comment_excerpt(self, feedback):

@@ -32,7 +32,6 @@ class ChartBar:
     height: str
     label: str
     value: int
-    label_x: str
     show_label: bool
 
 
@@ -63,7 +62,6 @@ def bar_chart(points: list[tuple[str, int]], *, width: int, plot_height: int, la
                 height=f"{bar_height:.2f}",
                 label=label,
                 value=value,
-                label_x=f"{index * slot + slot / 2:.2f}",
                 show_label=bool(label_every) and index % label_every == 0,
             )
         )
