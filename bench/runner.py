@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
@@ -424,11 +424,31 @@ class Bench:
                     self.chatsite_env(), "db costs")
         self.db_costs = json.loads(costs_out.read_text())
         self.elapsed = time.monotonic() - began
+        self.machine_text = self.machine()
+        self.save()
+        self.write_report()
+
+    def save(self):
+        (OUT / "run.json").write_text(json.dumps({
+            "quick": self.quick, "rows": [asdict(row) for row in self.rows], "db_costs": self.db_costs,
+            "machine": self.machine_text, "pool_size": self.pool_size,
+        }))
+
+    @classmethod
+    def load(cls) -> Bench:
+        """The last run, to write its report again (after editing bench/ANALYSIS.md)."""
+        data = json.loads((OUT / "run.json").read_text())
+        bench = cls(argparse.Namespace(quick=data["quick"]))
+        bench.rows = [Row(**row) for row in data["rows"]]
+        bench.db_costs, bench.machine_text, bench.pool_size = data["db_costs"], data["machine"], data["pool_size"]
+        return bench
+
+    def write_report(self):
         report = self.report()
         print(report)
         path = OUT / "RESULTS-quick.md" if self.quick else ROOT / "bench" / "RESULTS.md"
         path.write_text(report)
-        self.log(f"written {path.relative_to(ROOT)} in {self.elapsed:.0f} s")
+        self.log(f"written {path.relative_to(ROOT)}")
 
     # --- the report ------------------------------------------------------------------------------
 
@@ -573,7 +593,7 @@ class Bench:
             "",
             "Written by `make bench` (bench/run.sh → bench/runner.py). Issue 7.",
             "",
-            self.machine(),
+            self.machine_text,
             "",
             "## Targets",
             "",
@@ -603,7 +623,13 @@ class Bench:
             "",
             self.costs_section(),
             "",
+            *self.analysis(),
         ])
+
+    def analysis(self) -> list[str]:
+        """The hand-written reading of the committed run (profiles, causes, fixes), kept in bench/ANALYSIS.md."""
+        path = ROOT / "bench" / "ANALYSIS.md"
+        return [path.read_text()] if path.is_file() else []
 
 
 def ms(seconds: float | None) -> str:
@@ -619,9 +645,14 @@ def diff(value: float | None, base: float | None) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="levels 1 and 20, short runs (CI smoke)")
+    parser.add_argument("--report-only", action="store_true", help="write the last run's report again")
+    args = parser.parse_args()
+    if args.report_only:
+        Bench.load().write_report()
+        return
     # Stopped from outside: still stop the servers (the `finally` in Bench.run).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    Bench(parser.parse_args()).run()
+    Bench(args).run()
 
 
 if __name__ == "__main__":
