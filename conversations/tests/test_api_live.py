@@ -13,6 +13,7 @@ import aiohttp
 import openai
 import pytest
 import uvicorn
+from django.db import connections
 
 from accounts.models import ApiKey
 from conversations.models import Conversation, Turn
@@ -39,6 +40,10 @@ def live_asgi():
     server.should_exit = True
     thread.join(10)
     sock.close()
+    # The server's threads borrowed pooled PostgreSQL connections: close the pool so the test DB can go.
+    for connection in connections.all():
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
 
 
 @pytest.fixture
