@@ -1,4 +1,4 @@
-// Behaviour shared by every page: theme toggle, copy buttons, confirmations; loads the chat on chat pages.
+// Behaviour shared by every page: theme toggle, copy buttons, confirmations. The chat page adds chat.js.
 
 import { copyText, flashLabel, strings } from "./util.js";
 
@@ -31,7 +31,3 @@ document.addEventListener("submit", (event) => {
   const button = event.submitter;
   if (button?.dataset.confirm && !window.confirm(button.dataset.confirm)) event.preventDefault();
 });
-
-if (document.getElementById("chat")) {
-  import("./chat.js");
-}

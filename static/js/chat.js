@@ -242,6 +242,12 @@ function markInterrupted(article, text, message) {
   (article.querySelector(".turn-main") || article).append(note);
 }
 
+function finishLocally(article, text) {
+  article.classList.remove("status-streaming");
+  article.classList.add("status-complete");
+  setTurnText(article, text);
+}
+
 // --- Server-sent events over fetch ---------------------------------------------------------------------
 
 async function* readEvents(response) {
@@ -319,9 +325,16 @@ async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft
         if (follow) scrollToBottom();
       } else if (name === "done" || name === "error") {
         finished = true;
-        await replaceWithServerTurn(answerEl, data.assistant_turn.id);
+        try {
+          answerEl = await replaceWithServerTurn(answerEl, data.assistant_turn.id);
+        } catch {
+          // The answer is stored; if its rendered form can't be fetched, show what arrived as text.
+          const failed = name === "error" || data.assistant_turn.status !== "complete";
+          if (failed) markInterrupted(answerEl, text, data.error?.message || strings.stopped);
+          else finishLocally(answerEl, text);
+        }
         // The optimistic user bubble becomes the server's version too (with its copy and edit buttons).
-        if (userEl?.dataset.turnId) await replaceWithServerTurn(userEl, userEl.dataset.turnId);
+        if (userEl?.dataset.turnId) await replaceWithServerTurn(userEl, userEl.dataset.turnId).catch(() => {});
       } else if (name === "title") {
         setTitle(data.title);
       }

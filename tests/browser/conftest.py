@@ -34,6 +34,13 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
@@ -187,8 +194,8 @@ XSS_HOOK = "window.__xssCalls = []; window.__xss = (...args) => { window.__xssCa
 
 
 @pytest.fixture
-def make_page(browser, server):
-    contexts = []
+def make_page(browser, server, request):
+    contexts, pages = [], []
 
     def make(*, width=1280, height=860, color_scheme="light"):
         context = browser.new_context(
@@ -211,8 +218,18 @@ def make_page(browser, server):
         page.on("dialog", on_dialog)
         page.add_init_script(XSS_HOOK)
         page.recorder = recorder
+        pages.append(page)
         return page
 
     yield make
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        # Leave evidence for CI: what the page looked like and what the server logged.
+        failures = ARTIFACTS / "failures"
+        failures.mkdir(parents=True, exist_ok=True)
+        for number, page in enumerate(pages):
+            name = f"{request.node.name}-{number}"
+            page.screenshot(path=str(failures / f"{name}.png"), full_page=True)
+            (failures / f"{name}.html").write_text(page.content(), encoding="utf-8")
     for context in contexts:
         context.close()
