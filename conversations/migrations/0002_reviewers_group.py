@@ -13,10 +13,14 @@ REVIEWER_PERMISSIONS = ["view_conversation", "view_turn", "view_feedback"]
 
 def create_reviewers_group(apps, schema_editor):
     # Permissions are normally created after all migrations (post_migrate); make sure ours exist now.
+    # create_permissions skips app configs without a models module, which migration state stubs lack.
     app_config = apps.get_app_config("conversations")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
-    app_config.models_module = None
+    models_module = getattr(app_config, "models_module", None)
+    app_config.models_module = models_module or True
+    try:
+        create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
+    finally:
+        app_config.models_module = models_module
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
