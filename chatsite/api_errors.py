@@ -1,11 +1,18 @@
 """The API's one error shape, `{"error": {"code", "message", "fields"?}}`, made by one handler."""
 
+import logging
+
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from conversations.errors import ChatError
+
+logger = logging.getLogger(__name__)
+
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -27,6 +34,27 @@ def chat_error_response(exc: ChatError):
     return error_response(exc.code, exc.message, exc.status, retry_after=exc.retry_after)
 
 
+def is_database_unavailable(exc: BaseException | None) -> bool:
+    """The connection to the database failed or was lost (or timed out): retrying soon may work.
+
+    Looks through the exception's causes too, since a failing query is often re-raised as something else.
+    """
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OperationalError | InterfaceError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def database_unavailable_response():
+    return error_response(
+        "database_unavailable", "The service is briefly unavailable. Please retry in a few seconds.", 503,
+        retry_after=DATABASE_RETRY_AFTER_SECONDS,
+    )
+
+
 def _flatten(detail):
     if isinstance(detail, list):
         return [str(item) for item in detail]
@@ -40,6 +68,9 @@ def exception_handler(exc, context):
         return chat_error_response(exc)
     if isinstance(exc, RequestDataTooBig):
         return error_response("request_too_large", "The request body is too large.", 413)
+    if is_database_unavailable(exc):
+        logger.error("database unavailable", exc_info=exc)
+        return database_unavailable_response()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

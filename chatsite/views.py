@@ -1,5 +1,7 @@
 """Site-wide views: health check and error pages."""
 
+import sys
+
 from django.db import connection
 from django.db.utils import DatabaseError
 from django.http import JsonResponse
@@ -7,7 +9,12 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from chatsite.api_errors import error_response
+from chatsite.api_errors import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    database_unavailable_response,
+    error_response,
+    is_database_unavailable,
+)
 
 
 @never_cache
@@ -47,9 +54,22 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
+    # Django calls this while handling the exception, so it is still the current one.
+    if is_database_unavailable(sys.exc_info()[1]):
+        return _database_unavailable(request)
     if _wants_json(request):
         return error_response("server_error", "Something went wrong on our side.", 500)
     return render(request, "500.html", status=500)
+
+
+def _database_unavailable(request):
+    """503, not 500: the database is unreachable for now, and the client should simply retry."""
+    if _wants_json(request):
+        return database_unavailable_response()
+    # The standalone 500 page ("try again in a moment") reads nothing from the database.
+    response = render(request, "500.html", status=503)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
 
 
 def csrf_failure(request, reason=""):

@@ -51,11 +51,11 @@ def uvicorn_server():
     """Start uvicorn subprocesses on the (PostgreSQL) test database; all are stopped after the test."""
     started = []
 
-    def start(**kwargs) -> Server:
+    def start(*, ready_status: int = 200, **kwargs) -> Server:
         kwargs.setdefault("database_url", database_url(connection.settings_dict))
         server = Server(**kwargs)
         started.append(server)
-        return server.start()
+        return server.start(ready_status=ready_status)
 
     yield start
     for server in started:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -67,7 +68,8 @@ class Server:
         self.process: subprocess.Popen | None = None
         self._log = None
 
-    def start(self, timeout: float = 30) -> Server:
+    def start(self, timeout: float = 30, *, ready_status: int = 200) -> Server:
+        """Start and wait until /healthz answers `ready_status` (503 for a server whose database is down)."""
         self.log_path.parent.mkdir(exist_ok=True)
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
@@ -80,7 +82,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"uvicorn exited:\n{self.log()}")
             try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.base_url}/healthz", timeout=5).status_code == ready_status:
                     return self
             except httpx.HTTPError:
                 pass
@@ -103,3 +105,72 @@ class Server:
                 self.process.wait(5)
         if self._log is not None:
             self._log.close()
+
+
+class TcpProxy:
+    """A TCP relay to a server (PostgreSQL) that a test can cut and restore, to make the database vanish."""
+
+    def __init__(self, target_host: str, target_port: int):
+        import threading
+
+        self.target = (target_host, target_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.blocked = False
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
+
+    def _accept(self):
+        import threading
+
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.blocked:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with self._lock:
+                    self._sockets.discard(sock)
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def cut(self):
+        """Drop every open connection and refuse new ones (the database is unreachable)."""
+        self.blocked = True
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def restore(self):
+        self.blocked = False
+
+    def close(self):
+        self._closed = True
+        self.cut()
+        self.listener.close()
