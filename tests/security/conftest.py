@@ -51,11 +51,13 @@ def uvicorn_server():
     """Start uvicorn subprocesses on the (PostgreSQL) test database; all are stopped after the test."""
     started = []
 
-    def start(*, ready_status: int = 200, **kwargs) -> Server:
+    def start(*, ready_status: int = 200, wait: bool = True, **kwargs) -> Server:
+        """A started server; with wait=False call .wait_ready() on it (to start several at once)."""
         kwargs.setdefault("database_url", database_url(connection.settings_dict))
         server = Server(**kwargs)
         started.append(server)
-        return server.start(ready_status=ready_status)
+        server.launch()
+        return server.wait_ready(ready_status=ready_status) if wait else server
 
     yield start
     for server in started:

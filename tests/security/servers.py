@@ -70,6 +70,9 @@ class Server:
 
     def start(self, timeout: float = 30, *, ready_status: int = 200) -> Server:
         """Start and wait until /healthz answers `ready_status` (503 for a server whose database is down)."""
+        return self.launch().wait_ready(timeout, ready_status=ready_status)
+
+    def launch(self) -> Server:
         self.log_path.parent.mkdir(exist_ok=True)
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
@@ -77,6 +80,9 @@ class Server:
              "--port", str(self.port), "--workers", str(self.workers), "--no-access-log"],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )
+        return self
+
+    def wait_ready(self, timeout: float = 30, *, ready_status: int = 200) -> Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
