@@ -183,6 +183,7 @@ class PageRecorder:
     requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    accept_dialogs: bool = False  # confirm() answers: dismissed unless a test expects to confirm
 
     def offsite_requests(self, base_url: str) -> list[str]:
         return [url for url in self.requests if not url.startswith((base_url + "/", "data:", "blob:"))]
@@ -213,7 +214,10 @@ def make_page(browser, server, request):
 
         def on_dialog(dialog):
             recorder.dialogs.append(dialog.message)
-            dialog.dismiss()
+            if recorder.accept_dialogs:
+                dialog.accept()
+            else:
+                dialog.dismiss()
 
         page.on("dialog", on_dialog)
         page.add_init_script(XSS_HOOK)

@@ -31,6 +31,9 @@ def test_send_stream_reload_rename_search_export_delete(make_page, server, upstr
     upstream.behaviour.reply = "Here is **bold** text and a list:\n\n- one\n- two\n\n```python\nprint('hi')\n```"
     upstream.behaviour.token_delay = 0.05
     page = make_page()
+    page.goto("/")
+    page.wait_for_selector("#id_username")  # anonymous: the login page
+    screenshot(page, "login")
     username = sign_up(page)
 
     page.evaluate(WATCH_STREAM)
@@ -51,6 +54,9 @@ def test_send_stream_reload_rename_search_export_delete(make_page, server, upstr
     assert re.fullmatch(r".*/c/[0-9a-f-]{36}/", page.url)
     assert not page.is_disabled("#composer-input")
     conversation_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    # The title appears without a reload, in the header and the sidebar.
+    wait_until(page, "document.getElementById('chat-title').textContent === 'Tell me about streaming'")
+    page.wait_for_selector(f".history-item.is-active[data-id='{conversation_id}']")
     screenshot(page, "desktop-light")
 
     # Copy buttons put the text on the clipboard.
@@ -220,3 +226,43 @@ def test_per_conversation_model_and_system_prompt(make_page, server, upstream):
     assert upstream.chat_requests[-1].messages[0] == {"role": "system", "content": "Answer like a pirate."}
     page.reload()
     assert page.input_value("#setting-system-prompt") == "Answer like a pirate."
+
+
+def test_archive_and_unarchive(make_page, server, upstream):
+    page = make_page()
+    sign_up(page)
+    send_message(page, "Keep this for later")
+    page.wait_for_selector(COMPLETE_ANSWER)
+    page.wait_for_selector(".history-item.is-active")
+    item = page.locator(".history-item.is-active")
+    item.locator("summary").click()
+    item.locator("[data-action=archive]").click()
+    page.wait_for_selector(".history-item", state="detached")
+    page.click(".history-tab[data-archived='1']")
+    archived = page.wait_for_selector(".history-item[data-archived='1']")
+    assert archived.inner_text().startswith("Keep this for later")
+    page.click(".history-item[data-archived='1'] summary")
+    page.click(".history-item[data-archived='1'] [data-action=archive]")
+    page.wait_for_selector(".history-item", state="detached")
+    page.click(".history-tab[data-archived='0']")
+    page.wait_for_selector(".history-item[data-archived='0']")
+
+
+def test_history_loads_more_on_scroll(make_page, server, upstream):
+    page = make_page()
+    sign_up(page)
+    token = page.input_value("input[name=csrfmiddlewaretoken] >> nth=0")
+    for number in range(65):
+        response = page.request.post(
+            "/api/v1/conversations/", data={"title": f"Chat number {number}"}, headers={"X-CSRFToken": token}
+        )
+        assert response.ok, response.text()
+    page.reload()
+    assert page.locator(".history-item").count() == 50
+    page.locator(".history-item").last.scroll_into_view_if_needed()
+    wait_until(page, "document.querySelectorAll('.history-item').length === 65")
+    titles = page.locator(".history-link").all_inner_texts()
+    assert titles[0] == "Chat number 64" and titles[-1] == "Chat number 0"
+    assert len(set(titles)) == 65
+    assert page.locator(".history-group").count() == 1  # one "Today" heading, not one per page
+    assert page.locator(".history-more").count() == 0
