@@ -266,3 +266,30 @@ def test_history_loads_more_on_scroll(make_page, server, upstream):
     assert len(set(titles)) == 65
     assert page.locator(".history-group").count() == 1  # one "Today" heading, not one per page
     assert page.locator(".history-more").count() == 0
+
+
+def test_a_connection_cut_between_browser_and_server_keeps_the_partial_answer(make_page, server, upstream):
+    """The browser's stream ends after a few words with no `done` event (as when the network drops)."""
+    upstream.behaviour.reply = "alpha beta gamma delta epsilon zeta eta theta"
+    page = make_page()
+    sign_up(page)
+
+    def cut_stream(route):
+        response = route.fetch()
+        events = response.text().split("\n\n")
+        first_deltas = [event for event in events if event.startswith("event: delta")][:3]
+        kept = [event for event in events if event.startswith("event: turn")] + first_deltas
+        route.fulfill(response=response, body="\n\n".join(kept) + "\n\n")
+
+    page.route("**/api/v1/conversations/*/turns/", cut_stream)
+    send_message(page, "Tell me the Greek letters")
+    page.wait_for_selector(".turn-assistant .turn-error")
+    answer = page.locator(".turn-assistant")
+    assert answer.locator(".turn-body").inner_text() == "alpha beta gamma "
+    assert "The connection was lost." in answer.inner_text()
+    assert page.locator(".turn-user").inner_text().startswith("Tell me the Greek letters")
+
+    page.unroute("**/api/v1/conversations/*/turns/")
+    answer.locator(".action-retry").click()
+    page.wait_for_selector(f"{COMPLETE_ANSWER} >> text=theta")
+    assert page.locator(".turn-assistant").count() == 1
