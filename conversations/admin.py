@@ -213,6 +213,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     inlines = [TurnInline]
+    view_on_site = False  # the chat page is the owner's only: a reviewer following the link gets a 404
 
     class Media:
         css = {"all": ["conversations/admin_review.css"]}
@@ -408,7 +409,7 @@ class ReviewLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Who opened which conversation when: superusers only (reviewers don't audit each other)."""
 
     list_display = ["created_at", "reviewer", "conversation_link", "owner"]
-    list_filter = ["reviewer", ("created_at", admin.DateFieldListFilter)]
+    list_filter = [("reviewer", admin.RelatedOnlyFieldListFilter), ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["reviewer", "conversation__owner"]
     search_fields = ["reviewer__username", "conversation__title", "conversation__owner__username"]
     date_hierarchy = "created_at"

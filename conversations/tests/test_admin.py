@@ -84,6 +84,7 @@ def test_reviewer_finds_conversation_by_a_word_only_inside_a_turn_and_opens_it(r
     assert 'name="title"' not in html
     assert 'name="_save"' not in html
     assert 'name="turns-0-content"' not in html
+    assert "viewsitelink" not in html  # no "view on site": that page is the owner's alone
 
 
 def test_search_matches_title_and_owner_and_needs_every_word(reviewer_client, chats, other_user):
