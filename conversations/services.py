@@ -280,6 +280,15 @@ def _fit_to_context(messages: list[dict], backend: llm.Backend, model: str) -> t
     return [system, *kept], len(turns) - len(kept)
 
 
+def _begin(conversation_id, user, content: str | None, regenerate: bool) -> tuple[_Start, int]:
+    """Both DB steps before the model call, in one trip to a worker thread."""
+    if regenerate:
+        start = _begin_regenerate(conversation_id, user, content)
+    else:
+        start = _begin_append(conversation_id, user, content)
+    return _prepare(start)
+
+
 def _prepare(start: _Start) -> tuple[_Start, int]:
     conversation = start.conversation
     system_prompt = conversation.system_prompt or settings.CHAT_DEFAULT_SYSTEM_PROMPT
@@ -447,13 +456,9 @@ async def chat_turn_start(
     regenerate) before anything is stored. The caller must own `conversation` (views look it up with
     `Conversation.objects.for_user`).
     """
-    if regenerate:
-        start = await _db(_begin_regenerate)(conversation.pk, user, content)
-    else:
-        if content is None:
-            raise ValueError("content is required to append")
-        start = await _db(_begin_append)(conversation.pk, user, content)
-    start, dropped = await _db(_prepare)(start)
+    if not regenerate and content is None:
+        raise ValueError("content is required to append")
+    start, dropped = await _db(_begin)(conversation.pk, user, content, regenerate)
     return ChatRun(start, dropped)
 
 
