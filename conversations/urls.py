@@ -1,4 +1,4 @@
-"""HTML pages: the chat, the history list fragment and one rendered turn."""
+"""HTML pages: the chat, the history list fragment, earlier turns and one rendered turn."""
 
 from django.urls import path
 
@@ -10,5 +10,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("c/history/", views.history, name="history"),
     path("c/<uuid:conversation_id>/", views.conversation_detail, name="detail"),
+    path("c/<uuid:conversation_id>/turns/", views.turn_list, name="turns"),
     path("c/<uuid:conversation_id>/turns/<int:turn_id>/", views.turn_detail, name="turn"),
 ]

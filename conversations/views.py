@@ -23,6 +23,7 @@ from conversations.models import Conversation, Turn
 from conversations.selectors import conversation_list
 
 HISTORY_PAGE_SIZE = 50
+TURN_PAGE_SIZE = 100
 
 HISTORY_GROUPS = {
     "today": _("Today"),
@@ -108,12 +109,36 @@ def home(request):
     return render(request, "conversations/chat.html", {**_chat_context(request, None), "turns": []})
 
 
+def _turn_page(conversation: Conversation, *, before: int | None = None) -> dict:
+    """The newest TURN_PAGE_SIZE turns (before a position, for "show earlier"): one query, oldest first."""
+    turns = conversation.turns.select_related("feedback").order_by("-position")
+    if before is not None:
+        turns = turns.filter(position__lt=before)
+    rows = list(turns[: TURN_PAGE_SIZE + 1])
+    has_earlier = len(rows) > TURN_PAGE_SIZE
+    rows = rows[:TURN_PAGE_SIZE][::-1]
+    return {"turns": rows, "turns_before": rows[0].position if has_earlier else None}
+
+
 @login_required
 @require_GET
 def conversation_detail(request, conversation_id):
     conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
-    turns = conversation.turns.select_related("feedback").order_by("position")
-    return render(request, "conversations/chat.html", {**_chat_context(request, conversation), "turns": turns})
+    return render(
+        request, "conversations/chat.html", {**_chat_context(request, conversation), **_turn_page(conversation)}
+    )
+
+
+@login_required
+@require_GET
+def turn_list(request, conversation_id):
+    """Earlier turns of a long conversation, as an HTML fragment (the "Show earlier messages" button)."""
+    conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
+    try:
+        before = int(request.GET.get("before", ""))
+    except ValueError:
+        raise Http404("bad position")
+    return render(request, "conversations/_turns.html", _turn_page(conversation, before=before))
 
 
 @login_required

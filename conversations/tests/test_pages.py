@@ -33,7 +33,9 @@ def inline_scripts(html: str) -> list[str]:
 # --- Access --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/c/history/", f"/c/{uuid.uuid4()}/", f"/c/{uuid.uuid4()}/turns/1/"])
+@pytest.mark.parametrize(
+    "path", ["/", "/c/history/", f"/c/{uuid.uuid4()}/", f"/c/{uuid.uuid4()}/turns/", f"/c/{uuid.uuid4()}/turns/1/"]
+)
 def test_anonymous_users_are_sent_to_log_in(client, path):
     response = client.get(path)
     assert response.status_code == 302
@@ -247,10 +249,35 @@ def test_chat_page_query_count_is_constant(authenticated_client, user, django_as
     )
     Feedback.objects.create(turn=conversation.turns.filter(role="assistant").first() or conversation.turns.first(),
                             rating=1)
-    # 1 session, 2 user, 3 the conversation, 4 the history page, 5 the turns with their feedback.
+    # 1 session, 2 user, 3 the conversation, 4 the history page, 5 the newest turns with their feedback.
     with django_assert_num_queries(5):
         response = authenticated_client.get(conversation.get_absolute_url())
-    assert response.content.decode().count('class="turn turn-') == count
+    html = response.content.decode()
+    assert html.count('class="turn turn-') == min(count, 100)
+    assert (f'data-before="{count - 99}"' in html) is (count > 100)
+    if count > 100:
+        # 1 session, 2 user, 3 the conversation, 4 the next older page of turns.
+        with django_assert_num_queries(4):
+            authenticated_client.get(f"/c/{conversation.pk}/turns/", {"before": count - 99})
+
+
+def test_earlier_turns_load_page_by_page(authenticated_client, user, other_user):
+    conversation = make_conversation(user, "Long", [("user" if i % 2 else "assistant", f"turn {i}") for i in
+                                                    range(1, 251)])
+    html = authenticated_client.get(conversation.get_absolute_url()).content.decode()
+    assert ">turn 151<" in html and "<p>turn 250</p>" in html  # the newest 100, oldest first
+    assert ">turn 149<" not in html and "<p>turn 150</p>" not in html
+    assert html.index(">turn 151<") < html.index("<p>turn 250</p>")
+    assert 'class="turns-earlier link-btn" data-before="151"' in html
+    older = authenticated_client.get(f"/c/{conversation.pk}/turns/", {"before": 151}).content.decode()
+    assert older.count('class="turn turn-') == 100
+    assert 'data-before="51"' in older
+    oldest = authenticated_client.get(f"/c/{conversation.pk}/turns/", {"before": 51}).content.decode()
+    assert oldest.count('class="turn turn-') == 50
+    assert "turns-earlier" not in oldest
+    assert authenticated_client.get(f"/c/{conversation.pk}/turns/", {"before": "x"}).status_code == 404
+    theirs = make_conversation(other_user, "theirs", [("user", "secret")])
+    assert authenticated_client.get(f"/c/{theirs.pk}/turns/", {"before": 5}).status_code == 404
 
 
 def test_new_chat_page_query_count(authenticated_client, user, django_assert_num_queries):

@@ -362,7 +362,7 @@ async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft
   } finally {
     run.controller = null;
     setBusy(false);
-    chat.classList.toggle("has-turns", turnsEl.children.length > 0);
+    chat.classList.toggle("has-turns", turnsEl.querySelector(".turn") !== null);
     refreshHistory();
     if (conversationId && titleEl.textContent.trim() === strings.new_chat) refreshTitle();
   }
@@ -396,6 +396,8 @@ async function ensureConversation() {
     // Nothing stored.
   }
   window.history.replaceState(null, "", conversationUrl(created.id));
+  // The language switcher returns to this page, not to a new chat.
+  for (const next of document.querySelectorAll(".language-form input[name=next]")) next.value = conversationUrl(created.id);
   updateExportLinks();
 }
 
@@ -490,6 +492,26 @@ async function setFeedback(button) {
   }
   for (const other of article.querySelectorAll(".feedback-btn")) {
     other.setAttribute("aria-pressed", String(other === button));
+  }
+}
+
+async function loadEarlierTurns(button) {
+  if (button.dataset.loading) return;
+  button.dataset.loading = "1";
+  try {
+    const response = await fetch(`${conversationUrl(conversationId)}turns/?before=${button.dataset.before}`, {
+      credentials: "same-origin",
+    });
+    if (!response.ok) throw new Error();
+    const earlier = fragment(await response.text());
+    enhance(earlier);
+    // Keep the reader's place: the page grows above what they are looking at.
+    const fromBottom = scrollEl.scrollHeight - scrollEl.scrollTop;
+    button.replaceWith(earlier);
+    scrollEl.scrollTop = scrollEl.scrollHeight - fromBottom;
+  } catch {
+    delete button.dataset.loading;
+    showError(strings.load_failed);
   }
 }
 
@@ -707,6 +729,11 @@ document.addEventListener("click", async (event) => {
   } else if (["rename", "archive", "delete"].includes(action) && target.closest(".history-item")) {
     historyAction(target);
   }
+});
+
+turnsEl.addEventListener("click", (event) => {
+  const earlier = event.target.closest(".turns-earlier");
+  if (earlier) loadEarlierTurns(earlier);
 });
 
 // History "Load more" buttons carry the cursor but no data-action: handle them here too.

@@ -293,3 +293,25 @@ def test_a_connection_cut_between_browser_and_server_keeps_the_partial_answer(ma
     answer.locator(".action-retry").click()
     page.wait_for_selector(f"{COMPLETE_ANSWER} >> text=theta")
     assert page.locator(".turn-assistant").count() == 1
+
+
+def test_long_conversations_show_earlier_messages_on_demand(make_page, server, upstream):
+    upstream.behaviour.reply = "ok"
+    page = make_page()
+    sign_up(page)
+    token = page.input_value("input[name=csrfmiddlewaretoken] >> nth=0")
+    headers = {"X-CSRFToken": token}
+    conversation = page.request.post("/api/v1/conversations/", data={"title": "Long"}, headers=headers).json()
+    for number in range(1, 52):
+        response = page.request.post(
+            f"/api/v1/conversations/{conversation['id']}/turns/", data={"content": f"message {number}"}, headers=headers
+        )
+        assert response.ok, response.text()
+    page.goto(f"/c/{conversation['id']}/")
+    assert page.locator(".turn").count() == 100
+    assert page.locator(".turn-user .turn-body").first.inner_text() == "message 2"
+    page.click(".turns-earlier")
+    page.wait_for_selector(".turn-user >> text=message 1")
+    assert page.locator(".turn").count() == 102
+    assert page.locator(".turns-earlier").count() == 0
+    assert page.locator(".turn-user .turn-body").first.inner_text() == "message 1"
