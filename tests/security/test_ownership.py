@@ -58,6 +58,7 @@ OWNED_ROUTES = {
     "api/v1/keys/<int:key_id>/": [P("GET"), P("DELETE")],
     "accounts/keys/<int:key_id>/revoke/": [P("POST")],
     "c/<uuid:conversation_id>/": [P("GET")],
+    "c/<uuid:conversation_id>/turns/": [P("GET", "?before=999999"), P("GET")],
     "c/<uuid:conversation_id>/turns/<int:turn_id>/": [P("GET")],
 }
 # Id-taking routes that are not per-user objects, and why.
