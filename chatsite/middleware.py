@@ -110,3 +110,81 @@ class ContentSecurityPolicyMiddleware(_HybridMiddleware):
         else:
             response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
+
+
+# --- Django's standard middleware, without a thread hop per hook under ASGI ---------------------------
+#
+# Django's MiddlewareMixin runs every process_request/process_view/process_response of an async request
+# in a worker thread (sync_to_async), about 16 hops per request for the standard stack. These hooks only
+# read headers and cookies and set attributes, so here they run on the event loop; the two that can touch
+# the database (saving a modified session, storing flash messages) still hop, and only when they must.
+
+
+class _InlineHooks:
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        if self.async_mode and hasattr(self, "process_view"):
+            sync_process_view = self.process_view
+
+            async def process_view(request, view_func, view_args, view_kwargs):
+                return sync_process_view(request, view_func, view_args, view_kwargs)
+
+            self.process_view = process_view  # Django's handler keeps coroutine hooks as they are
+
+    def response_needs_thread(self, request, response) -> bool:
+        return False
+
+    async def __acall__(self, request):
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            if self.response_needs_thread(request, response):
+                response = await sync_to_async(self.process_response, thread_sensitive=True)(request, response)
+            else:
+                response = self.process_response(request, response)
+        return response
+
+
+def _inline(base, needs_thread=None):
+    attrs = {"__doc__": f"{base.__module__}.{base.__qualname__}, its hooks run inline under ASGI."}
+    if needs_thread is not None:
+        attrs["response_needs_thread"] = needs_thread
+    return type(base.__name__, (_InlineHooks, base), attrs)
+
+
+def _session_needs_thread(self, request, response) -> bool:
+    session = getattr(request, "session", None)
+    return session is not None and session.accessed  # may save or delete the session row
+
+
+def _messages_need_thread(self, request, response) -> bool:
+    storage = getattr(request, "_messages", None)
+    return storage is not None and (storage.used or storage.added_new)  # may write the session
+
+
+def _build_inline_middleware():
+    from django.contrib.auth.middleware import AuthenticationMiddleware as Auth
+    from django.contrib.messages.middleware import MessageMiddleware as Messages
+    from django.contrib.sessions.middleware import SessionMiddleware as Session
+    from django.middleware.clickjacking import XFrameOptionsMiddleware as XFrame
+    from django.middleware.common import CommonMiddleware as Common
+    from django.middleware.csrf import CsrfViewMiddleware as Csrf
+    from django.middleware.locale import LocaleMiddleware as Locale
+    from django.middleware.security import SecurityMiddleware as Security
+
+    return [
+        _inline(Security), _inline(Session, _session_needs_thread), _inline(Locale), _inline(Common),
+        _inline(Csrf), _inline(Auth), _inline(Messages, _messages_need_thread), _inline(XFrame),
+    ]
+
+
+# Django's dotted path -> the dotted path of its inline version (module attributes Inline<Name>).
+INLINE_REPLACEMENTS = {}
+for _inline_class in _build_inline_middleware():
+    _base = _inline_class.__mro__[2]
+    _name = f"Inline{_base.__name__}"
+    _inline_class.__name__ = _inline_class.__qualname__ = _name
+    globals()[_name] = _inline_class
+    INLINE_REPLACEMENTS[f"{_base.__module__}.{_base.__name__}"] = f"{__name__}.{_name}"

@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "conversations",
 ]
 
+# Every entry is async-capable, so streaming views run without adaptation. Under ASGI, chatsite.asgi swaps
+# Django's standard classes for subclasses whose hooks run on the event loop (chatsite/middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "chatsite.middleware.StaticFilesMiddleware",

@@ -1,0 +1,73 @@
+"""Under ASGI, Django's standard middleware runs its hooks on the event loop, with the same behaviour."""
+
+import asyncio
+
+import httpx2
+import pytest
+from asgiref import sync as asgiref_sync
+from django.core.handlers.asgi import ASGIHandler
+
+from chatsite.asgi import ChatsiteASGIHandler
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _request_all(app, requests):
+    async def go():
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return [await client.request(method, url, **kwargs) for method, url, kwargs in requests]
+
+    return asyncio.run(go())
+
+
+def _count_thread_hops(app, monkeypatch, requests):
+    hops = []
+    original = asgiref_sync.SyncToAsync.__call__
+
+    async def counting(self, *args, **kwargs):
+        hops.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(asgiref_sync.SyncToAsync, "__call__", counting)
+    responses = _request_all(app, requests)
+    monkeypatch.undo()
+    return responses, hops
+
+
+def test_inline_middleware_is_loaded_and_behaves_like_djangos(user, password):
+    app = ChatsiteASGIHandler()
+    login_page, = _request_all(app, [("GET", "/accounts/login/", {})])
+    assert login_page.status_code == 200
+    assert login_page.headers["x-frame-options"] == "DENY"
+    assert login_page.headers["x-content-type-options"] == "nosniff"
+    assert "script-src 'self'" in login_page.headers["content-security-policy"]
+    token = login_page.cookies["csrftoken"]
+
+    async def login_then_profile(with_token):
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            client.cookies.set("csrftoken", token)
+            data = {"username": user.username, "password": password}
+            if with_token:
+                data["csrfmiddlewaretoken"] = token
+            login = await client.post("/accounts/login/", data=data)
+            profile = await client.get("/accounts/profile/")
+            return login, profile
+
+    refused, _ = asyncio.run(login_then_profile(with_token=False))
+    assert refused.status_code == 403
+    login, profile = asyncio.run(login_then_profile(with_token=True))
+    assert login.status_code == 302
+    assert profile.status_code == 200 and user.username in profile.text
+
+
+def test_fewer_thread_hops_than_djangos_stock_handler(monkeypatch):
+    requests = [("GET", "/healthz", {})]
+    stock_responses, stock_hops = _count_thread_hops(ASGIHandler(), monkeypatch, requests)
+    inline_responses, inline_hops = _count_thread_hops(ChatsiteASGIHandler(), monkeypatch, requests)
+    assert stock_responses[0].status_code == inline_responses[0].status_code == 200
+    middleware_hops = [name for name in inline_hops if "Middleware" in name]
+    assert middleware_hops == []
+    assert len(stock_hops) - len(inline_hops) >= 10
+
