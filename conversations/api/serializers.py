@@ -1,12 +1,13 @@
 """DRF serializers of the REST API: the shapes of conversations and turns, and the inputs they accept."""
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conversations import llm
 from conversations.models import Conversation, Feedback, Turn
+from conversations.reviews import review_notice_for
 
-# The Admin review issue may add "reviewed_at" here (read-only); clients must ignore unknown fields.
 CONVERSATION_FIELDS = (
     "id", "title", "model", "system_prompt", "archived", "created_at", "updated_at", "turn_count",
 )
@@ -82,12 +83,23 @@ class ConversationSerializer(serializers.ModelSerializer):
         read_only_fields = CONVERSATION_FIELDS
 
 
+class ReviewSerializer(serializers.Serializer):
+    reviewed_at = serializers.DateTimeField()
+    reviewer = serializers.CharField(source="reviewer_name", allow_null=True, help_text="Only if the site shows it.")
+
+
 class ConversationDetailSerializer(ConversationSerializer):
     turns = TurnSerializer(many=True, read_only=True)
+    review = serializers.SerializerMethodField(help_text="The latest staff review of this chat, or null.")
 
     class Meta(ConversationSerializer.Meta):
-        fields = (*CONVERSATION_FIELDS, "turns")
+        fields = (*CONVERSATION_FIELDS, "review", "turns")
         read_only_fields = fields
+
+    @extend_schema_field(ReviewSerializer(allow_null=True))
+    def get_review(self, conversation):
+        notice = review_notice_for(conversation)
+        return None if notice is None else ReviewSerializer(notice).data
 
 
 def validate_model_name(value: str) -> str:

@@ -381,3 +381,23 @@ def test_conversation_page_query_count_does_not_grow_with_turns(reviewer_client,
         response = reviewer_client.get(change_url(long))
     assert "answer 40" in response.content.decode()
     assert len(many) == len(few)
+
+
+@pytest.mark.django_db
+def test_owner_sees_the_review_in_the_api_detail_and_not_who(client, api_client, user, settings):
+    from accounts.models import User
+    from conversations.models import Conversation
+
+    conversation = Conversation.objects.create(owner=user, title="reviewed chat")
+    detail_url = f"/api/v1/conversations/{conversation.pk}/"
+    assert api_client.get(detail_url).json()["review"] is None
+
+    staff = User.objects.create_superuser("staffer", "staff@example.com", "x-Strong-passw0rd!")
+    client.force_login(staff)
+    assert client.get(f"/admin/conversations/conversation/{conversation.pk}/change/").status_code == 200
+
+    review = api_client.get(detail_url).json()["review"]
+    assert review["reviewed_at"]
+    assert review["reviewer"] is None
+    settings.CHAT_SHOW_REVIEWER = True
+    assert api_client.get(detail_url).json()["review"]["reviewer"] == "staffer"
