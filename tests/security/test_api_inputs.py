@@ -400,3 +400,14 @@ def test_html_form_writes_without_csrf_token_are_403(csrf_world, password):
         assert b"Forbidden" in response.content
     assert snapshot() == before
     assert "_auth_user_id" in client.session  # logout refused too
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "RISK (accounts/api.py ApiKeyListView.post, API helper): an API key can create more API keys, so a leaked "
+    "key can mint replacements that survive its revocation. Suggested fix: create keys from a logged-in "
+    "session only (permission that refuses request.auth being an ApiKey)"))
+def test_an_api_key_cannot_mint_more_keys(key_client, user):
+    before = ApiKey.objects.count()
+    response = key_client.post("/api/v1/keys/", {"name": "minted with a key"}, format="json")
+    assert_error_shape(response, 403)
+    assert ApiKey.objects.count() == before

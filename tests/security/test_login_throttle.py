@@ -111,3 +111,33 @@ def test_proxy_configuration_is_documented():
     for text in (readme, example):
         assert "AXES_TRUSTED_PROXY_COUNT" in text
         assert "AXES_COOLOFF_HOURS" in text and "AXES_FAILURE_LIMIT" in text
+
+
+def test_the_admin_login_is_throttled_too(make_user, password):
+    make_user("root", is_staff=True, is_superuser=True)
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        response = client.post("/admin/login/", {"username": "root", "password": "wrong-password"})
+    assert_locked_out(response)
+    assert_locked_out(client.post("/admin/login/", {"username": "root", "password": password}))
+    assert "_auth_user_id" not in client.session
+
+
+def test_client_address_behind_proxies():
+    """The address a lockout is keyed on, for 0, 1 and 2 trusted proxies and a short or forged chain."""
+    from django.test import RequestFactory, override_settings
+
+    from chatsite.middleware import client_ip_address
+
+    def address(proxies, forwarded=None):
+        extra = {"REMOTE_ADDR": "10.0.0.2"}
+        if forwarded is not None:
+            extra["HTTP_X_FORWARDED_FOR"] = forwarded
+        with override_settings(AXES_TRUSTED_PROXY_COUNT=proxies):
+            return client_ip_address(RequestFactory().get("/", **extra))
+
+    assert address(0, "203.0.113.9") == "10.0.0.2"
+    assert address(1, "6.6.6.6, 203.0.113.9") == "203.0.113.9"
+    assert address(2, "6.6.6.6, 203.0.113.9, 10.0.0.1") == "203.0.113.9"
+    assert address(2, "203.0.113.9") == "10.0.0.2"  # too short: not through both proxies
+    assert address(1) == "10.0.0.2"
