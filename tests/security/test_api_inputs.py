@@ -411,3 +411,24 @@ def test_an_api_key_cannot_mint_more_keys(key_client, user):
     response = key_client.post("/api/v1/keys/", {"name": "minted with a key"}, format="json")
     assert_error_shape(response, 403)
     assert ApiKey.objects.count() == before
+
+
+def test_expired_revoked_and_malformed_keys_are_401(user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    expired, expired_raw = ApiKey.generate(user=user, name="expired", expires_at=timezone.now() + timedelta(hours=1))
+    ApiKey.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    revoked, revoked_raw = ApiKey.generate(user=user, name="revoked")
+    ApiKey.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
+    _, good_raw = ApiKey.generate(user=user, name="good")
+    for header in [f"Bearer {expired_raw}", f"Bearer {revoked_raw}", f"Bearer {good_raw}x", f"Bearer {good_raw[:-1]}",
+                   "Bearer ", "Bearer cs_", "Bearer \x00", f"bearer  {good_raw} extra", f"Token {good_raw}"]:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=header)
+        for url in ("/api/v1/conversations/", "/v1/models"):
+            assert_error_shape(client.get(url), 401)
+    good = APIClient()
+    good.credentials(HTTP_AUTHORIZATION=f"Bearer {good_raw}")
+    assert good.get("/api/v1/conversations/").status_code == 200
