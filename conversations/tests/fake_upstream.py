@@ -39,6 +39,7 @@ class RecordedRequest:
     path: str
     body: dict
     headers: dict
+    disconnected: bool = False  # the client closed the connection mid-stream
 
     @property
     def messages(self) -> list[dict]:
@@ -156,6 +157,7 @@ class FakeUpstream:
             self.completed += 1
         except (ConnectionResetError, asyncio.CancelledError):
             self.disconnects += 1
+            recorded.disconnected = True
             raise
         return response
 

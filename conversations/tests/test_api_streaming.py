@@ -169,7 +169,7 @@ async def test_closing_the_stream_cancels_the_answer(fake_upstream, conversation
     assert answer.status == Turn.Status.CANCELLED
     assert answer.content.startswith("Hello from") and len(answer.content.split()) < 300
     for _ in range(250):
-        if fake_upstream.disconnects:
+        if fake_upstream.chat_requests[-1].disconnected:
             break
         await asyncio.sleep(0.02)
-    assert fake_upstream.disconnects == 1  # the upstream request was closed, not left running
+    assert fake_upstream.chat_requests[-1].disconnected  # the upstream request was closed, not left running

@@ -242,7 +242,7 @@ def test_stop_keeps_partial_answer_cancelled(fake_upstream, conversation, user):
     answer = Turn.objects.get(conversation=conversation, position=2)
     assert answer.status == Turn.Status.CANCELLED
     assert answer.content and len(answer.content.split()) < 200
-    _wait_for(lambda: fake_upstream.disconnects == 1)
+    _wait_for(lambda: fake_upstream.chat_requests[-1].disconnected)
 
 
 def test_client_disconnect_cancels_upstream_and_stores_partial(fake_upstream, conversation, user):
@@ -252,7 +252,7 @@ def test_client_disconnect_cancels_upstream_and_stores_partial(fake_upstream, co
     answer = Turn.objects.get(conversation=conversation, position=2)
     assert answer.status == Turn.Status.CANCELLED
     assert answer.content.startswith("Hello from")
-    _wait_for(lambda: fake_upstream.disconnects == 1)
+    _wait_for(lambda: fake_upstream.chat_requests[-1].disconnected)
 
 
 def test_failed_event_in_stream(fake_upstream, conversation, user):
