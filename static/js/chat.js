@@ -26,7 +26,8 @@ const userId = chat.dataset.userId;
 let conversationId = chat.dataset.conversationId || "";
 let showArchived = false;
 
-const run = { busy: false, controller: null, stopRequested: false };
+// The answer being streamed; `current` tells a finished stream's cleanup from a newer one's.
+const run = { busy: false, controller: null, stopRequested: false, current: null };
 
 // --- Small helpers ---------------------------------------------------------------------------------
 
@@ -281,8 +282,17 @@ async function* readEvents(response) {
 async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft = "" } = {}) {
   hideError();
   setBusy(true);
+  const thisRun = {};
+  run.current = thisRun;
   run.stopRequested = false;
   run.controller = new AbortController();
+  // The composer is released as soon as the answer is stored, even if a title event is still to come.
+  const release = () => {
+    if (run.current !== thisRun) return;
+    run.current = null;
+    run.controller = null;
+    setBusy(false);
+  };
   let answerEl = null;
   let text = "";
   let finished = false;
@@ -333,6 +343,7 @@ async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft
           if (failed) markInterrupted(answerEl, text, data.error?.message || strings.stopped);
           else finishLocally(answerEl, text);
         }
+        release();
         // The optimistic user bubble becomes the server's version too (with its copy and edit buttons).
         if (userEl?.dataset.turnId) await replaceWithServerTurn(userEl, userEl.dataset.turnId).catch(() => {});
       } else if (name === "title") {
@@ -356,12 +367,11 @@ async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft
       } else {
         markInterrupted(answerEl, text, strings.network_lost);
       }
-    } else {
+    } else if (!finished) {
       showError(error.message || strings.load_failed);
     }
   } finally {
-    run.controller = null;
-    setBusy(false);
+    release();
     chat.classList.toggle("has-turns", turnsEl.querySelector(".turn") !== null);
     refreshHistory();
     if (conversationId && titleEl.textContent.trim() === strings.new_chat) refreshTitle();
