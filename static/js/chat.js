@@ -673,6 +673,14 @@ function ask({ message, value = null, okLabel, danger = false }) {
   });
 }
 
+// Enter in the rename field saves (the form's default button would be Cancel, the first one).
+document.getElementById("dialog-input").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.isComposing) {
+    event.preventDefault();
+    dialog.close("ok");
+  }
+});
+
 async function historyAction(button) {
   const item = button.closest(".history-item");
   button.closest("details")?.removeAttribute("open");

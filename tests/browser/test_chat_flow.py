@@ -80,7 +80,8 @@ def test_send_stream_reload_rename_search_export_delete(make_page, server, upstr
     item.locator("summary").click()
     item.locator("[data-action=rename]").click()
     page.fill("#dialog-input", "Streaming notes")
-    page.click("#dialog-ok")
+    screenshot(page, "rename-dialog")
+    page.press("#dialog-input", "Enter")
     page.wait_for_selector(f".history-item[data-id='{conversation_id}'] >> text=Streaming notes")
     assert page.locator("#chat-title").inner_text() == "Streaming notes"
 

@@ -104,6 +104,11 @@ def test_phone_layout_at_375px(make_page, server, upstream):
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     assert page.locator("#composer-input").is_visible()
     screenshot(page, "mobile")
+    page.click("[data-action=toggle-settings]")
+    assert page.locator("#setting-system-prompt").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    screenshot(page, "mobile-settings")
+    page.click("[data-action=toggle-settings]")
 
     page.click("[data-action=open-sidebar]")
     wait_until(page, "document.getElementById('sidebar').getBoundingClientRect().x >= 0")
