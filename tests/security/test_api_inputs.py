@@ -17,7 +17,10 @@ from conversations.models import Conversation, Feedback, Turn
 from conversations.services import chat_turn, conversation_create
 from tests.security.conftest import assert_error_shape
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Refused requests never reach the model, so most tests run in a rolled-back transaction; the ones that
+# call the model run with real transactions (the chat service's connection handling needs them).
+pytestmark = pytest.mark.django_db
+calls_the_model = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -88,6 +91,7 @@ def test_bad_message_bodies_are_400(fake_upstream, key_client, conversation, cas
     assert fake_upstream.requests == []
 
 
+@calls_the_model
 def test_a_message_at_the_limit_is_accepted(fake_upstream, key_client, conversation, settings):
     settings.CHAT_MAX_MESSAGE_CHARS = 50
     assert_error_shape(key_client.post(turns_url(conversation), {"content": "x" * 51}, format="json"), 400)
@@ -181,6 +185,7 @@ def test_bad_query_parameters_are_4xx(key_client, conversation, query):
     assert_error_shape(key_client.get(query.format(id=conversation.pk)), (400, 404))
 
 
+@calls_the_model
 @pytest.mark.parametrize("body", [
     {"rating": 0}, {"rating": 2}, {"rating": "up"}, {"rating": None}, {}, {"rating": 1, "comment": "a\x00b"},
     {"rating": 1, "comment": "x" * 100_000}, {"rating": 1, "comment": 5},
@@ -192,6 +197,7 @@ def test_bad_feedback_is_400(fake_upstream, key_client, user, conversation, body
     assert Feedback.objects.count() == 0
 
 
+@calls_the_model
 def test_feedback_on_a_question_is_400(fake_upstream, key_client, user, conversation):
     run = chat_turn(conversation=conversation, user=user, content="question")
     assert_error_shape(key_client.post(f"/api/v1/turns/{run.user_turn.pk}/feedback/", {"rating": 1}, format="json"),
@@ -249,6 +255,7 @@ def test_conversation_update_ignores_server_fields(key_client, user, other_user,
         k: v for k, v in before.items() if k != "updated_at"}
 
 
+@calls_the_model
 @pytest.mark.parametrize("stream", [False, True])
 def test_message_body_cannot_set_role_position_status_or_conversation(
     fake_upstream, key_client, user, other_user, conversation, stream
@@ -274,6 +281,7 @@ def test_message_body_cannot_set_role_position_status_or_conversation(
     assert list(Turn.objects.filter(conversation=bobs).values()) == bob_before
 
 
+@calls_the_model
 def test_feedback_body_cannot_move_to_another_turn(fake_upstream, key_client, user, other_user, conversation):
     mine = chat_turn(conversation=conversation, user=user, content="q").assistant_turn
     bobs = chat_turn(conversation=conversation_create(owner=other_user), user=other_user, content="q").assistant_turn
@@ -293,6 +301,7 @@ def test_api_key_create_ignores_owner_and_secrets(key_client, user, other_user):
     assert key.user == user and key.prefix != "aaaaaaaa" and key.key_hash != "0" * 64 and key.pk != 999
 
 
+@calls_the_model
 def test_seed_chat_is_stored_for_the_caller_only(fake_upstream, key_client, user, other_user):
     bobs = conversation_create(owner=other_user)
     response = key_client.post("/api/chat", {
@@ -356,6 +365,7 @@ def snapshot():
             list(Feedback.objects.values()), list(ApiKey.objects.values("pk", "revoked_at")))
 
 
+@calls_the_model
 def test_session_api_writes_without_csrf_token_are_403(csrf_world, fake_upstream, user, password):
     client = real_login("alice", password)
     before = snapshot()
@@ -369,6 +379,7 @@ def test_session_api_writes_without_csrf_token_are_403(csrf_world, fake_upstream
     assert fake_upstream.requests == []
 
 
+@calls_the_model
 def test_session_api_writes_with_the_csrf_token_work(csrf_world, fake_upstream, password):
     client = real_login("alice", password)
     conversation, turn, key = csrf_world
@@ -380,6 +391,7 @@ def test_session_api_writes_with_the_csrf_token_work(csrf_world, fake_upstream, 
     assert response.status_code == 200, response.content
 
 
+@calls_the_model
 def test_api_key_requests_need_no_csrf_token(csrf_world, fake_upstream, api_key):
     client = APIClient(enforce_csrf_checks=True)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
@@ -388,6 +400,7 @@ def test_api_key_requests_need_no_csrf_token(csrf_world, fake_upstream, api_key)
     assert response.status_code == 201, response.content
 
 
+@calls_the_model
 def test_html_form_writes_without_csrf_token_are_403(csrf_world, password):
     _, _, key = csrf_world
     client = real_login("alice", password)
