@@ -53,11 +53,16 @@ class ApiKeyListView(ApiView, generics.GenericAPIView):
 
     @extend_schema(
         summary="Create an API key",
-        description="The response holds the key once; only its hash is stored. Copy it now.",
+        description=(
+            "The response holds the key once; only its hash is stored. Copy it now. Only from a logged-in "
+            "session: a key cannot mint more keys (a leaked key could otherwise outlive its revocation)."
+        ),
         request=ApiKeyCreateSerializer,
         responses={201: ApiKeyCreatedSerializer},
     )
     def post(self, request):
+        if isinstance(request.auth, ApiKey):
+            raise exceptions.PermissionDenied("Create API keys from a logged-in session, not with a key.")
         serializer = ApiKeyCreateSerializer(data=self.body(request))
         serializer.is_valid(raise_exception=True)
         key, raw = ApiKey.generate(user=request.user, **serializer.validated_data)

@@ -74,3 +74,11 @@ class UpstreamStreamBroken(UpstreamError):
     code = "upstream_stream_broken"
     status = 502
     message = "The model service stopped in the middle of the answer."
+
+
+class DatabaseUnavailable(ChatError):
+    """The answer could not be stored; the chat is not left stuck (see services._claim_conversation)."""
+
+    code = "database_unavailable"
+    status = 503
+    message = "The service is briefly unavailable. Please retry in a few seconds."

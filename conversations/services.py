@@ -14,6 +14,7 @@ A turn is three steps, and only the middle one is slow:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -24,7 +25,7 @@ from datetime import timedelta
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from conversations import errors, llm
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 TITLE_MAX_CHARS = 60
 STOP_CHECK_SECONDS = 1.0
+# A running answer whose worker no longer vouches for it (no cache key) is abandoned after this long.
+UNVOUCHED_GRACE_SECONDS = 2.0
 
 
 def _release_connection():
@@ -153,6 +156,12 @@ def _stop_key(turn_id: int) -> str:
     return f"chat:stop:{turn_id}"
 
 
+def _running_key(turn_id: int) -> str:
+    # Set while a worker is producing this answer (shared through Redis across workers). Without it, a
+    # turn still 'pending' in the DB is one whose answer could not be stored (DB outage) or whose worker died.
+    return f"chat:running:{turn_id}"
+
+
 def _daily_quota_check(user) -> None:
     quota = settings.CHAT_DAILY_TOKEN_QUOTA
     if quota and tokens_used_today(user) >= quota:
@@ -174,10 +183,14 @@ def _claim_conversation(conversation_id) -> Conversation:
         .first()
     )
     if running is not None:
-        stale_before = timezone.now() - timedelta(seconds=settings.CHAT_STALE_TURN_SECONDS)
-        if running.created_at > stale_before:
+        now = timezone.now()
+        stale = running.created_at < now - timedelta(seconds=settings.CHAT_STALE_TURN_SECONDS)
+        unvouched = running.created_at < now - timedelta(seconds=UNVOUCHED_GRACE_SECONDS) and not cache.get(
+            _running_key(running.pk)
+        )
+        if not (stale or unvouched):
             raise errors.ConversationBusy()
-        # Its worker died (a restart mid-answer): fail it so the chat can go on.
+        # Its worker died, or its answer could not be stored: fail it so the chat can go on.
         Turn.objects.filter(pk=running.pk).update(
             status=Turn.Status.FAILED, error="The answer was interrupted.", completed_at=timezone.now()
         )
@@ -286,6 +299,7 @@ def _begin(conversation_id, user, content: str | None, regenerate: bool) -> tupl
         start = _begin_regenerate(conversation_id, user, content)
     else:
         start = _begin_append(conversation_id, user, content)
+    cache.set(_running_key(start.assistant_turn.pk), True, timeout=settings.CHAT_STALE_TURN_SECONDS)
     return _prepare(start)
 
 
@@ -301,11 +315,18 @@ def _prepare(start: _Start) -> tuple[_Start, int]:
 
 
 def _store_answer(turn_id: int, **fields) -> Turn:
+    """Store the outcome; if the database is away, raise DatabaseUnavailable (the run then ends failed)."""
     fields["completed_at"] = timezone.now()
-    with transaction.atomic():
-        Turn.objects.filter(pk=turn_id).update(**fields)
-        turn = Turn.objects.select_related("conversation").get(pk=turn_id)
-        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=fields["completed_at"])
+    try:
+        with transaction.atomic():
+            Turn.objects.filter(pk=turn_id).update(**fields)
+            turn = Turn.objects.select_related("conversation").get(pk=turn_id)
+            Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=fields["completed_at"])
+    except DatabaseError:
+        logger.warning("could not store answer %s: database unavailable", turn_id)
+        raise errors.DatabaseUnavailable() from None
+    finally:
+        cache.delete(_running_key(turn_id))
     return turn
 
 
@@ -360,30 +381,39 @@ class ChatRun:
             finally:
                 await stream.aclose()  # closes the upstream request now, not at garbage collection
         except errors.UpstreamError as exc:
-            turn = await _db(_store_answer)(
-                turn_id, status=Turn.Status.FAILED, content="".join(parts), error=exc.message[:300],
-                latency_ms=int((time.monotonic() - started) * 1000), first_token_ms=first_token_ms,
-                dropped_turns=self._dropped,
-            )
-            outcome = AnswerFailed(turn, exc)
+            failure = exc
+            fields = {
+                "status": Turn.Status.FAILED, "content": "".join(parts), "error": exc.message[:300],
+                "latency_ms": int((time.monotonic() - started) * 1000), "first_token_ms": first_token_ms,
+                "dropped_turns": self._dropped,
+            }
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away: keep what was written, marked cancelled, then let the cancel go on.
             await asyncio.shield(self._store_cancelled(turn_id, parts, started, first_token_ms))
             raise
         else:
+            failure = None
             if finished is None or finished.finish_reason == "cancelled":
-                turn = await self._store_cancelled(turn_id, parts, started, first_token_ms)
+                fields = self._cancelled_fields(parts, started, first_token_ms)
             else:
-                turn = await _db(_store_answer)(
-                    turn_id, status=Turn.Status.COMPLETE, content="".join(parts),
-                    finish_reason=finished.finish_reason[:30], prompt_tokens=finished.prompt_tokens,
-                    completion_tokens=finished.completion_tokens, usage_approximate=finished.usage_approximate,
-                    model=finished.model[:100] or self._model, latency_ms=int((time.monotonic() - started) * 1000),
-                    first_token_ms=first_token_ms, dropped_turns=self._dropped,
-                )
-            outcome = AnswerDone(turn)
+                fields = {
+                    "status": Turn.Status.COMPLETE, "content": "".join(parts),
+                    "finish_reason": finished.finish_reason[:30], "prompt_tokens": finished.prompt_tokens,
+                    "completion_tokens": finished.completion_tokens,
+                    "usage_approximate": finished.usage_approximate, "model": finished.model[:100] or self._model,
+                    "latency_ms": int((time.monotonic() - started) * 1000), "first_token_ms": first_token_ms,
+                    "dropped_turns": self._dropped,
+                }
         finally:
             _local_stops.pop(turn_id, None)
+        try:
+            turn = await _db(_store_answer)(turn_id, **fields)
+        except errors.DatabaseUnavailable as exc:
+            # Nothing could be stored: report the answer as failed (the next request fails the stored row).
+            failure, turn = exc, self.assistant_turn
+            for name, value in {**fields, "status": Turn.Status.FAILED, "error": exc.message}.items():
+                setattr(turn, name, value)
+        outcome = AnswerFailed(turn, failure) if failure is not None else AnswerDone(turn)
         self.assistant_turn = outcome.assistant_turn
         yield outcome
         completed = isinstance(outcome, AnswerDone) and outcome.assistant_turn.status == Turn.Status.COMPLETE
@@ -395,13 +425,18 @@ class ChatRun:
     async def _stop_requested(self) -> bool:
         return bool(await cache.aget(_stop_key(self.assistant_turn.pk)))
 
-    async def _store_cancelled(self, turn_id, parts, started, first_token_ms) -> Turn:
-        return await _db(_store_answer)(
-            turn_id, status=Turn.Status.CANCELLED, content="".join(parts), finish_reason="cancelled",
-            completion_tokens=llm.get_backend().count_tokens("".join(parts)) if parts else 0,
-            usage_approximate=True, latency_ms=int((time.monotonic() - started) * 1000),
-            first_token_ms=first_token_ms, dropped_turns=self._dropped,
-        )
+    def _cancelled_fields(self, parts, started, first_token_ms) -> dict:
+        text = "".join(parts)
+        return {
+            "status": Turn.Status.CANCELLED, "content": text, "finish_reason": "cancelled",
+            "completion_tokens": llm.get_backend().count_tokens(text) if text else 0, "usage_approximate": True,
+            "latency_ms": int((time.monotonic() - started) * 1000), "first_token_ms": first_token_ms,
+            "dropped_turns": self._dropped,
+        }
+
+    async def _store_cancelled(self, turn_id, parts, started, first_token_ms) -> None:
+        with contextlib.suppress(errors.DatabaseUnavailable):
+            await _db(_store_answer)(turn_id, **self._cancelled_fields(parts, started, first_token_ms))
 
     async def _model_title(self, answer: str) -> str:
         """Ask the model for a short title; on any failure keep the first-words title. Never raises."""
