@@ -79,3 +79,9 @@ def test_create_api_key_command(user):
     assert bearer(raw).get("/api/v1/conversations/").status_code == 200
     with pytest.raises(CommandError):
         call_command("create_api_key", "nobody", "--name", "x", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_a_deactivated_users_key_is_401(user, api_key):
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert_error(bearer(api_key).get("/api/v1/conversations/"), 401)

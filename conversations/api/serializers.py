@@ -76,6 +76,16 @@ class TurnSerializer(serializers.ModelSerializer):
         read_only_fields = TURN_FIELDS
 
 
+_TURN_DATETIME = serializers.DateTimeField()
+
+
+def turn_data(turn: Turn) -> dict:
+    """TurnSerializer(turn).data without DRF's per-call field machinery: the SSE path sends two per answer."""
+    data = {name: getattr(turn, name) for name in TURN_FIELDS}
+    data["created_at"] = _TURN_DATETIME.to_representation(turn.created_at)
+    return data
+
+
 class ConversationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Conversation

@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from chatsite.api_errors import chat_error_response
 from conversations import errors, services
 from conversations.api.base import StreamHandoff
-from conversations.api.serializers import TurnSerializer
+from conversations.api.serializers import turn_data
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -55,8 +55,8 @@ def sse(event: str, data: dict) -> str:
 
 
 def _turn(turn) -> dict | None:
-    # Serializing a Turn reads only its own columns: no query while streaming.
-    return TurnSerializer(turn).data if turn is not None else None
+    # Reads only the turn's own columns: no query while streaming.
+    return turn_data(turn) if turn is not None else None
 
 
 async def chat_events(run: services.ChatRun) -> AsyncIterator[str]:

@@ -173,3 +173,14 @@ async def test_closing_the_stream_cancels_the_answer(fake_upstream, conversation
             break
         await asyncio.sleep(0.02)
     assert fake_upstream.chat_requests[-1].disconnected  # the upstream request was closed, not left running
+
+
+@pytest.mark.django_db
+def test_turn_data_matches_the_turn_serializer(user):
+    from conversations.api.serializers import TurnSerializer, turn_data
+    from conversations.models import Conversation, Turn
+
+    conversation = Conversation.objects.create(owner=user)
+    turn = Turn.objects.create(conversation=conversation, position=1, role="assistant", content="hi",
+                               status="failed", error="boom", prompt_tokens=3, completion_tokens=4)
+    assert turn_data(turn) == TurnSerializer(turn).data
