@@ -315,3 +315,21 @@ def test_long_conversations_show_earlier_messages_on_demand(make_page, server, u
     wait_until(page, "document.querySelectorAll('.turn').length === 102")
     assert page.locator(".turns-earlier").count() == 0
     assert page.locator(".turn-user .turn-body").first.inner_text() == "message 1"
+
+
+def test_a_refused_message_goes_back_to_the_composer_with_the_error(make_page, server, upstream):
+    """The server refuses before storing anything (here a 429 quota answer): nothing half-shown, nothing lost."""
+    page = make_page()
+    sign_up(page)
+    refusal = {"error": {"code": "quota_exceeded", "message": "Daily token quota reached. It resets at midnight."}}
+    page.route(
+        "**/api/v1/conversations/*/turns/",
+        lambda route: route.fulfill(status=429, content_type="application/json", body=json.dumps(refusal)),
+    )
+    send_message(page, "Please answer this")
+    page.wait_for_selector("#composer-error:not(.is-hidden)")
+    assert page.locator("#composer-error").inner_text() == "Daily token quota reached. It resets at midnight."
+    assert page.locator(".turn").count() == 0
+    assert page.input_value("#composer-input") == "Please answer this"
+    assert not page.is_disabled("#composer-input")
+    assert upstream.chat_requests == []
