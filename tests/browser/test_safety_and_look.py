@@ -6,6 +6,12 @@ from tests.browser.helpers import screenshot, send_message, sign_up, wait_until
 
 COMPLETE_ANSWER = ".turn-assistant[data-status=complete]"
 
+
+def wait_for_sidebar_and_title(page, title):
+    """After an answer the sidebar and header catch up (the composer is free a moment earlier)."""
+    page.wait_for_selector(".history-item.is-active")
+    wait_until(page, f"document.getElementById('chat-title').textContent === {json.dumps(title)}")
+
 PAYLOADS = [
     "<script>window.__xss('script')</script>",
     "<img src=x onerror=\"window.__xss('img')\">",
@@ -82,6 +88,7 @@ def test_themes_follow_the_system_and_the_toggle_sticks(make_page, server, upstr
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     send_message(page, "Show me a table and some Python")
     page.wait_for_selector(COMPLETE_ANSWER)
+    wait_for_sidebar_and_title(page, "Show me a table and some Python")
     screenshot(page, "desktop-dark")
 
     page.click(".sidebar [data-action=toggle-theme]")
@@ -101,6 +108,7 @@ def test_phone_layout_at_375px(make_page, server, upstream):
     assert sidebar.bounding_box()["x"] + sidebar.bounding_box()["width"] <= 1  # off screen
     send_message(page, "Hello from a phone")
     page.wait_for_selector(COMPLETE_ANSWER)
+    wait_for_sidebar_and_title(page, "Hello from a phone")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     assert page.locator("#composer-input").is_visible()
     screenshot(page, "mobile")
@@ -131,6 +139,7 @@ def test_korean_ui(make_page, server, upstream):
     assert strings["retry"] == "다시 시도"
     send_message(page, "한국어로 대답해 주세요")
     page.wait_for_selector(COMPLETE_ANSWER)
+    wait_for_sidebar_and_title(page, "한국어로 대답해 주세요")
     assert page.locator(".history-group").first.inner_text() == "오늘"
     assert page.get_attribute(f"{COMPLETE_ANSWER} [data-action=copy-turn]", "title") == "복사"
     screenshot(page, "korean")
