@@ -96,6 +96,39 @@ def test_a_brief_outage_while_the_model_answers_loses_nothing(proxied_server, fa
     assert "Traceback" not in server.log()
 
 
+def test_backends_terminated_mid_request_lose_nothing(uvicorn_server, fake_upstream, user, api_key):
+    """pg_terminate_backend on every connection to the database while the model answers (as a failover or
+    an administrator would): the pool notices on the next borrow and the answer is stored."""
+    requires_postgresql("pg_terminate_backend")
+    import psycopg
+
+    server = uvicorn_server(env=upstream_env(fake_upstream.base_url))
+    conversation = conversation_create(owner=user)
+    name = connection.settings_dict["NAME"]
+    admin_url = database_url({**connection.settings_dict, "NAME": "postgres"}).replace("postgres://", "postgresql://")
+    terminated = []
+
+    def terminate(_recorded):
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            terminated.extend(admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                "pg_backend_pid()", [name]).fetchall())
+
+    fake_upstream.behaviour.ttft = 0.3
+    fake_upstream.on_request = terminate
+    with httpx.Client(base_url=server.base_url, timeout=30, headers={"Authorization": f"Bearer {api_key}"}) as c:
+        for stream in (False, True):
+            response = c.post(f"/api/v1/conversations/{conversation.pk}/turns/",
+                              json={"content": f"stream={stream}", "stream": stream})
+            assert response.status_code in (200, 201), response.text
+            assert not stream or "event: done" in response.text, response.text
+    assert terminated  # the server's pooled connections (and this test's own) were really killed
+    connection.close()  # this test's connection was terminated too
+    turns = list(Turn.objects.filter(conversation=conversation).order_by("position").values_list("role", "status"))
+    assert turns == [("user", "complete"), ("assistant", "complete")] * 2
+    assert "Traceback" not in server.log()
+
+
 def outage_outlasting_the_answer(proxied_server, fake_upstream, user, api_key, *, stream: bool):
     """Cut the database for longer than the pool waits, from the model call until after the answer."""
     server, proxy = proxied_server(DB_POOL_TIMEOUT="1")
