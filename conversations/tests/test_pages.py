@@ -249,8 +249,9 @@ def test_chat_page_query_count_is_constant(authenticated_client, user, django_as
     )
     Feedback.objects.create(turn=conversation.turns.filter(role="assistant").first() or conversation.turns.first(),
                             rating=1)
-    # 1 session, 2 user, 3 the conversation, 4 the history page, 5 the newest turns with their feedback.
-    with django_assert_num_queries(5):
+    # 1 session, 2 user, 3 the conversation, 4 the latest staff review, 5 the history page,
+    # 6 the newest turns with their feedback.
+    with django_assert_num_queries(6):
         response = authenticated_client.get(conversation.get_absolute_url())
     html = response.content.decode()
     assert html.count('class="turn turn-') == min(count, 100)
@@ -285,3 +286,25 @@ def test_new_chat_page_query_count(authenticated_client, user, django_assert_num
     # 1 session, 2 user, 3 the history page.
     with django_assert_num_queries(3):
         authenticated_client.get("/")
+
+
+@pytest.mark.django_db
+def test_the_owner_sees_that_staff_reviewed_the_chat(authenticated_client, user, settings):
+    from django.test import Client
+
+    from accounts.models import User
+
+    conversation = make_conversation(user, "Reviewed chat")
+    page = authenticated_client.get(conversation.get_absolute_url()).content.decode()
+    assert 'data-testid="review-notice"' not in page
+
+    staff = User.objects.create_superuser("reviewer1", "r@example.com", "x-Strong-passw0rd!")
+    staff_client = Client()
+    staff_client.force_login(staff)
+    assert staff_client.get(f"/admin/conversations/conversation/{conversation.pk}/change/").status_code == 200
+
+    page = authenticated_client.get(conversation.get_absolute_url()).content.decode()
+    assert 'data-testid="review-notice"' in page
+    assert "reviewed by staff" in page and "reviewer1" not in page
+    settings.CHAT_SHOW_REVIEWER = True
+    assert "reviewed by reviewer1" in authenticated_client.get(conversation.get_absolute_url()).content.decode()
