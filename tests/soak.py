@@ -7,7 +7,8 @@ answered no request with an error, and no PostgreSQL connection may be left "idl
 
 Full size (creates and drops its own database, starts the fake upstream and `uvicorn --workers 2`):
 
-    .venv/bin/python tests/soak.py --users 500 --turns 5
+    .venv/bin/python tests/soak.py --users 500 --turns 5     # 2,500 user turns + 2,500 answers
+    .venv/bin/python tests/soak.py --users 500 --turns 10    # 5,000 + 5,000
 
     options: --database-url postgres://postgres@127.0.0.1:5432/chatsite_soak (dropped and re-created)
              --workers 2 --concurrency 50 --token-delay 0.005 --time-limit 900
