@@ -13,7 +13,7 @@ import aiohttp
 import openai
 import pytest
 import uvicorn
-from django.db import connections
+from django.db import OperationalError, connections
 
 from accounts.models import ApiKey
 from conversations.models import Conversation, Turn
@@ -188,11 +188,20 @@ async def test_sse_client_disconnect_cancels_the_answer(live_asgi, raw_key, user
             if deltas == 3:
                 break
         response.close()  # drop the connection mid-answer
+    # Wait for the upstream side first, without touching the database: the in-memory SQLite test database
+    # is shared with the server thread, and concurrent access there fails with "table is locked".
     for _ in range(250):
-        answer = await Turn.objects.aget(conversation=conversation, position=2)
-        if answer.status != Turn.Status.PENDING and fake_upstream.chat_requests[-1].disconnected:
+        if fake_upstream.chat_requests[-1].disconnected:
             break
         await asyncio.sleep(0.02)
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        try:
+            answer = await Turn.objects.aget(conversation=conversation, position=2)
+        except OperationalError:
+            continue
+        if answer.status != Turn.Status.PENDING:
+            break
     assert answer.status == Turn.Status.CANCELLED
     assert answer.content.startswith("Hello from") and len(answer.content.split()) < 500
     # This request's stream, not the global counter: a slow stream of an earlier test may close late.
