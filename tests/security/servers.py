@@ -31,6 +31,9 @@ def database_url(settings_dict: dict) -> str:
     return f"postgres://{user}{password}@{host}:{port}/{settings_dict['NAME']}"
 
 
+SERVER_APPLICATION_NAME = "chatsite-test-server"
+
+
 def upstream_env(base_url: str) -> dict:
     """Point a server at a fake upstream the way the `fake_upstream` fixture points the test process."""
     return {
@@ -59,7 +62,10 @@ class Server:
             "DJANGO_SETTINGS_MODULE": settings_module,
             "CHATSITE_ENV_FILE": "/nonexistent",
             "SECRET_KEY": "test-only-secret-key-not-for-production",
-            "DATABASE_URL": database_url,
+            # Named, so a test can terminate the server's connections without killing its own.
+            "DATABASE_URL": database_url + ("?application_name=" + SERVER_APPLICATION_NAME
+                                            if database_url.startswith("postgres") and "?" not in database_url
+                                            else ""),
             "LOG_LEVEL": "WARNING",
         })
         self.env.update(env or {})
