@@ -71,3 +71,33 @@ def test_fewer_thread_hops_than_djangos_stock_handler(monkeypatch):
     assert middleware_hops == []
     assert len(stock_hops) - len(inline_hops) >= 10
 
+
+
+def test_no_middleware_is_adapted_under_asgi(settings, caplog):
+    """Django logs "... handler adapted for middleware ..." (with DEBUG on) for any middleware that forces a
+    sync/async switch around the views; under ASGI there must be none, so streaming views run natively."""
+    settings.DEBUG = True
+    with caplog.at_level("DEBUG", logger="django.request"):
+        ChatsiteASGIHandler()
+    adapted = [record.getMessage() for record in caplog.records if "adapted for" in record.getMessage()]
+    middleware_adapted = [message for message in adapted if "middleware" in message]
+    assert middleware_adapted == []
+
+
+class SyncOnlyMiddleware:
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+
+def test_the_adaptation_check_notices_a_sync_only_middleware(settings, caplog):
+    settings.DEBUG = True
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{__name__}.SyncOnlyMiddleware"]
+    with caplog.at_level("DEBUG", logger="django.request"):
+        ChatsiteASGIHandler()
+    assert any("adapted for middleware" in record.getMessage() for record in caplog.records)
