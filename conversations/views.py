@@ -11,7 +11,7 @@ from itertools import groupby
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -137,7 +137,7 @@ def turn_list(request, conversation_id):
     try:
         before = int(request.GET.get("before", ""))
     except ValueError:
-        raise Http404("bad position")
+        return HttpResponseBadRequest("`before` must be a turn position (a whole number).")
     return render(request, "conversations/_turns.html", _turn_page(conversation, before=before))
 
 

@@ -276,7 +276,7 @@ def test_earlier_turns_load_page_by_page(authenticated_client, user, other_user)
     oldest = authenticated_client.get(f"/c/{conversation.pk}/turns/", {"before": 51}).content.decode()
     assert oldest.count('class="turn turn-') == 50
     assert "turns-earlier" not in oldest
-    assert authenticated_client.get(f"/c/{conversation.pk}/turns/", {"before": "x"}).status_code == 404
+    assert authenticated_client.get(f"/c/{conversation.pk}/turns/", {"before": "x"}).status_code == 400
     theirs = make_conversation(other_user, "theirs", [("user", "secret")])
     assert authenticated_client.get(f"/c/{theirs.pk}/turns/", {"before": 5}).status_code == 404
 
@@ -308,3 +308,11 @@ def test_the_owner_sees_that_staff_reviewed_the_chat(authenticated_client, user,
     assert "reviewed by staff" in page and "reviewer1" not in page
     settings.CHAT_SHOW_REVIEWER = True
     assert "reviewed by reviewer1" in authenticated_client.get(conversation.get_absolute_url()).content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["", "?before=", "?before=abc", "?before=1.5"])
+def test_earlier_turns_need_a_whole_number_position(authenticated_client, user, query):
+    conversation = make_conversation(user, "Chat")
+    response = authenticated_client.get(f"/c/{conversation.pk}/turns/{query}")
+    assert response.status_code == 400
