@@ -374,18 +374,20 @@ class ChatRun:
                         first_token_ms = int((time.monotonic() - started) * 1000)
                     parts.append(item.text)
                     yield AnswerDelta(item.text)
-                    if stop.is_set() or (time.monotonic() >= next_stop_check and await self._stop_requested()):
+                    if stop.is_set():
                         break
-                    if time.monotonic() >= next_stop_check:
-                        next_stop_check = time.monotonic() + STOP_CHECK_SECONDS
+                    now = time.monotonic()
+                    if now >= next_stop_check:  # other workers' stop requests arrive through the cache
+                        next_stop_check = now + STOP_CHECK_SECONDS
+                        if await self._stop_requested():
+                            break
             finally:
                 await stream.aclose()  # closes the upstream request now, not at garbage collection
         except errors.UpstreamError as exc:
             failure = exc
             fields = {
-                "status": Turn.Status.FAILED, "content": "".join(parts), "error": exc.message[:300],
-                "latency_ms": int((time.monotonic() - started) * 1000), "first_token_ms": first_token_ms,
-                "dropped_turns": self._dropped,
+                **self._outcome_fields(parts, started, first_token_ms),
+                "status": Turn.Status.FAILED, "error": exc.message[:300],
             }
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away: keep what was written, marked cancelled, then let the cancel go on.
@@ -397,12 +399,10 @@ class ChatRun:
                 fields = self._cancelled_fields(parts, started, first_token_ms)
             else:
                 fields = {
-                    "status": Turn.Status.COMPLETE, "content": "".join(parts),
-                    "finish_reason": finished.finish_reason[:30], "prompt_tokens": finished.prompt_tokens,
-                    "completion_tokens": finished.completion_tokens,
+                    **self._outcome_fields(parts, started, first_token_ms),
+                    "status": Turn.Status.COMPLETE, "finish_reason": finished.finish_reason[:30],
+                    "prompt_tokens": finished.prompt_tokens, "completion_tokens": finished.completion_tokens,
                     "usage_approximate": finished.usage_approximate, "model": finished.model[:100] or self._model,
-                    "latency_ms": int((time.monotonic() - started) * 1000), "first_token_ms": first_token_ms,
-                    "dropped_turns": self._dropped,
                 }
         finally:
             _local_stops.pop(turn_id, None)
@@ -425,13 +425,18 @@ class ChatRun:
     async def _stop_requested(self) -> bool:
         return bool(await cache.aget(_stop_key(self.assistant_turn.pk)))
 
-    def _cancelled_fields(self, parts, started, first_token_ms) -> dict:
-        text = "".join(parts)
+    def _outcome_fields(self, parts, started, first_token_ms) -> dict:
+        """What every stored outcome records: the text so far, timings, and the context trimming."""
         return {
-            "status": Turn.Status.CANCELLED, "content": text, "finish_reason": "cancelled",
-            "completion_tokens": llm.get_backend().count_tokens(text) if text else 0, "usage_approximate": True,
-            "latency_ms": int((time.monotonic() - started) * 1000), "first_token_ms": first_token_ms,
-            "dropped_turns": self._dropped,
+            "content": "".join(parts), "latency_ms": int((time.monotonic() - started) * 1000),
+            "first_token_ms": first_token_ms, "dropped_turns": self._dropped,
+        }
+
+    def _cancelled_fields(self, parts, started, first_token_ms) -> dict:
+        fields = self._outcome_fields(parts, started, first_token_ms)
+        return {
+            **fields, "status": Turn.Status.CANCELLED, "finish_reason": "cancelled", "usage_approximate": True,
+            "completion_tokens": llm.get_backend().count_tokens(fields["content"]) if fields["content"] else 0,
         }
 
     async def _store_cancelled(self, turn_id, parts, started, first_token_ms) -> None:
