@@ -8,7 +8,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from conversations.errors import ChatError
+from conversations.errors import ChatError, DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +49,7 @@ def is_database_unavailable(exc: BaseException | None) -> bool:
 
 
 def database_unavailable_response():
-    return error_response(
-        "database_unavailable", "The service is briefly unavailable. Please retry in a few seconds.", 503,
-        retry_after=DATABASE_RETRY_AFTER_SECONDS,
-    )
+    return chat_error_response(DatabaseUnavailable(retry_after=DATABASE_RETRY_AFTER_SECONDS))
 
 
 def _flatten(detail):
