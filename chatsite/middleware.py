@@ -2,6 +2,14 @@
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.locale import LocaleMiddleware
+from django.middleware.security import SecurityMiddleware
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -147,44 +155,47 @@ class _InlineHooks:
         return response
 
 
-def _inline(base, needs_thread=None):
-    attrs = {"__doc__": f"{base.__module__}.{base.__qualname__}, its hooks run inline under ASGI."}
-    if needs_thread is not None:
-        attrs["response_needs_thread"] = needs_thread
-    return type(base.__name__, (_InlineHooks, base), attrs)
+class InlineSecurityMiddleware(_InlineHooks, SecurityMiddleware):
+    pass
 
 
-def _session_needs_thread(self, request, response) -> bool:
-    session = getattr(request, "session", None)
-    return session is not None and session.accessed  # may save or delete the session row
+class InlineSessionMiddleware(_InlineHooks, SessionMiddleware):
+    def response_needs_thread(self, request, response) -> bool:
+        return request.session.accessed  # may save or delete the session row
 
 
-def _messages_need_thread(self, request, response) -> bool:
-    storage = getattr(request, "_messages", None)
-    return storage is not None and (storage.used or storage.added_new)  # may write the session
+class InlineLocaleMiddleware(_InlineHooks, LocaleMiddleware):
+    pass
 
 
-def _build_inline_middleware():
-    from django.contrib.auth.middleware import AuthenticationMiddleware as Auth
-    from django.contrib.messages.middleware import MessageMiddleware as Messages
-    from django.contrib.sessions.middleware import SessionMiddleware as Session
-    from django.middleware.clickjacking import XFrameOptionsMiddleware as XFrame
-    from django.middleware.common import CommonMiddleware as Common
-    from django.middleware.csrf import CsrfViewMiddleware as Csrf
-    from django.middleware.locale import LocaleMiddleware as Locale
-    from django.middleware.security import SecurityMiddleware as Security
-
-    return [
-        _inline(Security), _inline(Session, _session_needs_thread), _inline(Locale), _inline(Common),
-        _inline(Csrf), _inline(Auth), _inline(Messages, _messages_need_thread), _inline(XFrame),
-    ]
+class InlineCommonMiddleware(_InlineHooks, CommonMiddleware):
+    pass
 
 
-# Django's dotted path -> the dotted path of its inline version (module attributes Inline<Name>).
-INLINE_REPLACEMENTS = {}
-for _inline_class in _build_inline_middleware():
-    _base = _inline_class.__mro__[2]
-    _name = f"Inline{_base.__name__}"
-    _inline_class.__name__ = _inline_class.__qualname__ = _name
-    globals()[_name] = _inline_class
-    INLINE_REPLACEMENTS[f"{_base.__module__}.{_base.__name__}"] = f"{__name__}.{_name}"
+class InlineCsrfViewMiddleware(_InlineHooks, CsrfViewMiddleware):
+    pass
+
+
+class InlineAuthenticationMiddleware(_InlineHooks, AuthenticationMiddleware):
+    pass
+
+
+class InlineMessageMiddleware(_InlineHooks, MessageMiddleware):
+    def response_needs_thread(self, request, response) -> bool:
+        storage = getattr(request, "_messages", None)
+        return storage is not None and (storage.used or storage.added_new)  # may write the session
+
+
+class InlineXFrameOptionsMiddleware(_InlineHooks, XFrameOptionsMiddleware):
+    pass
+
+
+# Django's dotted path -> the dotted path of its inline version (chatsite.asgi loads these instead).
+INLINE_REPLACEMENTS = {
+    f"{inline.__bases__[1].__module__}.{inline.__bases__[1].__name__}": f"{__name__}.{inline.__name__}"
+    for inline in (
+        InlineSecurityMiddleware, InlineSessionMiddleware, InlineLocaleMiddleware, InlineCommonMiddleware,
+        InlineCsrfViewMiddleware, InlineAuthenticationMiddleware, InlineMessageMiddleware,
+        InlineXFrameOptionsMiddleware,
+    )
+}
