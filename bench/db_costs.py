@@ -50,32 +50,15 @@ def timed_queries():
         yield timer
 
 
-def conversation_with_history(user, turns: int):
-    from conversations.models import Turn
-    from conversations.services import conversation_create
-
-    conversation = conversation_create(owner=user, title=f"history {turns}")
-    Turn.objects.bulk_create(
-        Turn(
-            conversation=conversation, position=position,
-            role=Turn.Role.USER if position % 2 else Turn.Role.ASSISTANT,
-            content=f"turn {position} of the bench history",
-        )
-        for position in range(1, turns + 1)
-    )
-    conversation.turn_count = turns
-    conversation.save(update_fields=["turn_count"])
-    return conversation
-
-
 def append_costs(user) -> list[dict]:
     from conversations.services import chat_turn, conversation_create
+    from conversations.tests.factories import conversation_with_history
 
     warm = conversation_create(owner=user)
     chat_turn(conversation=warm, user=user, content="warm up")
     rows = []
     for turns in HISTORY_LENGTHS:
-        conversation = conversation_with_history(user, turns)
+        conversation = conversation_with_history(user, turns, title=f"history {turns}")
         samples = []
         for number in range(APPENDS_PER_LENGTH):
             started = time.perf_counter()

@@ -8,28 +8,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from conversations.models import Turn
-from conversations.services import chat_turn, conversation_create
+from conversations.services import chat_turn
+from conversations.tests.factories import conversation_with_history
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HISTORY_LENGTHS = (1, 100, 1000)
-
-
-def conversation_with_history(user, turns: int):
-    """A conversation holding `turns` complete turns (user and assistant alternating), made in bulk."""
-    conversation = conversation_create(owner=user, title="history")
-    Turn.objects.bulk_create(
-        Turn(
-            conversation=conversation,
-            position=position,
-            role=Turn.Role.USER if position % 2 else Turn.Role.ASSISTANT,
-            content=f"turn {position}",
-        )
-        for position in range(1, turns + 1)
-    )
-    conversation.turn_count = turns
-    conversation.save(update_fields=["turn_count"])
-    return conversation
 
 
 def history_reads(queries) -> list[str]:
