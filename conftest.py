@@ -13,6 +13,16 @@ def _fake_upstream_server():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def live_server_127():
+    """pytest-django's threaded live server, bound to 127.0.0.1 (its default is "localhost")."""
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer("127.0.0.1:0")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def fake_upstream(_fake_upstream_server, settings):
     """The fake upstream, reset, with chatsite pointed at it through the real openai client."""

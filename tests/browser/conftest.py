@@ -26,12 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.browser.helpers import ARTIFACTS, ROOT
-
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]
+from tests.browser.helpers import ARTIFACTS, ROOT, launch_chromium
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -167,11 +162,8 @@ def upstream(_fake_upstream_server):
 def browser():
     from playwright.sync_api import sync_playwright
 
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed (apt-get install -y chromium); .ci/run installs it")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 

@@ -2,13 +2,28 @@
 
 import os
 import re
+import shutil
 import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 PASSWORD = "a-Strong-passw0rd!"
 HOME_URL = re.compile(r"^http://127\.0\.0\.1:\d+/$")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]
+
+
+def launch_chromium(playwright):
+    """Debian's chromium with the flags this machine needs. Missing chromium fails the test, never skips it."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed (apt-get install -y chromium); .ci/run installs it")
+    return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
 
 _user_numbers = iter(range(1, 10_000))
 
@@ -31,10 +46,10 @@ def send_message(page, text: str) -> None:
     page.press("#composer-input", "Enter")
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, *, full_page: bool = False) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

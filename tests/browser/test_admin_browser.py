@@ -4,23 +4,14 @@ Own fixtures on purpose (pytest-django's live server on 127.0.0.1 + Playwright):
 streaming, so the WSGI live server is enough, and the test data is written straight through the ORM.
 """
 
-import shutil
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
 from playwright.sync_api import sync_playwright
-from pytest_django.live_server_helper import LiveServer
 
 from conversations.models import Conversation, ReviewLog, Turn
 from conversations.tests.admin_support import XSS_PAYLOAD, add_exchange, make_conversation, make_reviewer
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]
+from tests.browser.helpers import launch_chromium, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -33,23 +24,13 @@ def _orm_beside_playwright(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="module")
-def admin_live_server():
-    server = LiveServer("127.0.0.1:0")
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def admin_page(transactional_db, admin_live_server):
+def admin_page(transactional_db, live_server_127):
     """A Chromium page on the live server. Function-scoped and after the database fixture, so the browser
     (and Playwright's event loop) is gone before the database is flushed at teardown."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian chromium is required: apt-get install -y chromium")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=admin_live_server.url, viewport={"width": 1440, "height": 900})
+        browser = launch_chromium(playwright)
+        context = browser.new_context(base_url=live_server_127.url, viewport={"width": 1440, "height": 900})
         page = context.new_page()
         page.problems = []
         page.on("dialog", lambda dialog: (page.problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
@@ -70,9 +51,6 @@ def admin_login(page, username, password):
     page.wait_for_selector("#site-name")
 
 
-def screenshot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture
@@ -96,7 +74,7 @@ def test_reviewer_searches_opens_a_chat_and_no_payload_runs(admin_page, review_d
     page.goto(reverse("admin:conversations_conversation_changelist"))
     page.wait_for_selector("#result_list")
     assert page.locator("#result_list tbody tr").count() == 13
-    screenshot(page, "admin-list")
+    screenshot(page, "admin-list", full_page=True)
 
     page.fill("#searchbar", "zebracorn")
     page.press("#searchbar", "Enter")
@@ -118,7 +96,7 @@ def test_reviewer_searches_opens_a_chat_and_no_payload_runs(admin_page, review_d
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert page.locator("text=The model is unavailable.").count() == 1
     assert page.locator("input[name=title], input[name=_save]").count() == 0
-    screenshot(page, "admin-detail")
+    screenshot(page, "admin-detail", full_page=True)
 
     assert list(ReviewLog.objects.values_list("conversation_id", "reviewer_id")) == [(review_data.pk, reviewer.pk)]
 
@@ -128,7 +106,7 @@ def test_reviewer_searches_opens_a_chat_and_no_payload_runs(admin_page, review_d
         "bars => bars.map(bar => bar.getBBox().height)"
     )
     assert len(bar_heights) == 30 and bar_heights[-1] > 0  # today's tokens are drawn
-    screenshot(page, "admin-usage")
+    screenshot(page, "admin-usage", full_page=True)
 
     # The admin's own scripts and styles load under the strict CSP, and nothing was blocked or failed.
     assert page.problems == []

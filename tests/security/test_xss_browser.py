@@ -9,22 +9,17 @@ needed to see stored turns), so this runs on the test database of either SQLite 
 """
 
 import re
-import shutil
 
 import pytest
 from django.test import Client
 from playwright.sync_api import sync_playwright
-from pytest_django.live_server_helper import LiveServer
 
 from accounts.models import User
 from conversations.services import chat_turn, conversation_create, conversation_update
-from tests.security.servers import ROOT
+from tests.browser.helpers import ARTIFACTS, launch_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-ARTIFACTS = ROOT / "test-artifacts"
 
 # Every payload that executes calls window.__xss_hits.push(...) or asks evil.example for something.
 PAYLOADS = [
@@ -94,22 +89,11 @@ def hostile_data(fake_upstream, user, make_user):
     return chat, messages_only, titled
 
 
-@pytest.fixture(scope="module")
-def live_server_127():
-    """pytest-django's live server, on 127.0.0.1 (its default is "localhost")."""
-    server = LiveServer("127.0.0.1:0")
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def browser_page(hostile_data, live_server_127):
     """After the data: the chat service's sync calls can't run once Playwright's loop runs in this thread."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian chromium is required: apt-get install -y chromium")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         context = browser.new_context(base_url=live_server_127.url, viewport={"width": 1280, "height": 900})
         context.add_init_script(INIT_SCRIPT)
         page = context.new_page()
