@@ -266,6 +266,9 @@ CHAT_MODEL_TITLES = env.bool("CHAT_MODEL_TITLES", default=True)
 CHAT_STALE_TURN_SECONDS = env.int("CHAT_STALE_TURN_SECONDS", default=600)
 CHAT_SHOW_REVIEWER = env.bool("CHAT_SHOW_REVIEWER", default=False)
 
+# Under uvicorn, request threads are reused (chatsite/asgi.py); at most this many idle ones are kept.
+ASGI_IDLE_REQUEST_THREADS = env.int("ASGI_IDLE_REQUEST_THREADS", default=256)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

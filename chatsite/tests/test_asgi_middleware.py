@@ -1,6 +1,7 @@
 """Under ASGI, Django's standard middleware runs its hooks on the event loop, with the same behaviour."""
 
 import asyncio
+import threading
 
 import httpx2
 import pytest
@@ -101,3 +102,51 @@ def test_the_adaptation_check_notices_a_sync_only_middleware(settings, caplog):
     with caplog.at_level("DEBUG", logger="django.request"):
         ChatsiteASGIHandler()
     assert any("adapted for middleware" in record.getMessage() for record in caplog.records)
+
+
+def test_requests_reuse_threads_and_each_keeps_one_thread_for_its_sync_code(monkeypatch):
+    """Django starts (and then joins from another new thread) one thread per request; chatsite lends
+    reusable ones. Within a request, every thread-sensitive call still runs on that request's one thread."""
+    app = ChatsiteASGIHandler()
+    seen: list[tuple[int, str]] = []
+    original = asgiref_sync.SyncToAsync.__call__
+
+    async def recording(self, *args, **kwargs):
+        if self._thread_sensitive:
+            func = self.func
+
+            def record_then_call(*a, **kw):
+                seen.append((threading.get_ident(), getattr(func, "__qualname__", repr(func))))
+                return func(*a, **kw)
+
+            self = asgiref_sync.SyncToAsync(record_then_call, thread_sensitive=True)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(asgiref_sync.SyncToAsync, "__call__", recording)
+
+    async def sequential_then_concurrent():
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            sequential = [await client.get("/accounts/login/") for _ in range(5)]
+            concurrent = await asyncio.gather(*(client.get("/accounts/login/") for _ in range(3)))
+            return sequential + list(concurrent)
+
+    responses = asyncio.run(sequential_then_concurrent())
+    monkeypatch.undo()
+    assert [r.status_code for r in responses] == [200] * 8
+    # Five requests one after another share one thread; three at once need three.
+    assert app.request_threads.created == 3
+    assert len({ident for ident, _ in seen}) == 3
+    assert len(app.request_threads.idle) == 3
+
+
+def test_idle_request_threads_above_the_limit_are_shut_down():
+    from chatsite.asgi import RequestThreads
+
+    pool = RequestThreads(keep=1)
+    first, second = pool.borrow(), pool.borrow()
+    pool.give_back(first)
+    pool.give_back(second)
+    assert pool.idle == [first] and pool.created == 2
+    assert second._shutdown
+    assert pool.borrow() is first
