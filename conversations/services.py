@@ -1,7 +1,8 @@
 """Writes: the one path that appends a turn, calls the model and stores the answer; and chat edits.
 
 Every surface (HTML page, REST API, SSE stream, /api/chat, /v1/chat/completions) calls
-`chat_turn_start()` and then iterates `ChatRun.events()` (or `ChatRun.run()` from sync code).
+`chat_turn_begin()` (or `chat_turn_start()` from async code) and then iterates `ChatRun.events()` (or
+`ChatRun.run()` from sync code).
 
 A turn is three steps, and only the middle one is slow:
 1. a short transaction stores the user turn and a `pending` assistant turn (row lock on PostgreSQL,
@@ -253,6 +254,7 @@ def _begin_regenerate(conversation_id, user, edited_content: str | None) -> _Sta
         if len(last_two) != 2 or [t.role for t in last_two] != [Turn.Role.USER, Turn.Role.ASSISTANT]:
             raise errors.NothingToRegenerate()
         user_turn, assistant_turn = last_two
+        user_turn.conversation = assistant_turn.conversation = conversation  # no lazy query later
         if edited_content is not None:
             user_turn.content = edited_content
             user_turn.save(update_fields=["content"])
@@ -314,19 +316,22 @@ def _prepare(start: _Start) -> tuple[_Start, int]:
     return start, dropped
 
 
-def _store_answer(turn_id: int, **fields) -> Turn:
-    """Store the outcome; if the database is away, raise DatabaseUnavailable (the run then ends failed)."""
+def _store_answer(turn: Turn, **fields) -> Turn:
+    """Store the outcome on `turn`; if the database is away, raise DatabaseUnavailable (the run then ends failed).
+
+    Two single-row UPDATEs (autocommit each): the answer, then the conversation's updated_at.
+    """
     fields["completed_at"] = timezone.now()
     try:
-        with transaction.atomic():
-            Turn.objects.filter(pk=turn_id).update(**fields)
-            turn = Turn.objects.select_related("conversation").get(pk=turn_id)
-            Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=fields["completed_at"])
+        Turn.objects.filter(pk=turn.pk).update(**fields)
+        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=fields["completed_at"])
     except DatabaseError:
-        logger.warning("could not store answer %s: database unavailable", turn_id)
+        logger.warning("could not store answer %s: database unavailable", turn.pk)
         raise errors.DatabaseUnavailable() from None
     finally:
-        cache.delete(_running_key(turn_id))
+        cache.delete(_running_key(turn.pk))
+    for name, value in fields.items():
+        setattr(turn, name, value)
     return turn
 
 
@@ -391,7 +396,7 @@ class ChatRun:
             }
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away: keep what was written, marked cancelled, then let the cancel go on.
-            await asyncio.shield(self._store_cancelled(turn_id, parts, started, first_token_ms))
+            await asyncio.shield(self._store_cancelled(parts, started, first_token_ms))
             raise
         else:
             failure = None
@@ -406,11 +411,12 @@ class ChatRun:
                 }
         finally:
             _local_stops.pop(turn_id, None)
+        turn = self.assistant_turn
         try:
-            turn = await _db(_store_answer)(turn_id, **fields)
+            await _db(_store_answer)(turn, **fields)
         except errors.DatabaseUnavailable as exc:
             # Nothing could be stored: report the answer as failed (the next request fails the stored row).
-            failure, turn = exc, self.assistant_turn
+            failure = exc
             for name, value in {**fields, "status": Turn.Status.FAILED, "error": exc.message}.items():
                 setattr(turn, name, value)
         outcome = AnswerFailed(turn, failure) if failure is not None else AnswerDone(turn)
@@ -439,9 +445,9 @@ class ChatRun:
             "completion_tokens": llm.get_backend().count_tokens(fields["content"]) if fields["content"] else 0,
         }
 
-    async def _store_cancelled(self, turn_id, parts, started, first_token_ms) -> None:
+    async def _store_cancelled(self, parts, started, first_token_ms) -> None:
         with contextlib.suppress(errors.DatabaseUnavailable):
-            await _db(_store_answer)(turn_id, **self._cancelled_fields(parts, started, first_token_ms))
+            await _db(_store_answer)(self.assistant_turn, **self._cancelled_fields(parts, started, first_token_ms))
 
     async def _model_title(self, answer: str) -> str:
         """Ask the model for a short title; on any failure keep the first-words title. Never raises."""
@@ -486,31 +492,42 @@ class ChatRun:
         return self
 
 
-async def chat_turn_start(
+def chat_turn_begin(
     *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False
 ) -> ChatRun:
-    """Store the user turn (or reset the last answer) and return the run that calls the model.
+    """Store the user turn (or reset the last answer) and return the run that calls the model (sync).
 
     `content` with `regenerate=False`: append a new message. `regenerate=True`: re-run the last answer;
     with `content` too, the last user message is edited first. Raises ChatError (busy, quota, nothing to
     regenerate) before anything is stored. The caller must own `conversation` (views look it up with
-    `Conversation.objects.for_user`).
+    `Conversation.objects.for_user`). The DB connection is released before returning: the model call
+    that follows holds none. The API's streaming views call this in the same worker-thread trip as the
+    rest of the request's checks.
     """
     if not regenerate and content is None:
         raise ValueError("content is required to append")
-    start, dropped = await _db(_begin)(conversation.pk, user, content, regenerate)
+    try:
+        start, dropped = _begin(conversation.pk, user, content, regenerate)
+    finally:
+        _release_connection()
     return ChatRun(start, dropped)
 
 
+async def chat_turn_start(
+    *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False
+) -> ChatRun:
+    """`chat_turn_begin` from async code (one worker-thread trip)."""
+    return await sync_to_async(chat_turn_begin, thread_sensitive=True)(
+        conversation=conversation, user=user, content=content, regenerate=regenerate
+    )
+
+
 def chat_turn(*, conversation: Conversation, user, content: str | None = None, regenerate: bool = False) -> ChatRun:
-    """Sync form of `chat_turn_start(...)` + `run()`: returns when the answer is stored.
+    """Sync form of `chat_turn_begin(...)` + `run()`: returns when the answer is stored.
 
     Raises ChatError before storing (busy, quota) or after (the failed answer is stored first).
     """
-    chat_run = async_to_sync(chat_turn_start)(
-        conversation=conversation, user=user, content=content, regenerate=regenerate
-    )
-    return chat_run.run()
+    return chat_turn_begin(conversation=conversation, user=user, content=content, regenerate=regenerate).run()
 
 
 def turn_stop(*, conversation: Conversation) -> Turn | None:

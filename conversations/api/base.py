@@ -116,15 +116,16 @@ def own_turn(request, turn_id) -> Turn:
 
 
 class StreamHandoff(HttpResponse):
-    """Returned by a DRF view when the request asked for a stream and passed every check.
+    """Returned by a DRF view when the request asked for a stream, passed every check and its turn started.
 
-    Never sent to a client: the async view that called the DRF view (streaming.py) takes the
-    validated `params` from it and streams the answer itself, outside DRF (which is sync only).
+    Never sent to a client: the async view that called the DRF view (streaming.py) streams `run.events()`
+    itself, outside DRF (which is sync only). `options` are the view's streaming options.
     """
 
-    def __init__(self, **params):
+    def __init__(self, run, **options):
         super().__init__(status=200)
-        self.params = params
+        self.run = run
+        self.options = options
 
 
 def wants_event_stream(request, stream: bool) -> bool:

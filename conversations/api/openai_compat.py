@@ -11,14 +11,13 @@ import json
 import uuid
 from contextlib import aclosing
 
-from asgiref.sync import sync_to_async
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from accounts.authentication import ApiKeyAuthentication
-from chatsite.api_errors import chat_error_response, exception_handler
+from chatsite.api_errors import exception_handler
 from conversations import errors, llm, services
 from conversations.api.base import ApiView, StreamHandoff, own_conversation, wants_event_stream
 from conversations.api.message_lists import OpenAIMessageSerializer, conversation_from_messages, validate_message_list
@@ -155,12 +154,13 @@ class ChatCompletionsView(OpenAIApiView):
                 services.conversation_update(conversation=conversation, model=data["model"])
         content = data["messages"][-1]["content"]
         created = conversation_id is None
-        if wants_event_stream(request, data["stream"]):
-            return StreamHandoff(
-                conversation=conversation, user=request.user, content=content, created=created,
-                include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
-            )
+        stream = wants_event_stream(request, data["stream"])
         try:
+            if stream:
+                return StreamHandoff(
+                    services.chat_turn_begin(conversation=conversation, user=request.user, content=content),
+                    include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
+                )
             run = services.chat_turn(conversation=conversation, user=request.user, content=content)
         except errors.ChatError as exc:
             if created and not isinstance(exc, errors.UpstreamError):
@@ -205,18 +205,11 @@ async def completion_chunks(run: services.ChatRun, *, include_usage: bool):
             # A TitleSet may follow; the client has its [DONE] already.
 
 
-async def stream_completion(handoff: StreamHandoff):
-    params = handoff.params
-    conversation = params["conversation"]
-    try:
-        run = await services.chat_turn_start(conversation=conversation, user=params["user"], content=params["content"])
-    except errors.ChatError as exc:
-        if params["created"]:
-            await sync_to_async(services.conversation_delete)(conversation=conversation)
-        return _with_openai_type(chat_error_response(exc))
+def stream_completion(handoff: StreamHandoff):
+    run = handoff.run
     return event_stream_response(
-        completion_chunks(run, include_usage=params["include_usage"]),
-        headers={CONVERSATION_HEADER: str(conversation.pk)},
+        completion_chunks(run, include_usage=handoff.options["include_usage"]),
+        headers={CONVERSATION_HEADER: str(run.conversation.pk)},
     )
 
 

@@ -3,21 +3,20 @@
 A turn-creating URL points at an async view made by `streaming_endpoint()`. It runs the DRF view in one
 sync_to_async call, so authentication (API key or session with CSRF), throttling, ownership and
 validation are exactly the DRF view's. A plain request gets the DRF view's JSON answer. A request
-that asked for a stream and passed every check comes back as a StreamHandoff: the view then starts
-the turn (`services.chat_turn_start`, errors before the stream as JSON) and streams `run.events()`
-with no DB connection held.
+that asked for a stream and passed every check starts its turn in that same worker-thread trip
+(`services.chat_turn_begin`; errors before the stream are JSON) and comes back as a StreamHandoff:
+the async view then streams `run.events()` with no DB connection held.
 """
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
 from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from chatsite.api_errors import chat_error_response
-from conversations import errors, services
+from conversations import services
 from conversations.api.base import StreamHandoff
 from conversations.api.serializers import turn_data
 
@@ -83,20 +82,11 @@ def event_stream_response(events: AsyncIterator[str], *, headers: dict | None = 
     return response
 
 
-async def stream_chat_turn(handoff: StreamHandoff):
-    """Start the validated turn; a refusal (busy, quota, nothing to regenerate) is a JSON error."""
-    params = handoff.params
-    try:
-        run = await services.chat_turn_start(
-            conversation=params["conversation"], user=params["user"], content=params["content"],
-            regenerate=params["regenerate"],
-        )
-    except errors.ChatError as exc:
-        return chat_error_response(exc)
-    return event_stream_response(chat_events(run))
+def stream_chat_turn(handoff: StreamHandoff) -> StreamingHttpResponse:
+    return event_stream_response(chat_events(handoff.run))
 
 
-def streaming_endpoint(drf_view_class, stream: Callable[[StreamHandoff], Awaitable] = stream_chat_turn):
+def streaming_endpoint(drf_view_class, stream: Callable[[StreamHandoff], StreamingHttpResponse] = stream_chat_turn):
     """An async view for a DRF view's URL: the DRF view decides everything, `stream` streams.
 
     The DRF class is attached as `cls` so drf-spectacular documents the URL from it.
@@ -112,7 +102,7 @@ def streaming_endpoint(drf_view_class, stream: Callable[[StreamHandoff], Awaitab
     async def endpoint(request, **kwargs):
         response = await sync_to_async(run_drf_view)(request, **kwargs)
         if isinstance(response, StreamHandoff):
-            return await stream(response)
+            return stream(response)
         return response
 
     endpoint.cls = drf_view.cls

@@ -150,7 +150,9 @@ class TurnListCreateView(ApiView, generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         content = serializer.validated_data["content"]
         if wants_event_stream(request, serializer.validated_data["stream"]):
-            return StreamHandoff(conversation=conversation, user=request.user, content=content, regenerate=False)
+            # Busy, quota: raised here, answered as JSON like any other error before the stream.
+            run = services.chat_turn_begin(conversation=conversation, user=request.user, content=content)
+            return StreamHandoff(run)
         run = services.chat_turn(conversation=conversation, user=request.user, content=content)
         return Response(turn_pair(run), status=status.HTTP_201_CREATED)
 
@@ -176,7 +178,9 @@ class RegenerateView(ApiView):
         serializer.is_valid(raise_exception=True)
         content = serializer.validated_data.get("content")
         if wants_event_stream(request, serializer.validated_data["stream"]):
-            return StreamHandoff(conversation=conversation, user=request.user, content=content, regenerate=True)
+            return StreamHandoff(services.chat_turn_begin(
+                conversation=conversation, user=request.user, content=content, regenerate=True
+            ))
         run = services.chat_turn(conversation=conversation, user=request.user, content=content, regenerate=True)
         return Response(turn_pair(run))
 
