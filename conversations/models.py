@@ -116,7 +116,7 @@ class Turn(models.Model):
     objects = TurnQuerySet.as_manager()
 
     class Meta:
-        ordering = ["conversation", "position"]
+        ordering = ["conversation_id", "position"]  # the column: "conversation" would join to sort by its updated_at
         constraints = [
             models.UniqueConstraint(fields=["conversation", "position"], name="turn_unique_position"),
             models.CheckConstraint(condition=models.Q(position__gte=1), name="turn_position_positive"),
