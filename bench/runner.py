@@ -4,12 +4,15 @@ It starts the fake upstream, chatsite under uvicorn (PostgreSQL + Redis) and the
 uvicorn, pins the server under test and the load (generator and upstream) to different cores, then for
 each concurrency level runs the load generator against each target in turn while it polls the server's
 memory and chatsite's PostgreSQL connections every 100 ms. After each chatsite run it checks that every
-chat's turns are stored. Then it measures the DB cost of one append and of the conversation list, prints
-the table and writes bench/RESULTS.md (bench/out/RESULTS-quick.md with --quick).
+chat's turns are stored. Then (not with --quick) it splits chatsite's CPU per chat into a fixed part and
+a part per streamed token (1-token and 101-token answers at 30 concurrent), measures the DB cost of one
+append and of the conversation list, prints the table and writes bench/RESULTS.md
+(bench/out/RESULTS-quick.md with --quick).
 
 Environment: BENCH_LEVELS (e.g. "1,100,500,1000"), BENCH_DURATION and BENCH_RAMP (seconds),
 BENCH_PG (the PostgreSQL server, default postgres://postgres@127.0.0.1:5432), BENCH_REDIS_URL,
-BENCH_POOL_SIZE (chatsite's DB pool), BENCH_PROFILE=LEVEL to record chatsite with py-spy at that level.
+BENCH_POOL_SIZE (chatsite's DB pool), BENCH_PROFILE=LEVEL to record chatsite with py-spy at that level
+(`--gil`: where the CPU goes; bench/out/profile-chatsite-LEVEL.txt, collapsed stacks).
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ UPSTREAM_TTFT = 0.5
 UPSTREAM_TOKEN_DELAY = 0.02
 UPSTREAM_TOKENS = 50
 CHAT_SECONDS = UPSTREAM_TTFT + (UPSTREAM_TOKENS - 1) * UPSTREAM_TOKEN_DELAY
+# The cost split: chatsite's CPU per chat with answers of 1 and of 101 tokens, at a level that leaves
+# its core idle part of the time, gives its fixed cost per chat and its cost per streamed token.
+SPLIT_LEVEL = 30
+SPLIT_TOKENS = (1, 101)
 
 TARGETS = ("direct", "chatsite", "seed")
 TARGET_NAMES = {
@@ -280,6 +287,7 @@ class Bench:
         self.cores = Cores.split()
         self.processes = Processes()
         self.rows: list[Row] = []
+        self.split_rows: list[Row] = []
         self.notes: list[str] = []
         self.db_costs: dict = {}
         self.ports = {name: free_port() for name in ("upstream", "chatsite", "seed")}
@@ -322,13 +330,16 @@ class Bench:
             pg.execute(f"CREATE DATABASE {BENCH_DB}")
         run_checked([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], self.chatsite_env(), "migrate")
 
-    def start_servers(self):
-        upstream_cmd = [
+    def start_upstream(self, tokens: int):
+        command = [
             PYTHON, "-m", "conversations.tests.fake_upstream", "--port", str(self.ports["upstream"]),
-            "--ttft", str(UPSTREAM_TTFT), "--token-delay", str(UPSTREAM_TOKEN_DELAY), "--tokens", str(UPSTREAM_TOKENS),
+            "--ttft", str(UPSTREAM_TTFT), "--token-delay", str(UPSTREAM_TOKEN_DELAY), "--tokens", str(tokens),
         ]
-        self.upstream = self.processes.start("upstream", self.cores.prefix("load") + upstream_cmd, dict(os.environ))
+        self.upstream = self.processes.start("upstream", self.cores.prefix("load") + command, dict(os.environ))
         wait_for_http(f"{self.upstream_url}/v1/models")
+
+    def start_servers(self):
+        self.start_upstream(UPSTREAM_TOKENS)
 
         uvicorn_options = ["--host", "127.0.0.1", "--workers", "1", "--no-access-log", "--log-level", "warning"]
         self.chatsite = self.processes.start(
@@ -364,7 +375,7 @@ class Bench:
         py_spy = shutil.which("py-spy", path=f"{Path(PYTHON).parent}:{os.environ.get('PATH', '')}")
         if record and target == "chatsite" and level == self.profile_level and py_spy:
             profiler = subprocess.Popen(
-                [py_spy, "record", "--pid", str(self.chatsite.pid), "--rate", "250", "--format", "raw",
+                [py_spy, "record", "--pid", str(self.chatsite.pid), "--rate", "250", "--format", "raw", "--gil",
                  "--output", str(OUT / f"profile-chatsite-{level}.txt"), "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
@@ -382,12 +393,24 @@ class Bench:
         row = summarize(level, target, json.loads(out.read_text()), monitor)
         if target == "chatsite":
             stored = run_checked(
-                [PYTHON, "-m", "bench.chatsite_data", "verify", "--plan", str(OUT / f"plan-{level}.json"),
+                [PYTHON, "-m", "bench.chatsite_data", "verify", "--plan", str(OUT / f"plan-{plan or level}.json"),
                  "--chats", str(out)],
                 self.chatsite_env(), "verify",
             )
             row.stored = json.loads(stored.strip().splitlines()[-1])
         return row
+
+    def cost_split(self):
+        """chatsite at SPLIT_LEVEL with 1-token and 101-token answers (the upstream restarted for each)."""
+        for tokens in SPLIT_TOKENS:
+            self.log(f"cost split: chatsite, {SPLIT_LEVEL} concurrent, {tokens}-token answers")
+            os.killpg(self.upstream.pid, signal.SIGTERM)
+            self.upstream.wait(10)
+            self.start_upstream(tokens)
+            row = self.run_target(SPLIT_LEVEL, "chatsite", plan=f"split-{tokens}")
+            row.target = f"chatsite, {tokens}-token answers"
+            self.split_rows.append(row)
+            self.log(f"  {row.chats} chats, {row.errors} errors, {row.cpu_ms_per_chat or 0:.1f} ms CPU per chat")
 
     def pg_dsn(self) -> str:
         return f"{self.pg_server}/postgres"
@@ -404,6 +427,11 @@ class Bench:
         plans = [f"{level}={level}" for level in self.levels] + ["warmup=8"]
         run_checked([PYTHON, "-m", "bench.chatsite_data", "create", "--per-user", str(per_user),
                      "--out-dir", str(OUT), "--plans", *plans], self.chatsite_env(), "bench data")
+        if not self.quick:  # a 1-token chat takes UPSTREAM_TTFT: more of them per user
+            split_per_user = math.ceil((self.ramp + self.duration) / UPSTREAM_TTFT) + 2
+            run_checked([PYTHON, "-m", "bench.chatsite_data", "create", "--per-user", str(split_per_user),
+                         "--out-dir", str(OUT), "--plans", *(f"split-{t}={SPLIT_LEVEL}" for t in SPLIT_TOKENS)],
+                        self.chatsite_env(), "bench data (cost split)")
         try:
             self.start_servers()
             self.log("warming up chatsite and the seed design")
@@ -416,6 +444,8 @@ class Bench:
                     self.rows.append(row)
                     self.log(f"  {row.chats} chats, {row.errors} errors, TTFT p50 {ms(row.ttft_p50)} ms, "
                              f"total p50 {ms(row.total_p50)} ms, {row.chats_per_second:.1f} chats/s")
+            if not self.quick:
+                self.cost_split()
         finally:
             self.processes.stop_all()
         self.log("DB cost of one append and of the conversation list")
@@ -431,6 +461,7 @@ class Bench:
     def save(self):
         (OUT / "run.json").write_text(json.dumps({
             "quick": self.quick, "rows": [asdict(row) for row in self.rows], "db_costs": self.db_costs,
+            "split_rows": [asdict(row) for row in self.split_rows],
             "machine": self.machine_text, "pool_size": self.pool_size,
         }))
 
@@ -440,6 +471,7 @@ class Bench:
         data = json.loads((OUT / "run.json").read_text())
         bench = cls(argparse.Namespace(quick=data["quick"]))
         bench.rows = [Row(**row) for row in data["rows"]]
+        bench.split_rows = [Row(**row) for row in data.get("split_rows", [])]
         bench.db_costs, bench.machine_text, bench.pool_size = data["db_costs"], data["machine"], data["pool_size"]
         return bench
 
@@ -538,6 +570,37 @@ class Bench:
             )
         return lines
 
+    def split_section(self) -> list[str]:
+        if len(self.split_rows) != 2 or not all(r.cpu_ms_per_chat for r in self.split_rows):
+            return []
+        short, long = self.split_rows
+        (t1, t2), (c1, c2) = SPLIT_TOKENS, (short.cpu_ms_per_chat, long.cpu_ms_per_chat)
+        per_token = (c2 - c1) / (t2 - t1)
+        fixed = c1 - per_token * t1
+        lines = [
+            "## chatsite's CPU per chat: fixed part and per streamed token",
+            "",
+            f"chatsite alone at {SPLIT_LEVEL} concurrent (its core not saturated), the upstream answering "
+            f"{t1} and then {t2} tokens ({UPSTREAM_TOKEN_DELAY * 1000:.0f} ms apart), server CPU per chat as above:",
+            "",
+            "| answer | chats | errors | chats stored whole | server CPU ms/chat |",
+            "|---|---|---|---|---|",
+        ]
+        for tokens, row in zip(SPLIT_TOKENS, self.split_rows, strict=True):
+            stored = row.stored or {}
+            lines.append(f"| {tokens} token{'s' if tokens > 1 else ''} | {row.chats} | {row.errors} "
+                         f"| {stored.get('chats_stored_complete', 0)}/{stored.get('chats_sent', 0)} "
+                         f"| {row.cpu_ms_per_chat:.1f} |")
+        lines += [
+            "",
+            f"So a chat costs about **{fixed:.1f} ms fixed** (request, auth, throttle, the DB steps, the upstream "
+            f"request) **plus {per_token * 1000:.0f} µs per streamed token** (read from the upstream, sent on to "
+            f"the client): {fixed + per_token * UPSTREAM_TOKENS:.1f} ms for the {UPSTREAM_TOKENS}-token answers "
+            f"above, so one core serves at most about {1000 / (fixed + per_token * UPSTREAM_TOKENS):.0f} chats/s.",
+            "",
+        ]
+        return lines
+
     def costs_section(self) -> str:
         lines = ["| history turns | queries | DB time (median) ms | whole append (median) ms | turns trimmed |",
                  "|---|---|---|---|---|"]
@@ -616,6 +679,7 @@ class Bench:
             "",
             *self.stored_lines(),
             "",
+            *self.split_section(),
             "## DB cost of one append and of the conversation list",
             "",
             "One append = the whole `services.chat_turn` against the fake upstream answering at once; queries "
