@@ -85,3 +85,21 @@ def test_a_deactivated_users_key_is_401(user, api_key):
     user.is_active = False
     user.save(update_fields=["is_active"])
     assert_error(bearer(api_key).get("/api/v1/conversations/"), 401)
+
+
+def test_the_key_lookup_loads_the_same_key_and_user_as_the_orm(user):
+    from accounts.authentication import api_key_with_user
+
+    user.last_login = timezone.now() - timedelta(days=2)
+    user.save()
+    key, raw = ApiKey.generate(user=user, name="laptop", expires_at=timezone.now() + timedelta(days=3))
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - timedelta(hours=1))
+    loaded = api_key_with_user(hash_api_key(raw))
+    expected = ApiKey.objects.select_related("user").get(pk=key.pk)
+    for field in ApiKey._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
+    for field in type(user)._meta.concrete_fields:
+        assert getattr(loaded.user, field.attname) == getattr(expected.user, field.attname), field.name
+    assert loaded.expires_at.tzinfo is not None and loaded.user.last_login.tzinfo is not None
+    assert loaded.is_active and loaded.user.is_active is True
+    assert api_key_with_user(hash_api_key(raw + "x")) is None
