@@ -169,8 +169,8 @@ class ChatCompletionsView(OpenAIApiView):
         return Response(completion_body(run.assistant_turn), headers={CONVERSATION_HEADER: str(conversation.pk)})
 
 
-def _data(payload: dict) -> str:
-    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+def _data(payload: dict) -> bytes:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
 
 
 async def completion_chunks(run: services.ChatRun, *, include_usage: bool):
@@ -179,7 +179,7 @@ async def completion_chunks(run: services.ChatRun, *, include_usage: bool):
     base = {"id": f"chatcmpl-{turn.pk}", "object": "chat.completion.chunk",
             "created": int(turn.created_at.timestamp()), "model": turn.model}
 
-    def chunk(delta: dict, finish_reason: str | None = None) -> str:
+    def chunk(delta: dict, finish_reason: str | None = None) -> bytes:
         return _data({**base, "choices": [
             {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         ]})
@@ -194,14 +194,14 @@ async def completion_chunks(run: services.ChatRun, *, include_usage: bool):
                 yield chunk({}, _finish_reason(event.assistant_turn))
                 if include_usage:
                     yield _data({**base, "choices": [], "usage": _usage(event.assistant_turn)})
-                yield "data: [DONE]\n\n"
+                yield b"data: [DONE]\n\n"
             elif isinstance(event, services.AnswerFailed):
                 error = event.error
                 yield _data({"error": {
                     "code": error.code, "message": error.message, "param": None,
                     "type": OPENAI_ERROR_TYPES.get(error.status, "api_error"),
                 }})
-                yield "data: [DONE]\n\n"
+                yield b"data: [DONE]\n\n"
             # A TitleSet may follow; the client has its [DONE] already.
 
 

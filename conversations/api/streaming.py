@@ -49,8 +49,9 @@ partial text is kept with status `cancelled`.
 """
 
 
-def sse(event: str, data: dict) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+def sse(event: str, data: dict) -> bytes:
+    # Bytes, not str: Django's response would look up the charset in the Content-Type for every event.
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
 def _turn(turn) -> dict | None:
@@ -58,7 +59,7 @@ def _turn(turn) -> dict | None:
     return turn_data(turn) if turn is not None else None
 
 
-async def chat_events(run: services.ChatRun) -> AsyncIterator[str]:
+async def chat_events(run: services.ChatRun) -> AsyncIterator[bytes]:
     """The run's events in the API's SSE format (the web UI's script reads exactly this)."""
     async with aclosing(run.events()) as events:  # closing this stream closes the run (cancels the answer)
         async for event in events:
@@ -75,7 +76,7 @@ async def chat_events(run: services.ChatRun) -> AsyncIterator[str]:
                 yield sse("title", {"title": event.title})
 
 
-def event_stream_response(events: AsyncIterator[str], *, headers: dict | None = None) -> StreamingHttpResponse:
+def event_stream_response(events: AsyncIterator[bytes], *, headers: dict | None = None) -> StreamingHttpResponse:
     response = StreamingHttpResponse(events, content_type="text/event-stream; charset=utf-8")
     for name, value in {**SSE_HEADERS, **(headers or {})}.items():
         response[name] = value
