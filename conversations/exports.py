@@ -113,7 +113,7 @@ def export_json(ids: list) -> Iterator[str]:
 
 CSV_COLUMNS = [
     "conversation_id", "owner", "title", "position", "role", "status", "model", "prompt_tokens",
-    "completion_tokens", "created_at", "content",
+    "completion_tokens", "created_at", "content", "feedback_rating", "feedback_comment",
 ]
 
 
@@ -139,9 +139,10 @@ def export_csv(ids: list) -> Iterator[str]:
     yield flush()
     for conversation, turns in _conversations_with_turns(ids):
         for turn in turns:
+            feedback = _feedback(turn) or {"rating": "", "comment": ""}  # the owner's rating of an answer
             writer.writerow([_csv_cell(value) for value in [
                 conversation.pk, conversation.owner.get_username(), conversation.title, turn.position, turn.role,
                 turn.status, turn.model, turn.prompt_tokens, turn.completion_tokens, turn.created_at.isoformat(),
-                turn.content,
+                turn.content, feedback["rating"], feedback["comment"],
             ]])
         yield flush()

@@ -103,6 +103,13 @@ def test_csv_export_has_a_row_per_turn_and_keeps_formulas_as_text(superuser_clie
             assert turn_rows[key]["content"] == "'" + turn.content  # a formula stays text in a spreadsheet
         else:
             assert turn_rows[key]["content"] == turn.content
+    ratings = {key: exports._feedback(turn) for key, turn in expected.items()}
+    assert any(ratings.values())
+    for key, feedback in ratings.items():
+        assert turn_rows[key]["feedback_rating"] == (str(feedback["rating"]) if feedback else "")
+        assert turn_rows[key]["feedback_comment"] == (feedback["comment"] if feedback else "")
+    seventh = next(c for c in conversations if c.title == "chat 7")
+    assert turn_rows[(str(seventh.pk), seventh.turns.count())]["feedback_rating"] == "-1"
     assert "not selected" not in body
 
 
