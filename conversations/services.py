@@ -319,17 +319,21 @@ def _prepare(start: _Start) -> tuple[_Start, int]:
 def _store_answer(turn: Turn, **fields) -> Turn:
     """Store the outcome on `turn`; if the database is away, raise DatabaseUnavailable (the run then ends failed).
 
-    Two single-row UPDATEs (autocommit each): the answer, then the conversation's updated_at.
+    Two single-row UPDATEs (autocommit each): the answer, then the conversation's updated_at (whose failure
+    is only logged: the answer itself is stored).
     """
     fields["completed_at"] = timezone.now()
     try:
         Turn.objects.filter(pk=turn.pk).update(**fields)
-        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=fields["completed_at"])
     except DatabaseError:
         logger.warning("could not store answer %s: database unavailable", turn.pk)
         raise errors.DatabaseUnavailable() from None
     finally:
         cache.delete(_running_key(turn.pk))
+    try:  # the answer is stored: a failure here only leaves the chat's place in the history list
+        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=fields["completed_at"])
+    except DatabaseError:
+        logger.warning("stored answer %s, but not its conversation's updated_at: database unavailable", turn.pk)
     for name, value in fields.items():
         setattr(turn, name, value)
     return turn
@@ -358,7 +362,6 @@ class ChatRun:
         return list(self._messages)
 
     async def events(self) -> AsyncIterator[ChatEvent]:
-        yield TurnStored(self.user_turn, self.assistant_turn)
         turn_id = self.assistant_turn.pk
         stop = _local_stops.setdefault(turn_id, threading.Event())
         backend = llm.get_backend()
@@ -369,6 +372,8 @@ class ChatRun:
         finished: llm.Finished | None = None
         outcome: ChatEvent
         try:
+            # Inside the try: a client that leaves even while this first event is being sent cancels the answer.
+            yield TurnStored(self.user_turn, self.assistant_turn)
             stream = backend.stream(self._messages, model=self._model, max_tokens=settings.CHAT_MAX_ANSWER_TOKENS)
             try:
                 async for item in stream:
@@ -444,6 +449,10 @@ class ChatRun:
             **fields, "status": Turn.Status.CANCELLED, "finish_reason": "cancelled", "usage_approximate": True,
             "completion_tokens": llm.get_backend().count_tokens(fields["content"]) if fields["content"] else 0,
         }
+
+    async def abandon(self) -> None:
+        """The caller will never iterate `events()` (its client left first): store the answer as cancelled."""
+        await self._store_cancelled([], time.monotonic(), None)
 
     async def _store_cancelled(self, parts, started, first_token_ms) -> None:
         with contextlib.suppress(errors.DatabaseUnavailable):

@@ -8,6 +8,7 @@ that asked for a stream and passed every check starts its turn in that same work
 the async view then streams `run.events()` with no DB connection held.
 """
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
@@ -76,8 +77,26 @@ async def chat_events(run: services.ChatRun) -> AsyncIterator[bytes]:
                 yield sse("title", {"title": event.title})
 
 
+class EventStreamResponse(StreamingHttpResponse):
+    """A stream whose events are closed, with the run behind them, as soon as Django stops sending.
+
+    Django's ASGI handler closes only the response's own iterator when a client leaves mid-send (a slow
+    reader: the send was waiting for the socket). The generators under it would be closed later by
+    garbage collection, outside the request, where the run could no longer store its cancelled answer.
+    """
+
+    def __init__(self, events: AsyncIterator[bytes], **kwargs):
+        super().__init__(events, **kwargs)
+        self._events = events
+
+    async def __aiter__(self):
+        async with aclosing(self._events) as events:
+            async for part in events:
+                yield part
+
+
 def event_stream_response(events: AsyncIterator[bytes], *, headers: dict | None = None) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(events, content_type="text/event-stream; charset=utf-8")
+    response = EventStreamResponse(events, content_type="text/event-stream; charset=utf-8")
     for name, value in {**SSE_HEADERS, **(headers or {})}.items():
         response[name] = value
     return response
@@ -85,6 +104,12 @@ def event_stream_response(events: AsyncIterator[bytes], *, headers: dict | None 
 
 def stream_chat_turn(handoff: StreamHandoff) -> StreamingHttpResponse:
     return event_stream_response(chat_events(handoff.run))
+
+
+async def _abandon_unstreamed(view: asyncio.Future) -> None:
+    response = await view
+    if isinstance(response, StreamHandoff):
+        await response.run.abandon()
 
 
 def streaming_endpoint(drf_view_class, stream: Callable[[StreamHandoff], StreamingHttpResponse] = stream_chat_turn):
@@ -101,7 +126,14 @@ def streaming_endpoint(drf_view_class, stream: Callable[[StreamHandoff], Streami
         return response
 
     async def endpoint(request, **kwargs):
-        response = await sync_to_async(run_drf_view)(request, **kwargs)
+        view = asyncio.ensure_future(sync_to_async(run_drf_view)(request, **kwargs))
+        try:
+            response = await asyncio.shield(view)
+        except asyncio.CancelledError:
+            # The client left while the view ran. The view runs on in its thread and may still start a
+            # turn that nobody will stream: wait for it, and close that answer as cancelled.
+            await asyncio.shield(_abandon_unstreamed(view))
+            raise
         if isinstance(response, StreamHandoff):
             return stream(response)
         return response

@@ -11,6 +11,7 @@ import time
 
 import aiohttp
 import openai
+import psutil
 import pytest
 import uvicorn
 from django.db import OperationalError, connections
@@ -206,3 +207,43 @@ async def test_sse_client_disconnect_cancels_the_answer(live_asgi, raw_key, user
     assert answer.content.startswith("Hello from") and len(answer.content.split()) < 500
     # This request's stream, not the global counter: a slow stream of an earlier test may close late.
     assert fake_upstream.chat_requests[-1].disconnected
+
+
+def upstream_connections(fake_upstream) -> int:
+    """Open TCP connections from this process (the live server's thread) to the fake upstream."""
+    return sum(1 for c in psutil.Process().net_connections("tcp")
+               if c.raddr and c.raddr.port == fake_upstream.port and c.status == psutil.CONN_ESTABLISHED)
+
+
+async def test_a_slow_reader_that_leaves_gets_its_answer_cancelled(live_asgi, raw_key, user, fake_upstream):
+    """The client stops reading, so the server's send waits for the socket; then the client leaves. The
+    cancel lands in that send: the answer must still be stored as cancelled and the upstream closed."""
+    fake_upstream.behaviour.reply = "Hello from " + "x" * 8000
+    fake_upstream.behaviour.tokens = 12000  # ~32 MB of text: far more than the socket buffers (up to ~4 MB) hold
+    conversation = await Conversation.objects.acreate(owner=user)
+    host, port = live_asgi.removeprefix("http://").split(":")
+    body = b'{"content": "long", "stream": true}'
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST /api/v1/conversations/{conversation.pk}/turns/ HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {raw_key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+    )
+    await writer.drain()
+    assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+    await asyncio.sleep(1.5)  # read no more: the server fills the socket and waits on it
+    assert fake_upstream.completed == 0  # still streaming, held up by this client
+    streaming = upstream_connections(fake_upstream)
+    writer.transport.abort()  # leave without reading
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        try:
+            answer = await Turn.objects.aget(conversation=conversation, position=2)
+        except OperationalError:
+            continue
+        if answer.status != Turn.Status.PENDING:
+            break
+    assert answer.status == Turn.Status.CANCELLED
+    assert answer.content.startswith("Hello from") and len(answer.content.split()) < 12000
+    # chatsite closed its upstream request (the fake upstream itself, stuck writing, notices late).
+    assert upstream_connections(fake_upstream) == streaming - 1

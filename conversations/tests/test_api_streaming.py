@@ -3,12 +3,16 @@
 import asyncio
 import contextlib
 import json
+import threading
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.cache import cache
 from django.test import AsyncClient
 
 from accounts.models import ApiKey
+from conversations import services
 from conversations.models import Conversation, Turn
 from conversations.services import chat_turn, conversation_create, title_from_text
 from conversations.tests.api_helpers import assert_error
@@ -173,6 +177,36 @@ async def test_closing_the_stream_cancels_the_answer(fake_upstream, conversation
             break
         await asyncio.sleep(0.02)
     assert fake_upstream.chat_requests[-1].disconnected  # the upstream request was closed, not left running
+
+
+async def test_a_client_leaving_during_the_checks_leaves_no_running_answer(
+    fake_upstream, conversation, key_headers, monkeypatch
+):
+    """The view runs on in its thread after the client left, and starts the turn: that answer is closed as
+    cancelled (not left pending, which would make the chat busy), and the chat goes on."""
+    real_begin = services.chat_turn_begin
+    began = threading.Event()
+
+    def slow_begin(**kwargs):
+        began.set()
+        time.sleep(0.3)  # the client is gone by now
+        return real_begin(**kwargs)
+
+    monkeypatch.setattr(services, "chat_turn_begin", slow_begin)
+    url = f"/api/v1/conversations/{conversation.pk}/turns/"
+    request = asyncio.ensure_future(post_json(AsyncClient(), url, {"content": "hi", "stream": True}, key_headers))
+    while not began.is_set():
+        await asyncio.sleep(0.01)
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    answer = await Turn.objects.aget(conversation=conversation, position=2)
+    assert answer.status == Turn.Status.CANCELLED and answer.content == ""
+    assert await cache.aget(f"chat:running:{answer.pk}") is None
+    assert fake_upstream.chat_requests == []  # the model was never called
+    monkeypatch.undo()
+    response = await post_json(AsyncClient(), url, {"content": "again", "stream": True}, key_headers)
+    assert [name for name, _ in parse_sse(await read_all(response))][-1] == "done"
 
 
 @pytest.mark.django_db
