@@ -405,7 +405,11 @@ class Bench:
         for tokens in SPLIT_TOKENS:
             self.log(f"cost split: chatsite, {SPLIT_LEVEL} concurrent, {tokens}-token answers")
             os.killpg(self.upstream.pid, signal.SIGTERM)
-            self.upstream.wait(10)
+            try:
+                self.upstream.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.upstream.pid, signal.SIGKILL)
+                self.upstream.wait(10)
             self.start_upstream(tokens)
             row = self.run_target(SPLIT_LEVEL, "chatsite", plan=f"split-{tokens}")
             row.target = f"chatsite, {tokens}-token answers"
