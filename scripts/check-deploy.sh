@@ -7,6 +7,7 @@ env -i PATH="$PATH" HOME="${HOME:-/root}" \
     SECRET_KEY="check-deploy-$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')" \
     ALLOWED_HOSTS=chat.example.com \
     CSRF_TRUSTED_ORIGINS=https://chat.example.com \
+    REDIS_URL=redis://redis.example.com:6379/0 \
     USE_X_FORWARDED_PROTO=1 \
     SECURE_SSL_REDIRECT=1 \
     SECURE_HSTS_SECONDS=31536000 \

@@ -24,3 +24,14 @@ def test_check_deploy_fails_without_the_tls_settings():
     assert result.returncode != 0
     assert "security.W004" in result.stderr + result.stdout  # HSTS
     assert "security.W008" in result.stderr + result.stdout  # SSL redirect
+
+
+def test_check_deploy_fails_without_a_shared_cache():
+    """Several workers need Redis: without REDIS_URL the deploy check warns (chatsite.W001)."""
+    script = (ROOT / "scripts/check-deploy.sh").read_text()
+    without_redis = "\n".join(line for line in script.splitlines() if "REDIS_URL=" not in line)
+    assert without_redis != script
+    result = subprocess.run(["bash", "-c", without_redis, "scripts/check-deploy.sh"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "chatsite.W001" in result.stderr + result.stdout
