@@ -174,6 +174,24 @@ def test_upstream_failure_mid_stream_raises_in_the_client(client, user, fake_ups
     assert answer.status == Turn.Status.FAILED
 
 
+async def settled_answer(conversation) -> Turn:
+    """The conversation's first answer once it is no longer pending (up to 5 s).
+
+    Retries a read that meets the server thread's write: the in-memory SQLite test database is shared
+    with it, and concurrent access there fails with "table is locked".
+    """
+    answer = None
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        try:
+            answer = await Turn.objects.aget(conversation=conversation, position=2)
+        except OperationalError:
+            continue
+        if answer.status != Turn.Status.PENDING:
+            break
+    return answer
+
+
 async def test_sse_client_disconnect_cancels_the_answer(live_asgi, raw_key, user, fake_upstream):
     fake_upstream.behaviour.tokens = 500
     fake_upstream.behaviour.token_delay = 0.01
@@ -195,14 +213,7 @@ async def test_sse_client_disconnect_cancels_the_answer(live_asgi, raw_key, user
         if fake_upstream.chat_requests[-1].disconnected:
             break
         await asyncio.sleep(0.02)
-    for _ in range(50):
-        await asyncio.sleep(0.1)
-        try:
-            answer = await Turn.objects.aget(conversation=conversation, position=2)
-        except OperationalError:
-            continue
-        if answer.status != Turn.Status.PENDING:
-            break
+    answer = await settled_answer(conversation)
     assert answer.status == Turn.Status.CANCELLED
     assert answer.content.startswith("Hello from") and len(answer.content.split()) < 500
     # This request's stream, not the global counter: a slow stream of an earlier test may close late.
@@ -235,14 +246,7 @@ async def test_a_slow_reader_that_leaves_gets_its_answer_cancelled(live_asgi, ra
     assert fake_upstream.completed == 0  # still streaming, held up by this client
     streaming = upstream_connections(fake_upstream)
     writer.transport.abort()  # leave without reading
-    for _ in range(50):
-        await asyncio.sleep(0.1)
-        try:
-            answer = await Turn.objects.aget(conversation=conversation, position=2)
-        except OperationalError:
-            continue
-        if answer.status != Turn.Status.PENDING:
-            break
+    answer = await settled_answer(conversation)
     assert answer.status == Turn.Status.CANCELLED
     assert answer.content.startswith("Hello from") and len(answer.content.split()) < 12000
     # chatsite closed its upstream request (the fake upstream itself, stuck writing, notices late).
