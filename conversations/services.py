@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -161,6 +163,36 @@ def _running_key(turn_id: int) -> str:
     # Set while a worker is producing this answer (shared through Redis across workers). Without it, a
     # turn still 'pending' in the DB is one whose answer could not be stored (DB outage) or whose worker died.
     return f"chat:running:{turn_id}"
+
+
+# One task per event loop polls the shared cache for stop requests made in other workers, for every answer
+# running in this process at once (one MGET a second), instead of each answer asking on its own.
+_stop_pollers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _watch_shared_stops() -> None:
+    loop = asyncio.get_running_loop()
+    poller = _stop_pollers.get(loop)
+    if poller is None or poller.done():
+        # Its own context: it outlives the request that started it (and that request's thread).
+        _stop_pollers[loop] = loop.create_task(_poll_shared_stops(), context=contextvars.Context())
+
+
+async def _poll_shared_stops() -> None:
+    get_many = sync_to_async(cache.get_many, thread_sensitive=False)
+    while _local_stops:
+        await asyncio.sleep(STOP_CHECK_SECONDS)
+        running = dict(_local_stops)
+        if not running:
+            break
+        try:
+            requested = await get_many([_stop_key(turn_id) for turn_id in running])
+        except Exception:  # the cache is away: local stops still work; try again in a second
+            logger.warning("could not check for stop requests", exc_info=True)
+            continue
+        for turn_id, stop in running.items():
+            if requested.get(_stop_key(turn_id)):
+                stop.set()
 
 
 def _daily_quota_check(user) -> None:
@@ -364,11 +396,11 @@ class ChatRun:
     async def events(self) -> AsyncIterator[ChatEvent]:
         turn_id = self.assistant_turn.pk
         stop = _local_stops.setdefault(turn_id, threading.Event())
+        _watch_shared_stops()
         backend = llm.get_backend()
         parts: list[str] = []
         started = time.monotonic()
         first_token_ms = None
-        next_stop_check = started + STOP_CHECK_SECONDS
         finished: llm.Finished | None = None
         outcome: ChatEvent
         try:
@@ -384,13 +416,8 @@ class ChatRun:
                         first_token_ms = int((time.monotonic() - started) * 1000)
                     parts.append(item.text)
                     yield AnswerDelta(item.text)
-                    if stop.is_set():
+                    if stop.is_set():  # the Stop button, here or (through the cache) in another worker
                         break
-                    now = time.monotonic()
-                    if now >= next_stop_check:  # other workers' stop requests arrive through the cache
-                        next_stop_check = now + STOP_CHECK_SECONDS
-                        if await self._stop_requested():
-                            break
             finally:
                 await stream.aclose()  # closes the upstream request now, not at garbage collection
         except errors.UpstreamError as exc:
@@ -432,9 +459,6 @@ class ChatRun:
             title = await self._model_title(outcome.assistant_turn.content)
             if title:
                 yield TitleSet(title)
-
-    async def _stop_requested(self) -> bool:
-        return bool(await cache.aget(_stop_key(self.assistant_turn.pk)))
 
     def _outcome_fields(self, parts, started, first_token_ms) -> dict:
         """What every stored outcome records: the text so far, timings, and the context trimming."""

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from conversations import errors
@@ -243,6 +244,28 @@ def test_stop_keeps_partial_answer_cancelled(fake_upstream, conversation, user):
     assert answer.status == Turn.Status.CANCELLED
     assert answer.content and len(answer.content.split()) < 200
     _wait_for(lambda: fake_upstream.chat_requests[-1].disconnected)
+
+
+def test_a_stop_requested_from_another_worker_reaches_the_running_answer(fake_upstream, conversation, user):
+    """Another worker can only set the stop flag in the shared cache: the answer sees it within about a
+    second (STOP_CHECK_SECONDS) and ends cancelled, with its partial text."""
+    fake_upstream.behaviour.tokens = 300
+    fake_upstream.behaviour.token_delay = 0.02  # 6 s of answer
+
+    async def go():
+        run = await chat_turn_start(conversation=conversation, user=user, content="stream please")
+        events = []
+        async for event in run.events():
+            events.append(event)
+            if sum(isinstance(e, AnswerDelta) for e in events) == 1:
+                await cache.aset(f"chat:stop:{run.assistant_turn.pk}", True)  # not this process's local signal
+        return events
+
+    events = asyncio.run(go())
+    assert isinstance(events[-1], AnswerDone)
+    answer = Turn.objects.get(conversation=conversation, position=2)
+    assert answer.status == Turn.Status.CANCELLED
+    assert 0 < len(answer.content.split()) < 300  # stopped before the end of the answer
 
 
 def test_client_disconnect_cancels_upstream_and_stores_partial(fake_upstream, conversation, user):
