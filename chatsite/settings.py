@@ -251,6 +251,10 @@ LOCAL_MODEL_PATH = env.str("LOCAL_MODEL_PATH", default="")
 LOCAL_MODEL_NAME = env.str("LOCAL_MODEL_NAME", default="smollm2-135m-instruct")
 LOCAL_MODEL_CONTEXT = env.int("LOCAL_MODEL_CONTEXT", default=2048)
 LOCAL_MODEL_THREADS = env.int("LOCAL_MODEL_THREADS", default=2)
+# The embedded model runs in its own process (llama.cpp's OpenAI-compatible server) on 127.0.0.1, started
+# and restarted by `manage.py serve` (conversations.model_server); its state and log go to LOCAL_MODEL_STATE_DIR.
+LOCAL_MODEL_PORT = env.int("LOCAL_MODEL_PORT", default=8001)
+LOCAL_MODEL_STATE_DIR = Path(env.str("LOCAL_MODEL_STATE_DIR", default=str(BASE_DIR / "var")))
 
 # Chat behaviour.
 CHAT_DEFAULT_SYSTEM_PROMPT = env.str(

