@@ -142,15 +142,24 @@ class HasNegativeFeedbackFilter(admin.SimpleListFilter):
 
 
 class TurnInline(admin.TabularInline):
-    """The conversation's turns, in order, read-only."""
+    """Every turn of the conversation, every version of every branch, read-only, in the order written.
+
+    `follows` names each turn's parent, so a reviewer can tell versions (same parent) and branches apart.
+    """
 
     model = Turn
     extra = 0
     can_delete = False
     show_change_link = True
-    ordering = ["position"]
-    fields = ["position", "role", "content_text", "status", "tokens", "latency", "error", "feedback_display"]
+    ordering = ["id"]
+    fields = [
+        "id", "follows", "position", "role", "content_text", "status", "tokens", "latency", "error", "feedback_display",
+    ]
     readonly_fields = fields
+
+    @admin.display(description="follows")
+    def follows(self, turn):
+        return f"#{turn.parent_id}" if turn.parent_id else "-"
     classes = ["review-turns"]
 
     def has_add_permission(self, request, obj=None):

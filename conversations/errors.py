@@ -26,6 +26,12 @@ class NothingToRegenerate(ChatError):
     message = "There is no answer to regenerate in this conversation."
 
 
+class NothingToEdit(ChatError):
+    code = "nothing_to_edit"
+    status = 404
+    message = "There is no such message to edit in this conversation."
+
+
 class QuotaExceeded(ChatError):
     code = "quota_exceeded"
     status = 429

@@ -9,6 +9,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils.text import slugify
 
 from conversations.models import Conversation, Turn
+from conversations.selectors import conversation_tree, turn_path
 
 FORMATS = {"md": "text/markdown; charset=utf-8", "json": "application/json"}
 ROLE_HEADINGS = {Turn.Role.USER: "You", Turn.Role.ASSISTANT: "Assistant", Turn.Role.SYSTEM: "System"}
@@ -46,7 +47,8 @@ def _feedback(turn: Turn) -> dict | None:
 
 
 def conversation_document(conversation: Conversation, turns: list[Turn]) -> dict:
-    """Everything the owner can see, in one document (feedback included when `turns` select it)."""
+    """Everything the owner can see, in one document: every version of every turn (the whole tree: follow
+    `parent_id`; `current_turn_id` ends the branch shown), feedback included when `turns` select it."""
     return {
         "id": str(conversation.pk),
         "title": conversation.title,
@@ -55,8 +57,11 @@ def conversation_document(conversation: Conversation, turns: list[Turn]) -> dict
         "archived": conversation.archived,
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
+        "current_turn_id": conversation.current_turn_id,
         "turns": [
             {
+                "id": turn.pk,
+                "parent_id": turn.parent_id,
                 "position": turn.position,
                 "role": turn.role,
                 "content": turn.content,
@@ -74,12 +79,13 @@ def conversation_document(conversation: Conversation, turns: list[Turn]) -> dict
     }
 
 
-def export_conversation(conversation: Conversation, turns: list[Turn], export_format: str) -> tuple[str, str]:
-    """(body, content type) for `export_format` in FORMATS."""
+def export_conversation(conversation: Conversation, export_format: str) -> tuple[str, str]:
+    """(body, content type) for `export_format` in FORMATS: JSON holds the whole tree, Markdown the branch shown."""
     if export_format == "json":
-        body = json.dumps(conversation_document(conversation, turns), ensure_ascii=False, indent=2)
+        document = conversation_document(conversation, conversation_tree(conversation))
+        body = json.dumps(document, ensure_ascii=False, indent=2)
     else:
-        body = conversation_markdown(conversation, turns)
+        body = conversation_markdown(conversation, turn_path(conversation))
     return body, FORMATS[export_format]
 
 
@@ -94,7 +100,7 @@ def _conversations_with_turns(ids: list) -> Iterator[tuple[Conversation, list[Tu
         conversations = Conversation.objects.filter(pk__in=batch).select_related("owner").in_bulk()
         turns_by_conversation: dict = {pk: [] for pk in batch}
         for turn in Turn.objects.filter(conversation_id__in=batch).select_related("feedback").order_by(
-            "conversation_id", "position"
+            "conversation_id", "id"
         ):
             turns_by_conversation[turn.conversation_id].append(turn)
         for pk in batch:
@@ -112,7 +118,7 @@ def export_json(ids: list) -> Iterator[str]:
 
 
 CSV_COLUMNS = [
-    "conversation_id", "owner", "title", "position", "role", "status", "model", "prompt_tokens",
+    "conversation_id", "owner", "title", "turn_id", "parent_id", "position", "role", "status", "model", "prompt_tokens",
     "completion_tokens", "created_at", "content", "feedback_rating", "feedback_comment",
 ]
 
@@ -141,7 +147,8 @@ def export_csv(ids: list) -> Iterator[str]:
         for turn in turns:
             feedback = _feedback(turn) or {"rating": "", "comment": ""}  # the owner's rating of an answer
             writer.writerow([_csv_cell(value) for value in [
-                conversation.pk, conversation.owner.get_username(), conversation.title, turn.position, turn.role,
+                conversation.pk, conversation.owner.get_username(), conversation.title, turn.pk, turn.parent_id,
+                turn.position, turn.role,
                 turn.status, turn.model, turn.prompt_tokens, turn.completion_tokens, turn.created_at.isoformat(),
                 turn.content, feedback["rating"], feedback["comment"],
             ]])

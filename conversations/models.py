@@ -47,7 +47,12 @@ class Conversation(models.Model):
     )
     archived = models.BooleanField(default=False, help_text="Archived chats leave the main history list.")
     turn_count = models.PositiveIntegerField(
-        default=0, help_text="Number of turns; also the last position used (positions start at 1)."
+        default=0, help_text="Number of stored turns, every version of every branch included."
+    )
+    current_turn = models.ForeignKey(
+        "Turn", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The last turn of the branch the user sees: the thread shown (and sent to the model) is "
+        "the path from the first message down to it.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, help_text="Last activity (newest turn or edit).")
@@ -93,7 +98,12 @@ class Turn(models.Model):
     RUNNING_STATUSES = (Status.PENDING, Status.STREAMING)
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
-    position = models.PositiveIntegerField(help_text="1-based order within the conversation, server-assigned.")
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children",
+        help_text="The turn this one answers or follows; none for a first message. Turns with the same parent "
+        "are versions of each other (a regenerated answer, an edited message).",
+    )
+    position = models.PositiveIntegerField(help_text="Depth in the conversation: 1 for a first message, parent's + 1.")
     role = models.CharField(max_length=10, choices=Role.choices)
     content = models.TextField(blank=True, help_text="The message text (partial text for failed answers).")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETE)
@@ -118,8 +128,19 @@ class Turn(models.Model):
     class Meta:
         ordering = ["conversation_id", "position"]  # the column: "conversation" would join to sort by its updated_at
         constraints = [
-            models.UniqueConstraint(fields=["conversation", "position"], name="turn_unique_position"),
+            # With turn_parent_same_conversation (a composite foreign key on PostgreSQL, triggers on SQLite:
+            # migration 0004), a parent is always a turn of the same conversation.
+            models.UniqueConstraint(fields=["id", "conversation"], name="turn_id_conversation_unique"),
+            models.UniqueConstraint(
+                fields=["conversation"], condition=models.Q(status__in=["pending", "streaming"]),
+                name="turn_one_running_per_conversation",
+            ),
             models.CheckConstraint(condition=models.Q(position__gte=1), name="turn_position_positive"),
+            models.CheckConstraint(
+                condition=models.Q(parent__isnull=True, position=1) | models.Q(parent__isnull=False, position__gt=1),
+                name="turn_root_at_position_one",
+            ),
+            models.CheckConstraint(condition=~models.Q(parent=models.F("id")), name="turn_not_own_parent"),
             models.CheckConstraint(
                 condition=models.Q(role__in=["user", "assistant", "system"]), name="turn_role_valid"
             ),
@@ -141,6 +162,7 @@ class Turn(models.Model):
                 condition=models.Q(status__in=["pending", "streaming"]),
             ),
             models.Index(fields=["created_at"], name="turn_created_idx"),
+            models.Index(fields=["conversation", "parent", "id"], name="turn_siblings_idx"),
         ]
 
     def __str__(self):

@@ -2,7 +2,8 @@
 
 from datetime import datetime, time, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db import connection
+from django.db.models import Count, Q, Sum, prefetch_related_objects
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -26,21 +27,128 @@ def conversation_get(*, user, conversation_id) -> Conversation:
     return Conversation.objects.for_user(user).get(pk=conversation_id)
 
 
-def history_for_model(conversation: Conversation, *, before_position: int) -> list[dict]:
-    """This conversation's turns before `before_position`, in order, as model messages.
+# --- Versions: turns form a tree; the conversation's current turn is the leaf of the branch shown -----------
+
+# Sibling columns for a turn `t`: how many versions share its parent, its 1-based place among them (by id,
+# i.e. creation order) and its neighbours' ids. Each is an index range on turn_siblings_idx
+# (conversation, parent, id); first messages (no parent) are versions of each other.
+
+
+def _sibling_column(aggregate: str, condition: str, name: str) -> str:
+    # Two index-range subqueries, one per case: an OR across them would scan the whole conversation.
+    return f"""CASE WHEN t.parent_id IS NULL
+        THEN (SELECT {aggregate} FROM conversations_turn s
+              WHERE s.conversation_id = t.conversation_id AND s.parent_id IS NULL {condition})
+        ELSE (SELECT {aggregate} FROM conversations_turn s
+              WHERE s.conversation_id = t.conversation_id AND s.parent_id = t.parent_id {condition})
+        END AS {name}"""
+
+
+_SIBLING_COLUMNS = ",\n".join([
+    _sibling_column("COUNT(*)", "", "sibling_count"),
+    _sibling_column("COUNT(*)", "AND s.id <= t.id", "sibling_index"),
+    _sibling_column("MAX(s.id)", "AND s.id < t.id", "previous_sibling_id"),
+    _sibling_column("MIN(s.id)", "AND s.id > t.id", "next_sibling_id"),
+])
+
+# The path from a turn up to its first message: one recursive query, whatever the depth.
+_PATH_CTE = """
+    WITH RECURSIVE path (id) AS (
+        SELECT id FROM conversations_turn WHERE id = %s AND conversation_id = %s
+        UNION ALL
+        SELECT t.parent_id FROM conversations_turn t JOIN path ON t.id = path.id WHERE t.parent_id IS NOT NULL
+    )"""
+
+
+def _conversation_param(conversation: Conversation):
+    # Raw SQL gets the id as the database stores it (a UUID on PostgreSQL, 32 hex digits on SQLite).
+    return Conversation._meta.pk.get_db_prep_value(conversation.pk, connection)
+
+
+def turn_path(
+    conversation: Conversation, *, leaf_id: int | None = None, before_position: int | None = None,
+    limit: int | None = None,
+) -> list[Turn]:
+    """The thread shown: the turns from the first message down to `leaf_id` (default: the current turn).
+
+    Oldest first; with `limit`, the newest `limit` of them (before `before_position`, for "show earlier").
+    Each turn carries its versions' sibling_count, sibling_index, previous_sibling_id and next_sibling_id,
+    and its feedback. Two queries (the path, the feedback), whatever the depth and the number of versions.
+    """
+    leaf_id = conversation.current_turn_id if leaf_id is None else leaf_id
+    if leaf_id is None:
+        return []
+    sql = f"""{_PATH_CTE}
+        SELECT t.*, {_SIBLING_COLUMNS}
+        FROM conversations_turn t JOIN path ON t.id = path.id"""
+    params: list = [leaf_id, _conversation_param(conversation)]
+    if before_position is not None:
+        sql += " WHERE t.position < %s"
+        params.append(before_position)
+    sql += " ORDER BY t.position DESC"
+    if limit is not None:
+        sql += " LIMIT %s"
+        params.append(limit)
+    turns = list(Turn.objects.raw(sql, params))[::-1]
+    prefetch_related_objects(turns, "feedback")
+    for turn in turns:
+        turn.conversation = conversation  # no lazy query per turn
+    return turns
+
+
+def turn_with_versions(conversation: Conversation, turn_id: int) -> Turn:
+    """One turn of `conversation` with its sibling columns (Turn.DoesNotExist if it is not one of them)."""
+    rows = list(Turn.objects.raw(
+        f"SELECT t.*, {_SIBLING_COLUMNS} FROM conversations_turn t WHERE t.id = %s AND t.conversation_id = %s",
+        [turn_id, _conversation_param(conversation)],
+    ))
+    if not rows:
+        raise Turn.DoesNotExist
+    prefetch_related_objects(rows, "feedback")
+    rows[0].conversation = conversation
+    return rows[0]
+
+
+def latest_leaf_id(conversation: Conversation, turn_id: int) -> int | None:
+    """The newest turn without children below (or at) `turn_id`: where the branch through it now ends."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """WITH RECURSIVE below (id) AS (
+                   SELECT id FROM conversations_turn WHERE id = %s AND conversation_id = %s
+                   UNION ALL
+                   SELECT t.id FROM conversations_turn t JOIN below ON t.parent_id = below.id
+               )
+               SELECT below.id FROM below
+               WHERE NOT EXISTS (SELECT 1 FROM conversations_turn c WHERE c.parent_id = below.id)
+               ORDER BY below.id DESC LIMIT 1""",
+            [turn_id, _conversation_param(conversation)],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def history_for_model(conversation: Conversation, *, last_turn_id: int) -> list[dict]:
+    """The path from the first message down to `last_turn_id`, as model messages.
 
     Failed, cancelled and unfinished answers are left out: the model never sees an error text or
     half an answer as something it said. One query, whatever the length.
     """
-    rows = (
-        Turn.objects.filter(conversation=conversation, position__lt=before_position)
-        .exclude(role=Turn.Role.ASSISTANT, status__in=[
-            Turn.Status.FAILED, Turn.Status.CANCELLED, Turn.Status.PENDING, Turn.Status.STREAMING,
-        ])
-        .order_by("position")
-        .values_list("role", "content")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""{_PATH_CTE}
+                SELECT t.role, t.content FROM conversations_turn t JOIN path ON t.id = path.id
+                WHERE NOT (t.role = %s AND t.status IN (%s, %s, %s, %s))
+                ORDER BY t.position""",
+            [last_turn_id, _conversation_param(conversation), Turn.Role.ASSISTANT,
+             Turn.Status.FAILED, Turn.Status.CANCELLED, Turn.Status.PENDING, Turn.Status.STREAMING],
+        )
+        rows = cursor.fetchall()
     return [{"role": role, "content": content} for role, content in rows]
+
+
+def conversation_tree(conversation: Conversation) -> list[Turn]:
+    """Every turn of every branch, in creation order (parents before children), with feedback."""
+    return list(conversation.turns.select_related("feedback").order_by("id"))
 
 
 def start_of_today() -> datetime:

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from conversations import errors, llm
 from conversations.models import Conversation, Feedback, Turn
-from conversations.selectors import history_for_model, tokens_used_today
+from conversations.selectors import history_for_model, latest_leaf_id, tokens_used_today
 
 logger = logging.getLogger(__name__)
 
@@ -208,8 +208,13 @@ def _seconds_to_midnight() -> int:
 
 
 def _claim_conversation(conversation_id) -> Conversation:
-    """Lock the conversation row (PostgreSQL) and refuse if an answer is still being written."""
-    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    """Lock the conversation row (PostgreSQL) and refuse if an answer is still being written.
+
+    The current turn comes in the same query (not locked: turns are only ever added, never moved).
+    """
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",)).select_related("current_turn").get(pk=conversation_id)
+    )
     running = (
         Turn.objects.filter(conversation_id=conversation_id, status__in=Turn.RUNNING_STATUSES)
         .only("id", "created_at")
@@ -240,72 +245,137 @@ class _Start:
     auto_titled: bool = False  # the title was just made from the first message: the model may improve it
 
 
+def _with_versions(turn: Turn, earlier_sibling_ids: list[int]) -> Turn:
+    """Give a new turn the sibling columns that reads carry (selectors.turn_path): it is the newest version."""
+    turn.sibling_count = turn.sibling_index = len(earlier_sibling_ids) + 1
+    turn.previous_sibling_id = earlier_sibling_ids[-1] if earlier_sibling_ids else None
+    turn.next_sibling_id = None
+    return turn
+
+
+def _sibling_ids(conversation_id, parent_id) -> list[int]:
+    return list(
+        Turn.objects.filter(conversation_id=conversation_id, parent_id=parent_id)
+        .order_by("id").values_list("id", flat=True)
+    )
+
+
+def _create_turns(conversation: Conversation, parent: Turn | None, content: str, now, model: str) -> tuple[Turn, Turn]:
+    """A user message under `parent` (None: a first message) and its pending answer."""
+    position = parent.position + 1 if parent is not None else 1
+    user_turn = Turn.objects.create(
+        conversation=conversation, parent=parent, position=position, role=Turn.Role.USER, content=content,
+        created_at=now,
+    )
+    assistant_turn = Turn.objects.create(
+        conversation=conversation, parent=user_turn, position=position + 1, role=Turn.Role.ASSISTANT,
+        status=Turn.Status.PENDING, model=model, created_at=now,
+    )
+    return user_turn, _with_versions(assistant_turn, [])
+
+
+def _make_current(conversation: Conversation, turn: Turn, now, *, added: int, fields: tuple[str, ...] = ()) -> None:
+    conversation.current_turn = turn
+    conversation.turn_count += added
+    conversation.updated_at = now
+    conversation.save(update_fields=["current_turn", "turn_count", "updated_at", *fields])
+
+
 def _begin_append(conversation_id, user, content: str) -> _Start:
+    """A new message after the turn shown last (the current turn)."""
     _daily_quota_check(user)
     now = timezone.now()
     try:
         with transaction.atomic():
             conversation = _claim_conversation(conversation_id)
+            parent = conversation.current_turn
             model = conversation.model or llm.get_backend().default_model
-            position = conversation.turn_count + 1
-            user_turn, assistant_turn = Turn.objects.bulk_create(
-                [
-                    Turn(conversation=conversation, position=position, role=Turn.Role.USER,
-                         content=content, created_at=now),
-                    Turn(conversation=conversation, position=position + 1, role=Turn.Role.ASSISTANT,
-                         status=Turn.Status.PENDING, model=model, created_at=now),
-                ]
-            )
-            conversation.turn_count = position + 1
-            conversation.updated_at = now
-            update_fields = ["turn_count", "updated_at"]
+            user_turn, assistant_turn = _create_turns(conversation, parent, content, now, model)
+            _with_versions(user_turn, [])
             auto_titled = not conversation.title
             if auto_titled:
                 conversation.title = title_from_text(content)
-                update_fields.append("title")
-            conversation.save(update_fields=update_fields)
+            _make_current(conversation, assistant_turn, now, added=2, fields=("title",) if auto_titled else ())
     except IntegrityError:
-        # Another append took this position first (the constraint is the final guard).
+        # Another answer started first (turn_one_running_per_conversation is the final guard).
         raise errors.ConversationBusy() from None
     return _Start(conversation, user_turn, assistant_turn, model, auto_titled=auto_titled)
 
 
-def _begin_regenerate(conversation_id, user, edited_content: str | None) -> _Start:
-    """Re-run the last answer in place (same position, no duplicated user turn).
+def _answer_to_redo(conversation: Conversation, answer_id: int | None) -> Turn:
+    """The answer to regenerate: `answer_id`, or the current turn; it must answer a user message."""
+    turn_id = answer_id if answer_id is not None else conversation.current_turn_id
+    answer = (
+        Turn.objects.filter(conversation=conversation, pk=turn_id, role=Turn.Role.ASSISTANT)
+        .select_related("parent").first()
+        if turn_id is not None else None
+    )
+    if answer is None or answer.parent is None or answer.parent.role != Turn.Role.USER:
+        raise errors.NothingToRegenerate()
+    return answer
 
-    With `edited_content`, the last user message is replaced first (edit and resend).
+
+def _begin_regenerate(conversation_id, user, answer_id: int | None) -> _Start:
+    """A new version of an answer, beside the old one (which keeps its text, usage, feedback and status)."""
+    _daily_quota_check(user)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            conversation = _claim_conversation(conversation_id)
+            old = _answer_to_redo(conversation, answer_id)
+            earlier = _sibling_ids(conversation_id, old.parent_id)
+            model = conversation.model or llm.get_backend().default_model
+            assistant_turn = Turn.objects.create(
+                conversation=conversation, parent=old.parent, position=old.position, role=Turn.Role.ASSISTANT,
+                status=Turn.Status.PENDING, model=model, created_at=now,
+            )
+            _with_versions(assistant_turn, earlier)
+            _make_current(conversation, assistant_turn, now, added=1)
+    except IntegrityError:
+        raise errors.ConversationBusy() from None
+    return _Start(conversation, None, assistant_turn, model)
+
+
+def _begin_edit(conversation_id, user, message_id: int | None, answer_id: int | None, content: str) -> _Start:
+    """A new version of a user message (`message_id`, or the one `answer_id` answers), then its answer.
+
+    Everything below the old message stays on its own branch.
     """
     _daily_quota_check(user)
     now = timezone.now()
-    with transaction.atomic():
-        conversation = _claim_conversation(conversation_id)
-        last_two = list(
-            Turn.objects.filter(conversation_id=conversation_id, position__gte=conversation.turn_count - 1)
-            .order_by("position")
-        )
-        if len(last_two) != 2 or [t.role for t in last_two] != [Turn.Role.USER, Turn.Role.ASSISTANT]:
-            raise errors.NothingToRegenerate()
-        user_turn, assistant_turn = last_two
-        user_turn.conversation = assistant_turn.conversation = conversation  # no lazy query later
-        if edited_content is not None:
-            user_turn.content = edited_content
-            user_turn.save(update_fields=["content"])
-        model = conversation.model or llm.get_backend().default_model
-        assistant_turn.content = ""
-        assistant_turn.status = Turn.Status.PENDING
-        assistant_turn.error = ""
-        assistant_turn.finish_reason = ""
-        assistant_turn.model = model
-        assistant_turn.prompt_tokens = assistant_turn.completion_tokens = 0
-        assistant_turn.usage_approximate = False
-        assistant_turn.latency_ms = assistant_turn.first_token_ms = None
-        assistant_turn.dropped_turns = 0
-        assistant_turn.created_at = now
-        assistant_turn.completed_at = None
-        assistant_turn.save()
-        conversation.updated_at = now
-        conversation.save(update_fields=["updated_at"])
-    return _Start(conversation, user_turn if edited_content is not None else None, assistant_turn, model)
+    try:
+        with transaction.atomic():
+            conversation = _claim_conversation(conversation_id)
+            if message_id is None:
+                message_id = _answer_to_redo(conversation, answer_id).parent_id
+            old = (
+                Turn.objects.filter(conversation=conversation, pk=message_id, role=Turn.Role.USER)
+                .select_related("parent").first()
+            )
+            if old is None:
+                raise errors.NothingToEdit()
+            earlier = _sibling_ids(conversation_id, old.parent_id)
+            model = conversation.model or llm.get_backend().default_model
+            user_turn, assistant_turn = _create_turns(conversation, old.parent, content, now, model)
+            _with_versions(user_turn, earlier)
+            _make_current(conversation, assistant_turn, now, added=2)
+    except IntegrityError:
+        raise errors.ConversationBusy() from None
+    return _Start(conversation, user_turn, assistant_turn, model)
+
+
+def conversation_switch(*, conversation: Conversation, turn_id: int) -> int:
+    """Show the branch through `turn_id` (any turn of the conversation), down to its newest leaf.
+
+    The choice is stored on the conversation, so it holds across reloads and devices. Returns the new
+    current turn's id; Turn.DoesNotExist if `turn_id` is not a turn of this conversation.
+    """
+    leaf_id = latest_leaf_id(conversation, turn_id)
+    if leaf_id is None:
+        raise Turn.DoesNotExist
+    Conversation.objects.filter(pk=conversation.pk).update(current_turn_id=leaf_id)
+    conversation.current_turn_id = leaf_id
+    return leaf_id
 
 
 def _fit_to_context(messages: list[dict], backend: llm.Backend, model: str) -> tuple[list[dict], int]:
@@ -327,10 +397,16 @@ def _fit_to_context(messages: list[dict], backend: llm.Backend, model: str) -> t
     return [system, *kept], len(turns) - len(kept)
 
 
-def _begin(conversation_id, user, content: str | None, regenerate: bool) -> tuple[_Start, int]:
+def _begin(
+    conversation_id, user, content: str | None, regenerate: bool, turn_id: int | None
+) -> tuple[_Start, int]:
     """Both DB steps before the model call, in one trip to a worker thread."""
-    if regenerate:
-        start = _begin_regenerate(conversation_id, user, content)
+    if regenerate and content is None:
+        start = _begin_regenerate(conversation_id, user, turn_id)
+    elif regenerate:
+        start = _begin_edit(conversation_id, user, None, turn_id, content)
+    elif turn_id is not None:
+        start = _begin_edit(conversation_id, user, turn_id, None, content)
     else:
         start = _begin_append(conversation_id, user, content)
     cache.set(_running_key(start.assistant_turn.pk), True, timeout=settings.CHAT_STALE_TURN_SECONDS)
@@ -340,7 +416,7 @@ def _begin(conversation_id, user, content: str | None, regenerate: bool) -> tupl
 def _prepare(start: _Start) -> tuple[_Start, int]:
     conversation = start.conversation
     system_prompt = conversation.system_prompt or settings.CHAT_DEFAULT_SYSTEM_PROMPT
-    history = history_for_model(conversation, before_position=start.assistant_turn.position)
+    history = history_for_model(conversation, last_turn_id=start.assistant_turn.parent_id)
     backend = llm.get_backend()
     start.messages, dropped = _fit_to_context(
         [{"role": "system", "content": system_prompt}, *history], backend, start.model
@@ -361,7 +437,7 @@ def _store_answer(turn: Turn, **fields) -> Turn:
         logger.warning("could not store answer %s: database unavailable", turn.pk)
         raise errors.DatabaseUnavailable() from None
     finally:
-        cache.delete(_running_key(turn.pk))
+        cache.delete_many([_running_key(turn.pk), _stop_key(turn.pk)])
     try:  # the answer is stored: a failure here only leaves the chat's place in the history list
         Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=fields["completed_at"])
     except DatabaseError:
@@ -526,41 +602,51 @@ class ChatRun:
 
 
 def chat_turn_begin(
-    *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False
+    *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
+    turn_id: int | None = None,
 ) -> ChatRun:
-    """Store the user turn (or reset the last answer) and return the run that calls the model (sync).
+    """Store the user turn (or a new answer version) and return the run that calls the model (sync).
 
-    `content` with `regenerate=False`: append a new message. `regenerate=True`: re-run the last answer;
-    with `content` too, the last user message is edited first. Raises ChatError (busy, quota, nothing to
-    regenerate) before anything is stored. The caller must own `conversation` (views look it up with
+    - `content`: a new message after the current turn;
+    - `content` and `turn_id` (a user message): a new version of that message, then its answer;
+    - `regenerate=True`: a new version of the answer `turn_id` (default: the current turn); with `content`
+      too, a new version of the message that answer answers (the original edit-and-resend contract).
+    Every older version stays, with its usage, feedback and status. Raises ChatError (busy, quota,
+    nothing to regenerate or edit) before anything is stored. The caller must own `conversation` (views look it up with
     `Conversation.objects.for_user`). The DB connection is released before returning: the model call
     that follows holds none. The API's streaming views call this in the same worker-thread trip as the
     rest of the request's checks.
     """
     if not regenerate and content is None:
-        raise ValueError("content is required to append")
+        raise ValueError("content is required to append or edit")
     try:
-        start, dropped = _begin(conversation.pk, user, content, regenerate)
+        start, dropped = _begin(conversation.pk, user, content, regenerate, turn_id)
     finally:
         _release_connection()
     return ChatRun(start, dropped)
 
 
 async def chat_turn_start(
-    *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False
+    *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
+    turn_id: int | None = None,
 ) -> ChatRun:
     """`chat_turn_begin` from async code (one worker-thread trip)."""
     return await sync_to_async(chat_turn_begin, thread_sensitive=True)(
-        conversation=conversation, user=user, content=content, regenerate=regenerate
+        conversation=conversation, user=user, content=content, regenerate=regenerate, turn_id=turn_id
     )
 
 
-def chat_turn(*, conversation: Conversation, user, content: str | None = None, regenerate: bool = False) -> ChatRun:
+def chat_turn(
+    *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
+    turn_id: int | None = None,
+) -> ChatRun:
     """Sync form of `chat_turn_begin(...)` + `run()`: returns when the answer is stored.
 
     Raises ChatError before storing (busy, quota) or after (the failed answer is stored first).
     """
-    return chat_turn_begin(conversation=conversation, user=user, content=content, regenerate=regenerate).run()
+    return chat_turn_begin(
+        conversation=conversation, user=user, content=content, regenerate=regenerate, turn_id=turn_id
+    ).run()
 
 
 def turn_stop(*, conversation: Conversation) -> Turn | None:

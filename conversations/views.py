@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
-from conversations import llm
+from conversations import llm, selectors
 from conversations.models import Conversation, Turn
 from conversations.selectors import conversation_list
 
@@ -110,13 +110,11 @@ def home(request):
 
 
 def _turn_page(conversation: Conversation, *, before: int | None = None) -> dict:
-    """The newest TURN_PAGE_SIZE turns (before a position, for "show earlier"): one query, oldest first."""
-    turns = conversation.turns.select_related("feedback").order_by("-position")
-    if before is not None:
-        turns = turns.filter(position__lt=before)
-    rows = list(turns[: TURN_PAGE_SIZE + 1])
+    """The newest TURN_PAGE_SIZE turns of the branch shown (before a position, for "show earlier"), oldest
+    first, with their versions: two queries (the path, the feedback)."""
+    rows = selectors.turn_path(conversation, before_position=before, limit=TURN_PAGE_SIZE + 1)
     has_earlier = len(rows) > TURN_PAGE_SIZE
-    rows = rows[:TURN_PAGE_SIZE][::-1]
+    rows = rows[-TURN_PAGE_SIZE:]
     return {"turns": rows, "turns_before": rows[0].position if has_earlier else None}
 
 
@@ -132,12 +130,15 @@ def conversation_detail(request, conversation_id):
 @login_required
 @require_GET
 def turn_list(request, conversation_id):
-    """Earlier turns of a long conversation, as an HTML fragment (the "Show earlier messages" button)."""
+    """Turns of the branch shown, as an HTML fragment: earlier ones of a long conversation (`before`, the
+    "Show earlier messages" button), or the newest page (no `before`: after switching versions)."""
     conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
-    try:
-        before = int(request.GET.get("before", ""))
-    except ValueError:
-        return HttpResponseBadRequest("`before` must be a turn position (a whole number).")
+    raw = request.GET.get("before")
+    before = None
+    if raw is not None:
+        if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**31:
+            return HttpResponseBadRequest("`before` must be a turn position (a whole number).")
+        before = int(raw)
     return render(request, "conversations/_turns.html", _turn_page(conversation, before=before))
 
 
@@ -157,8 +158,10 @@ def history(request):
 @login_required
 @require_GET
 def turn_detail(request, conversation_id, turn_id: int):
-    """One turn rendered as on the page (the script swaps it in when an answer finishes)."""
-    turn = get_object_or_404(
-        Turn.objects.for_user(request.user).select_related("feedback"), conversation_id=conversation_id, pk=turn_id
-    )
+    """One turn rendered as on the page, with its versions (the script swaps it in when an answer finishes)."""
+    conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
+    try:
+        turn = selectors.turn_with_versions(conversation, turn_id)
+    except Turn.DoesNotExist:
+        raise Http404 from None
     return render(request, "conversations/_turn.html", {"turn": turn})

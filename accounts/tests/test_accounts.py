@@ -7,7 +7,8 @@ from django.core import mail
 from django.urls import reverse
 
 from accounts.models import ApiKey, User
-from conversations.models import Conversation, Turn
+from conversations.models import Conversation
+from conversations.tests.factories import add_turns
 
 pytestmark = pytest.mark.django_db
 
@@ -143,10 +144,8 @@ def test_api_key_revoke_is_owner_only(authenticated_client, user, other_user):
 def test_profile_shows_todays_usage_and_quota(authenticated_client, user, settings):
     settings.CHAT_DAILY_TOKEN_QUOTA = 1000
     conversation = Conversation.objects.create(owner=user)
-    Turn.objects.create(conversation=conversation, position=1, role="user", content="hi")
-    Turn.objects.create(
-        conversation=conversation, position=2, role="assistant", content="yo", prompt_tokens=100, completion_tokens=50
-    )
+    add_turns(conversation, ("user", "hi"))
+    add_turns(conversation, ("assistant", "yo"), prompt_tokens=100, completion_tokens=50)
     html = authenticated_client.get(reverse("profile")).content.decode()
     assert '<strong class="usage-number">150</strong>' in html
     assert "850 of 1000 tokens left today" in html

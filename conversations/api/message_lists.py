@@ -104,8 +104,8 @@ class ChatReplySerializer(serializers.Serializer):
 def conversation_from_messages(*, owner, source: str, messages: list[dict], model: str = "") -> Conversation:
     """A new conversation holding every message but the last as stored history.
 
-    System messages become the conversation's system prompt; the rest become turns 1..n (complete,
-    no usage: they were not produced here). The caller then sends the last message with chat_turn.
+    System messages become the conversation's system prompt; the rest become a single branch of turns
+    1..n (complete, no usage: they were not produced here). The caller then sends the last message with chat_turn.
     """
     system_prompt = "\n\n".join(m["content"] for m in messages[:-1] if m["role"] in SYSTEM_ROLES)
     history = [m for m in messages[:-1] if m["role"] in HISTORY_ROLES]
@@ -116,12 +116,14 @@ def conversation_from_messages(*, owner, source: str, messages: list[dict], mode
             owner=owner, source=source, model=model, system_prompt=system_prompt,
             title=services.title_from_text(first_user) if first_user else "",
         )
-        Turn.objects.bulk_create(
-            Turn(conversation=conversation, position=position, role=HISTORY_ROLES[m["role"]], content=m["content"],
-                 status=Turn.Status.COMPLETE, created_at=now, completed_at=now)
-            for position, m in enumerate(history, start=1)
-        )
+        parent = None
+        for position, message in enumerate(history, start=1):
+            parent = Turn.objects.create(
+                conversation=conversation, parent=parent, position=position, role=HISTORY_ROLES[message["role"]],
+                content=message["content"], status=Turn.Status.COMPLETE, created_at=now, completed_at=now,
+            )
         if history:
-            Conversation.objects.filter(pk=conversation.pk).update(turn_count=len(history))
+            Conversation.objects.filter(pk=conversation.pk).update(turn_count=len(history), current_turn=parent)
             conversation.turn_count = len(history)
+            conversation.current_turn = parent
     return conversation

@@ -7,14 +7,17 @@ from rest_framework import serializers
 from conversations import llm
 from conversations.models import Conversation, Feedback, Turn
 from conversations.reviews import review_notice_for
+from conversations.selectors import turn_path
 
 CONVERSATION_FIELDS = (
-    "id", "title", "model", "system_prompt", "archived", "created_at", "updated_at", "turn_count",
+    "id", "title", "model", "system_prompt", "archived", "created_at", "updated_at", "turn_count", "current_turn_id",
 )
 TURN_FIELDS = (
-    "id", "position", "role", "content", "status", "model", "prompt_tokens", "completion_tokens",
+    "id", "parent_id", "position", "role", "content", "status", "model", "prompt_tokens", "completion_tokens",
     "finish_reason", "error", "created_at",
 )
+# Versions: turns with the same parent. Carried by path reads (selectors.turn_path) and new turns.
+VERSION_FIELDS = ("sibling_count", "sibling_index", "previous_sibling_id", "next_sibling_id")
 
 
 def reject_unencodable(value: str) -> str:
@@ -67,13 +70,31 @@ class MessageContentField(TextField):
         return value
 
 
+class VersionField(serializers.IntegerField):
+    """A versions column of a turn; null where the turn was read without them (the whole-tree listing)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, allow_null=True, **kwargs)
+
+    def get_attribute(self, instance):
+        return getattr(instance, self.field_name, None)
+
+
 class TurnSerializer(serializers.ModelSerializer):
     """A stored turn. Reads only the row's own columns: serializing needs no query (safe while streaming)."""
 
+    parent_id = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The turn this one follows; null for a first message."
+    )
+    sibling_count = VersionField(help_text="How many versions of this turn there are (turns with its parent).")
+    sibling_index = VersionField(help_text="This version's place among them, from 1 (oldest).")
+    previous_sibling_id = VersionField(help_text="The older version next to this one; null if none.")
+    next_sibling_id = VersionField(help_text="The newer version next to this one; null if none.")
+
     class Meta:
         model = Turn
-        fields = TURN_FIELDS
-        read_only_fields = TURN_FIELDS
+        fields = (*TURN_FIELDS, *VERSION_FIELDS)
+        read_only_fields = fields
 
 
 _TURN_DATETIME = serializers.DateTimeField()
@@ -82,11 +103,17 @@ _TURN_DATETIME = serializers.DateTimeField()
 def turn_data(turn: Turn) -> dict:
     """TurnSerializer(turn).data without DRF's per-call field machinery: the SSE path sends two per answer."""
     data = {name: getattr(turn, name) for name in TURN_FIELDS}
+    data.update({name: getattr(turn, name, None) for name in VERSION_FIELDS})
     data["created_at"] = _TURN_DATETIME.to_representation(turn.created_at)
     return data
 
 
 class ConversationSerializer(serializers.ModelSerializer):
+    current_turn_id = serializers.IntegerField(
+        read_only=True, allow_null=True,
+        help_text="The last turn of the branch shown; `turns` is the path from the first message down to it.",
+    )
+
     class Meta:
         model = Conversation
         fields = CONVERSATION_FIELDS
@@ -99,12 +126,16 @@ class ReviewSerializer(serializers.Serializer):
 
 
 class ConversationDetailSerializer(ConversationSerializer):
-    turns = TurnSerializer(many=True, read_only=True)
+    turns = serializers.SerializerMethodField(help_text="The branch shown, from the first message to the current turn.")
     review = serializers.SerializerMethodField(help_text="The latest staff review of this chat, or null.")
 
     class Meta(ConversationSerializer.Meta):
         fields = (*CONVERSATION_FIELDS, "review", "turns")
         read_only_fields = fields
+
+    @extend_schema_field(TurnSerializer(many=True))
+    def get_turns(self, conversation):
+        return TurnSerializer(turn_path(conversation), many=True).data
 
     @extend_schema_field(ReviewSerializer(allow_null=True))
     def get_review(self, conversation):
@@ -142,8 +173,29 @@ class TurnCreateSerializer(serializers.Serializer):
 
 
 class RegenerateSerializer(serializers.Serializer):
-    content = MessageContentField(required=False, help_text="Replace the last user message first (edit and resend).")
+    turn_id = serializers.IntegerField(
+        min_value=1, required=False, help_text="The answer to write again; default: the current turn."
+    )
+    content = MessageContentField(
+        required=False, help_text="Write a new version of the message that answer answers first (edit and resend)."
+    )
     stream = StrictBooleanField(default=False)
+
+
+class SwitchSerializer(serializers.Serializer):
+    turn_id = serializers.IntegerField(
+        min_value=1, help_text="Any turn of the conversation: the branch through it is shown, down to its newest turn."
+    )
+
+
+class BranchSerializer(serializers.Serializer):
+    current_turn_id = serializers.IntegerField(allow_null=True)
+    turns = TurnSerializer(many=True, help_text="The branch shown, from the first message to the current turn.")
+
+
+class TreeSerializer(serializers.Serializer):
+    current_turn_id = serializers.IntegerField(allow_null=True)
+    turns = TurnSerializer(many=True, help_text="Every turn of every branch, oldest first; follow parent_id.")
 
 
 class TurnPairSerializer(serializers.Serializer):

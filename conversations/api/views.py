@@ -118,18 +118,39 @@ class ConversationDetailView(ApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _turn_id_param(request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**63:
+        raise exceptions.ValidationError({name: ["Use a turn id (a whole number)."]})
+    return int(raw)
+
+
 class TurnListCreateView(ApiView, generics.GenericAPIView):
     serializer_class = s.TurnSerializer
     chat_methods = ("POST",)
 
     @extend_schema(
-        summary="The turns of a conversation, in order",
+        summary="The branch shown: turns from the first message to the current turn, with their versions",
+        description=(
+            "Each turn carries `sibling_count` and `sibling_index` (its versions: turns with the same parent) "
+            "and the ids of the versions next to it. With `leaf`, the branch through that turn (down to its "
+            "newest turn) is listed without switching to it. `tree/` lists every branch."
+        ),
         operation_id="api_v1_conversations_turns_list",
+        parameters=[OpenApiParameter("leaf", int, description="List the branch through this turn instead.")],
         responses=s.TurnSerializer(many=True),
     )
     def get(self, request, conversation_id):
         conversation = own_conversation(request, conversation_id)
-        page = self.paginate_queryset(conversation.turns.order_by("position"))
+        through = _turn_id_param(request, "leaf")
+        leaf_id = None
+        if through is not None:
+            leaf_id = selectors.latest_leaf_id(conversation, through)
+            if leaf_id is None:
+                raise exceptions.NotFound("Turn not found.")
+        page = self.paginate_queryset(selectors.turn_path(conversation, leaf_id=leaf_id))
         return self.get_paginated_response(s.TurnSerializer(page, many=True).data)
 
     @extend_schema(
@@ -161,9 +182,11 @@ class RegenerateView(ApiView):
     chat_methods = ("POST",)
 
     @extend_schema(
-        summary="Re-run the last answer (optionally after editing the last message)",
+        summary="Write a new version of an answer (optionally of the message it answers)",
         description=(
-            "Replaces the last answer in place. With `content`, the last user message is edited first. "
+            "Adds a new version of the answer `turn_id` (default: the current turn) beside the old ones, "
+            "which keep their text, usage, feedback and status, and shows it. With `content`, a new version "
+            "of the message that answer answers is written first (as `turns/{id}/edit/`). "
             "409 while an answer is still being written.\n\n" + SSE_DESCRIPTION
         ),
         request=s.RegenerateSerializer,
@@ -177,12 +200,79 @@ class RegenerateView(ApiView):
         serializer = s.RegenerateSerializer(data=self.body(request))
         serializer.is_valid(raise_exception=True)
         content = serializer.validated_data.get("content")
+        turn_id = serializer.validated_data.get("turn_id")
         if wants_event_stream(request, serializer.validated_data["stream"]):
             return StreamHandoff(services.chat_turn_begin(
-                conversation=conversation, user=request.user, content=content, regenerate=True
+                conversation=conversation, user=request.user, content=content, regenerate=True, turn_id=turn_id
             ))
-        run = services.chat_turn(conversation=conversation, user=request.user, content=content, regenerate=True)
+        run = services.chat_turn(
+            conversation=conversation, user=request.user, content=content, regenerate=True, turn_id=turn_id
+        )
         return Response(turn_pair(run))
+
+
+class EditView(ApiView):
+    chat_methods = ("POST",)
+
+    @extend_schema(
+        summary="Write a new version of one of your messages, and answer it",
+        description=(
+            "Any user message, not only the last: the new version is added beside the old one, answered, and "
+            "shown; everything below the old message stays on its own branch (switch back with `switch/`). "
+            "409 while an answer is still being written.\n\n" + SSE_DESCRIPTION
+        ),
+        request=s.TurnCreateSerializer,
+        responses={
+            201: s.TurnPairSerializer,
+            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="The answer as events."),
+        },
+    )
+    def post(self, request, conversation_id, turn_id):
+        conversation = own_conversation(request, conversation_id)
+        serializer = s.TurnCreateSerializer(data=self.body(request))
+        serializer.is_valid(raise_exception=True)
+        content = serializer.validated_data["content"]
+        if wants_event_stream(request, serializer.validated_data["stream"]):
+            return StreamHandoff(services.chat_turn_begin(
+                conversation=conversation, user=request.user, content=content, turn_id=turn_id
+            ))
+        run = services.chat_turn(conversation=conversation, user=request.user, content=content, turn_id=turn_id)
+        return Response(turn_pair(run), status=status.HTTP_201_CREATED)
+
+
+class SwitchView(ApiView):
+    @extend_schema(
+        summary="Show another version: the branch through a turn, down to its newest turn",
+        description="The choice is stored: it holds across reloads and devices. Answers the branch now shown.",
+        request=s.SwitchSerializer,
+        responses=s.BranchSerializer,
+    )
+    def post(self, request, conversation_id):
+        conversation = own_conversation(request, conversation_id)
+        serializer = s.SwitchSerializer(data=self.body(request))
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.conversation_switch(conversation=conversation, turn_id=serializer.validated_data["turn_id"])
+        except Turn.DoesNotExist:
+            raise exceptions.NotFound("Turn not found.") from None
+        turns = selectors.turn_path(conversation)
+        return Response({
+            "current_turn_id": conversation.current_turn_id, "turns": s.TurnSerializer(turns, many=True).data,
+        })
+
+
+class TreeView(ApiView):
+    @extend_schema(
+        summary="Every version of every turn: the whole tree",
+        description="Turns oldest first, each with its `parent_id`; `current_turn_id` ends the branch shown.",
+        responses=s.TreeSerializer,
+    )
+    def get(self, request, conversation_id):
+        conversation = own_conversation(request, conversation_id)
+        turns = selectors.conversation_tree(conversation)
+        return Response({
+            "current_turn_id": conversation.current_turn_id, "turns": s.TurnSerializer(turns, many=True).data,
+        })
 
 
 class StopView(ApiView):
@@ -227,8 +317,7 @@ class ExportView(ApiView):
         export_format = request.query_params.get("format", "md")
         if export_format not in exports.FORMATS:
             raise exceptions.ValidationError({"format": ["Use md or json."]})
-        turns = list(conversation.turns.select_related("feedback").order_by("position"))
-        body, content_type = exports.export_conversation(conversation, turns, export_format)
+        body, content_type = exports.export_conversation(conversation, export_format)
         response = HttpResponse(body, content_type=content_type)
         response["Content-Disposition"] = content_disposition_header(
             True, exports.export_filename(conversation, export_format)

@@ -37,6 +37,7 @@ JS_STRINGS = {
     "no_results": _("No chats found."),
     "thinking": _("Thinking…"),
     "load_failed": _("Could not load. Check your connection and try again."),
+    "switch_failed": _("Could not show that version. Try again."),
 }
 
 
@@ -57,6 +58,8 @@ _ICON_PATHS = {
     "send": '<path d="M12 19V5M5 12l7-7 7 7"/>',
     "stop": '<rect x="7" y="7" width="10" height="10" rx="1.5" fill="currentColor"/>',
     "menu": '<path d="M4 6h16M4 12h16M4 18h16"/>',
+    "chevron-left": '<path d="M15 6l-6 6 6 6"/>',
+    "chevron-right": '<path d="M9 6l6 6-6 6"/>',
     "close": '<path d="M6 6l12 12M18 6L6 18"/>',
     "sun": '<circle cx="12" cy="12" r="4"/><path d="M12 2v2M12 20v2M4.9 4.9l1.4 1.4M17.7 17.7l1.4 1.4M2 12h2M20 '
            '12h2M4.9 19.1l1.4-1.4M17.7 6.3l1.4-1.4"/>',

@@ -44,22 +44,26 @@ def add_exchange(
     at: datetime | None = None,
     error: str = "",
 ) -> tuple[Turn, Turn]:
-    """Append a user question and an assistant answer (positions follow turn_count, as the service does)."""
+    """Append a user question and an assistant answer below the current turn, as the service does."""
     at = at or timezone.now()
-    position = conversation.turn_count
+    parent = conversation.current_turn
+    position = parent.position if parent else 0
     question_turn = Turn.objects.create(
-        conversation=conversation, position=position + 1, role=Turn.Role.USER, content=question, created_at=at
+        conversation=conversation, parent=parent, position=position + 1, role=Turn.Role.USER, content=question,
+        created_at=at,
     )
     answer_turn = Turn.objects.create(
-        conversation=conversation, position=position + 2, role=Turn.Role.ASSISTANT, content=answer, status=status,
-        model="fake-model", prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, latency_ms=120,
-        first_token_ms=40, error=error, created_at=at, completed_at=at,
+        conversation=conversation, parent=question_turn, position=position + 2, role=Turn.Role.ASSISTANT,
+        content=answer, status=status, model="fake-model", prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens, latency_ms=120, first_token_ms=40, error=error, created_at=at,
+        completed_at=at,
     )
     if rating is not None:
         Feedback.objects.create(turn=answer_turn, rating=rating, comment=comment)
-    conversation.turn_count = position + 2
+    conversation.turn_count += 2
+    conversation.current_turn = answer_turn
     conversation.updated_at = at
-    conversation.save(update_fields=["turn_count", "updated_at"])
+    conversation.save(update_fields=["turn_count", "current_turn", "updated_at"])
     return question_turn, answer_turn
 
 

@@ -5,17 +5,29 @@ from conversations.services import conversation_create
 
 
 def conversation_with_history(user, turns: int, *, title: str = "history"):
-    """A conversation holding `turns` complete turns (user and assistant alternating), made in bulk."""
+    """A conversation holding one branch of `turns` complete turns (user and assistant alternating)."""
     conversation = conversation_create(owner=user, title=title)
-    Turn.objects.bulk_create(
-        Turn(
-            conversation=conversation,
-            position=position,
-            role=Turn.Role.USER if position % 2 else Turn.Role.ASSISTANT,
-            content=f"turn {position}",
+    parent = None
+    for position in range(1, turns + 1):
+        parent = Turn.objects.create(
+            conversation=conversation, parent=parent, position=position,
+            role=Turn.Role.USER if position % 2 else Turn.Role.ASSISTANT, content=f"turn {position}",
         )
-        for position in range(1, turns + 1)
-    )
     conversation.turn_count = turns
-    conversation.save(update_fields=["turn_count"])
+    conversation.current_turn = parent
+    conversation.save(update_fields=["turn_count", "current_turn"])
     return conversation
+
+
+def add_turns(conversation, *pairs, **fields):
+    """Append (role, content) turns below the current turn, as one branch; `fields` go on each turn."""
+    parent = conversation.current_turn
+    for role, content in pairs:
+        parent = Turn.objects.create(
+            conversation=conversation, parent=parent, position=parent.position + 1 if parent else 1,
+            role=role, content=content, **fields,
+        )
+    conversation.turn_count += len(pairs)
+    conversation.current_turn = parent
+    conversation.save(update_fields=["turn_count", "current_turn"])
+    return parent

@@ -9,14 +9,17 @@ from accounts.models import ApiKey
 from conversations.models import Conversation, Feedback, Turn
 from conversations.services import chat_turn, conversation_create
 from conversations.tests.api_helpers import assert_error, session_client
+from conversations.tests.factories import add_turns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TURN_FIELDS = {
-    "id", "position", "role", "content", "status", "model", "prompt_tokens", "completion_tokens",
-    "finish_reason", "error", "created_at",
+    "id", "parent_id", "position", "role", "content", "status", "model", "prompt_tokens", "completion_tokens",
+    "finish_reason", "error", "created_at", "sibling_count", "sibling_index", "previous_sibling_id", "next_sibling_id",
 }
-CONVERSATION_FIELDS = {"id", "title", "model", "system_prompt", "archived", "created_at", "updated_at", "turn_count"}
+CONVERSATION_FIELDS = {
+    "id", "title", "model", "system_prompt", "archived", "created_at", "updated_at", "turn_count", "current_turn_id",
+}
 
 
 @pytest.fixture
@@ -77,7 +80,7 @@ def test_list_is_newest_first_paginated_and_searchable(key_client, user):
     first = conversation_create(owner=user, title="Sourdough")
     second = conversation_create(owner=user, title="Taxes")
     third = conversation_create(owner=user, title="Garden")
-    Turn.objects.create(conversation=second, position=1, role="user", content="about SOURDOUGH starters")
+    add_turns(second, ("user", "about SOURDOUGH starters"))
     for index, conversation in enumerate([first, second, third]):
         recent = conversation.created_at.replace(year=2020 + index)
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=recent)
@@ -209,22 +212,24 @@ def test_regenerate_and_edit_last_message(key_client, user, fake_upstream):
     assert response.status_code == 200
     body = response.json()
     assert body["user_turn"] is None and body["assistant_turn"]["content"] == "second answer"
-    assert body["assistant_turn"]["position"] == 2 and conversation.turns.count() == 2
+    assert body["assistant_turn"]["position"] == 2 and conversation.turns.count() == 3  # the first answer is kept
+    assert (body["assistant_turn"]["sibling_index"], body["assistant_turn"]["sibling_count"]) == (2, 2)
 
+    # With content: a new version of the message that answer answers (the original edit-and-resend contract).
     response = post(key_client, f"/api/v1/conversations/{conversation.pk}/regenerate/", {"content": "edited"})
     body = response.json()
     assert body["user_turn"]["content"] == "edited" and body["user_turn"]["position"] == 1
+    assert (body["user_turn"]["sibling_index"], body["user_turn"]["sibling_count"]) == (2, 2)
     assert fake_upstream.chat_requests[-1].messages[-1] == {"role": "user", "content": "edited"}
-    assert conversation.turns.count() == 2
+    assert conversation.turns.count() == 5
 
 
 def test_regenerate_conflicts(key_client, user, fake_upstream):
     empty = conversation_create(owner=user)
     assert_error(post(key_client, f"/api/v1/conversations/{empty.pk}/regenerate/", {}), 409, "nothing_to_regenerate")
     busy = conversation_create(owner=user)
-    Turn.objects.create(conversation=busy, position=1, role="user", content="q")
-    Turn.objects.create(conversation=busy, position=2, role="assistant", status="streaming")
-    Conversation.objects.filter(pk=busy.pk).update(turn_count=2)
+    add_turns(busy, ("user", "q"))
+    add_turns(busy, ("assistant", ""), status="streaming")
     assert_error(post(key_client, f"/api/v1/conversations/{busy.pk}/regenerate/", {}), 409, "busy")
     assert_error(post(key_client, f"/api/v1/conversations/{busy.pk}/turns/", {"content": "more"}), 409, "busy")
     assert fake_upstream.chat_requests == []
@@ -234,8 +239,8 @@ def test_stop(key_client, user):
     conversation = conversation_create(owner=user)
     response = post(key_client, f"/api/v1/conversations/{conversation.pk}/stop/", {})
     assert response.status_code == 200 and response.json() == {"assistant_turn": None}
-    Turn.objects.create(conversation=conversation, position=1, role="user", content="q")
-    running = Turn.objects.create(conversation=conversation, position=2, role="assistant", status="streaming")
+    add_turns(conversation, ("user", "q"))
+    running = add_turns(conversation, ("assistant", ""), status="streaming")
     response = post(key_client, f"/api/v1/conversations/{conversation.pk}/stop/", {})
     assert response.json()["assistant_turn"]["id"] == running.pk
     from django.core.cache import cache
@@ -245,8 +250,8 @@ def test_stop(key_client, user):
 
 def test_feedback(client_any, user):
     conversation = conversation_create(owner=user)
-    question = Turn.objects.create(conversation=conversation, position=1, role="user", content="q")
-    answer = Turn.objects.create(conversation=conversation, position=2, role="assistant", content="a")
+    question = add_turns(conversation, ("user", "q"))
+    answer = add_turns(conversation, ("assistant", "a"))
     response = post(client_any, f"/api/v1/turns/{answer.pk}/feedback/", {"rating": -1, "comment": "wrong"})
     assert response.status_code == 200 and response.json()["rating"] == -1
     response = post(client_any, f"/api/v1/turns/{answer.pk}/feedback/", {"rating": 1})

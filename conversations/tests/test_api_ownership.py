@@ -17,7 +17,9 @@ from conversations.tests.api_helpers import assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# pattern -> the requests to try on it ({id} filled in with the owner's id)
+OWNERS_TURN = object()  # in a body: the owner's turn id
+
+# pattern -> the requests to try on it ({id} filled in with the owner's id; for edit/, the owner's message)
 SWEEP = {
     "api/v1/conversations/<uuid:conversation_id>/": [
         ("get", None), ("patch", {"title": "pwned", "archived": True}), ("delete", None),
@@ -28,6 +30,11 @@ SWEEP = {
     "api/v1/conversations/<uuid:conversation_id>/regenerate/": [
         ("post", {}), ("post", {"content": "edited"}), ("post", {"stream": True}),
     ],
+    "api/v1/conversations/<uuid:conversation_id>/turns/<int:turn_id>/edit/": [
+        ("post", {"content": "sneak"}), ("post", {"content": "sneak", "stream": True}),
+    ],
+    "api/v1/conversations/<uuid:conversation_id>/switch/": [("post", {"turn_id": OWNERS_TURN})],
+    "api/v1/conversations/<uuid:conversation_id>/tree/": [("get", None)],
     "api/v1/conversations/<uuid:conversation_id>/stop/": [("post", {})],
     "api/v1/conversations/<uuid:conversation_id>/export/": [("get", None)],
     "api/v1/turns/<int:turn_id>/feedback/": [("post", {"rating": -1, "comment": "pwned"})],
@@ -69,10 +76,15 @@ def owners_data(user, fake_upstream):
     Feedback.objects.create(turn=run.assistant_turn, rating=1, comment="mine")
     key, _ = ApiKey.generate(user=user, name="alice's key")
     fake_upstream.requests.clear()
-    return {"conversation_id": conversation.pk, "turn_id": run.assistant_turn.pk, "key_id": key.pk}
+    return {
+        "conversation_id": conversation.pk, "turn_id": run.assistant_turn.pk, "key_id": key.pk,
+        "message_id": run.user_turn.pk,
+    }
 
 
 def fill(pattern: str, ids: dict) -> str:
+    if pattern.endswith("/edit/"):
+        ids = {**ids, "turn_id": ids["message_id"]}
     url = "/" + pattern
     for name, value in ids.items():
         for converter in ("uuid", "int"):
@@ -91,6 +103,8 @@ def test_other_users_ids_are_404_and_change_nothing(owners_data, user, other_use
     for pattern, requests in SWEEP.items():
         url = fill(pattern, owners_data)
         for method, body in requests:
+            if body is not None:
+                body = {name: owners_data["turn_id"] if value is OWNERS_TURN else value for name, value in body.items()}
             for client in (bob, bob_session):
                 response = getattr(client, method)(url, body, format="json")
                 assert_error(response, 404)
@@ -98,7 +112,7 @@ def test_other_users_ids_are_404_and_change_nothing(owners_data, user, other_use
                 tried += 1
     assert tried == 2 * sum(len(r) for r in SWEEP.values())
     assert snapshot(user) == before
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
 
 
 async def test_other_users_ids_are_404_on_the_async_streaming_path(owners_data, other_user, fake_upstream):
@@ -108,7 +122,8 @@ async def test_other_users_ids_are_404_on_the_async_streaming_path(owners_data, 
     client = AsyncClient()
     auth = {"Authorization": f"Bearer {raw}"}
     for pattern in ("api/v1/conversations/<uuid:conversation_id>/turns/",
-                    "api/v1/conversations/<uuid:conversation_id>/regenerate/"):
+                    "api/v1/conversations/<uuid:conversation_id>/regenerate/",
+                    "api/v1/conversations/<uuid:conversation_id>/turns/<int:turn_id>/edit/"):
         response = await client.post(fill(pattern, owners_data), json.dumps({"content": "x", "stream": True}),
                                      content_type="application/json", headers={**auth, "Accept": "text/event-stream"})
         assert_error(response, 404)
@@ -117,6 +132,6 @@ async def test_other_users_ids_are_404_on_the_async_streaming_path(owners_data, 
         "metadata": {"conversation_id": str(owners_data["conversation_id"])},
     }), content_type="application/json", headers=auth)
     assert_error(response, 404)
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
     turns = await Turn.objects.filter(conversation_id=owners_data["conversation_id"]).acount()
     assert turns == 2

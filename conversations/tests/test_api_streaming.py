@@ -16,6 +16,7 @@ from conversations import services
 from conversations.models import Conversation, Turn
 from conversations.services import chat_turn, conversation_create, title_from_text
 from conversations.tests.api_helpers import assert_error
+from conversations.tests.factories import add_turns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,7 +113,8 @@ async def test_regenerate_streams_the_same_format(fake_upstream, conversation, k
     assert [name for name, _ in events] == ["turn", "delta", "done"]
     assert events[0][1]["user_turn"]["content"] == "q edited"
     assert events[-1][1]["assistant_turn"]["content"] == "again" and events[-1][1]["assistant_turn"]["position"] == 2
-    assert await Turn.objects.filter(conversation=conversation).acount() == 2
+    assert events[0][1]["user_turn"]["sibling_count"] == 2  # a new version of the message; the old one is kept
+    assert await Turn.objects.filter(conversation=conversation).acount() == 4
 
 
 async def test_refusals_before_streaming_are_json(fake_upstream, conversation, key_headers, other_user):
@@ -129,9 +131,8 @@ async def test_refusals_before_streaming_are_json(fake_upstream, conversation, k
     assert_error(await post_json(client, f"/api/v1/conversations/{conversation.pk}/regenerate/",
                                  {"stream": True}, key_headers), 409, "nothing_to_regenerate")
 
-    await Turn.objects.acreate(conversation=conversation, position=1, role="user", content="q")
-    await Turn.objects.acreate(conversation=conversation, position=2, role="assistant", status="streaming")
-    await Conversation.objects.filter(pk=conversation.pk).aupdate(turn_count=2)
+    await sync_to_async(add_turns)(conversation, ("user", "q"))
+    await sync_to_async(add_turns)(conversation, ("assistant", ""), status="streaming")
     assert_error(await post_json(client, url, {"content": "hi", "stream": True}, key_headers), 409, "busy")
     assert fake_upstream.chat_requests == []
 
@@ -212,7 +213,7 @@ async def test_a_client_leaving_during_the_checks_leaves_no_running_answer(
 @pytest.mark.django_db
 def test_turn_data_matches_the_turn_serializer(user):
     from conversations.api.serializers import TurnSerializer, turn_data
-    from conversations.models import Conversation, Turn
+    from conversations.models import Turn
 
     conversation = Conversation.objects.create(owner=user)
     turn = Turn.objects.create(conversation=conversation, position=1, role="assistant", content="hi",

@@ -1,4 +1,4 @@
-"""One append costs the same number of queries whatever the length of the history (issue 7).
+"""One append costs the same number of queries whatever the length of the history.
 
 The whole `chat_turn` runs against the fake upstream over real HTTP; the bench reports the times.
 """
@@ -17,18 +17,11 @@ HISTORY_LENGTHS = (1, 100, 1000)
 
 
 def history_reads(queries) -> list[str]:
-    """The queries that read turn texts in position order, i.e. the history sent to the model."""
-    found = []
-    for query in queries:
-        sql = query["sql"]
-        columns, _, rest = sql.partition(" FROM ")
-        if (
-            columns.lstrip().upper().startswith("SELECT")
-            and '"conversations_turn"."content"' in columns
-            and '"conversations_turn"."position"' in rest.partition("ORDER BY")[2]
-        ):
-            found.append(sql)
-    return found
+    """The queries that read turn texts along the branch, i.e. the history sent to the model."""
+    return [
+        query["sql"] for query in queries
+        if query["sql"].lstrip().upper().startswith("WITH RECURSIVE") and "t.content" in query["sql"]
+    ]
 
 
 def test_append_query_count_is_the_same_for_1_100_and_1000_turns_of_history(fake_upstream, user):
@@ -43,9 +36,10 @@ def test_append_query_count_is_the_same_for_1_100_and_1000_turns_of_history(fake
         sent[turns] = len(fake_upstream.chat_requests[-1].messages)
 
     assert counts[1] == counts[100] == counts[1000], counts
-    # BEGIN, lock the conversation, look for a running answer, insert both turns, update the conversation,
-    # COMMIT; read the history; then, after the model, update the answer and the conversation's updated_at.
-    assert counts[1] == 9, counts
+    # BEGIN, lock the conversation (with its current turn), look for a running answer, insert the message,
+    # insert the answer (its parent is the message), update the conversation, COMMIT; read the history (the
+    # branch, one recursive query); then, after the model, update the answer and the conversation's updated_at.
+    assert counts[1] == 10, counts
     assert all(len(found) == 1 for found in reads.values()), reads
     # The history really was read and sent: system prompt + history + the new message
     # (1,000 short turns fit the default context budget, so nothing is trimmed).

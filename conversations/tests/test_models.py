@@ -12,11 +12,57 @@ def conversation(user):
 
 
 @pytest.mark.django_db
-def test_position_is_unique_per_conversation(conversation):
-    Turn.objects.create(conversation=conversation, position=1, role="user", content="a")
+def test_versions_share_a_position_and_a_parent(conversation):
+    first = Turn.objects.create(conversation=conversation, position=1, role="user", content="a")
+    Turn.objects.create(conversation=conversation, position=1, role="user", content="a, edited")
+    Turn.objects.create(conversation=conversation, parent=first, position=2, role="assistant", content="b")
+    Turn.objects.create(conversation=conversation, parent=first, position=2, role="assistant", content="b again")
+    assert conversation.turns.filter(parent=first).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_parent_must_belong_to_the_same_conversation(conversation, user):
+    other = Conversation.objects.create(owner=user)
+    foreign = Turn.objects.create(conversation=other, position=1, role="user", content="elsewhere")
     with pytest.raises(IntegrityError) as caught, transaction.atomic():
-        Turn.objects.create(conversation=conversation, position=1, role="assistant", content="b")
-    assert "turn_unique_position" in str(caught.value) or "UNIQUE" in str(caught.value)
+        Turn.objects.create(conversation=conversation, parent=foreign, position=2, role="assistant")
+    assert "turn_parent_same_conversation" in str(caught.value)
+    mine = Turn.objects.create(conversation=conversation, position=1, role="user", content="here")
+    child = Turn.objects.create(conversation=conversation, parent=mine, position=2, role="assistant")
+    with pytest.raises(IntegrityError) as caught, transaction.atomic():
+        Turn.objects.filter(pk=child.pk).update(parent=foreign)
+    assert "turn_parent_same_conversation" in str(caught.value)
+
+
+@pytest.mark.django_db
+def test_the_current_turn_must_belong_to_the_conversation(conversation, user):
+    other = Conversation.objects.create(owner=user)
+    foreign = Turn.objects.create(conversation=other, position=1, role="user", content="elsewhere")
+    with pytest.raises(IntegrityError) as caught, transaction.atomic():
+        Conversation.objects.filter(pk=conversation.pk).update(current_turn=foreign)
+    assert "conversation_current_turn_same_conversation" in str(caught.value)
+
+
+@pytest.mark.django_db
+def test_only_one_answer_runs_per_conversation(conversation):
+    question = Turn.objects.create(conversation=conversation, position=1, role="user", content="q")
+    Turn.objects.create(conversation=conversation, parent=question, position=2, role="assistant", status="pending")
+    with pytest.raises(IntegrityError) as caught, transaction.atomic():
+        Turn.objects.create(
+            conversation=conversation, parent=question, position=2, role="assistant", status="streaming"
+        )
+    assert "turn_one_running_per_conversation" in str(caught.value) or "UNIQUE" in str(caught.value)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("parent", "position"), [(False, 2), (True, 1)])
+def test_first_messages_and_only_they_are_at_position_one(conversation, parent, position):
+    root = Turn.objects.create(conversation=conversation, position=1, role="user", content="q")
+    with pytest.raises(IntegrityError) as caught, transaction.atomic():
+        Turn.objects.create(
+            conversation=conversation, parent=root if parent else None, position=position, role="assistant"
+        )
+    assert "turn_root_at_position_one" in str(caught.value)
 
 
 @pytest.mark.django_db

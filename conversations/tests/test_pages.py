@@ -9,16 +9,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversations.models import Conversation, Feedback, Turn
+from conversations.tests.factories import add_turns, conversation_with_history
 
 pytestmark = pytest.mark.django_db
 
 
 def make_conversation(owner, title="A chat", turns=(), **fields):
     conversation = Conversation.objects.create(owner=owner, title=title, **fields)
-    for position, (role, content) in enumerate(turns, start=1):
-        Turn.objects.create(conversation=conversation, position=position, role=role, content=content)
-    conversation.turn_count = len(turns)
-    conversation.save(update_fields=["turn_count"])
+    if turns:
+        add_turns(conversation, *turns)
     return conversation
 
 
@@ -117,10 +116,7 @@ def test_answer_code_blocks_are_highlighted_with_classes(authenticated_client, u
 
 def test_failed_answer_shows_its_error_and_a_retry_button(authenticated_client, user):
     conversation = make_conversation(user, "x", [("user", "hi")])
-    Turn.objects.create(
-        conversation=conversation, position=2, role="assistant", content="", status=Turn.Status.FAILED,
-        error="The model service is unavailable.",
-    )
+    add_turns(conversation, ("assistant", ""), status=Turn.Status.FAILED, error="The model service is unavailable.")
     html = authenticated_client.get(conversation.get_absolute_url()).content.decode()
     assert "The model service is unavailable." in html
     assert 'data-action="regenerate"' in html and "Retry" in html
@@ -128,10 +124,7 @@ def test_failed_answer_shows_its_error_and_a_retry_button(authenticated_client, 
 
 def test_answer_shows_usage_and_stored_feedback(authenticated_client, user):
     conversation = make_conversation(user, "x", [("user", "hi")])
-    answer = Turn.objects.create(
-        conversation=conversation, position=2, role="assistant", content="yo", prompt_tokens=12,
-        completion_tokens=30, model="fake-model",
-    )
+    answer = add_turns(conversation, ("assistant", "yo"), prompt_tokens=12, completion_tokens=30, model="fake-model")
     Feedback.objects.create(turn=answer, rating=-1)
     html = authenticated_client.get(f"/c/{conversation.pk}/turns/{answer.pk}/").content.decode()
     assert "42 tokens" in html and "fake-model" in html
@@ -240,25 +233,19 @@ def test_chat_page_query_count_is_constant(authenticated_client, user, django_as
     Conversation.objects.bulk_create(
         [Conversation(owner=user, title=f"chat {i}", updated_at=now - timedelta(minutes=i)) for i in range(count)]
     )
-    conversation = make_conversation(user, "Long chat")
-    Turn.objects.bulk_create(
-        [
-            Turn(conversation=conversation, position=i, role="user" if i % 2 else "assistant", content=f"turn {i}")
-            for i in range(1, count + 1)
-        ]
-    )
+    conversation = conversation_with_history(user, count, title="Long chat")
     Feedback.objects.create(turn=conversation.turns.filter(role="assistant").first() or conversation.turns.first(),
                             rating=1)
     # 1 session, 2 user, 3 the conversation, 4 the latest staff review, 5 the history page,
-    # 6 the newest turns with their feedback.
-    with django_assert_num_queries(6):
+    # 6 the newest turns of the branch shown (one recursive query, with their versions), 7 their feedback.
+    with django_assert_num_queries(7):
         response = authenticated_client.get(conversation.get_absolute_url())
     html = response.content.decode()
     assert html.count('class="turn turn-') == min(count, 100)
     assert (f'data-before="{count - 99}"' in html) is (count > 100)
     if count > 100:
-        # 1 session, 2 user, 3 the conversation, 4 the next older page of turns.
-        with django_assert_num_queries(4):
+        # 1 session, 2 user, 3 the conversation, 4 the next older page of turns, 5 their feedback.
+        with django_assert_num_queries(5):
             authenticated_client.get(f"/c/{conversation.pk}/turns/", {"before": count - 99})
 
 
@@ -311,8 +298,14 @@ def test_the_owner_sees_that_staff_reviewed_the_chat(authenticated_client, user,
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("query", ["", "?before=", "?before=abc", "?before=1.5"])
+@pytest.mark.parametrize("query", ["?before=", "?before=abc", "?before=1.5", "?before=²", "?before=99999999999"])
 def test_earlier_turns_need_a_whole_number_position(authenticated_client, user, query):
     conversation = make_conversation(user, "Chat")
     response = authenticated_client.get(f"/c/{conversation.pk}/turns/{query}")
     assert response.status_code == 400
+
+
+def test_the_turns_fragment_without_a_position_is_the_newest_page_of_the_branch_shown(authenticated_client, user):
+    conversation = make_conversation(user, "Chat", [("user", "first"), ("assistant", "one")])
+    html = authenticated_client.get(f"/c/{conversation.pk}/turns/").content.decode()
+    assert html.count('class="turn turn-') == 2 and "turns-earlier" not in html

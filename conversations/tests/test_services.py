@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from conversations import errors
-from conversations.models import Conversation, Turn
+from conversations.models import Turn
 from conversations.services import (
     AnswerDelta,
     AnswerDone,
@@ -17,6 +17,7 @@ from conversations.services import (
     conversation_create,
     turn_stop,
 )
+from conversations.tests.factories import add_turns
 
 SECRET = "sk-test-SECRET-upstream-key-0123456789"
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -114,12 +115,14 @@ def test_failures_keep_the_user_turn_and_store_a_safe_error(fake_upstream, conve
     if "retry_after" in behaviour:
         assert caught.value.retry_after == 7
 
-    # Retry re-runs the model for the same user turn: no duplicate.
+    # Retry answers the same user turn again (no duplicate message); the failed answer stays as a version.
     fake_upstream.behaviour = type(fake_upstream.behaviour)()
     run = chat_turn(conversation=conversation, user=user, regenerate=True)
     assert run.assistant_turn.status == Turn.Status.COMPLETE
     assert conversation.turns.filter(role="user").count() == 1
-    assert conversation.turns.count() == 2
+    assert list(conversation.turns.filter(role="assistant").values_list("parent_id", "status").order_by("id")) == [
+        (user_turn.pk, Turn.Status.FAILED), (user_turn.pk, Turn.Status.COMPLETE),
+    ]
 
 
 def test_connection_refused_is_unavailable(settings, conversation, user):
@@ -149,9 +152,8 @@ def test_sdk_retries_server_errors(fake_upstream, settings, conversation, user):
 
 
 def test_regenerate_is_refused_while_an_answer_runs(fake_upstream, conversation, user):
-    Turn.objects.create(conversation=conversation, position=1, role="user", content="q")
-    Turn.objects.create(conversation=conversation, position=2, role="assistant", status="pending")
-    Conversation.objects.filter(pk=conversation.pk).update(turn_count=2)
+    add_turns(conversation, ("user", "q"))
+    add_turns(conversation, ("assistant", ""), status="pending")
     with pytest.raises(errors.ConversationBusy):
         chat_turn(conversation=conversation, user=user, regenerate=True)
     with pytest.raises(errors.ConversationBusy):
@@ -161,11 +163,7 @@ def test_regenerate_is_refused_while_an_answer_runs(fake_upstream, conversation,
 
 def test_context_trimming_keeps_system_and_newest(fake_upstream, settings, conversation, user):
     long_text = "word " * 200  # ~334 approximate tokens each
-    Turn.objects.bulk_create(
-        Turn(conversation=conversation, position=i, role="user" if i % 2 else "assistant", content=f"{i} {long_text}")
-        for i in range(1, 201)
-    )
-    Conversation.objects.filter(pk=conversation.pk).update(turn_count=200)
+    add_turns(conversation, *[("user" if i % 2 else "assistant", f"{i} {long_text}") for i in range(1, 201)])
     settings.CHAT_CONTEXT_TOKENS = 2000
     settings.CHAT_MAX_ANSWER_TOKENS = 200
     run = chat_turn(conversation=conversation, user=user, content="newest")
@@ -304,16 +302,13 @@ def test_stale_running_answer_is_failed_and_the_chat_goes_on(fake_upstream, conv
     from conversations.services import turns_fail_stale
 
     long_ago = timezone.now() - timedelta(hours=1)
-    Turn.objects.create(conversation=conversation, position=1, role="user", content="q", created_at=long_ago)
-    Turn.objects.create(conversation=conversation, position=2, role="assistant", status="pending", created_at=long_ago)
-    Conversation.objects.filter(pk=conversation.pk).update(turn_count=2)
+    add_turns(conversation, ("user", "q"), created_at=long_ago)
+    add_turns(conversation, ("assistant", ""), status="pending", created_at=long_ago)
 
     run = chat_turn(conversation=conversation, user=user, content="still there?")
     assert run.assistant_turn.status == Turn.Status.COMPLETE
     assert Turn.objects.get(conversation=conversation, position=2).status == Turn.Status.FAILED
 
-    Turn.objects.create(
-        conversation=conversation, position=5, role="assistant", status="streaming", created_at=long_ago
-    )
+    add_turns(conversation, ("assistant", ""), status="streaming", created_at=long_ago)
     assert turns_fail_stale() == 1
     assert not Turn.objects.running().exists()

@@ -277,9 +277,10 @@ async function* readEvents(response) {
 /**
  * POST to a streaming endpoint and play its events into the page.
  * `userEl`: the optimistic user turn (removed again if the server refuses before storing anything).
- * `replaceEl`: the answer being regenerated (replaced once the server has reset it).
+ * `replaceEl`: the answer a new version is written for (its place is taken once the server has stored it).
+ * `onRefused`: called instead of putting the draft back when the server refuses before storing anything.
  */
-async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft = "" } = {}) {
+async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft = "", onRefused = null } = {}) {
   hideError();
   setBusy(true);
   const thisRun = {};
@@ -318,11 +319,6 @@ async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft
     for await (const { name, data } of readEvents(response)) {
       if (name === "turn") {
         if (userEl && data.user_turn) userEl.dataset.turnId = data.user_turn.id;
-        if (data.user_turn && !userEl) {
-          // An edited last message: show the text the server stored.
-          const lastUser = [...turnsEl.querySelectorAll(".turn-user")].pop();
-          if (lastUser) setTurnText(lastUser, data.user_turn.content);
-        }
         answerEl = newTurnElement("assistant", "");
         answerEl.dataset.turnId = data.assistant_turn.id;
         if (replaceEl) replaceEl.replaceWith(answerEl);
@@ -352,7 +348,10 @@ async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft
     }
     if (!finished) throw new Error(strings.network_lost);
   } catch (error) {
-    if (error.beforeStream) {
+    if (error.beforeStream && onRefused) {
+      await onRefused();
+      showError(error.message);
+    } else if (error.beforeStream) {
       // Nothing was stored: put the message back in the composer.
       if (userEl) {
         userEl.remove();
@@ -430,13 +429,59 @@ async function send(content) {
   await streamAnswer(`conversations/${conversationId}/turns/`, { content }, { userEl, draft: content });
 }
 
-async function regenerate(editedContent) {
+function removeTurnsAfter(article) {
+  // What followed this turn stays stored on its own branch; the new version starts a new one.
+  while (article.nextElementSibling) article.nextElementSibling.remove();
+}
+
+async function regenerate(answerEl) {
   if (run.busy || !conversationId) return;
-  const answers = turnsEl.querySelectorAll(".turn-assistant");
-  const body = editedContent === undefined ? {} : { content: editedContent };
-  await streamAnswer(`conversations/${conversationId}/regenerate/`, body, {
-    replaceEl: answers[answers.length - 1] || null,
+  const answer = answerEl || [...turnsEl.querySelectorAll(".turn-assistant")].pop();
+  if (!answer) return;
+  removeTurnsAfter(answer);
+  await streamAnswer(`conversations/${conversationId}/regenerate/`, { turn_id: Number(answer.dataset.turnId) }, {
+    replaceEl: answer,
+    onRefused: reloadThread,
   });
+}
+
+async function editMessage(messageEl, content) {
+  if (run.busy || !conversationId) return;
+  removeTurnsAfter(messageEl);
+  const userEl = newTurnElement("user", content);
+  messageEl.replaceWith(userEl);
+  scrollToBottom();
+  await streamAnswer(`conversations/${conversationId}/turns/${messageEl.dataset.turnId}/edit/`, { content }, {
+    userEl,
+    onRefused: reloadThread,
+  });
+}
+
+async function reloadThread(focusTurnId = null) {
+  // The newest page of the branch shown, as the server renders it (after a switch, or a refused edit).
+  const response = await fetch(`${conversationUrl(conversationId)}turns/`, { credentials: "same-origin" });
+  if (!response.ok) throw new Error(strings.load_failed);
+  const thread = fragment(await response.text());
+  enhance(thread);
+  turnsEl.replaceChildren(thread);
+  chat.classList.toggle("has-turns", turnsEl.querySelector(".turn") !== null);
+  const focused = focusTurnId && turnsEl.querySelector(`.turn[data-turn-id="${focusTurnId}"]`);
+  if (focused) {
+    focused.scrollIntoView({ block: "nearest" });
+    focused.querySelector('[data-action="version"]:not([disabled])')?.focus();
+  }
+}
+
+async function switchVersion(button) {
+  if (run.busy || !conversationId || !button.dataset.turnTarget) return;
+  const target = button.dataset.turnTarget;
+  hideError();
+  try {
+    await api("POST", `conversations/${conversationId}/switch/`, { turn_id: Number(target) });
+    await reloadThread(target);
+  } catch {
+    showError(strings.switch_failed);
+  }
 }
 
 async function stop() {
@@ -487,7 +532,7 @@ function startEdit(article) {
     if (!area.value.trim()) return;
     editor.remove();
     article.classList.remove("is-editing");
-    regenerate(area.value);
+    editMessage(article, area.value);
   });
 }
 
@@ -732,7 +777,9 @@ document.addEventListener("click", async (event) => {
   } else if (action === "edit") {
     startEdit(article);
   } else if (action === "regenerate") {
-    regenerate();
+    regenerate(article);
+  } else if (action === "version") {
+    switchVersion(target);
   } else if (action === "feedback") {
     setFeedback(target);
   } else if (action === "stop") {

@@ -88,7 +88,7 @@ def test_bad_message_bodies_are_400(fake_upstream, key_client, conversation, cas
         response = key_client.post(url, body, format="json")
         assert_error_shape(response, 400)
     assert counts() == before
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
 
 
 @calls_the_model
@@ -123,7 +123,7 @@ def test_malformed_raw_bodies_are_4xx(fake_upstream, api_key, conversation, case
         error = assert_error_shape(response, (400, 415))
         assert "Traceback" not in error["message"]
     assert Turn.objects.count() == before[1]
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
 
 
 @pytest.mark.parametrize("url", ["/api/v1/conversations/{id}/turns/", "/api/chat", "/v1/chat/completions",
@@ -135,7 +135,7 @@ def test_body_over_the_upload_limit_is_413(fake_upstream, key_client, conversati
     response = key_client.post(url.format(id=conversation.pk), body, format="json")
     assert_error_shape(response, 413)
     assert counts() == before
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
 
 
 @pytest.mark.parametrize("case", [
@@ -159,7 +159,7 @@ def test_bad_message_lists_are_400(fake_upstream, key_client, case, url):
     response = key_client.post(url, body, format="json")
     assert_error_shape(response, (400, 413))
     assert counts() == before
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
 
 
 @pytest.mark.parametrize("conversation_id", [
@@ -174,7 +174,7 @@ def test_unknown_or_malformed_conversation_ids_are_404(fake_upstream, key_client
     for turn_id in (conversation_id, "999999999", "99999999999999999999999"):
         assert_error_shape(key_client.post(f"/api/v1/turns/{turn_id}/feedback/", {"rating": 1}, format="json"),
                            404)
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
 
 
 @pytest.mark.parametrize("query", [
@@ -379,7 +379,7 @@ def test_session_api_writes_without_csrf_token_are_403(csrf_world, fake_upstream
         if not url.startswith("/v1/"):  # /v1 takes API keys only: a session there is simply not enough
             assert response.status_code == 403, (url, error)
     assert snapshot() == before
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
 
 
 @calls_the_model

@@ -62,7 +62,7 @@ def test_headers_csrf_ownership_and_errors_over_asgi(asgi_server, fake_upstream,
         turns = f"/api/v1/conversations/{conversation.pk}/turns/"
         assert_error_shape(alice.post(turns, json={"content": "no token"}), 403)
         assert_error_shape(alice.post(turns, json={"content": "no token", "stream": True}), 403)
-        assert fake_upstream.requests == []
+        assert fake_upstream.chat_requests == []
         token = {"X-CSRFToken": alice.cookies["csrftoken"]}
         accepted = alice.post(turns, json={"content": "with token"}, headers=token)
         assert accepted.status_code == 201, accepted.text
@@ -125,5 +125,5 @@ def test_a_chunked_body_over_the_limit_is_413_over_asgi(asgi_server, fake_upstre
         response = client.post(path.format(id=conversation.pk), content=body(), headers={
             "Authorization": f"Bearer {api_key}", "Content-Type": "application/json"})
     assert_error_shape(response, (400, 413))
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
     assert Turn.objects.count() == 0

@@ -77,15 +77,17 @@ def test_upstream_fault_keeps_the_message_and_retry_works(fake_upstream, setting
     assert turns[1].error and "Traceback" not in turns[1].error
     assert_nothing_running()
 
-    # Retry: the upstream is back; regenerate re-runs the failed answer in place.
+    # Retry: the upstream is back; regenerate writes a new version of the failed answer (which is kept).
     fake_upstream.reset()
     settings.OPENAI_BASE_URL = fake_upstream.base_url
     retry = key_client.post(f"/api/v1/conversations/{conversation.pk}/regenerate/", {}, format="json")
     assert retry.status_code == 200, retry.content
     assert retry.json()["assistant_turn"]["status"] == "complete"
-    turns = list(Turn.objects.filter(conversation=conversation).order_by("position"))
-    assert [(t.position, t.role, t.status) for t in turns] == [(1, "user", "complete"), (2, "assistant", "complete")]
-    assert turns[1].content == fake_upstream.behaviour.reply
+    turns = list(Turn.objects.filter(conversation=conversation).order_by("id"))
+    assert [(t.position, t.role, t.status) for t in turns] == [
+        (1, "user", "complete"), (2, "assistant", "failed"), (2, "assistant", "complete"),
+    ]
+    assert turns[2].content == fake_upstream.behaviour.reply and turns[2].parent_id == turns[0].pk
     assert [m["content"] for m in fake_upstream.chat_requests[-1].messages][-1] == "please answer"
     assert_nothing_running()
 

@@ -52,6 +52,10 @@ OWNED_ROUTES = {
         P("GET"), P("POST"), P("POST", stream="body"), P("POST", stream="accept")],
     "api/v1/conversations/<uuid:conversation_id>/regenerate/": [
         P("POST"), P("POST", stream="body"), P("POST", stream="accept")],
+    "api/v1/conversations/<uuid:conversation_id>/turns/<int:turn_id>/edit/": [
+        P("POST"), P("POST", stream="body"), P("POST", stream="accept")],
+    "api/v1/conversations/<uuid:conversation_id>/switch/": [P("POST")],
+    "api/v1/conversations/<uuid:conversation_id>/tree/": [P("GET")],
     "api/v1/conversations/<uuid:conversation_id>/stop/": [P("POST")],
     "api/v1/conversations/<uuid:conversation_id>/export/": [P("GET"), P("GET", "?format=json"), P("GET", "?format=md")],
     "api/v1/turns/<int:turn_id>/feedback/": [P("POST")],
@@ -106,10 +110,19 @@ def world(fake_upstream, user, other_user, password):
     _, bob_raw_key = ApiKey.generate(user=other_user, name="bob's key")
     fake_upstream.requests.clear()
     return {
-        "alice": {"conversation_id": conversation.pk, "turn_id": run.assistant_turn.pk, "key_id": alice_key.pk},
-        "bob": {"conversation_id": bob_conversation.pk, "turn_id": bob_run.assistant_turn.pk, "key_id": None},
+        "alice": {"conversation_id": conversation.pk, "turn_id": run.assistant_turn.pk, "key_id": alice_key.pk,
+                  "message_id": run.user_turn.pk},
+        "bob": {"conversation_id": bob_conversation.pk, "turn_id": bob_run.assistant_turn.pk, "key_id": None,
+                "message_id": bob_run.user_turn.pk},
         "bob_key": bob_raw_key,
     }
+
+
+def ids_for(route: str, ids: dict) -> dict:
+    """The ids a route takes: edit/ takes a message (a user turn) where the others take an answer."""
+    if route.endswith("/edit/"):
+        return {**ids, "turn_id": ids["message_id"]}
+    return ids
 
 
 def snapshot():
@@ -127,8 +140,9 @@ def fill(route: str, values: dict) -> str:
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), route)
 
 
-def send(client, probe: Probe, url: str):
-    body = dict(BODY, stream=True) if probe.stream == "body" else BODY
+def send(client, probe: Probe, url: str, turn_id: int):
+    # `turn_id` in the body (switch/, regenerate/) is always Alice's: Bob aims at her turn in every way.
+    body = dict(BODY, turn_id=turn_id, stream=probe.stream == "body")
     extra = {"HTTP_ACCEPT": "text/event-stream"} if probe.stream == "accept" else {}
     method = getattr(client, probe.method.lower())
     if probe.method == "GET":
@@ -168,10 +182,10 @@ def test_another_users_ids_are_404_and_change_nothing(world, fake_upstream, user
         clients["api key"] = key_client
     before = snapshot()
 
-    for url in foreign_urls(route, world):
+    for url in foreign_urls(route, {owner: ids_for(route, world[owner]) for owner in ("alice", "bob")}):
         for probe in probes_for(route):
             for name, client in clients.items():
-                response = send(client, probe, url)
+                response = send(client, probe, url, world["alice"]["turn_id"])
                 where = f"bob ({name}) {probe} {url}"
                 served = probe in OWNED_ROUTES[route]
                 assert response.status_code == 404 if served else response.status_code in (404, 405), (
@@ -181,12 +195,13 @@ def test_another_users_ids_are_404_and_change_nothing(world, fake_upstream, user
                 assert b"alice" not in response.content, where
 
     assert snapshot() == before
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
 
     # The same request from Alice is not a 404: the ids are real and the route works.
     owner = Client()
     owner.force_login(user)
-    response = send(owner, OWNED_ROUTES[route][0], fill(route, world["alice"]))
+    alice = ids_for(route, world["alice"])
+    response = send(owner, OWNED_ROUTES[route][0], fill(route, alice), world["alice"]["turn_id"])
     assert response.status_code < 400, (route, response.status_code, response.content[:300])
 
 
@@ -195,7 +210,7 @@ def test_anonymous_callers_are_refused(world, fake_upstream, route):
     before = snapshot()
     url = fill(route, world["alice"])
     for probe in probes_for(route):
-        response = send(Client(), probe, url)
+        response = send(Client(), probe, url, world["alice"]["turn_id"])
         if route.startswith("api/"):
             assert_error_shape(response, (401, 405) if probe not in OWNED_ROUTES[route] else 401)
         elif probe in OWNED_ROUTES[route]:
@@ -204,7 +219,7 @@ def test_anonymous_callers_are_refused(world, fake_upstream, route):
         else:
             assert response.status_code in (302, 405), (probe, url, response.status_code)
     assert snapshot() == before
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
 
 
 @pytest.mark.parametrize("how", ["header", "metadata"])
@@ -223,7 +238,7 @@ def test_openai_continuation_of_another_users_conversation_is_404(world, fake_up
     response = client.post("/v1/chat/completions", data=body, format="json", **extra)
     assert_error_shape(response, 404)
     assert snapshot() == before
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
 
     # A malformed or unknown id is a 4xx as well, never a new conversation.
     for bad in ("not-a-uuid", str(uuid.uuid4()), "' OR 1=1 --"):
@@ -234,7 +249,7 @@ def test_openai_continuation_of_another_users_conversation_is_404(world, fake_up
         response = client.post("/v1/chat/completions", data=body, format="json", **extra)
         assert_error_shape(response, (400, 404))
     assert snapshot() == before
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
 
 
 def _admin_values(route: str, world) -> dict:
@@ -265,4 +280,4 @@ def test_admin_id_routes_refuse_non_staff(world, fake_upstream, other_user):
                 assert response.status_code == 302, (url, method, response.status_code)
                 assert response["Location"].startswith("/admin/login/"), (url, response["Location"])
     assert snapshot() == before
-    assert fake_upstream.requests == []
+    assert fake_upstream.chat_requests == []
