@@ -268,6 +268,9 @@ CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=16000)
 CHAT_DAILY_TOKEN_QUOTA = env.int("CHAT_DAILY_TOKEN_QUOTA", default=0)
 CHAT_MODEL_TITLES = env.bool("CHAT_MODEL_TITLES", default=True)
 CHAT_STALE_TURN_SECONDS = env.int("CHAT_STALE_TURN_SECONDS", default=600)
+# A running answer's heartbeat lives this long unless its worker renews it (every 3 s): a worker that dies
+# mid-answer leaves the answer failed (and the chat free) within about this many seconds.
+CHAT_ANSWER_HEARTBEAT_SECONDS = env.int("CHAT_ANSWER_HEARTBEAT_SECONDS", default=15)
 CHAT_SHOW_REVIEWER = env.bool("CHAT_SHOW_REVIEWER", default=False)
 
 # Under uvicorn, request threads are reused (chatsite/asgi.py); at most this many idle ones are kept.

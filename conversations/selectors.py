@@ -3,7 +3,7 @@
 from datetime import datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count, Q, Sum, prefetch_related_objects
+from django.db.models import Count, Exists, OuterRef, Q, Sum, prefetch_related_objects
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -11,8 +11,12 @@ from conversations.models import Conversation, Turn
 
 
 def conversation_list(*, user, archived: bool = False, search: str = ""):
-    """The user's conversations, newest activity first; search matches titles and turn text."""
-    conversations = Conversation.objects.for_user(user).filter(archived=archived)
+    """The user's conversations, newest activity first; search matches titles and turn text.
+
+    Each carries `is_running`: an answer is being written in it (the history list marks it).
+    """
+    running = Turn.objects.filter(conversation=OuterRef("pk"), status__in=Turn.RUNNING_STATUSES)
+    conversations = Conversation.objects.for_user(user).filter(archived=archived).annotate(is_running=Exists(running))
     search = search.strip()
     if search:
         in_turns = Turn.objects.filter(conversation__owner=user, content__icontains=search).values(
@@ -183,3 +187,8 @@ def model_backend_health() -> dict[str, str]:
 
     backend = llm.get_backend()
     return {"backend": backend.name, "state": backend.state()}
+
+
+def running_answer(conversation: Conversation) -> Turn | None:
+    """The answer being written in this conversation, if any (there is at most one)."""
+    return conversation.turns.filter(role=Turn.Role.ASSISTANT, status__in=Turn.RUNNING_STATUSES).first()

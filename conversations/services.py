@@ -1,8 +1,9 @@
 """Writes: the one path that appends a turn, calls the model and stores the answer; and chat edits.
 
 Every surface (HTML page, REST API, SSE stream, /api/chat, /v1/chat/completions) calls
-`chat_turn_begin()` (or `chat_turn_start()` from async code) and then iterates `ChatRun.events()` (or
-`ChatRun.run()` from sync code).
+`chat_turn_begin()` (or `chat_turn_start()` from async code) and hands the run to the answer engine
+(`conversations.answers`), which iterates `ChatRun.events()` to the end whoever is connected; `ChatRun.run()`
+does that from sync code and waits.
 
 A turn is three steps, and only the middle one is slow:
 1. a short transaction stores the user turn and a `pending` assistant turn (row lock on PostgreSQL,
@@ -25,7 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -39,8 +40,9 @@ logger = logging.getLogger(__name__)
 
 TITLE_MAX_CHARS = 60
 STOP_CHECK_SECONDS = 1.0
-# A running answer whose worker no longer vouches for it (no cache key) is abandoned after this long.
+# A running answer whose worker no longer vouches for it (no heartbeat) is abandoned after this long.
 UNVOUCHED_GRACE_SECONDS = 2.0
+INTERRUPTED = "The answer was interrupted."
 
 
 def _release_connection():
@@ -53,7 +55,12 @@ def _release_connection():
 
 
 def _db(func):
-    """Run short DB work from async code the way Django's async ORM does, then release the connection."""
+    """Run short DB work from async code in a worker thread, then release that thread's connection.
+
+    Not thread-sensitive: answers run in the answer engine's own loop, outside any request, where asgiref's
+    one shared "sync thread" may be held by a caller waiting for the answer (it would deadlock). Each call
+    opens and releases its connection (from the pool on PostgreSQL), so the thread does not matter.
+    """
 
     def run_and_release(*args, **kwargs):
         try:
@@ -61,7 +68,7 @@ def _db(func):
         finally:
             _release_connection()
 
-    return sync_to_async(run_and_release, thread_sensitive=True)
+    return sync_to_async(run_and_release, thread_sensitive=False)
 
 
 # --- Conversations ------------------------------------------------------------------------------
@@ -160,9 +167,34 @@ def _stop_key(turn_id: int) -> str:
 
 
 def _running_key(turn_id: int) -> str:
-    # Set while a worker is producing this answer (shared through Redis across workers). Without it, a
-    # turn still 'pending' in the DB is one whose answer could not be stored (DB outage) or whose worker died.
+    # The answer's heartbeat: set while a worker is producing this answer (shared through Redis across
+    # workers), with a short lifetime that the answer engine renews. Without it, a turn still 'pending' in
+    # the DB is one whose answer could not be stored (DB outage) or whose worker died.
     return f"chat:running:{turn_id}"
+
+
+def answer_vouch(turn_id: int) -> None:
+    """Renew a running answer's heartbeat (the answer engine calls this every few seconds)."""
+    cache.set(_running_key(turn_id), True, timeout=settings.CHAT_ANSWER_HEARTBEAT_SECONDS)
+
+
+def answer_fail_if_abandoned(turn: Turn) -> bool:
+    """Fail a running answer that nobody produces any more (its worker died); True if it was failed.
+
+    Readers call this (the stream endpoint, the chat page) so that a crash does not leave "writing…"
+    forever for someone who only reads the chat.
+    """
+    if not turn.is_running:
+        return False
+    grace = timezone.now() - timedelta(seconds=UNVOUCHED_GRACE_SECONDS)
+    if turn.created_at > grace or cache.get(_running_key(turn.pk)):
+        return False
+    failed = Turn.objects.filter(pk=turn.pk, status__in=Turn.RUNNING_STATUSES).update(
+        status=Turn.Status.FAILED, error=INTERRUPTED, completed_at=timezone.now()
+    )
+    if failed:
+        turn.status, turn.error = Turn.Status.FAILED, INTERRUPTED
+    return bool(failed)
 
 
 # One task per event loop polls the shared cache for stop requests made in other workers, for every answer
@@ -191,8 +223,15 @@ async def _poll_shared_stops() -> None:
             logger.warning("could not check for stop requests", exc_info=True)
             continue
         for turn_id, stop in running.items():
-            if requested.get(_stop_key(turn_id)):
+            if requested.get(_stop_key(turn_id)) and not stop.is_set():
                 stop.set()
+                _stop_engine_answer(turn_id)
+
+
+def _stop_engine_answer(turn_id: int) -> None:
+    from conversations.answers import engine
+
+    engine.stop_soon(turn_id)
 
 
 def _daily_quota_check(user) -> None:
@@ -230,7 +269,7 @@ def _claim_conversation(conversation_id) -> Conversation:
             raise errors.ConversationBusy()
         # Its worker died, or its answer could not be stored: fail it so the chat can go on.
         Turn.objects.filter(pk=running.pk).update(
-            status=Turn.Status.FAILED, error="The answer was interrupted.", completed_at=timezone.now()
+            status=Turn.Status.FAILED, error=INTERRUPTED, completed_at=timezone.now()
         )
     return conversation
 
@@ -409,7 +448,7 @@ def _begin(
         start = _begin_edit(conversation_id, user, turn_id, None, content)
     else:
         start = _begin_append(conversation_id, user, content)
-    cache.set(_running_key(start.assistant_turn.pk), True, timeout=settings.CHAT_STALE_TURN_SECONDS)
+    answer_vouch(start.assistant_turn.pk)
     return _prepare(start)
 
 
@@ -464,6 +503,7 @@ class ChatRun:
         self._dropped = dropped_turns
         self._wants_model_title = start.auto_titled
         self._fallback_title = start.conversation.title
+        _local_stops.setdefault(start.assistant_turn.pk, threading.Event())  # Stop works from the start
 
     @property
     def messages(self) -> list[dict]:
@@ -550,10 +590,6 @@ class ChatRun:
             "completion_tokens": llm.get_backend().count_tokens(fields["content"]) if fields["content"] else 0,
         }
 
-    async def abandon(self) -> None:
-        """The caller will never iterate `events()` (its client left first): store the answer as cancelled."""
-        await self._store_cancelled([], time.monotonic(), None)
-
     async def _store_cancelled(self, parts, started, first_token_ms) -> None:
         with contextlib.suppress(errors.DatabaseUnavailable):
             await _db(_store_answer)(self.assistant_turn, **self._cancelled_fields(parts, started, first_token_ms))
@@ -586,18 +622,14 @@ class ChatRun:
         return title if stored else ""
 
     def run(self) -> ChatRun:
-        """Drain the events from sync code (DRF views, management commands). Raises on failure."""
+        """Run the answer on the answer engine and wait for it to be stored (sync code). Raises on failure."""
+        from conversations.answers import engine
 
-        async def drain():
-            failure = None
-            async for event in self.events():
-                if isinstance(event, AnswerFailed):
-                    failure = event.error
-            return failure
-
-        failure = async_to_sync(drain)()
-        if failure is not None:
-            raise failure
+        log = engine.start(self)
+        log.finished.wait()
+        outcome = log.outcome()
+        if isinstance(outcome, AnswerFailed):
+            raise outcome.error
         return self
 
 
@@ -649,6 +681,14 @@ def chat_turn(
     ).run()
 
 
+def answer_stop(turn_id: int) -> None:
+    """Stop an answer running in this process (no DB access: callable from a stream that is closing)."""
+    local = _local_stops.get(turn_id)
+    if local is not None:
+        local.set()
+        _stop_engine_answer(turn_id)
+
+
 def turn_stop(*, conversation: Conversation) -> Turn | None:
     """Ask the running answer of a conversation to stop; returns it, or None if nothing runs."""
     turn = conversation.turns.filter(role=Turn.Role.ASSISTANT, status__in=Turn.RUNNING_STATUSES).first()
@@ -657,6 +697,7 @@ def turn_stop(*, conversation: Conversation) -> Turn | None:
     local = _local_stops.get(turn.pk)
     if local is not None:
         local.set()
+        _stop_engine_answer(turn.pk)
     cache.set(_stop_key(turn.pk), True, timeout=settings.CHAT_STALE_TURN_SECONDS)
     return turn
 
@@ -666,6 +707,6 @@ def turns_fail_stale(*, older_than_seconds: int | None = None) -> int:
     seconds = settings.CHAT_STALE_TURN_SECONDS if older_than_seconds is None else older_than_seconds
     cutoff = timezone.now() - timedelta(seconds=seconds)
     return Turn.objects.filter(status__in=Turn.RUNNING_STATUSES, created_at__lt=cutoff).update(
-        status=Turn.Status.FAILED, error="The answer was interrupted.", completed_at=timezone.now()
+        status=Turn.Status.FAILED, error=INTERRUPTED, completed_at=timezone.now()
     )
 

@@ -7,7 +7,6 @@ throttling, ownership and validation, so the streamed and the plain JSON answers
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import HttpResponse
 from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
@@ -113,19 +112,6 @@ def own_turn(request, turn_id) -> Turn:
         return Turn.objects.for_user(request.user).get(pk=turn_id)
     except (Turn.DoesNotExist, ValueError, DjangoValidationError):
         raise exceptions.NotFound("Turn not found.") from None
-
-
-class StreamHandoff(HttpResponse):
-    """Returned by a DRF view when the request asked for a stream, passed every check and its turn started.
-
-    Never sent to a client: the async view that called the DRF view (streaming.py) streams `run.events()`
-    itself, outside DRF (which is sync only). `options` are the view's streaming options.
-    """
-
-    def __init__(self, run, **options):
-        super().__init__(status=200)
-        self.run = run
-        self.options = options
 
 
 def wants_event_stream(request, stream: bool) -> bool:

@@ -18,8 +18,8 @@ from rest_framework.response import Response
 
 from accounts.authentication import ApiKeyAuthentication
 from chatsite.api_errors import exception_handler
-from conversations import errors, llm, services
-from conversations.api.base import ApiView, StreamHandoff, own_conversation, wants_event_stream
+from conversations import answers, errors, llm, services
+from conversations.api.base import ApiView, own_conversation, wants_event_stream
 from conversations.api.message_lists import OpenAIMessageSerializer, conversation_from_messages, validate_message_list
 from conversations.api.serializers import StrictBooleanField, TextField
 from conversations.api.streaming import event_stream_response
@@ -157,9 +157,11 @@ class ChatCompletionsView(OpenAIApiView):
         stream = wants_event_stream(request, data["stream"])
         try:
             if stream:
-                return StreamHandoff(
-                    services.chat_turn_begin(conversation=conversation, user=request.user, content=content),
-                    include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
+                run = services.chat_turn_begin(conversation=conversation, user=request.user, content=content)
+                include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
+                return event_stream_response(
+                    completion_chunks(run, answers.engine.start(run), include_usage=include_usage),
+                    headers={CONVERSATION_HEADER: str(conversation.pk)},
                 )
             run = services.chat_turn(conversation=conversation, user=request.user, content=content)
         except errors.ChatError as exc:
@@ -173,8 +175,11 @@ def _data(payload: dict) -> bytes:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
 
 
-async def completion_chunks(run: services.ChatRun, *, include_usage: bool):
-    """The run as OpenAI `chat.completion.chunk` server-sent events."""
+async def completion_chunks(run: services.ChatRun, log: answers.AnswerLog, *, include_usage: bool):
+    """The answer as OpenAI `chat.completion.chunk` server-sent events.
+
+    As with OpenAI, a client that goes away stops the answer (stored as cancelled with its partial text).
+    """
     turn = run.assistant_turn
     base = {"id": f"chatcmpl-{turn.pk}", "object": "chat.completion.chunk",
             "created": int(turn.created_at.timestamp()), "model": turn.model}
@@ -184,34 +189,30 @@ async def completion_chunks(run: services.ChatRun, *, include_usage: bool):
             {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         ]})
 
-    async with aclosing(run.events()) as events:  # closing this stream closes the run (cancels the answer)
-        async for event in events:
-            if isinstance(event, services.TurnStored):
-                yield chunk({"role": "assistant", "content": ""})
-            elif isinstance(event, services.AnswerDelta):
-                yield chunk({"content": event.text})
-            elif isinstance(event, services.AnswerDone):
-                yield chunk({}, _finish_reason(event.assistant_turn))
-                if include_usage:
-                    yield _data({**base, "choices": [], "usage": _usage(event.assistant_turn)})
-                yield b"data: [DONE]\n\n"
-            elif isinstance(event, services.AnswerFailed):
-                error = event.error
-                yield _data({"error": {
-                    "code": error.code, "message": error.message, "param": None,
-                    "type": OPENAI_ERROR_TYPES.get(error.status, "api_error"),
-                }})
-                yield b"data: [DONE]\n\n"
-            # A TitleSet may follow; the client has its [DONE] already.
-
-
-def stream_completion(handoff: StreamHandoff):
-    run = handoff.run
-    return event_stream_response(
-        completion_chunks(run, include_usage=handoff.options["include_usage"]),
-        headers={CONVERSATION_HEADER: str(run.conversation.pk)},
-    )
-
+    try:
+        async with aclosing(log.follow()) as entries:
+            async for entry in entries:
+                event = entry.event
+                if isinstance(event, services.TurnStored):
+                    yield chunk({"role": "assistant", "content": ""})
+                elif isinstance(event, services.AnswerDelta):
+                    yield chunk({"content": event.text})
+                elif isinstance(event, services.AnswerDone):
+                    yield chunk({}, _finish_reason(event.assistant_turn))
+                    if include_usage:
+                        yield _data({**base, "choices": [], "usage": _usage(event.assistant_turn)})
+                    yield b"data: [DONE]\n\n"
+                elif isinstance(event, services.AnswerFailed):
+                    error = event.error
+                    yield _data({"error": {
+                        "code": error.code, "message": error.message, "param": None,
+                        "type": OPENAI_ERROR_TYPES.get(error.status, "api_error"),
+                    }})
+                    yield b"data: [DONE]\n\n"
+                # A TitleSet may follow; the client has its [DONE] already.
+    finally:
+        if log.outcome() is None:
+            services.answer_stop(log.turn_id)  # the client left mid-answer
 
 class ModelsView(OpenAIApiView):
     @extend_schema(

@@ -3,12 +3,10 @@
 from django.urls import path
 
 from conversations.api import openai_compat
-from conversations.api.streaming import streaming_endpoint
 
 app_name = "openai"
 
 urlpatterns = [
-    path("chat/completions", streaming_endpoint(openai_compat.ChatCompletionsView, openai_compat.stream_completion),
-         name="chat-completions"),
+    path("chat/completions", openai_compat.ChatCompletionsView.as_view(), name="chat-completions"),
     path("models", openai_compat.ModelsView.as_view(), name="models"),
 ]

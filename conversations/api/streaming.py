@@ -1,25 +1,17 @@
-"""Server-sent events for answers: async Django views in front of the (sync) DRF views.
+"""Server-sent events for answers: the stream format of the REST API and the page, and its responses.
 
-A turn-creating URL points at an async view made by `streaming_endpoint()`. It runs the DRF view in one
-sync_to_async call, so authentication (API key or session with CSRF), throttling, ownership and
-validation are exactly the DRF view's. A plain request gets the DRF view's JSON answer. A request
-that asked for a stream and passed every check starts its turn in that same worker-thread trip
-(`services.chat_turn_begin`; errors before the stream are JSON) and comes back as a StreamHandoff:
-the async view then streams `run.events()` with no DB connection held.
+A turn-creating view starts its answer on the answer engine (`conversations.answers`) and answers with a
+stream that follows the answer's event log; `GET .../stream/` follows a running answer the same way, from
+the start or after the last event a client saw. No DB connection is held while streaming.
 """
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 
-from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
-from django.views.decorators.csrf import csrf_exempt
 
-from conversations import services
-from conversations.api.base import StreamHandoff
-from conversations.api.serializers import turn_data
+from conversations import answers, services
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -45,36 +37,24 @@ data: {"title": "A short title"}
 ```
 
 `turn` comes first, then any number of `delta`, then exactly one of `done` or `error`, then
-optionally `title` (a new conversation's title). Closing the connection stops the answer: the
-partial text is kept with status `cancelled`.
+optionally `title` (a new conversation's title). Each event has an `id:` (1, 2, 3...).
+
+The answer runs on the server to its end: closing the connection does not stop it (Stop does:
+`POST .../stop/`). Reconnect with `GET /api/v1/conversations/{id}/stream/` to follow it again, from the
+start or, with a `Last-Event-ID` header, after the last event you saw.
 """
 
 
-def sse(event: str, data: dict) -> bytes:
+def sse(event: str, data: dict, seq: int | None = None) -> bytes:
     # Bytes, not str: Django's response would look up the charset in the Content-Type for every event.
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+    head = f"id: {seq}\n" if seq is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-def _turn(turn) -> dict | None:
-    # Reads only the turn's own columns: no query while streaming.
-    return turn_data(turn) if turn is not None else None
-
-
-async def chat_events(run: services.ChatRun) -> AsyncIterator[bytes]:
-    """The run's events in the API's SSE format (the web UI's script reads exactly this)."""
-    async with aclosing(run.events()) as events:  # closing this stream closes the run (cancels the answer)
-        async for event in events:
-            if isinstance(event, services.TurnStored):
-                yield sse("turn", {"user_turn": _turn(event.user_turn), "assistant_turn": _turn(event.assistant_turn)})
-            elif isinstance(event, services.AnswerDelta):
-                yield sse("delta", {"text": event.text})
-            elif isinstance(event, services.AnswerDone):
-                yield sse("done", {"assistant_turn": _turn(event.assistant_turn)})
-            elif isinstance(event, services.AnswerFailed):
-                error = {"code": event.error.code, "message": event.error.message}
-                yield sse("error", {"error": error, "assistant_turn": _turn(event.assistant_turn)})
-            elif isinstance(event, services.TitleSet):
-                yield sse("title", {"title": event.title})
+async def frames(entries: AsyncIterator[answers.Entry]) -> AsyncIterator[bytes]:
+    async with aclosing(entries) as events:  # leaving stops this follower only, never the answer
+        async for entry in events:
+            yield sse(entry.name, entry.data, entry.seq)
 
 
 class EventStreamResponse(StreamingHttpResponse):
@@ -102,44 +82,23 @@ def event_stream_response(events: AsyncIterator[bytes], *, headers: dict | None 
     return response
 
 
-def stream_chat_turn(handoff: StreamHandoff) -> StreamingHttpResponse:
-    return event_stream_response(chat_events(handoff.run))
+def answer_stream(run: services.ChatRun) -> StreamingHttpResponse:
+    """Start the run on the answer engine and follow it from its first event."""
+    return event_stream_response(frames(answers.engine.start(run).follow()))
 
 
-async def _abandon_unstreamed(view: asyncio.Future) -> None:
-    response = await view
-    if isinstance(response, StreamHandoff):
-        await response.run.abandon()
+def follow_stream(turn_id: int, *, after: int = 0) -> StreamingHttpResponse | None:
+    """Follow a running answer generated in this process or (with Redis) in another; None if neither has it."""
+    log = answers.engine.log_for(turn_id)
+    if log is not None:
+        return event_stream_response(frames(log.follow(after)))
+    if answers.remote_answer_exists(turn_id):
+        return event_stream_response(frames(answers.follow_remote(turn_id, after)))
+    return None
 
 
-def streaming_endpoint(drf_view_class, stream: Callable[[StreamHandoff], StreamingHttpResponse] = stream_chat_turn):
-    """An async view for a DRF view's URL: the DRF view decides everything, `stream` streams.
+def single_event_stream(name: str, data: dict) -> StreamingHttpResponse:
+    async def one():
+        yield sse(name, data)
 
-    The DRF class is attached as `cls` so drf-spectacular documents the URL from it.
-    """
-    drf_view = drf_view_class.as_view()
-
-    def run_drf_view(request, **kwargs):
-        response = drf_view(request, **kwargs)
-        if hasattr(response, "render") and not isinstance(response, StreamHandoff):
-            response.render()  # here, in the same worker thread, not in another hop
-        return response
-
-    async def endpoint(request, **kwargs):
-        view = asyncio.ensure_future(sync_to_async(run_drf_view)(request, **kwargs))
-        try:
-            response = await asyncio.shield(view)
-        except asyncio.CancelledError:
-            # The client left while the view ran. The view runs on in its thread and may still start a
-            # turn that nobody will stream: wait for it, and close that answer as cancelled.
-            await asyncio.shield(_abandon_unstreamed(view))
-            raise
-        if isinstance(response, StreamHandoff):
-            return stream(response)
-        return response
-
-    endpoint.cls = drf_view.cls
-    endpoint.initkwargs = drf_view.initkwargs
-    endpoint.__name__ = endpoint.__qualname__ = drf_view_class.__name__
-    endpoint.__doc__ = drf_view_class.__doc__
-    return csrf_exempt(endpoint)  # DRF's SessionAuthentication enforces CSRF for session requests
+    return event_stream_response(one())

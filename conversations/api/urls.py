@@ -5,7 +5,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 from conversations.api import schema, views  # noqa: F401 (schema registers the API-key auth scheme)
-from conversations.api.streaming import streaming_endpoint
 
 app_name = "api"
 
@@ -13,14 +12,16 @@ urlpatterns = [
     path("v1/conversations/", views.ConversationListView.as_view(), name="conversation-list"),
     path("v1/conversations/<uuid:conversation_id>/", views.ConversationDetailView.as_view(),
          name="conversation-detail"),
-    path("v1/conversations/<uuid:conversation_id>/turns/", streaming_endpoint(views.TurnListCreateView),
+    path("v1/conversations/<uuid:conversation_id>/turns/", views.TurnListCreateView.as_view(),
          name="conversation-turns"),
-    path("v1/conversations/<uuid:conversation_id>/regenerate/", streaming_endpoint(views.RegenerateView),
+    path("v1/conversations/<uuid:conversation_id>/regenerate/", views.RegenerateView.as_view(),
          name="conversation-regenerate"),
-    path("v1/conversations/<uuid:conversation_id>/turns/<int:turn_id>/edit/", streaming_endpoint(views.EditView),
+    path("v1/conversations/<uuid:conversation_id>/turns/<int:turn_id>/edit/", views.EditView.as_view(),
          name="turn-edit"),
     path("v1/conversations/<uuid:conversation_id>/switch/", views.SwitchView.as_view(), name="conversation-switch"),
     path("v1/conversations/<uuid:conversation_id>/tree/", views.TreeView.as_view(), name="conversation-tree"),
+    path("v1/conversations/<uuid:conversation_id>/stream/", views.AnswerStreamView.as_view(),
+         name="conversation-stream"),
     path("v1/conversations/<uuid:conversation_id>/stop/", views.StopView.as_view(), name="conversation-stop"),
     path("v1/conversations/<uuid:conversation_id>/export/", views.ExportView.as_view(), name="conversation-export"),
     path("v1/turns/<int:turn_id>/feedback/", views.FeedbackView.as_view(), name="turn-feedback"),

@@ -1,7 +1,7 @@
 """REST API views (DRF): thin — authenticate, look up the caller's object, validate, call a service.
 
-Turn-creating views answer JSON here; when a stream is asked for they hand the validated request to
-the async view in streaming.py (see StreamHandoff), which is the URL the router points at.
+Turn-creating views answer JSON, or, when a stream is asked for, start the answer on the answer engine
+and stream its events (streaming.py).
 """
 
 from django.conf import settings
@@ -14,15 +14,9 @@ from rest_framework.response import Response
 
 from conversations import errors, exports, selectors, services
 from conversations.api import serializers as s
-from conversations.api.base import (
-    ApiView,
-    StreamHandoff,
-    own_conversation,
-    own_turn,
-    wants_event_stream,
-)
+from conversations.api.base import ApiView, own_conversation, own_turn, wants_event_stream
 from conversations.api.message_lists import ChatReplySerializer, ChatRequestSerializer, conversation_from_messages
-from conversations.api.streaming import SSE_DESCRIPTION
+from conversations.api.streaming import SSE_DESCRIPTION, answer_stream, follow_stream, single_event_stream
 from conversations.models import Conversation, Turn
 
 BOOLEAN_PARAMS = {"true": True, "1": True, "false": False, "0": False}
@@ -173,7 +167,7 @@ class TurnListCreateView(ApiView, generics.GenericAPIView):
         if wants_event_stream(request, serializer.validated_data["stream"]):
             # Busy, quota: raised here, answered as JSON like any other error before the stream.
             run = services.chat_turn_begin(conversation=conversation, user=request.user, content=content)
-            return StreamHandoff(run)
+            return answer_stream(run)
         run = services.chat_turn(conversation=conversation, user=request.user, content=content)
         return Response(turn_pair(run), status=status.HTTP_201_CREATED)
 
@@ -202,7 +196,7 @@ class RegenerateView(ApiView):
         content = serializer.validated_data.get("content")
         turn_id = serializer.validated_data.get("turn_id")
         if wants_event_stream(request, serializer.validated_data["stream"]):
-            return StreamHandoff(services.chat_turn_begin(
+            return answer_stream(services.chat_turn_begin(
                 conversation=conversation, user=request.user, content=content, regenerate=True, turn_id=turn_id
             ))
         run = services.chat_turn(
@@ -233,7 +227,7 @@ class EditView(ApiView):
         serializer.is_valid(raise_exception=True)
         content = serializer.validated_data["content"]
         if wants_event_stream(request, serializer.validated_data["stream"]):
-            return StreamHandoff(services.chat_turn_begin(
+            return answer_stream(services.chat_turn_begin(
                 conversation=conversation, user=request.user, content=content, turn_id=turn_id
             ))
         run = services.chat_turn(conversation=conversation, user=request.user, content=content, turn_id=turn_id)
@@ -273,6 +267,44 @@ class TreeView(ApiView):
         return Response({
             "current_turn_id": conversation.current_turn_id, "turns": s.TurnSerializer(turns, many=True).data,
         })
+
+
+def _last_event_id(request) -> int:
+    raw = request.headers.get("Last-Event-ID") or request.query_params.get("after") or "0"
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > 10**9:
+        raise exceptions.ValidationError({"Last-Event-ID": ["Use the id of an event of this stream."]})
+    return int(raw)
+
+
+class AnswerStreamView(ApiView):
+    @extend_schema(
+        summary="Follow the answer being written, live (server-sent events)",
+        description=(
+            "Replays the running answer's events from the start (or after `Last-Event-ID`, or `?after=`) and "
+            "follows it live until `done` or `error`, like the stream of the request that started it. "
+            "204 when no answer is being written. An answer whose worker died is failed here and reported "
+            "as an `error` event. With Redis (REDIS_URL), this works from any worker or host."
+        ),
+        parameters=[OpenApiParameter("after", int, description="Resume after this event id (as Last-Event-ID).")],
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="The answer as events."),
+            204: None,
+        },
+    )
+    def get(self, request, conversation_id):
+        conversation = own_conversation(request, conversation_id)
+        after = _last_event_id(request)
+        turn = selectors.running_answer(conversation)
+        if turn is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        stream = follow_stream(turn.pk, after=after)
+        if stream is not None:
+            return stream
+        if services.answer_fail_if_abandoned(turn):
+            error = {"code": "interrupted", "message": turn.error}
+            return single_event_stream("error", {"error": error, "assistant_turn": s.turn_data(turn)})
+        # Running in another worker that this one cannot follow (no Redis): nothing to stream from here.
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class StopView(ApiView):

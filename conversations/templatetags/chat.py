@@ -38,6 +38,7 @@ JS_STRINGS = {
     "thinking": _("Thinking…"),
     "load_failed": _("Could not load. Check your connection and try again."),
     "switch_failed": _("Could not show that version. Try again."),
+    "wait_for_answer": _("An answer is still being written: wait for it, or stop it, then send."),
 }
 
 

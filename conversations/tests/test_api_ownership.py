@@ -35,6 +35,7 @@ SWEEP = {
     ],
     "api/v1/conversations/<uuid:conversation_id>/switch/": [("post", {"turn_id": OWNERS_TURN})],
     "api/v1/conversations/<uuid:conversation_id>/tree/": [("get", None)],
+    "api/v1/conversations/<uuid:conversation_id>/stream/": [("get", None)],
     "api/v1/conversations/<uuid:conversation_id>/stop/": [("post", {})],
     "api/v1/conversations/<uuid:conversation_id>/export/": [("get", None)],
     "api/v1/turns/<int:turn_id>/feedback/": [("post", {"rating": -1, "comment": "pwned"})],

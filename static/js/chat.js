@@ -122,7 +122,7 @@ function autosize() {
 function setBusy(busy) {
   run.busy = busy;
   chat.classList.toggle("is-busy", busy);
-  input.disabled = busy;
+  // The composer stays usable while an answer is written: a follow-up can be typed meanwhile.
   sendButton.classList.toggle("is-hidden", busy);
   stopButton.classList.toggle("is-hidden", !busy);
   stopButton.disabled = false;
@@ -264,12 +264,14 @@ async function* readEvents(response) {
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
       let name = "message";
+      let id = 0;
       const data = [];
       for (const line of block.split("\n")) {
         if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("id:")) id = Number(line.slice(3).trim()) || 0;
         else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
       }
-      if (data.length) yield { name, data: JSON.parse(data.join("\n")) };
+      if (data.length) yield { name, id, data: JSON.parse(data.join("\n")) };
     }
   }
 }
@@ -281,6 +283,7 @@ async function* readEvents(response) {
  * `onRefused`: called instead of putting the draft back when the server refuses before storing anything.
  */
 async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft = "", onRefused = null } = {}) {
+  // `body` null: follow an answer already being written (GET), from its first event.
   hideError();
   setBusy(true);
   const thisRun = {};
@@ -300,50 +303,85 @@ async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft
   try {
     let response;
     try {
+      const following = body === null;
       response = await fetch(apiBase + path, {
-        method: "POST",
+        method: following ? "GET" : "POST",
         credentials: "same-origin",
-        headers: {
-          "Content-Type": "application/json",
-          Accept: "text/event-stream",
-          "X-CSRFToken": csrfToken(),
-        },
-        body: JSON.stringify({ ...body, stream: true }),
+        headers: following
+          ? { Accept: "text/event-stream" }
+          : { "Content-Type": "application/json", Accept: "text/event-stream", "X-CSRFToken": csrfToken() },
+        body: following ? undefined : JSON.stringify({ ...body, stream: true }),
         signal: run.controller.signal,
       });
     } catch {
       throw Object.assign(new Error(strings.send_failed), { beforeStream: true });
     }
     if (!response.ok) throw Object.assign(await apiError(response), { beforeStream: true });
+    if (response.status === 204 && replaceEl) {
+      // Nothing is being written any more: show the answer as stored.
+      finished = true;
+      await replaceWithServerTurn(replaceEl, replaceEl.dataset.turnId).catch(() => {});
+      return;
+    }
 
-    for await (const { name, data } of readEvents(response)) {
-      if (name === "turn") {
-        if (userEl && data.user_turn) userEl.dataset.turnId = data.user_turn.id;
-        answerEl = newTurnElement("assistant", "");
-        answerEl.dataset.turnId = data.assistant_turn.id;
-        if (replaceEl) replaceEl.replaceWith(answerEl);
-        else turnsEl.append(answerEl);
-        scrollToBottom();
-      } else if (name === "delta") {
-        const follow = nearBottom();
-        text += data.text;
-        setTurnText(answerEl, text);
-        if (follow) scrollToBottom();
-      } else if (name === "done" || name === "error") {
-        finished = true;
-        try {
-          answerEl = await replaceWithServerTurn(answerEl, data.assistant_turn.id);
-        } catch {
-          // The answer is stored; if its rendered form can't be fetched, show what arrived as text.
-          const failed = name === "error" || data.assistant_turn.status !== "complete";
-          if (failed) markInterrupted(answerEl, text, data.error?.message || strings.stopped);
-          else finishLocally(answerEl, text);
+    let lastId = 0;
+    const play = async (stream) => {
+      for await (const { name, id, data } of readEvents(stream)) {
+        if (id) lastId = id;
+        if (name === "turn") {
+          if (userEl && data.user_turn) userEl.dataset.turnId = data.user_turn.id;
+          answerEl = newTurnElement("assistant", "");
+          answerEl.dataset.turnId = data.assistant_turn.id;
+          if (replaceEl) replaceEl.replaceWith(answerEl);
+          else turnsEl.append(answerEl);
+          scrollToBottom();
+        } else if (name === "error" && !answerEl && replaceEl) {
+          // Followed an answer that was interrupted (its server stopped): show it as stored, failed.
+          finished = true;
+          await replaceWithServerTurn(replaceEl, data.assistant_turn.id).catch(() => {});
+          release();
+        } else if (name === "delta") {
+          const follow = nearBottom();
+          text += data.text;
+          setTurnText(answerEl, text);
+          if (follow) scrollToBottom();
+        } else if (name === "done" || name === "error") {
+          finished = true;
+          try {
+            answerEl = await replaceWithServerTurn(answerEl, data.assistant_turn.id);
+          } catch {
+            // The answer is stored; if its rendered form can't be fetched, show what arrived as text.
+            const failed = name === "error" || data.assistant_turn.status !== "complete";
+            if (failed) markInterrupted(answerEl, text, data.error?.message || strings.stopped);
+            else finishLocally(answerEl, text);
+          }
+          release();
+          // The optimistic user bubble becomes the server's version too (with its copy and edit buttons).
+          if (userEl?.dataset.turnId) await replaceWithServerTurn(userEl, userEl.dataset.turnId).catch(() => {});
+        } else if (name === "title") {
+          setTitle(data.title);
         }
+      }
+    };
+    await play(response);
+    // The connection dropped mid-answer: the answer goes on on the server; pick it up where it was.
+    for (let attempt = 0; !finished && answerEl && !run.stopRequested && attempt < 3; attempt += 1) {
+      let again;
+      try {
+        again = await fetch(`${apiBase}conversations/${conversationId}/stream/`, {
+          credentials: "same-origin",
+          headers: { Accept: "text/event-stream", "Last-Event-ID": String(lastId) },
+          signal: run.controller.signal,
+        });
+      } catch {
+        continue;
+      }
+      if (again.status === 204) {
+        finished = true;
+        answerEl = await replaceWithServerTurn(answerEl, answerEl.dataset.turnId).catch(() => answerEl);
         release();
-        // The optimistic user bubble becomes the server's version too (with its copy and edit buttons).
-        if (userEl?.dataset.turnId) await replaceWithServerTurn(userEl, userEl.dataset.turnId).catch(() => {});
-      } else if (name === "title") {
-        setTitle(data.title);
+      } else if (again.ok) {
+        await play(again);
       }
     }
     if (!finished) throw new Error(strings.network_lost);
@@ -411,7 +449,11 @@ async function ensureConversation() {
 }
 
 async function send(content) {
-  if (run.busy || !content.trim()) return;
+  if (!content.trim()) return;
+  if (run.busy) {
+    showError(strings.wait_for_answer);
+    return;
+  }
   hideError();
   try {
     await ensureConversation();
@@ -807,6 +849,12 @@ historyEl.addEventListener("click", (event) => {
   if (more) loadMore(more);
 });
 
+function followRunningAnswer() {
+  // Reloaded, reopened or opened in a second tab while an answer is written: show it live.
+  const running = turnsEl.querySelector(".turn-assistant[data-status=pending], .turn-assistant[data-status=streaming]");
+  if (running && conversationId) streamAnswer(`conversations/${conversationId}/stream/`, null, { replaceEl: running });
+}
+
 enhance(document);
 restoreDraft();
 autosize();
@@ -814,3 +862,4 @@ updateSendState();
 markActive();
 observeMore();
 scrollToBottom();
+followRunningAnswer();

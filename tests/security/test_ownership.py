@@ -56,6 +56,7 @@ OWNED_ROUTES = {
         P("POST"), P("POST", stream="body"), P("POST", stream="accept")],
     "api/v1/conversations/<uuid:conversation_id>/switch/": [P("POST")],
     "api/v1/conversations/<uuid:conversation_id>/tree/": [P("GET")],
+    "api/v1/conversations/<uuid:conversation_id>/stream/": [P("GET"), P("GET", "?after=3")],
     "api/v1/conversations/<uuid:conversation_id>/stop/": [P("POST")],
     "api/v1/conversations/<uuid:conversation_id>/export/": [P("GET"), P("GET", "?format=json"), P("GET", "?format=md")],
     "api/v1/turns/<int:turn_id>/feedback/": [P("POST")],

@@ -1,0 +1,301 @@
+"""The answer engine: an answer runs to its end on the server, whoever is connected.
+
+A request that starts a turn hands its `ChatRun` to the engine, which runs it in this process's engine thread
+(an event loop of its own), then follows the answer's event log like any other client. Closing a connection
+drops only that follower: Stop ends the answer (and, for `/v1`, so does its client going away, as OpenAI does).
+
+Every event gets a sequence number from 1 (the SSE `id:`): a follower starts from the beginning or resumes
+after the last number it saw (`Last-Event-ID`). With REDIS_URL, each event is also appended to a Redis stream
+per answer (ids `0-<seq>`), so a client on another worker or host follows an answer generated here.
+
+While an answer runs, the engine renews its heartbeat in the shared cache every HEARTBEAT_SECONDS; an answer
+whose heartbeat has lapsed (its worker died) is failed by the next reader or writer of the conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from conversations import services
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 3.0
+STOP_GRACE_SECONDS = 1.0  # after Stop, an answer that sends nothing more (a silent upstream) is cut this soon
+RETAIN_SECONDS = 120.0  # a finished answer's events stay this long, for followers that resume late
+REDIS_MAXLEN = 20_000
+REDIS_BLOCK_MS = 5_000
+
+
+def redis_key(turn_id: int) -> str:
+    return f"chat:answer:{turn_id}"
+
+
+def event_frame(event: services.ChatEvent) -> tuple[str, dict]:
+    """An event as the REST API and the page receive it: (SSE event name, JSON data)."""
+    from conversations.api.serializers import turn_data
+
+    if isinstance(event, services.TurnStored):
+        user_turn = turn_data(event.user_turn) if event.user_turn is not None else None
+        return "turn", {"user_turn": user_turn, "assistant_turn": turn_data(event.assistant_turn)}
+    if isinstance(event, services.AnswerDelta):
+        return "delta", {"text": event.text}
+    if isinstance(event, services.AnswerDone):
+        return "done", {"assistant_turn": turn_data(event.assistant_turn)}
+    if isinstance(event, services.AnswerFailed):
+        error = {"code": event.error.code, "message": event.error.message}
+        return "error", {"error": error, "assistant_turn": turn_data(event.assistant_turn)}
+    if isinstance(event, services.TitleSet):
+        return "title", {"title": event.title}
+    raise TypeError(f"not a chat event: {event!r}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    event: services.ChatEvent | None  # None when read from Redis (another process made it)
+    name: str
+    data: dict
+
+
+class AnswerLog:
+    """The events of one answer, in order, for any number of followers in any thread's event loop."""
+
+    def __init__(self, turn_id: int):
+        self.turn_id = turn_id
+        self.entries: list[Entry] = []
+        self.finished = threading.Event()
+        self.followers = 0
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._lock = threading.Lock()
+
+    def append(self, event: services.ChatEvent) -> Entry:
+        name, data = event_frame(event)
+        with self._lock:
+            entry = Entry(len(self.entries) + 1, event, name, data)
+            self.entries.append(entry)
+        self._wake()
+        return entry
+
+    def finish(self) -> None:
+        self.finished.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        with self._lock:
+            waiters = list(self._waiters)
+        for loop, wake in waiters:
+            with contextlib.suppress(RuntimeError):  # that follower's loop is closed
+                loop.call_soon_threadsafe(wake.set)
+
+    async def follow(self, after: int = 0) -> AsyncIterator[Entry]:
+        """The entries after `after`, then each new one as it comes, until the answer is finished."""
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiters.add(waiter)
+            self.followers += 1
+        try:
+            seq = max(0, after)
+            while True:
+                waiter[1].clear()
+                finished = self.finished.is_set()
+                with self._lock:
+                    batch = self.entries[seq:]
+                for entry in batch:
+                    seq = entry.seq
+                    yield entry
+                if finished and not batch:
+                    return
+                if not batch:
+                    await waiter[1].wait()
+        finally:
+            with self._lock:
+                self._waiters.discard(waiter)
+                self.followers -= 1
+
+    def outcome(self) -> services.ChatEvent | None:
+        """The answer's last event: AnswerDone or AnswerFailed (a title may follow it)."""
+        for entry in reversed(self.entries):
+            if isinstance(entry.event, services.AnswerDone | services.AnswerFailed):
+                return entry.event
+        return None
+
+
+class AnswerEngine:
+    """Runs answers in a thread with its own event loop, detached from requests; keeps their logs a while."""
+
+    def __init__(self):
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self.logs: dict[int, AnswerLog] = {}
+        self._tasks: dict[int, asyncio.Task] = {}
+        self._stopping: set[int] = set()
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="answer-engine", daemon=True).start()
+            return self._loop
+
+    def start(self, run: services.ChatRun) -> AnswerLog:
+        log = AnswerLog(run.assistant_turn.pk)
+        self.logs[log.turn_id] = log
+        asyncio.run_coroutine_threadsafe(self._drive(run, log), self.loop())
+        return log
+
+    def log_for(self, turn_id: int) -> AnswerLog | None:
+        return self.logs.get(turn_id)
+
+    def stop_soon(self, turn_id: int) -> None:
+        """Stop was asked (from any thread): the answer ends at its next piece of text, or within
+        STOP_GRACE_SECONDS if none comes (a silent upstream), stored as cancelled."""
+        loop = self._loop
+        if loop is not None and turn_id in self._tasks:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._cancel_later, turn_id)
+
+    def _cancel_later(self, turn_id: int) -> None:
+        task = self._tasks.get(turn_id)
+        if task is not None and turn_id not in self._stopping:
+            self._stopping.add(turn_id)
+            asyncio.get_running_loop().call_later(STOP_GRACE_SECONDS, lambda: task.done() or task.cancel())
+
+    async def _drive(self, run: services.ChatRun, log: AnswerLog) -> None:
+        turn_id = log.turn_id
+        self._tasks[turn_id] = asyncio.current_task()
+        publisher = RedisPublisher(turn_id) if settings.REDIS_URL else None
+        heartbeat = asyncio.get_running_loop().create_task(_heartbeat(turn_id))
+        try:
+            try:
+                async for event in run.events():
+                    entry = log.append(event)
+                    if publisher is not None:
+                        await publisher.add(entry)
+            except asyncio.CancelledError:
+                if turn_id not in self._stopping:
+                    raise
+                # Cut after Stop: events() stored the partial answer as cancelled before letting go.
+                asyncio.current_task().uncancel()
+                entry = log.append(services.AnswerDone(run.assistant_turn))
+                if publisher is not None:
+                    await publisher.add(entry)
+        except Exception:
+            logger.exception("answer %s: the engine failed", turn_id)
+        finally:
+            self._tasks.pop(turn_id, None)
+            self._stopping.discard(turn_id)
+            heartbeat.cancel()
+            log.finish()
+            if publisher is not None:
+                await publisher.finish()
+            asyncio.get_running_loop().call_later(RETAIN_SECONDS, self.logs.pop, log.turn_id, None)
+
+
+engine = AnswerEngine()
+
+
+async def _heartbeat(turn_id: int) -> None:
+    """Vouch for the answer in the shared cache while it runs (a dead worker stops vouching)."""
+    set_running = sync_to_async(services.answer_vouch, thread_sensitive=False)
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        try:
+            await set_running(turn_id)
+        except Exception:  # the cache is away: the answer goes on; readers treat it as vouched by its DB row
+            logger.warning("answer %s: could not renew its heartbeat", turn_id)
+
+
+# --- Across workers: Redis streams ------------------------------------------------------------------------
+
+_redis_clients: dict = {}
+
+
+def _redis():
+    """An asyncio Redis client for the running loop (a client belongs to the loop that made it)."""
+    import redis.asyncio
+
+    loop = asyncio.get_running_loop()
+    client = _redis_clients.get(loop)
+    if client is None:
+        client = _redis_clients[loop] = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+    return client
+
+
+class RedisPublisher:
+    def __init__(self, turn_id: int):
+        self.key = redis_key(turn_id)
+        self.broken = False
+
+    async def add(self, entry: Entry) -> None:
+        if self.broken:
+            return
+        try:
+            await _redis().xadd(
+                self.key, {"e": entry.name, "d": json.dumps(entry.data)}, id=f"0-{entry.seq}",
+                maxlen=REDIS_MAXLEN, approximate=True,
+            )
+        except Exception:  # followers on other workers lose this answer; this worker's followers do not
+            logger.warning("could not publish answer events to Redis", exc_info=True)
+            self.broken = True
+
+    async def finish(self) -> None:
+        if self.broken:
+            return
+        try:
+            client = _redis()
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.xadd(self.key, {"end": "1"}, id="0-999999999")
+                pipe.expire(self.key, int(RETAIN_SECONDS))
+                await pipe.execute()
+        except Exception:
+            logger.warning("could not close the answer's Redis stream", exc_info=True)
+
+
+async def follow_remote(turn_id: int, after: int = 0) -> AsyncIterator[Entry]:
+    """An answer generated by another worker, from its Redis stream; ends at its end marker."""
+    client = _redis()
+    last = f"0-{max(0, after)}"
+    deadline = time.monotonic() + settings.CHAT_STALE_TURN_SECONDS
+    while time.monotonic() < deadline:
+        reply = await client.xread({redis_key(turn_id): last}, block=REDIS_BLOCK_MS, count=500)
+        if not reply:
+            if not await client.exists(redis_key(turn_id)):
+                return
+            continue
+        for raw_id, fields in reply[0][1]:
+            stream_id = raw_id.decode()
+            if fields.get(b"end"):
+                return
+            last = stream_id
+            seq = int(stream_id.split("-")[1])
+            yield Entry(seq, None, fields[b"e"].decode(), json.loads(fields[b"d"]))
+
+
+_sync_redis_client = None
+
+
+def remote_answer_exists(turn_id: int) -> bool:
+    """Whether another worker publishes this answer to Redis (sync: views ask before they start streaming)."""
+    global _sync_redis_client
+    if not settings.REDIS_URL:
+        return False
+    import redis
+
+    if _sync_redis_client is None:
+        _sync_redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+    try:
+        return bool(_sync_redis_client.exists(redis_key(turn_id)))
+    except redis.RedisError:
+        logger.warning("could not look for answer %s in Redis", turn_id)
+        return False
