@@ -40,27 +40,13 @@ class RequestThreads:
 
 
 class ChatsiteASGIHandler(ASGIHandler):
-    """Django's ASGI handler with two changes that keep per-request overhead low; same behaviour.
-
-    - It loads the inline-hook versions of Django's standard middleware: same classes, their hooks just
-      run on the event loop instead of one worker-thread trip each (see chatsite/middleware.py).
-      settings.MIDDLEWARE keeps Django's own dotted paths, which `check --deploy` looks for.
-    - Each HTTP request runs in a ThreadSensitiveContext whose thread comes from `RequestThreads`.
+    """Django's ASGI handler, with Django's own middleware as configured; one change, through asgiref's
+    documented API: each HTTP request runs in a ThreadSensitiveContext whose thread comes from `RequestThreads`.
     """
 
     def __init__(self):
         super().__init__()
         self.request_threads = RequestThreads(keep=settings.ASGI_IDLE_REQUEST_THREADS)
-
-    def load_middleware(self, is_async=False):
-        from chatsite.middleware import INLINE_REPLACEMENTS
-
-        configured = settings.MIDDLEWARE
-        settings.MIDDLEWARE = [INLINE_REPLACEMENTS.get(path, path) for path in configured]
-        try:
-            super().load_middleware(is_async=is_async)
-        finally:
-            settings.MIDDLEWARE = configured
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

@@ -2,14 +2,6 @@
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
-from django.contrib.auth.middleware import AuthenticationMiddleware
-from django.contrib.messages.middleware import MessageMiddleware
-from django.contrib.sessions.middleware import SessionMiddleware
-from django.middleware.clickjacking import XFrameOptionsMiddleware
-from django.middleware.common import CommonMiddleware
-from django.middleware.csrf import CsrfViewMiddleware
-from django.middleware.locale import LocaleMiddleware
-from django.middleware.security import SecurityMiddleware
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -118,84 +110,3 @@ class ContentSecurityPolicyMiddleware(_HybridMiddleware):
         else:
             response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
-
-
-# --- Django's standard middleware, without a thread hop per hook under ASGI ---------------------------
-#
-# Django's MiddlewareMixin runs every process_request/process_view/process_response of an async request
-# in a worker thread (sync_to_async), about 16 hops per request for the standard stack. These hooks only
-# read headers and cookies and set attributes, so here they run on the event loop; the two that can touch
-# the database (saving a modified session, storing flash messages) still hop, and only when they must.
-
-
-class _InlineHooks:
-    def __init__(self, get_response):
-        super().__init__(get_response)
-        if self.async_mode and hasattr(self, "process_view"):
-            sync_process_view = self.process_view
-
-            async def process_view(request, view_func, view_args, view_kwargs):
-                return sync_process_view(request, view_func, view_args, view_kwargs)
-
-            self.process_view = process_view  # Django's handler keeps coroutine hooks as they are
-
-    def response_needs_thread(self, request, response) -> bool:
-        return False
-
-    async def __acall__(self, request):
-        response = None
-        if hasattr(self, "process_request"):
-            response = self.process_request(request)
-        response = response or await self.get_response(request)
-        if hasattr(self, "process_response"):
-            if self.response_needs_thread(request, response):
-                response = await sync_to_async(self.process_response, thread_sensitive=True)(request, response)
-            else:
-                response = self.process_response(request, response)
-        return response
-
-
-class InlineSecurityMiddleware(_InlineHooks, SecurityMiddleware):
-    pass
-
-
-class InlineSessionMiddleware(_InlineHooks, SessionMiddleware):
-    def response_needs_thread(self, request, response) -> bool:
-        return request.session.accessed  # may save or delete the session row
-
-
-class InlineLocaleMiddleware(_InlineHooks, LocaleMiddleware):
-    pass
-
-
-class InlineCommonMiddleware(_InlineHooks, CommonMiddleware):
-    pass
-
-
-class InlineCsrfViewMiddleware(_InlineHooks, CsrfViewMiddleware):
-    pass
-
-
-class InlineAuthenticationMiddleware(_InlineHooks, AuthenticationMiddleware):
-    pass
-
-
-class InlineMessageMiddleware(_InlineHooks, MessageMiddleware):
-    def response_needs_thread(self, request, response) -> bool:
-        storage = getattr(request, "_messages", None)
-        return storage is not None and (storage.used or storage.added_new)  # may write the session
-
-
-class InlineXFrameOptionsMiddleware(_InlineHooks, XFrameOptionsMiddleware):
-    pass
-
-
-# Django's dotted path -> the dotted path of its inline version (chatsite.asgi loads these instead).
-INLINE_REPLACEMENTS = {
-    f"{inline.__bases__[1].__module__}.{inline.__bases__[1].__name__}": f"{__name__}.{inline.__name__}"
-    for inline in (
-        InlineSecurityMiddleware, InlineSessionMiddleware, InlineLocaleMiddleware, InlineCommonMiddleware,
-        InlineCsrfViewMiddleware, InlineAuthenticationMiddleware, InlineMessageMiddleware,
-        InlineXFrameOptionsMiddleware,
-    )
-}

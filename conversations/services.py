@@ -45,7 +45,7 @@ UNVOUCHED_GRACE_SECONDS = 2.0
 INTERRUPTED = "The answer was interrupted."
 
 
-def _release_connection():
+def release_connection():
     """Give the DB connection back (to the pool on PostgreSQL) before a long wait.
 
     Inside an atomic block (tests wrap each test in one) there is nothing to release.
@@ -66,7 +66,7 @@ def _db(func):
         try:
             return func(*args, **kwargs)
         finally:
-            _release_connection()
+            release_connection()
 
     return sync_to_async(run_and_release, thread_sensitive=False)
 
@@ -176,6 +176,10 @@ def _running_key(turn_id: int) -> str:
 def answer_vouch(turn_id: int) -> None:
     """Renew a running answer's heartbeat (the answer engine calls this every few seconds)."""
     cache.set(_running_key(turn_id), True, timeout=settings.CHAT_ANSWER_HEARTBEAT_SECONDS)
+
+
+def answer_is_vouched(turn_id: int) -> bool:
+    return bool(cache.get(_running_key(turn_id)))
 
 
 def answer_fail_if_abandoned(turn: Turn) -> bool:
@@ -654,7 +658,7 @@ def chat_turn_begin(
     try:
         start, dropped = _begin(conversation.pk, user, content, regenerate, turn_id)
     finally:
-        _release_connection()
+        release_connection()
     return ChatRun(start, dropped)
 
 

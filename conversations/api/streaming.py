@@ -9,9 +9,12 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
+from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
+from redis.exceptions import RedisError
 
 from conversations import answers, services
+from conversations.api.serializers import turn_data
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -93,8 +96,34 @@ def follow_stream(turn_id: int, *, after: int = 0) -> StreamingHttpResponse | No
     if log is not None:
         return event_stream_response(frames(log.follow(after)))
     if answers.remote_answer_exists(turn_id):
-        return event_stream_response(frames(answers.follow_remote(turn_id, after)))
+        return event_stream_response(remote_frames(turn_id, after))
     return None
+
+
+async def remote_frames(turn_id: int, after: int) -> AsyncIterator[bytes]:
+    """Another worker's answer, from Redis; if that worker dies meanwhile, the answer is failed and said so."""
+    try:
+        async for frame in frames(answers.follow_remote(turn_id, after)):
+            yield frame
+    except RedisError:
+        return  # the stream ends without `done`: the client reconnects (Last-Event-ID) when Redis is back
+    except answers.AnswerLapsed:
+        turn = await sync_to_async(_fail_abandoned, thread_sensitive=False)(turn_id)
+        if turn is not None:
+            error = {"code": "interrupted", "message": turn.error}
+            yield sse("error", {"error": error, "assistant_turn": turn_data(turn)})
+
+
+def _fail_abandoned(turn_id: int):
+    from conversations.models import Turn
+
+    turn = Turn.objects.filter(pk=turn_id).first()
+    try:
+        if turn is not None and (services.answer_fail_if_abandoned(turn) or turn.status == Turn.Status.FAILED):
+            return turn
+        return None
+    finally:
+        services.release_connection()
 
 
 def single_event_stream(name: str, data: dict) -> StreamingHttpResponse:

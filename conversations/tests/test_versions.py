@@ -147,22 +147,17 @@ def test_stop_then_regenerate_gives_a_complete_answer(user, fake_upstream):
 def test_stop_during_an_answer_then_regenerate_completes(key_client, user, fake_upstream):
     from django.core.cache import cache
 
+    from conversations.services import chat_turn_begin
+
     conversation = conversation_create(owner=user)
     fake_upstream.behaviour.token_delay = 0.05
     fake_upstream.behaviour.reply = " ".join(f"word{i}" for i in range(40))
-    import threading
-
-    def stop_soon():
-        while not Turn.objects.filter(conversation=conversation, status="pending").exists():
-            pass
-        turn_stop(conversation=conversation)
-
-    stopper = threading.Thread(target=stop_soon)
-    stopper.start()
-    first = chat_turn(conversation=conversation, user=user, content="Tell me a long story")
-    stopper.join()
-    assert Turn.objects.get(pk=first.assistant_turn.pk).status == Turn.Status.CANCELLED
-    assert cache.get(f"chat:stop:{first.assistant_turn.pk}") is None  # cleared once the answer was stored
+    run = chat_turn_begin(conversation=conversation, user=user, content="Tell me a long story")
+    assert turn_stop(conversation=conversation).pk == run.assistant_turn.pk  # Stop while it is being written
+    run.run()
+    first = Turn.objects.get(pk=run.assistant_turn.pk)
+    assert first.status == Turn.Status.CANCELLED and len(first.content.split()) < 40
+    assert cache.get(f"chat:stop:{first.pk}") is None  # cleared once the answer was stored
     fake_upstream.behaviour.token_delay = 0
     again = post(key_client, f"/api/v1/conversations/{conversation.pk}/regenerate/")
     assert again.json()["assistant_turn"]["status"] == "complete"

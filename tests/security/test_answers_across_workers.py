@@ -1,0 +1,131 @@
+"""Answers across server processes, through Redis: a client on worker B follows an answer generated on
+worker A, and an answer whose worker is killed is failed within the heartbeat's grace, not left "writing"."""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import httpx2 as httpx
+import pytest
+
+from conversations.models import Turn
+from conversations.services import conversation_create
+from tests.security.servers import upstream_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def read_events(response) -> list[tuple[int, str, dict]]:
+    events, seq, name = [], 0, None
+    for line in response.iter_lines():
+        if line.startswith("id: "):
+            seq = int(line[4:])
+        elif line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            events.append((seq, name, json.loads(line[6:])))
+    return events
+
+
+def text_of(events) -> str:
+    return "".join(data["text"] for _, name, data in events if name == "delta")
+
+
+@pytest.fixture
+def two_workers(uvicorn_server, fake_upstream, redis_url):
+    from tests.security.conftest import requires_postgresql
+
+    requires_postgresql("server processes sharing the test database")
+    url, prefix = redis_url
+    env = {**upstream_env(fake_upstream.base_url), "REDIS_URL": url, "CACHE_KEY_PREFIX": prefix,
+           "CHAT_ANSWER_HEARTBEAT_SECONDS": "4"}
+    servers = [uvicorn_server(env=env, wait=False), uvicorn_server(env=env, wait=False)]
+    return [server.wait_ready() for server in servers]
+
+
+def test_a_client_on_another_worker_follows_the_answer_live_and_resumes(two_workers, fake_upstream, user, api_key):
+    worker_a, worker_b = two_workers
+    fake_upstream.behaviour.tokens = 60
+    fake_upstream.behaviour.token_delay = 0.03
+    conversation = conversation_create(owner=user)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    results = {}
+
+    def start_on_a():
+        with httpx.Client(base_url=worker_a.base_url, headers=headers, timeout=30) as client, client.stream(
+            "POST", f"/api/v1/conversations/{conversation.pk}/turns/", json={"content": "story", "stream": True}
+        ) as response:
+            results["a"] = read_events(response)
+
+    starter = threading.Thread(target=start_on_a)
+    starter.start()
+    deadline = time.monotonic() + 10
+    while not Turn.objects.filter(conversation=conversation, status="pending").exists():
+        assert time.monotonic() < deadline, "the answer did not start"
+        time.sleep(0.02)
+    time.sleep(0.3)  # a few events are written already: B must replay them, then follow live
+    url = f"/api/v1/conversations/{conversation.pk}/stream/"
+    with httpx.Client(base_url=worker_b.base_url, headers=headers, timeout=30) as client:
+        with client.stream("GET", url) as response:
+            assert response.status_code == 200
+            on_b = read_events(response)
+        with client.stream("GET", url, headers={"Last-Event-ID": "10"}) as response:
+            resumed = read_events(response) if response.status_code == 200 else []
+    starter.join(30)
+
+    on_a = results["a"]
+    assert [seq for seq, _, _ in on_b] == [seq for seq, _, _ in on_a] == list(range(1, len(on_a) + 1))
+    assert text_of(on_b) == text_of(on_a) and len(text_of(on_a).split()) == 60
+    assert on_b[-1][1] == "done" and on_b[-1][2]["assistant_turn"]["status"] == "complete"
+    # A late follower that saw events 1..10 gets exactly the rest (the answer may have ended meanwhile:
+    # then there is nothing running and the stored answer is the rest).
+    if resumed:
+        assert [seq for seq, _, _ in resumed] == list(range(11, len(on_a) + 1))
+    assert len(fake_upstream.chat_requests) == 1
+
+
+def test_a_worker_killed_mid_answer_leaves_a_failed_answer_and_a_free_chat(two_workers, fake_upstream, user, api_key):
+    worker_a, worker_b = two_workers
+    fake_upstream.behaviour.tokens = 2000
+    fake_upstream.behaviour.token_delay = 0.02
+    conversation = conversation_create(owner=user)
+    headers = {"Authorization": f"Bearer {api_key}"}
+
+    def start_on_a():
+        try:
+            with httpx.Client(base_url=worker_a.base_url, headers=headers, timeout=30) as client:
+                client.post(f"/api/v1/conversations/{conversation.pk}/turns/", json={"content": "long", "stream": True})
+        except httpx.HTTPError:
+            pass  # its server is killed
+
+    threading.Thread(target=start_on_a, daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not Turn.objects.filter(conversation=conversation, status="pending").exists():
+        assert time.monotonic() < deadline, "the answer did not start"
+        time.sleep(0.02)
+    time.sleep(0.5)
+    os.kill(worker_a.process.pid, signal.SIGKILL)  # the worker dies mid-answer
+    killed_at = time.monotonic()
+
+    with httpx.Client(base_url=worker_b.base_url, headers=headers, timeout=30) as client:
+        # Until the heartbeat lapses (4 s here), B follows from Redis and gets no end; then the answer is failed.
+        outcome = None
+        while time.monotonic() - killed_at < 20:
+            with client.stream("GET", f"/api/v1/conversations/{conversation.pk}/stream/") as response:
+                events = read_events(response) if response.status_code == 200 else []
+            if events and events[-1][1] == "error":
+                outcome = events[-1][2]
+                break
+            time.sleep(0.5)
+        assert outcome is not None, "the abandoned answer was never failed"
+        assert outcome["assistant_turn"]["status"] == "failed"
+        assert time.monotonic() - killed_at < 4 + 2 + 6  # heartbeat + grace + a follow's Redis block
+        # The chat is free again: the next message is answered (on B).
+        fake_upstream.behaviour.tokens = 5
+        fake_upstream.behaviour.token_delay = 0
+        answer = client.post(f"/api/v1/conversations/{conversation.pk}/turns/", json={"content": "again"})
+        assert answer.status_code == 201, answer.text
+    answers = Turn.objects.filter(conversation=conversation, role="assistant").order_by("id")
+    assert [t.status for t in answers] == ["failed", "complete"]
