@@ -5,7 +5,7 @@ page's JavaScript, so the browser and API clients share one code path.
 """
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import groupby
 
 from django.conf import settings
@@ -53,7 +53,9 @@ def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         when = parse_datetime(when)
         last_id = uuid.UUID(last_id)
-    except ValueError:
+        if when is not None:
+            when = when.astimezone(UTC)  # a far-off offset can overflow the year: refuse it here, not in SQL
+    except (ValueError, OverflowError):
         when = None
     if when is None:
         raise Http404("bad cursor")
@@ -146,10 +148,13 @@ def turn_list(request, conversation_id):
 @require_GET
 def history(request):
     """More of the history list (load on scroll), a search, or the archived list, as an HTML fragment."""
+    search = request.GET.get("q", "")[:200]
+    if "\x00" in search:
+        return HttpResponseBadRequest("The search cannot contain a null character.")
     context = _history_page(
         request,
         archived=request.GET.get("archived") == "1",
-        search=request.GET.get("q", "")[:200],
+        search=search,
         cursor=request.GET.get("cursor", ""),
     )
     return render(request, "conversations/_history.html", context)
