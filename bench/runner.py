@@ -658,7 +658,7 @@ class Bench:
         return "\n".join([
             "# Benchmark results" + (" (quick run)" if self.quick else ""),
             "",
-            "Written by `make bench` (bench/run.sh → bench/runner.py)..",
+            "Written by `make bench` (bench/run.sh → bench/runner.py).",
             "",
             self.machine_text,
             "",
