@@ -1,5 +1,6 @@
 """ASGI entry point (uvicorn chatsite.asgi:application): the streaming views run natively here."""
 
+import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,17 +41,25 @@ class RequestThreads:
 
 
 class ChatsiteASGIHandler(ASGIHandler):
-    """Django's ASGI handler, with Django's own middleware as configured; one change, through asgiref's
-    documented API: each HTTP request runs in a ThreadSensitiveContext whose thread comes from `RequestThreads`.
+    """Django's ASGI handler, with Django's own middleware as configured. Each HTTP request runs in a
+    ThreadSensitiveContext (asgiref's documented API) whose thread comes from `RequestThreads`, and the answer
+    engine runs its answers on this server's loop.
     """
 
     def __init__(self):
         super().__init__()
         self.request_threads = RequestThreads(keep=settings.ASGI_IDLE_REQUEST_THREADS)
+        self.answer_engine_loop = None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
+        if self.answer_engine_loop is None:
+            # Answers run on the server's own loop, beside the requests that follow them.
+            from conversations.answers import engine
+
+            self.answer_engine_loop = asyncio.get_running_loop()
+            engine.adopt_loop(self.answer_engine_loop)
         executor = self.request_threads.borrow()
         try:
             # Django's own ThreadSensitiveContext inside super().__call__ defers to this outer one.

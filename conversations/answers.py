@@ -96,7 +96,14 @@ class AnswerLog:
     def _wake(self) -> None:
         with self._lock:
             waiters = list(self._waiters)
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
         for loop, wake in waiters:
+            if loop is here:
+                wake.set()  # a follower on the engine's own loop (the server's, under uvicorn): no thread hop
+                continue
             with contextlib.suppress(RuntimeError):  # that follower's loop is closed
                 loop.call_soon_threadsafe(wake.set)
 
@@ -134,7 +141,8 @@ class AnswerLog:
 
 
 class AnswerEngine:
-    """Runs answers in a thread with its own event loop, detached from requests; keeps their logs a while."""
+    """Runs answers detached from requests, on the server's event loop (under uvicorn: `adopt_loop`) or else
+    in a thread with an event loop of its own (WSGI, tests, management commands); keeps their logs a while."""
 
     def __init__(self):
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -143,9 +151,15 @@ class AnswerEngine:
         self._tasks: dict[int, asyncio.Task] = {}
         self._stopping: set[int] = set()
 
-    def loop(self) -> asyncio.AbstractEventLoop:
+    def adopt_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run answers on this (the ASGI server's) loop, where their followers are: no cross-thread wakeups."""
         with self._lock:
             if self._loop is None or self._loop.is_closed():
+                self._loop = loop
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._loop.is_closed() or not self._loop.is_running():
                 self._loop = asyncio.new_event_loop()
                 threading.Thread(target=self._loop.run_forever, name="answer-engine", daemon=True).start()
             return self._loop
