@@ -5,6 +5,7 @@ import logging
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -68,6 +69,13 @@ def exception_handler(exc, context):
     if is_database_unavailable(exc):
         logger.error("database unavailable", exc_info=exc)
         return database_unavailable_response()
+    if isinstance(exc, RedisError):
+        # Throttles, quotas and running answers live in the shared cache: without it, refuse clearly.
+        logger.error("shared cache unavailable: %s", type(exc).__name__)
+        return error_response(
+            "cache_unavailable", "The service is briefly unavailable. Please retry in a few seconds.", 503,
+            retry_after=DATABASE_RETRY_AFTER_SECONDS,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -2,6 +2,7 @@
 
 import sys
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.utils import DatabaseError
 from django.http import JsonResponse
@@ -21,21 +22,33 @@ from conversations.selectors import model_backend_health
 @never_cache
 @require_GET
 def healthz(request):
-    """200 while this worker can reach its database; the model backend's state is reported, not required.
+    """200 while this worker can reach its database and its cache; the model backend's state is reported,
+    not required.
 
-    A model server that is restarting (or an upstream that is down) fails answers for every worker alike:
-    taking all workers out of a load balancer would only hide chat history too.
+    Without the database or the shared cache (throttles, quotas, running answers) chat writes fail: 503. A
+    model server that is restarting (or an upstream that is down) fails answers for every worker alike:
+    taking all workers out of a load balancer for it would only hide chat history too.
     """
     model = model_backend_health()
+    cache_state = "up"
+    try:
+        cache.get("healthz")
+    except Exception:  # any cache backend's connection error
+        cache_state = "down"
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError:
-        return JsonResponse(
-            {"status": "error", "detail": "database unavailable", "database": "down", "model": model}, status=503
-        )
-    return JsonResponse({"status": "ok", "database": "up", "model": model})
+        return JsonResponse({
+            "status": "error", "detail": "database unavailable", "database": "down", "cache": cache_state,
+            "model": model,
+        }, status=503)
+    if cache_state == "down":
+        return JsonResponse({
+            "status": "error", "detail": "cache unavailable", "database": "up", "cache": "down", "model": model,
+        }, status=503)
+    return JsonResponse({"status": "ok", "database": "up", "cache": "up", "model": model})
 
 
 def _wants_json(request) -> bool:

@@ -44,7 +44,31 @@ def test_postgres_url_uses_psycopg_pool():
 def test_healthz_ok_with_the_model_backend_up(client, fake_upstream):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "up", "model": {"backend": "openai", "state": "up"}}
+    assert response.json() == {
+        "status": "ok", "database": "up", "cache": "up", "model": {"backend": "openai", "state": "up"},
+    }
+
+
+@pytest.mark.django_db
+def test_with_the_shared_cache_down_chat_writes_are_503_and_healthz_says_so(client, key_client, user, settings):
+    import socket
+
+    from conversations.services import conversation_create
+
+    with socket.socket() as sock:  # a Redis that is not there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    conversation = conversation_create(owner=user)
+    settings.CACHES = {"default": {
+        "BACKEND": "chatsite.cache.SharedPoolRedisCache", "LOCATION": f"redis://127.0.0.1:{port}/0",
+        "OPTIONS": {"socket_connect_timeout": 0.5},
+    }}
+    response = key_client.post(f"/api/v1/conversations/{conversation.pk}/turns/", {"content": "hi"}, format="json")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "cache_unavailable" and response["Retry-After"] == "5"
+    assert conversation.turns.count() == 0  # refused before anything was stored
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.json()["cache"] == "down"
 
 
 @pytest.mark.django_db
