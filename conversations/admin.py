@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from conversations import exports
 from conversations.models import Conversation, Feedback, ReviewLog, Turn
-from conversations.reviews import review_record
+from conversations.reviews import review_record, review_record_many
 
 admin.site.site_header = _("chatsite administration")
 admin.site.site_title = _("chatsite admin")
@@ -311,9 +311,38 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return self._export_response(queryset, exports.export_csv, "text/csv; charset=utf-8", "csv")
 
 
+class ChatTextReviewMixin:
+    """Admin pages that show a chat's text (a turn, an answer with its feedback) log a review of that chat,
+    as the conversation page does, so that its owner is told: the change page one, a list page one per
+    conversation whose text is on it."""
+
+    def conversation_id_of(self, obj):
+        raise NotImplementedError
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            obj = response.context_data["original"]
+            review_record(conversation_id=self.conversation_id_of(obj), reviewer=request.user)
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl") if response.status_code == 200 else None
+        if request.method == "GET" and changelist is not None:
+            review_record_many(
+                conversation_ids=[self.conversation_id_of(obj) for obj in changelist.result_list],
+                reviewer=request.user,
+            )
+        return response
+
+
 @admin.register(Turn)
-class TurnAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TurnAdmin(ChatTextReviewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every turn of every chat, to search across conversations."""
+
+    def conversation_id_of(self, turn):
+        return turn.conversation_id
 
     list_display = [
         "excerpt", "conversation_link", "owner", "position", "role", "status", "model", "total_tokens",
@@ -364,8 +393,11 @@ class TurnAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class FeedbackAdmin(ChatTextReviewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Ratings and comments on answers, across all chats."""
+
+    def conversation_id_of(self, feedback):
+        return feedback.turn.conversation_id
 
     list_display = ["rating_display", "comment_excerpt", "turn_link", "conversation_link", "owner", "created_at"]
     list_display_links = ["rating_display"]

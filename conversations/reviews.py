@@ -21,6 +21,13 @@ def review_record(*, conversation_id, reviewer) -> ReviewLog:
     return ReviewLog.objects.create(conversation_id=conversation_id, reviewer=reviewer)
 
 
+def review_record_many(*, conversation_ids, reviewer) -> None:
+    """One review per conversation whose text a staff page just showed (a list of turns or feedback)."""
+    ReviewLog.objects.bulk_create(
+        ReviewLog(conversation_id=conversation_id, reviewer=reviewer) for conversation_id in set(conversation_ids)
+    )
+
+
 def last_review_for(conversation: Conversation) -> ReviewLog | None:
     return (
         ReviewLog.objects.filter(conversation=conversation)

@@ -181,8 +181,7 @@ def test_normal_user_is_redirected_from_a_conversation_page_and_nothing_is_logge
 
 def test_opening_a_conversation_writes_exactly_one_review_log_row(reviewer_client, reviewer, chats):
     first, second, third = chats
-    reviewer_client.get(reverse(CHANGELIST))
-    reviewer_client.get(reverse("admin:conversations_turn_changelist"))
+    reviewer_client.get(reverse(CHANGELIST))  # titles only: no chat's text
     assert ReviewLog.objects.count() == 0
 
     assert reviewer_client.get(change_url(second)).status_code == 200
@@ -401,3 +400,30 @@ def test_owner_sees_the_review_in_the_api_detail_and_not_who(client, api_client,
     assert review["reviewer"] is None
     settings.CHAT_SHOW_REVIEWER = True
     assert api_client.get(detail_url).json()["review"]["reviewer"] == "staffer"
+
+
+def test_every_admin_page_that_shows_chat_text_logs_a_review(reviewer_client, reviewer, chats):
+    """A turn's page, a feedback's page, and the turn and feedback lists (whose rows show text, e.g. a search
+    hit) each log a review of the chats they show, so the owner is told."""
+    from conversations.models import Feedback, Turn
+
+    first, second, third = chats
+    turn = Turn.objects.filter(conversation=first).first()
+    assert reviewer_client.get(reverse("admin:conversations_turn_change", args=[turn.pk])).status_code == 200
+    assert list(ReviewLog.objects.values_list("conversation_id", flat=True)) == [first.pk]
+
+    ReviewLog.objects.all().delete()
+    hit = Turn.objects.filter(conversation=second, role="user").first()
+    word = hit.content.split()[0]
+    listed = reviewer_client.get(reverse("admin:conversations_turn_changelist"), {"q": word})
+    assert listed.status_code == 200
+    shown = {row.conversation_id for row in listed.context["cl"].result_list}
+    assert second.pk in shown
+    assert set(ReviewLog.objects.values_list("conversation_id", flat=True)) == shown
+
+    feedback = Feedback.objects.select_related("turn").first()
+    assert feedback is not None, "the chats fixture rates some answers"
+    ReviewLog.objects.all().delete()
+    url = reverse("admin:conversations_feedback_change", args=[feedback.pk])
+    assert reviewer_client.get(url).status_code == 200
+    assert list(ReviewLog.objects.values_list("conversation_id", flat=True)) == [feedback.turn.conversation_id]
