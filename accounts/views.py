@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -11,12 +12,29 @@ from django.views.decorators.http import require_POST
 
 from accounts.forms import ApiKeyCreateForm, SignUpForm
 from accounts.models import ApiKey
+from chatsite.middleware import client_ip_address
 from conversations.selectors import tokens_used_today
+
+
+def _signup_allowed(request) -> bool:
+    """At most SIGNUP_ATTEMPTS_PER_HOUR sign-up submissions per client address (atomic in the shared cache):
+    a username form must say when a name is taken, so probing for names is made slow instead."""
+    key = f"signup:attempts:{client_ip_address(request)}"
+    cache.add(key, 0, timeout=3600)
+    try:
+        attempts = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=3600)
+        attempts = 1
+    return attempts <= settings.SIGNUP_ATTEMPTS_PER_HOUR
 
 
 def signup(request):
     if request.user.is_authenticated:
         return redirect(settings.LOGIN_REDIRECT_URL)
+    if request.method == "POST" and not _signup_allowed(request):
+        refused = _("Too many sign-up attempts from your network. Try again in an hour.")
+        return render(request, "registration/signup.html", {"form": SignUpForm(), "refused": refused}, status=429)
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()

@@ -200,6 +200,8 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # the N-th entry from its right (entries further left are the client's to forge).
 AXES_TRUSTED_PROXY_COUNT = env.int("AXES_TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "chatsite.middleware.client_ip_address"
+# Sign-up submissions per client address per hour (a taken username is named, so probing is slowed instead).
+SIGNUP_ATTEMPTS_PER_HOUR = env.int("SIGNUP_ATTEMPTS_PER_HOUR", default=10)
 
 # REST API.
 REST_FRAMEWORK = {

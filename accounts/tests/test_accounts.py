@@ -162,3 +162,20 @@ def test_language_switcher_sets_the_language(client):
     response = client.post("/i18n/setlang/", {"language": "ko", "next": reverse("login")})
     assert response.status_code == 302
     assert "챗봇 서비스" in client.get(reverse("login")).content.decode()
+
+
+@pytest.mark.django_db
+def test_sign_up_is_throttled_per_address_so_username_probing_is_slow(client, make_user, settings):
+    settings.SIGNUP_ATTEMPTS_PER_HOUR = 5
+    make_user("taken")
+    probes = [
+        client.post("/accounts/signup/", {"username": "taken", "email": "x@example.com",
+                                          "password1": "x", "password2": "y"})
+        for _ in range(20)
+    ]
+    assert [p.status_code for p in probes[:5]] == [200] * 5  # the form with its errors
+    assert {p.status_code for p in probes[5:]} == {429}
+    assert "Too many sign-up attempts" in probes[-1].content.decode()
+    assert "already exists" not in probes[-1].content.decode()  # a refused probe learns nothing
+    other = client.post("/accounts/signup/", {"username": "fresh"}, REMOTE_ADDR="10.0.0.9")
+    assert other.status_code == 200  # another address is not affected

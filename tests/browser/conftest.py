@@ -114,6 +114,7 @@ def server(_fake_upstream_server):
         "OPENAI_TIMEOUT": "10",
         "REDIS_URL": "",
         "CHAT_THROTTLE_RATE": "1000/min",
+        "SIGNUP_ATTEMPTS_PER_HOUR": "100000",  # every browser test signs up from 127.0.0.1
         "CHAT_MODEL_TITLES": "0",
         "PYTHONUNBUFFERED": "1",
     }
