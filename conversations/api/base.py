@@ -68,6 +68,12 @@ class ApiPagination(PageNumberPagination):
         return parameters
 
 
+class LengthRequired(exceptions.APIException):
+    status_code = 411
+    default_detail = "Send the request body with a Content-Length (chunked bodies are not accepted)."
+    default_code = "length_required"
+
+
 class ApiView(APIView):
     pagination_class = ApiPagination
     parser_classes = [JSONParser]
@@ -84,6 +90,9 @@ class ApiView(APIView):
         # DRF streams JSON bodies past Django's DATA_UPLOAD_MAX_MEMORY_SIZE check; reading the body
         # through Django applies it (RequestDataTooBig -> 413 in the error shape).
         django_request = request._request
+        if "HTTP_TRANSFER_ENCODING" in django_request.META and not django_request.META.get("CONTENT_LENGTH"):
+            # DRF reads no body without a Content-Length: a chunked body would be silently ignored.
+            raise LengthRequired()
         if int(django_request.META.get("CONTENT_LENGTH") or 0) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             raise RequestDataTooBig()
 

@@ -106,12 +106,12 @@ def test_login_lockout_over_asgi(asgi_server, user, password):
 
 
 @pytest.mark.parametrize("path", ["/api/v1/conversations/{id}/turns/", "/v1/chat/completions", "/api/chat"])
-def test_a_chunked_body_over_the_limit_is_413_over_asgi(asgi_server, fake_upstream, user, api_key, path):
-    """No Content-Length (chunked transfer): refused with a 4xx in the shape, nothing stored, no model call.
+def test_a_chunked_body_over_the_limit_is_refused_over_asgi(asgi_server, fake_upstream, user, api_key, path):
+    """No Content-Length (chunked transfer): refused with 411 in the shape, nothing stored, no model call.
 
-    (DRF reads no body without a Content-Length, so this is a 400 "field required" rather than a 413.
-    Django's ASGI handler still spools the whole body to a temporary file before any view runs: the
-    reverse proxy's body limit, e.g. nginx client_max_body_size, is what bounds that.)"""
+    (DRF reads no body without a Content-Length, so chunked bodies are refused as a whole. Django's ASGI
+    handler still spools the body to a temporary file before any view runs: the reverse proxy's body
+    limit, e.g. nginx client_max_body_size, is what bounds that.)"""
     conversation = conversation_create(owner=user)
     chunk = b'{"content": "' + b"x" * 65536
     chunks_needed = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 65536 + 2
@@ -124,6 +124,16 @@ def test_a_chunked_body_over_the_limit_is_413_over_asgi(asgi_server, fake_upstre
     with httpx.Client(base_url=asgi_server.base_url, timeout=60) as client:
         response = client.post(path.format(id=conversation.pk), content=body(), headers={
             "Authorization": f"Bearer {api_key}", "Content-Type": "application/json"})
-    assert_error_shape(response, (400, 413))
+    assert_error_shape(response, 411)
     assert fake_upstream.chat_requests == []
     assert Turn.objects.count() == 0
+
+
+def test_a_small_chunked_patch_is_refused_not_silently_ignored(asgi_server, user, api_key):
+    conversation = conversation_create(owner=user, title="before")
+    with httpx.Client(base_url=asgi_server.base_url, timeout=30) as client:
+        response = client.patch(f"/api/v1/conversations/{conversation.pk}/", content=iter([b'{"title": "after"}']),
+                                headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"})
+    assert_error_shape(response, 411)
+    conversation.refresh_from_db()
+    assert conversation.title == "before"

@@ -37,3 +37,13 @@ def test_the_history_fragment_refuses_nul_and_overflowing_cursors(authenticated_
     overflowing = "9999-12-31T23:59:59-23:59|00000000-0000-0000-0000-000000000000"
     assert authenticated_client.get("/c/history/", {"cursor": overflowing}).status_code == 404
     assert authenticated_client.get("/c/history/", {"q": "hello"}).status_code == 200
+
+
+def test_a_chunked_body_without_content_length_is_411_not_ignored(key_client, user):
+    conversation = conversation_create(owner=user, title="before")
+    response = key_client.generic("PATCH", f"/api/v1/conversations/{conversation.pk}/", b'{"title": "after"}',
+                                  content_type="application/json", HTTP_TRANSFER_ENCODING="chunked",
+                                  CONTENT_LENGTH="")
+    assert_error_shape(response, 411)
+    conversation.refresh_from_db()
+    assert conversation.title == "before"
