@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from asgiref.sync import sync_to_async
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
@@ -29,6 +29,21 @@ admin.site.site_title = _("chatsite admin")
 admin.site.index_title = _("Review panel")
 
 
+DATE_PARTS = {"__year": (1, 9999), "__month": (1, 12), "__day": (1, 31)}
+
+
+def _refuse_unusable_filters(request) -> None:
+    """List filters the database cannot take are a 400, not a 500: a NUL (PostgreSQL refuses it in text) or a
+    date drill-down outside the calendar (the year 99999999 overflows)."""
+    for name, values in request.GET.lists():
+        for value in values:
+            if "\x00" in value:
+                raise BadRequest("A filter cannot contain a null character.")
+            for suffix, (low, high) in DATE_PARTS.items():
+                if name.endswith(suffix) and not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+                    raise BadRequest("That date is outside the calendar.")
+
+
 class ReadOnlyAdminMixin:
     """No add and no change for anyone: the chat service is the only writer of chats.
 
@@ -42,6 +57,7 @@ class ReadOnlyAdminMixin:
         return False
 
     def changelist_view(self, request, extra_context=None):
+        _refuse_unusable_filters(request)
         posted_action = request.POST.get("action") if request.method == "POST" else None
         if posted_action is not None and posted_action not in self.get_actions(request):
             raise PermissionDenied

@@ -47,3 +47,12 @@ def test_a_chunked_body_without_content_length_is_411_not_ignored(key_client, us
     assert_error_shape(response, 411)
     conversation.refresh_from_db()
     assert conversation.title == "before"
+
+
+@pytest.mark.parametrize("query", [
+    {"model": "a\x00b"}, {"status__exact": "\x00"}, {"role__exact": "x\x00"}, {"created_at__year": "99999999"},
+    {"created_at__year": "2026", "created_at__month": "13"}, {"q": "x\x00"},
+])
+def test_admin_list_filters_the_database_cannot_take_are_a_400(admin_client, query):
+    for url in ("/admin/conversations/conversation/", "/admin/conversations/turn/"):
+        assert admin_client.get(url, query).status_code == 400
