@@ -476,8 +476,8 @@ def _store_answer(turn: Turn, **fields) -> Turn:
     fields["completed_at"] = timezone.now()
     try:
         Turn.objects.filter(pk=turn.pk).update(**fields)
-    except DatabaseError:
-        logger.warning("could not store answer %s: database unavailable", turn.pk)
+    except DatabaseError as exc:
+        logger.warning("could not store answer %s: database unavailable (%s)", turn.pk, type(exc).__name__)
         raise errors.DatabaseUnavailable() from None
     finally:
         cache.delete_many([_running_key(turn.pk), _stop_key(turn.pk)])

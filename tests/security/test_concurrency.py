@@ -114,3 +114,30 @@ def test_daily_quota_is_shared_by_workers(uvicorn_server, fake_upstream, user, a
             assert usage["quota"] == 5 and usage["quota_left"] == 0
     assert len(fake_upstream.chat_requests) == 1
     assert Turn.objects.filter(conversation=conversation).count() == 2
+
+
+def test_the_chat_throttle_holds_under_parallel_requests_across_workers(
+    uvicorn_server, fake_upstream, user, api_key, redis_url
+):
+    """40 requests at once over two workers sharing Redis, with 10/min: exactly 10 get through (DRF's own
+    throttle, a non-atomic read and write of its history, let more through)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    requires_postgresql("server processes sharing the test database")
+    url, prefix = redis_url
+    env = {**upstream_env(fake_upstream.base_url), "REDIS_URL": url, "CACHE_KEY_PREFIX": prefix,
+           "CHAT_THROTTLE_RATE": "10/min", "DB_POOL_MAX_SIZE": "40"}
+    server = uvicorn_server(workers=2, env=env)
+    conversations = [conversation_create(owner=user) for _ in range(40)]
+    headers = {"Authorization": f"Bearer {api_key}"}
+
+    def send(conversation):
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
+            response = client.post(f"/api/v1/conversations/{conversation.pk}/turns/", json={"content": "hi"})
+            return response.status_code if response.status_code != 503 else response.text
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        statuses = list(pool.map(send, conversations))
+    assert statuses.count(201) == 10, statuses
+    assert set(statuses) == {201, 429}
+    assert len(fake_upstream.chat_requests) == 10
