@@ -78,6 +78,16 @@ def server_command(*, path: Path, port: int) -> list[str]:
     ]
 
 
+# llama_cpp.server reads its settings from the environment too (pydantic-settings: PORT, HOST, MODEL,
+# API_KEY, ... case-insensitive), and the environment wins over its command line: `make run PORT=9000`
+# moved the model server onto the web server's port. It gets only what a Python process needs.
+PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
+
+
+def server_environment() -> dict[str, str]:
+    return {name: os.environ[name] for name in PASSED_ENVIRONMENT if name in os.environ}
+
+
 def with_parent_death_signal(command: list[str]) -> list[str]:
     """Have the kernel stop the child if its parent dies (even by SIGKILL), so no orphan keeps the port.
 
@@ -158,7 +168,7 @@ class ModelServerSupervisor:
         try:
             return subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
                 with_parent_death_signal(server_command(path=self.path, port=self.port)),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=server_environment(),
                 # Its own process group: a Ctrl-C in the terminal reaches the supervisor, which stops it in order.
                 start_new_session=True,
             )

@@ -72,6 +72,9 @@ class Serve:
             "CHAT_MODEL_TITLES": "0",
             "OPENAI_MAX_RETRIES": "0",
             "PYTHONUNBUFFERED": "1",
+            # What a deployer (or `make run PORT=...`) may have in the environment: the model server must
+            # not read these (llama_cpp.server's settings come from the environment too).
+            "PORT": str(self.port), "HOST": "0.0.0.0", "MODEL": "/nonexistent.gguf", "API_KEY": "x",
         }
         self.log_path = tmp_path / "serve.log"
         self.process: subprocess.Popen | None = None

@@ -37,7 +37,9 @@ class Command(BaseCommand):
             ]),
             start_new_session=True,  # stopped by us, in order, not by the terminal's Ctrl-C
         )
+        # SIGINT too: a shell that starts this in the background hands it SIGINT ignored, and Python keeps that.
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
         try:
             returncode = web.wait()
             raise CommandError(f"uvicorn stopped ({model_server.describe_exit(returncode)}).")
