@@ -490,6 +490,20 @@ def _store_answer(turn: Turn, **fields) -> Turn:
     return turn
 
 
+STORE_RETRY_DELAYS = (0.1, 0.5, 2.0)
+
+
+async def _store_answer_retrying(turn: Turn, fields: dict) -> Turn:
+    """Store the outcome, trying again over a few seconds if the database is briefly away (a restart, a
+    locked SQLite file): the answer is all that is left of the model's work. Raises DatabaseUnavailable."""
+    for delay in STORE_RETRY_DELAYS:
+        try:
+            return await _db(_store_answer)(turn, **fields)
+        except errors.DatabaseUnavailable:
+            await asyncio.sleep(delay)
+    return await _db(_store_answer)(turn, **fields)
+
+
 def _store_title(conversation_id, fallback: str, title: str) -> bool:
     # Only replace the automatic title: never overwrite a name the user chose meanwhile.
     return bool(Conversation.objects.filter(pk=conversation_id, title=fallback).update(title=title))
@@ -565,7 +579,7 @@ class ChatRun:
             _local_stops.pop(turn_id, None)
         turn = self.assistant_turn
         try:
-            await _db(_store_answer)(turn, **fields)
+            await _store_answer_retrying(turn, fields)
         except errors.DatabaseUnavailable as exc:
             # Nothing could be stored: report the answer as failed (the next request fails the stored row).
             failure = exc
@@ -596,7 +610,7 @@ class ChatRun:
 
     async def _store_cancelled(self, parts, started, first_token_ms) -> None:
         with contextlib.suppress(errors.DatabaseUnavailable):
-            await _db(_store_answer)(self.assistant_turn, **self._cancelled_fields(parts, started, first_token_ms))
+            await _store_answer_retrying(self.assistant_turn, self._cancelled_fields(parts, started, first_token_ms))
 
     async def _model_title(self, answer: str) -> str:
         """Ask the model for a short title; on any failure keep the first-words title. Never raises."""

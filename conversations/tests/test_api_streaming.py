@@ -158,7 +158,7 @@ async def wait_for_status(turn_id, statuses, timeout=10.0):
         turn = await Turn.objects.aget(pk=turn_id)
         if turn.status in statuses:
             return turn
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
     raise AssertionError(f"turn {turn_id} is still {turn.status}")
 
 
