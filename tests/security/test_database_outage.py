@@ -130,12 +130,16 @@ def test_backends_terminated_mid_request_lose_nothing(uvicorn_server, fake_upstr
     assert "Traceback" not in server.log()
 
 
+OUTLASTING_OUTAGE_SECONDS = 9.0
+
+
 def outage_outlasting_the_answer(proxied_server, fake_upstream, user, api_key, *, stream: bool):
-    """Cut the database for longer than the pool waits, from the model call until after the answer."""
+    """Cut the database from the model call until well after the answer: longer than the pool waits (1 s) and
+    than the answer engine keeps retrying to store the answer (about 6.6 s here), so the answer is lost."""
     server, proxy = proxied_server(DB_POOL_TIMEOUT="1")
     conversation = conversation_create(owner=user)
     fake_upstream.behaviour.ttft = 0.2
-    cut_while_the_model_answers(fake_upstream, proxy, 3.0)
+    cut_while_the_model_answers(fake_upstream, proxy, OUTLASTING_OUTAGE_SECONDS)
     client = httpx.Client(base_url=server.base_url, timeout=60, headers={"Authorization": f"Bearer {api_key}"})
     try:
         response = client.post(f"/api/v1/conversations/{conversation.pk}/turns/",
@@ -143,7 +147,7 @@ def outage_outlasting_the_answer(proxied_server, fake_upstream, user, api_key, *
         body = response.text
     except httpx.RemoteProtocolError as exc:  # the stream was cut off without a final event
         response, body = None, repr(exc)
-    time.sleep(3.5 - fake_upstream.behaviour.ttft)  # the database is back
+    time.sleep(OUTLASTING_OUTAGE_SECONDS + 0.5 - fake_upstream.behaviour.ttft)  # the database is back
     fake_upstream.on_request = None
     return client, conversation, response, body
 
@@ -183,3 +187,23 @@ def test_after_an_outage_outlasting_the_answer_the_chat_is_not_stuck(proxied_ser
     statuses = Turn.objects.filter(conversation=conversation, role="assistant").order_by("id")
     assert list(statuses.values_list("status", flat=True)) == ["failed", "complete"]
     assert not Turn.objects.filter(status__in=Turn.RUNNING_STATUSES).exists()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_an_outage_longer_than_the_pool_wait_is_outlasted_by_the_answer_store(
+    proxied_server, fake_upstream, user, api_key, stream
+):
+    """A 3 s outage outlasts the pool's wait (1 s) but not the engine's retries: the answer is stored."""
+    server, proxy = proxied_server(DB_POOL_TIMEOUT="1")
+    conversation = conversation_create(owner=user)
+    fake_upstream.behaviour.ttft = 0.2
+    cut_while_the_model_answers(fake_upstream, proxy, 3.0)
+    with httpx.Client(base_url=server.base_url, timeout=60, headers={"Authorization": f"Bearer {api_key}"}) as client:
+        response = client.post(f"/api/v1/conversations/{conversation.pk}/turns/",
+                               json={"content": "hi", "stream": stream})
+    fake_upstream.on_request = None
+    assert response.status_code == (200 if stream else 201), response.text
+    if stream:
+        assert "event: done" in response.text
+    answer = Turn.objects.get(conversation=conversation, role="assistant")
+    assert answer.status == "complete" and answer.content == fake_upstream.behaviour.reply
