@@ -299,6 +299,8 @@ class AnswerStreamView(ApiView):
             return Response(status=status.HTTP_204_NO_CONTENT)
         stream = follow_stream(turn.pk, after=after)
         if stream is not None:
+            # The request lasts as long as the answer: give the DB connection back now, not at its end.
+            services.release_connection()
             return stream
         if services.answer_fail_if_abandoned(turn):
             error = {"code": "interrupted", "message": turn.error}

@@ -1,0 +1,127 @@
+"""What one more follower of a running answer costs the server: `python -m bench.followers`.
+
+One uvicorn worker (PostgreSQL, Redis), the fake upstream answering ANSWER_TOKENS tokens 20 ms apart.
+ANSWERS answers are started at once (each by its own streaming POST); each then gets F more followers
+(`GET .../stream/` from the start). The server's CPU time for the whole round, minus the round with no
+extra followers, divided by the number of extra followers, is what one follower of one answer costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import time
+import urllib.request
+
+import aiohttp
+import psutil
+import psycopg
+
+from bench.runner import PYTHON, UVICORN, Processes, free_port, run_checked, wait_for_http
+
+ANSWERS = 20
+ANSWER_TOKENS = 100
+FOLLOWERS = (0, 5, 20)
+DB = "chatsite_bench_followers"
+LATE = -1
+
+
+async def consume(response) -> int:
+    deltas = 0
+    async for line in response.content:
+        deltas += line.startswith(b"event: delta")
+    return deltas
+
+
+async def one_answer(session, base, key, conversation, followers: int) -> list[int]:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with session.post(f"{base}/api/v1/conversations/{conversation}/turns/", headers=headers,
+                            json={"content": "story", "stream": True}) as started:
+        await started.content.readline()  # the answer exists: followers can join
+        extra = [asyncio.ensure_future(follow(session, base, headers, conversation)) for _ in range(followers)]
+        counts = [await consume(started)]
+        counts += await asyncio.gather(*extra)
+    return counts
+
+
+async def follow(session, base, headers, conversation) -> int:
+    async with session.get(f"{base}/api/v1/conversations/{conversation}/stream/", headers=headers) as response:
+        if response.status == 204:
+            return LATE  # served after the answer had ended: nothing to follow (the answer is stored)
+        return await consume(response)
+
+
+async def round_(base, key, conversations, followers) -> list[int]:
+    connector = aiohttp.TCPConnector(limit=0)  # every stream at once: the default 100 would queue followers
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        results = await asyncio.gather(*(one_answer(session, base, key, c, followers) for c in conversations))
+    return [count for counts in results for count in counts]
+
+
+def create_conversation(base: str, key: str) -> str:
+    request = urllib.request.Request(
+        f"{base}/api/v1/conversations/", data=b"{}", method="POST",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["id"]
+
+
+def main():
+    pg = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432").rstrip("/")
+    ports = {"upstream": free_port(), "chatsite": free_port()}
+    env = {
+        **os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings", "CHATSITE_ENV_FILE": "/nonexistent",
+        "DATABASE_URL": f"{pg}/{DB}", "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"),
+        "CACHE_KEY_PREFIX": "chatsite-bench-followers", "LLM_BACKEND": "openai",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{ports['upstream']}/v1", "OPENAI_API_KEY": "bench",
+        "OPENAI_MODEL": "fake-model", "OPENAI_MAX_RETRIES": "0", "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(40), "ALLOWED_HOSTS": "127.0.0.1", "CHAT_THROTTLE_RATE": "1000000/min",
+        "CHAT_MODEL_TITLES": "0", "LOG_LEVEL": "WARNING",
+    }
+    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB}")
+    run_checked([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env, "migrate")
+    key = run_checked([PYTHON, "manage.py", "shell", "-c", (
+        "from accounts.models import ApiKey, User; "
+        "u = User.objects.create_user('followers'); print(ApiKey.generate(user=u, name='bench')[1])"
+    )], env, "user").strip().splitlines()[-1]
+    processes = Processes()
+    try:
+        processes.start("upstream", [PYTHON, "-m", "conversations.tests.fake_upstream", "--port",
+                                     str(ports["upstream"]), "--ttft", "0.1", "--token-delay", "0.02",
+                                     "--tokens", str(ANSWER_TOKENS)], dict(os.environ))
+        wait_for_http(f"http://127.0.0.1:{ports['upstream']}/v1/models")
+        server = processes.start("chatsite", [UVICORN, "chatsite.asgi:application", "--port", str(ports["chatsite"]),
+                                              "--no-access-log", "--log-level", "warning"], env)
+        base = f"http://127.0.0.1:{ports['chatsite']}"
+        wait_for_http(f"{base}/healthz")
+        process = psutil.Process(server.pid)
+        lines, baseline = [], None
+        for followers in FOLLOWERS:
+            conversations = [create_conversation(base, key) for _ in range(ANSWERS)]
+            before = sum(process.cpu_times()[:2])
+            started = time.monotonic()
+            counts = asyncio.run(round_(base, key, conversations, followers))
+            cpu_ms = (sum(process.cpu_times()[:2]) - before) * 1000
+            complete = sum(count == ANSWER_TOKENS for count in counts)
+            late = counts.count(LATE)
+            if followers == 0:
+                baseline = cpu_ms
+            extra = ANSWERS * followers
+            per = f"{(cpu_ms - baseline) / extra:.2f}" if extra else "–"
+            lines.append(f"| {followers} | {len(counts)} | {complete} | {late} | {time.monotonic() - started:.1f} | "
+                         f"{cpu_ms:.0f} | {per} |")
+            print(lines[-1], flush=True)
+        print("\n| extra followers per answer | streams | streams with every delta | followers served after the end "
+              "(204) | seconds | server CPU ms | CPU ms per extra follower of one answer |\n"
+              "|---|---|---|---|---|---|---|\n" + "\n".join(lines))
+    finally:
+        processes.stop_all()
+
+
+if __name__ == "__main__":
+    main()
