@@ -110,8 +110,7 @@ async def remote_frames(turn_id: int, after: int) -> AsyncIterator[bytes]:
     except answers.AnswerLapsed:
         turn = await sync_to_async(_fail_abandoned, thread_sensitive=False)(turn_id)
         if turn is not None:
-            error = {"code": "interrupted", "message": turn.error}
-            yield sse("error", {"error": error, "assistant_turn": turn_data(turn)})
+            yield interrupted_event(turn)
 
 
 def _fail_abandoned(turn_id: int):
@@ -126,8 +125,14 @@ def _fail_abandoned(turn_id: int):
         services.release_connection()
 
 
-def single_event_stream(name: str, data: dict) -> StreamingHttpResponse:
+def interrupted_event(turn) -> bytes:
+    """The `error` event of an answer failed because nobody writes it any more (its worker died)."""
+    error = {"code": "interrupted", "message": turn.error}
+    return sse("error", {"error": error, "assistant_turn": turn_data(turn)})
+
+
+def interrupted_stream(turn) -> StreamingHttpResponse:
     async def one():
-        yield sse(name, data)
+        yield interrupted_event(turn)
 
     return event_stream_response(one())

@@ -16,7 +16,7 @@ from conversations import errors, exports, selectors, services
 from conversations.api import serializers as s
 from conversations.api.base import ApiView, own_conversation, own_turn, wants_event_stream
 from conversations.api.message_lists import ChatReplySerializer, ChatRequestSerializer, conversation_from_messages
-from conversations.api.streaming import SSE_DESCRIPTION, answer_stream, follow_stream, single_event_stream
+from conversations.api.streaming import SSE_DESCRIPTION, answer_stream, follow_stream, interrupted_stream
 from conversations.models import Conversation, Turn
 
 BOOLEAN_PARAMS = {"true": True, "1": True, "false": False, "0": False}
@@ -44,6 +44,15 @@ def turn_pair(run) -> dict:
         "user_turn": s.TurnSerializer(run.user_turn).data if run.user_turn is not None else None,
         "assistant_turn": s.TurnSerializer(run.assistant_turn).data,
     }
+
+
+def answer_response(request, stream: bool, json_status: int, **turn):
+    """Start a turn (`services.chat_turn_begin` arguments) and answer with its event stream when one was asked
+    for, else with the stored pair once the answer is stored. Busy, quota and the like are raised before
+    anything is stored, and answered as JSON like any other error."""
+    if wants_event_stream(request, stream):
+        return answer_stream(services.chat_turn_begin(user=request.user, **turn))
+    return Response(turn_pair(services.chat_turn(user=request.user, **turn)), status=json_status)
 
 
 class ConversationListView(ApiView, generics.GenericAPIView):
@@ -89,7 +98,7 @@ class ConversationDetailView(ApiView):
 
     @extend_schema(summary="A conversation with its turns", responses=s.ConversationDetailSerializer)
     def get(self, request, conversation_id):
-        # Two queries: the conversation (ownership in the query), then its turns in order.
+        # The conversation (ownership in the query), then the branch shown and its feedback (two queries).
         return Response(s.ConversationDetailSerializer(own_conversation(request, conversation_id)).data)
 
     @extend_schema(
@@ -163,13 +172,9 @@ class TurnListCreateView(ApiView, generics.GenericAPIView):
         conversation = own_conversation(request, conversation_id)
         serializer = s.TurnCreateSerializer(data=self.body(request))
         serializer.is_valid(raise_exception=True)
-        content = serializer.validated_data["content"]
-        if wants_event_stream(request, serializer.validated_data["stream"]):
-            # Busy, quota: raised here, answered as JSON like any other error before the stream.
-            run = services.chat_turn_begin(conversation=conversation, user=request.user, content=content)
-            return answer_stream(run)
-        run = services.chat_turn(conversation=conversation, user=request.user, content=content)
-        return Response(turn_pair(run), status=status.HTTP_201_CREATED)
+        data = serializer.validated_data
+        return answer_response(request, data["stream"], status.HTTP_201_CREATED, conversation=conversation,
+                               content=data["content"])
 
 
 class RegenerateView(ApiView):
@@ -193,16 +198,9 @@ class RegenerateView(ApiView):
         conversation = own_conversation(request, conversation_id)
         serializer = s.RegenerateSerializer(data=self.body(request))
         serializer.is_valid(raise_exception=True)
-        content = serializer.validated_data.get("content")
-        turn_id = serializer.validated_data.get("turn_id")
-        if wants_event_stream(request, serializer.validated_data["stream"]):
-            return answer_stream(services.chat_turn_begin(
-                conversation=conversation, user=request.user, content=content, regenerate=True, turn_id=turn_id
-            ))
-        run = services.chat_turn(
-            conversation=conversation, user=request.user, content=content, regenerate=True, turn_id=turn_id
-        )
-        return Response(turn_pair(run))
+        data = serializer.validated_data
+        return answer_response(request, data["stream"], status.HTTP_200_OK, conversation=conversation,
+                               content=data.get("content"), regenerate=True, turn_id=data.get("turn_id"))
 
 
 class EditView(ApiView):
@@ -225,13 +223,9 @@ class EditView(ApiView):
         conversation = own_conversation(request, conversation_id)
         serializer = s.TurnCreateSerializer(data=self.body(request))
         serializer.is_valid(raise_exception=True)
-        content = serializer.validated_data["content"]
-        if wants_event_stream(request, serializer.validated_data["stream"]):
-            return answer_stream(services.chat_turn_begin(
-                conversation=conversation, user=request.user, content=content, turn_id=turn_id
-            ))
-        run = services.chat_turn(conversation=conversation, user=request.user, content=content, turn_id=turn_id)
-        return Response(turn_pair(run), status=status.HTTP_201_CREATED)
+        data = serializer.validated_data
+        return answer_response(request, data["stream"], status.HTTP_201_CREATED, conversation=conversation,
+                               content=data["content"], turn_id=turn_id)
 
 
 class SwitchView(ApiView):
@@ -303,8 +297,7 @@ class AnswerStreamView(ApiView):
             services.release_connection()
             return stream
         if services.answer_fail_if_abandoned(turn):
-            error = {"code": "interrupted", "message": turn.error}
-            return single_event_stream("error", {"error": error, "assistant_turn": s.turn_data(turn)})
+            return interrupted_stream(turn)
         # Running in another worker that this one cannot follow (no Redis): nothing to stream from here.
         return Response(status=status.HTTP_204_NO_CONTENT)
 
