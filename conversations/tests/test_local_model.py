@@ -19,6 +19,7 @@ import pytest
 from conversations import llm, model_server
 from conversations.models import Turn
 from conversations.services import AnswerDelta, chat_turn, chat_turn_start, conversation_create
+from tests.security.servers import free_port
 
 
 @pytest.mark.local_model
@@ -51,7 +52,7 @@ def test_local_tokenizer_counts_with_the_models_vocabulary(local_model):
 
 @pytest.mark.local_model
 def test_token_counts_fall_back_to_the_estimate_when_the_model_server_is_away(settings, local_model):
-    settings.LOCAL_MODEL_PORT = _closed_port()
+    settings.LOCAL_MODEL_PORT = free_port()  # nothing listens there
     backend = llm.get_backend()
     assert backend.count_tokens("Hello world, again") == llm.approximate_tokens("Hello world, again")
     assert backend.state() == model_server.DOWN
@@ -176,10 +177,3 @@ def test_llama_cpp_reports_the_portable_feature_set():
     assert "AVX512" not in info
     assert "AMX" not in info
 
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

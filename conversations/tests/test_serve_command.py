@@ -16,17 +16,11 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
+from tests.security.servers import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.local_model
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _alive(pid: int) -> bool:
@@ -55,8 +49,8 @@ class Serve:
     """`python manage.py serve` in its own session, as a terminal would run `make run`."""
 
     def __init__(self, tmp_path: Path):
-        self.port = _free_port()
-        self.model_port = _free_port()
+        self.port = free_port()
+        self.model_port = free_port()
         self.state_dir = tmp_path / "var"
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {

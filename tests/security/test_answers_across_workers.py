@@ -29,6 +29,13 @@ def read_events(response) -> list[tuple[int, str, dict]]:
     return events
 
 
+def wait_until_the_answer_runs(conversation) -> None:
+    deadline = time.monotonic() + 10
+    while not Turn.objects.filter(conversation=conversation, status="pending").exists():
+        assert time.monotonic() < deadline, "the answer did not start"
+        time.sleep(0.02)
+
+
 def text_of(events) -> str:
     return "".join(data["text"] for _, name, data in events if name == "delta")
 
@@ -61,10 +68,7 @@ def test_a_client_on_another_worker_follows_the_answer_live_and_resumes(two_work
 
     starter = threading.Thread(target=start_on_a)
     starter.start()
-    deadline = time.monotonic() + 10
-    while not Turn.objects.filter(conversation=conversation, status="pending").exists():
-        assert time.monotonic() < deadline, "the answer did not start"
-        time.sleep(0.02)
+    wait_until_the_answer_runs(conversation)
     time.sleep(0.3)  # a few events are written already: B must replay them, then follow live
     url = f"/api/v1/conversations/{conversation.pk}/stream/"
     with httpx.Client(base_url=worker_b.base_url, headers=headers, timeout=30) as client:
@@ -101,10 +105,7 @@ def test_a_worker_killed_mid_answer_leaves_a_failed_answer_and_a_free_chat(two_w
             pass  # its server is killed
 
     threading.Thread(target=start_on_a, daemon=True).start()
-    deadline = time.monotonic() + 10
-    while not Turn.objects.filter(conversation=conversation, status="pending").exists():
-        assert time.monotonic() < deadline, "the answer did not start"
-        time.sleep(0.02)
+    wait_until_the_answer_runs(conversation)
     time.sleep(0.5)
     os.kill(worker_a.process.pid, signal.SIGKILL)  # the worker dies mid-answer
     killed_at = time.monotonic()
