@@ -427,3 +427,22 @@ def test_every_admin_page_that_shows_chat_text_logs_a_review(reviewer_client, re
     url = reverse("admin:conversations_feedback_change", args=[feedback.pk])
     assert reviewer_client.get(url).status_code == 200
     assert list(ReviewLog.objects.values_list("conversation_id", flat=True)) == [feedback.turn.conversation_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reviewer_sees_every_version_of_every_branch(reviewer_client, user, fake_upstream):
+    from conversations.services import chat_turn, conversation_create
+
+    conversation = conversation_create(owner=user, title="forked")
+    fake_upstream.behaviour.reply = "the first answer"
+    first = chat_turn(conversation=conversation, user=user, content="the first question")
+    fake_upstream.behaviour.reply = "the regenerated answer"
+    chat_turn(conversation=conversation, user=user, regenerate=True)
+    fake_upstream.behaviour.reply = "an answer on the edited branch"
+    chat_turn(conversation=conversation, user=user, content="the edited question", turn_id=first.user_turn.pk)
+
+    page = reviewer_client.get(change_url(conversation)).content.decode()
+    for text in ("the first question", "the first answer", "the regenerated answer", "the edited question",
+                 "an answer on the edited branch"):
+        assert text in page, text
+    assert f"#{first.user_turn.pk}" in page  # the versions say what they follow
