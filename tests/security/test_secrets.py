@@ -47,8 +47,12 @@ class Outputs:
 
 
 def key_secret_part(raw: str) -> str:
-    """The part of a raw key that is secret (the visible prefix, cs_xxxxxxxx_, is shown on purpose)."""
-    return raw.rsplit("_", 1)[1]
+    """The part of a raw key that is secret (the visible prefix, cs_xxxxxxxx_, is shown on purpose).
+
+    Split after the prefix, not at the last "_": the secret itself may contain "_" (token_urlsafe), and its
+    tail after one could be a few characters that every page contains.
+    """
+    return raw.split("_", 2)[2]
 
 
 @pytest.fixture
