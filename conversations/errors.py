@@ -35,7 +35,14 @@ class NothingToEdit(ChatError):
 class QuotaExceeded(ChatError):
     code = "quota_exceeded"
     status = 429
-    message = "You have used today's token quota. It resets at midnight (UTC)."
+    message = "You have used today's token quota."
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None):
+        from django.conf import settings
+
+        super().__init__(
+            message or f"{self.message} It resets at midnight ({settings.TIME_ZONE} time).", retry_after=retry_after
+        )
 
 
 class UpstreamError(ChatError):

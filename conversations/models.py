@@ -120,6 +120,10 @@ class Turn(models.Model):
         default=0, help_text="Older turns left out of the prompt to fit the context budget."
     )
     error = models.CharField(max_length=300, blank=True, help_text="Short user-safe error of a failed answer.")
+    quota_reserved = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Tokens held against the owner's daily quota while this answer runs (none without a quota).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -171,6 +175,32 @@ class Turn(models.Model):
     @property
     def is_running(self) -> bool:
         return self.status in self.RUNNING_STATUSES
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class DailyUsage(models.Model):
+    """The tokens a user spent upstream on one day (the server's time zone): what the daily quota counts.
+
+    Each stored answer adds to it, whatever its outcome; nothing takes away from it, so deleting chats or
+    replacing an answer with a new version gives no tokens back. The turns keep their own usage for display.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    answers = models.PositiveIntegerField(default=0, help_text="Answers stored that day (any outcome).")
+
+    class Meta:
+        verbose_name_plural = "daily usage"
+        ordering = ["user_id", "-day"]
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="daily_usage_one_row_per_user_day")]
+
+    def __str__(self):
+        return f"{self.user_id} on {self.day}: {self.total_tokens} tokens"
 
     @property
     def total_tokens(self) -> int:

@@ -3,11 +3,10 @@
 from datetime import datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, Sum, prefetch_related_objects
-from django.db.models.functions import TruncDate
+from django.db.models import Exists, OuterRef, Q, prefetch_related_objects
 from django.utils import timezone
 
-from conversations.models import Conversation, Turn
+from conversations.models import Conversation, DailyUsage, Turn
 
 
 def conversation_list(*, user, archived: bool = False, search: str = ""):
@@ -160,25 +159,18 @@ def start_of_today() -> datetime:
 
 
 def tokens_used_today(user) -> int:
-    total = Turn.objects.filter(
-        conversation__owner=user, role=Turn.Role.ASSISTANT, created_at__gte=start_of_today()
-    ).aggregate(total=Sum("prompt_tokens") + Sum("completion_tokens"))["total"]
-    return total or 0
+    """Tokens spent upstream today (the usage ledger: deleting chats or answers does not reduce it)."""
+    usage = DailyUsage.objects.filter(user=user, day=timezone.localdate()).first()
+    return usage.total_tokens if usage is not None else 0
 
 
 def usage_by_day(user, *, days: int = 30) -> list[dict]:
     """Token usage per day (oldest first) over the last `days` days, including the answer count."""
-    since = start_of_today() - timedelta(days=days - 1)
-    rows = (
-        Turn.objects.filter(conversation__owner=user, role=Turn.Role.ASSISTANT, created_at__gte=since)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(
-            prompt_tokens=Sum("prompt_tokens"), completion_tokens=Sum("completion_tokens"), answers=Count("id")
-        )
-        .order_by("day")
+    since = timezone.localdate() - timedelta(days=days - 1)
+    return list(
+        DailyUsage.objects.filter(user=user, day__gte=since).order_by("day")
+        .values("day", "prompt_tokens", "completion_tokens", "answers")
     )
-    return list(rows)
 
 
 def model_backend_health() -> dict[str, str]:

@@ -30,11 +30,12 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from conversations import errors, llm
-from conversations.models import Conversation, Feedback, Turn
-from conversations.selectors import history_for_model, latest_leaf_id, tokens_used_today
+from conversations.models import Conversation, DailyUsage, Feedback, Turn
+from conversations.selectors import history_for_model, latest_leaf_id
 
 logger = logging.getLogger(__name__)
 
@@ -238,10 +239,65 @@ def _stop_engine_answer(turn_id: int) -> None:
     engine.stop_soon(turn_id)
 
 
-def _daily_quota_check(user) -> None:
+def _quota_reserve(user, *, context_tokens: int, content: str = "") -> int | None:
+    """Admit one more answer against the user's daily token quota, and hold tokens for it while it runs.
+
+    Call inside the turn-start transaction: the user's row of the usage ledger is locked, so parallel
+    starts (any worker) are admitted one after another. What is spent (the ledger) plus what running
+    answers hold must leave room; the new answer holds its likely cost (the conversation so far, the new
+    message and a whole answer), at most what is left. Returns the tokens held (None without a quota);
+    QuotaExceeded if nothing is left. An answer can exceed what it holds only by a prompt longer than
+    estimated, so a day ends at most about one answer over the quota.
+    """
     quota = settings.CHAT_DAILY_TOKEN_QUOTA
-    if quota and tokens_used_today(user) >= quota:
+    if not quota:
+        return None
+    usage, _ = DailyUsage.objects.select_for_update().get_or_create(user=user, day=timezone.localdate())
+    left = quota - usage.total_tokens - _tokens_held(user)
+    if left <= 0:
         raise errors.QuotaExceeded(retry_after=_seconds_to_midnight())
+    estimate = context_tokens + len(content) // 3 + settings.CHAT_MAX_ANSWER_TOKENS
+    return min(estimate, left)
+
+
+def _tokens_held(user) -> int:
+    """Tokens held by the user's running answers; one whose worker died (no heartbeat) holds nothing."""
+    running = list(
+        Turn.objects.filter(
+            conversation__owner=user, role=Turn.Role.ASSISTANT, status__in=Turn.RUNNING_STATUSES,
+            quota_reserved__gt=0,
+        ).values_list("pk", "quota_reserved", "created_at")
+    )
+    if not running:
+        return 0
+    grace = timezone.now() - timedelta(seconds=UNVOUCHED_GRACE_SECONDS)
+    vouched = cache.get_many([_running_key(pk) for pk, _, _ in running])
+    return sum(held for pk, held, created_at in running if created_at > grace or vouched.get(_running_key(pk)))
+
+
+def _usage_add(user_id, day, *, prompt_tokens: int, completion_tokens: int) -> None:
+    """Add one stored answer's tokens to the ledger (call inside the transaction that stores the answer)."""
+    changes = {
+        "prompt_tokens": F("prompt_tokens") + prompt_tokens,
+        "completion_tokens": F("completion_tokens") + completion_tokens,
+        "answers": F("answers") + 1,
+    }
+    if DailyUsage.objects.filter(user_id=user_id, day=day).update(**changes):
+        return
+    try:
+        with transaction.atomic():
+            DailyUsage.objects.create(
+                user_id=user_id, day=day, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, answers=1
+            )
+    except IntegrityError:  # another answer made the day's row first
+        DailyUsage.objects.filter(user_id=user_id, day=day).update(**changes)
+
+
+def _tokens_so_far(turn: Turn | None) -> int:
+    """What the conversation up to `turn` cost as a prompt, from the usage stored with its answers."""
+    if turn is None or turn.role != Turn.Role.ASSISTANT:
+        return 0
+    return turn.prompt_tokens + turn.completion_tokens
 
 
 def _seconds_to_midnight() -> int:
@@ -286,6 +342,7 @@ class _Start:
     model: str
     messages: list[dict] = field(default_factory=list)
     auto_titled: bool = False  # the title was just made from the first message: the model may improve it
+    prompt_tokens: int = 0  # the prompt's size as counted here (the upstream's own count replaces it)
 
 
 def _with_versions(turn: Turn, earlier_sibling_ids: list[int]) -> Turn:
@@ -303,7 +360,9 @@ def _sibling_ids(conversation_id, parent_id) -> list[int]:
     )
 
 
-def _create_turns(conversation: Conversation, parent: Turn | None, content: str, now, model: str) -> tuple[Turn, Turn]:
+def _create_turns(
+    conversation: Conversation, parent: Turn | None, content: str, now, model: str, reserved: int | None
+) -> tuple[Turn, Turn]:
     """A user message under `parent` (None: a first message) and its pending answer."""
     position = parent.position + 1 if parent is not None else 1
     user_turn = Turn.objects.create(
@@ -312,7 +371,7 @@ def _create_turns(conversation: Conversation, parent: Turn | None, content: str,
     )
     assistant_turn = Turn.objects.create(
         conversation=conversation, parent=user_turn, position=position + 1, role=Turn.Role.ASSISTANT,
-        status=Turn.Status.PENDING, model=model, created_at=now,
+        status=Turn.Status.PENDING, model=model, quota_reserved=reserved, created_at=now,
     )
     return user_turn, _with_versions(assistant_turn, [])
 
@@ -326,14 +385,14 @@ def _make_current(conversation: Conversation, turn: Turn, now, *, added: int, fi
 
 def _begin_append(conversation_id, user, content: str) -> _Start:
     """A new message after the turn shown last (the current turn)."""
-    _daily_quota_check(user)
     now = timezone.now()
     try:
         with transaction.atomic():
             conversation = _claim_conversation(conversation_id)
             parent = conversation.current_turn
+            reserved = _quota_reserve(user, context_tokens=_tokens_so_far(parent), content=content)
             model = conversation.model or llm.get_backend().default_model
-            user_turn, assistant_turn = _create_turns(conversation, parent, content, now, model)
+            user_turn, assistant_turn = _create_turns(conversation, parent, content, now, model, reserved)
             _with_versions(user_turn, [])
             auto_titled = not conversation.title
             if auto_titled:
@@ -360,17 +419,17 @@ def _answer_to_redo(conversation: Conversation, answer_id: int | None) -> Turn:
 
 def _begin_regenerate(conversation_id, user, answer_id: int | None) -> _Start:
     """A new version of an answer, beside the old one (which keeps its text, usage, feedback and status)."""
-    _daily_quota_check(user)
     now = timezone.now()
     try:
         with transaction.atomic():
             conversation = _claim_conversation(conversation_id)
             old = _answer_to_redo(conversation, answer_id)
+            reserved = _quota_reserve(user, context_tokens=old.prompt_tokens)
             earlier = _sibling_ids(conversation_id, old.parent_id)
             model = conversation.model or llm.get_backend().default_model
             assistant_turn = Turn.objects.create(
                 conversation=conversation, parent=old.parent, position=old.position, role=Turn.Role.ASSISTANT,
-                status=Turn.Status.PENDING, model=model, created_at=now,
+                status=Turn.Status.PENDING, model=model, quota_reserved=reserved, created_at=now,
             )
             _with_versions(assistant_turn, earlier)
             _make_current(conversation, assistant_turn, now, added=1)
@@ -384,7 +443,6 @@ def _begin_edit(conversation_id, user, message_id: int | None, answer_id: int | 
 
     Everything below the old message stays on its own branch.
     """
-    _daily_quota_check(user)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -397,9 +455,10 @@ def _begin_edit(conversation_id, user, message_id: int | None, answer_id: int | 
             )
             if old is None:
                 raise errors.NothingToEdit()
+            reserved = _quota_reserve(user, context_tokens=_tokens_so_far(old.parent), content=content)
             earlier = _sibling_ids(conversation_id, old.parent_id)
             model = conversation.model or llm.get_backend().default_model
-            user_turn, assistant_turn = _create_turns(conversation, old.parent, content, now, model)
+            user_turn, assistant_turn = _create_turns(conversation, old.parent, content, now, model, reserved)
             _with_versions(user_turn, earlier)
             _make_current(conversation, assistant_turn, now, added=2)
     except IntegrityError:
@@ -421,10 +480,11 @@ def conversation_switch(*, conversation: Conversation, turn_id: int) -> int:
     return leaf_id
 
 
-def _fit_to_context(messages: list[dict], backend: llm.Backend, model: str) -> tuple[list[dict], int]:
+def _fit_to_context(messages: list[dict], backend: llm.Backend, model: str) -> tuple[list[dict], int, int]:
     """Drop the oldest turns until the prompt fits, keeping the system prompt and the newest message.
 
-    Counts from the newest message backwards, so only what is sent gets tokenized.
+    Counts from the newest message backwards, so only what is sent gets tokenized. Returns the messages
+    kept, how many were dropped, and their token count (the prompt's size when the upstream reports none).
     """
     budget = backend.context_tokens(model) - settings.CHAT_MAX_ANSWER_TOKENS
     system, turns = messages[0], messages[1:]
@@ -437,7 +497,7 @@ def _fit_to_context(messages: list[dict], backend: llm.Backend, model: str) -> t
         used += cost
         kept.append(message)
     kept.reverse()
-    return [system, *kept], len(turns) - len(kept)
+    return [system, *kept], len(turns) - len(kept), used
 
 
 def _begin(
@@ -461,21 +521,28 @@ def _prepare(start: _Start) -> tuple[_Start, int]:
     system_prompt = conversation.system_prompt or settings.CHAT_DEFAULT_SYSTEM_PROMPT
     history = history_for_model(conversation, last_turn_id=start.assistant_turn.parent_id)
     backend = llm.get_backend()
-    start.messages, dropped = _fit_to_context(
+    start.messages, dropped, start.prompt_tokens = _fit_to_context(
         [{"role": "system", "content": system_prompt}, *history], backend, start.model
     )
     return start, dropped
 
 
-def _store_answer(turn: Turn, **fields) -> Turn:
+def _store_answer(turn: Turn, owner_id, **fields) -> Turn:
     """Store the outcome on `turn`; if the database is away, raise DatabaseUnavailable (the run then ends failed).
 
-    Two single-row UPDATEs (autocommit each): the answer, then the conversation's updated_at (whose failure
-    is only logged: the answer itself is stored).
+    One transaction stores the answer and adds its tokens to the owner's usage ledger (on the day the answer
+    started, the day its quota was checked); then the conversation's updated_at (whose failure is only
+    logged: the answer itself is stored).
     """
     fields["completed_at"] = timezone.now()
+    fields["quota_reserved"] = None
     try:
-        Turn.objects.filter(pk=turn.pk).update(**fields)
+        with transaction.atomic():
+            Turn.objects.filter(pk=turn.pk).update(**fields)
+            _usage_add(
+                owner_id, timezone.localdate(turn.created_at),
+                prompt_tokens=fields.get("prompt_tokens", 0), completion_tokens=fields.get("completion_tokens", 0),
+            )
     except DatabaseError as exc:
         logger.warning("could not store answer %s: database unavailable (%s)", turn.pk, type(exc).__name__)
         raise errors.DatabaseUnavailable() from None
@@ -493,15 +560,15 @@ def _store_answer(turn: Turn, **fields) -> Turn:
 STORE_RETRY_DELAYS = (0.1, 0.5, 2.0)
 
 
-async def _store_answer_retrying(turn: Turn, fields: dict) -> Turn:
+async def _store_answer_retrying(turn: Turn, owner_id, fields: dict) -> Turn:
     """Store the outcome, trying again over a few seconds if the database is briefly away (a restart, a
     locked SQLite file): the answer is all that is left of the model's work. Raises DatabaseUnavailable."""
     for delay in STORE_RETRY_DELAYS:
         try:
-            return await _db(_store_answer)(turn, **fields)
+            return await _db(_store_answer)(turn, owner_id, **fields)
         except errors.DatabaseUnavailable:
             await asyncio.sleep(delay)
-    return await _db(_store_answer)(turn, **fields)
+    return await _db(_store_answer)(turn, owner_id, **fields)
 
 
 def _store_title(conversation_id, fallback: str, title: str) -> bool:
@@ -519,6 +586,7 @@ class ChatRun:
         self._messages = start.messages
         self._model = start.model
         self._dropped = dropped_turns
+        self._prompt_tokens = start.prompt_tokens
         self._wants_model_title = start.auto_titled
         self._fallback_title = start.conversation.title
         _local_stops.setdefault(start.assistant_turn.pk, threading.Event())  # Stop works from the start
@@ -559,6 +627,8 @@ class ChatRun:
             fields = {
                 **self._outcome_fields(parts, started, first_token_ms),
                 "status": Turn.Status.FAILED, "error": exc.message[:300],
+                # Cut mid-answer, the upstream did the work: count it (a refusal before any text costs nothing).
+                **(self._counted_usage(parts) if parts else {}),
             }
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away: keep what was written, marked cancelled, then let the cancel go on.
@@ -579,7 +649,7 @@ class ChatRun:
             _local_stops.pop(turn_id, None)
         turn = self.assistant_turn
         try:
-            await _store_answer_retrying(turn, fields)
+            await _store_answer_retrying(turn, self.conversation.owner_id, fields)
         except errors.DatabaseUnavailable as exc:
             # Nothing could be stored: report the answer as failed (the next request fails the stored row).
             failure = exc
@@ -601,16 +671,25 @@ class ChatRun:
             "first_token_ms": first_token_ms, "dropped_turns": self._dropped,
         }
 
-    def _cancelled_fields(self, parts, started, first_token_ms) -> dict:
-        fields = self._outcome_fields(parts, started, first_token_ms)
+    def _counted_usage(self, parts) -> dict:
+        """Usage counted here, for an answer whose upstream reported none (cut short)."""
+        text = "".join(parts)
         return {
-            **fields, "status": Turn.Status.CANCELLED, "finish_reason": "cancelled", "usage_approximate": True,
-            "completion_tokens": llm.get_backend().count_tokens(fields["content"]) if fields["content"] else 0,
+            "prompt_tokens": self._prompt_tokens, "usage_approximate": True,
+            "completion_tokens": llm.get_backend().count_tokens(text) if text else 0,
+        }
+
+    def _cancelled_fields(self, parts, started, first_token_ms) -> dict:
+        return {
+            **self._outcome_fields(parts, started, first_token_ms), **self._counted_usage(parts),
+            "status": Turn.Status.CANCELLED, "finish_reason": "cancelled",
         }
 
     async def _store_cancelled(self, parts, started, first_token_ms) -> None:
         with contextlib.suppress(errors.DatabaseUnavailable):
-            await _store_answer_retrying(self.assistant_turn, self._cancelled_fields(parts, started, first_token_ms))
+            await _store_answer_retrying(
+                self.assistant_turn, self.conversation.owner_id, self._cancelled_fields(parts, started, first_token_ms)
+            )
 
     async def _model_title(self, answer: str) -> str:
         """Ask the model for a short title; on any failure keep the first-words title. Never raises."""

@@ -5,10 +5,10 @@ import re
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import ApiKey, User
-from conversations.models import Conversation
-from conversations.tests.factories import add_turns
+from conversations.models import DailyUsage
 
 pytestmark = pytest.mark.django_db
 
@@ -143,9 +143,7 @@ def test_api_key_revoke_is_owner_only(authenticated_client, user, other_user):
 
 def test_profile_shows_todays_usage_and_quota(authenticated_client, user, settings):
     settings.CHAT_DAILY_TOKEN_QUOTA = 1000
-    conversation = Conversation.objects.create(owner=user)
-    add_turns(conversation, ("user", "hi"))
-    add_turns(conversation, ("assistant", "yo"), prompt_tokens=100, completion_tokens=50)
+    DailyUsage.objects.create(user=user, day=timezone.localdate(), prompt_tokens=100, completion_tokens=50, answers=1)
     html = authenticated_client.get(reverse("profile")).content.decode()
     assert '<strong class="usage-number">150</strong>' in html
     assert "850 of 1000 tokens left today" in html

@@ -141,3 +141,36 @@ def test_the_chat_throttle_holds_under_parallel_requests_across_workers(
     assert statuses.count(201) == 10, statuses
     assert set(statuses) == {201, 429}
     assert len(fake_upstream.chat_requests) == 10
+
+
+def test_the_daily_quota_holds_under_parallel_requests_across_workers(
+    uvicorn_server, fake_upstream, user, api_key, redis_url
+):
+    """20 messages at once over two workers with a 200-token quota (item 9). Before, all 20 were admitted (540
+    tokens): the check read stored usage, and nothing was stored yet. Now each running answer holds tokens
+    under a lock on the user's usage row: what was admitted can spend at most the quota (plus the one answer
+    whose prompt was longer than estimated)."""
+    requires_postgresql("server processes sharing the test database")
+    url, prefix = redis_url
+    fake_upstream.behaviour.ttft = 0.3  # the answers overlap
+    env = {**upstream_env(fake_upstream.base_url), "REDIS_URL": url, "CACHE_KEY_PREFIX": prefix,
+           "CHAT_DAILY_TOKEN_QUOTA": "200", "CHAT_MAX_ANSWER_TOKENS": "40", "CHAT_THROTTLE_RATE": "1000/min"}
+    server = uvicorn_server(workers=2, env=env)
+    conversations = [conversation_create(owner=user) for _ in range(20)]
+    responses = post_all_at_once(
+        [(server.base_url, f"/api/v1/conversations/{c.pk}/turns/", {"content": "hi"}) for c in conversations],
+        {"Authorization": f"Bearer {api_key}"},
+    )
+
+    admitted = [r for r in responses if r.status_code == 201]
+    for refused in (r for r in responses if r.status_code != 201):
+        assert_error_shape(refused, 429, "quota_exceeded")
+    # 40 tokens held per answer (the new message and a whole answer): 200 admits 5 at once.
+    assert len(admitted) == 5, sorted(r.status_code for r in responses)
+    assert len(fake_upstream.chat_requests) == 5
+    answers = [r.json()["assistant_turn"] for r in admitted]
+    spent = sum(answer["prompt_tokens"] + answer["completion_tokens"] for answer in answers)
+    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {api_key}"}) as client:
+        usage = client.get("/api/v1/usage/").json()
+    assert usage["tokens_today"] == spent <= 200
+    assert Turn.objects.filter(role="user").count() == 5  # a refused message is not stored
