@@ -90,8 +90,10 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3 with Django's connection pool: connections are borrowed per request (and per short
     # DB step while an answer streams), so the pool size bounds what the server uses at once.
     _db["CONN_MAX_AGE"] = 0
-    # With the pool this tests each connection as it is borrowed (one round trip): after a database
-    # restart or a network blip the pool would otherwise hand out dead connections and fail requests.
+    # With the pool, each connection is tested as it is lent (one round trip): after a database restart or a
+    # network blip the pool would otherwise hand out dead connections. chatsite's backend is Django's with a
+    # check that replaces a whole pool of dead connections at once (see chatsite/postgresql/base.py).
+    _db["ENGINE"] = "chatsite.postgresql"
     _db["CONN_HEALTH_CHECKS"] = True
     if env.bool("DB_POOL", default=True):
         _db.setdefault("OPTIONS", {})["pool"] = {

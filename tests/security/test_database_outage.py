@@ -130,6 +130,63 @@ def test_backends_terminated_mid_request_lose_nothing(uvicorn_server, fake_upstr
     assert "Traceback" not in server.log()
 
 
+def terminate_server_backends() -> int:
+    """pg_terminate_backend on every connection the test servers hold (never this test process's own)."""
+    import psycopg
+
+    admin_url = database_url({**connection.settings_dict, "NAME": "postgres"}).replace("postgres://", "postgresql://")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        return len(admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> "
+            "pg_backend_pid() AND application_name = %s",
+            [connection.settings_dict["NAME"], SERVER_APPLICATION_NAME],
+        ).fetchall())
+
+
+def test_a_full_pool_of_dead_connections_is_replaced_at_once(uvicorn_server, fake_upstream, user, api_key):
+    """Item 14: with 8 pooled connections killed between requests (a database restart, a failover), the next
+    requests are served, and an answer streaming across the kill is stored. Before, each dead connection
+    made the pool wait longer before its next try (0, 1, 2, 4 s...): past 3 dead connections a request
+    outwaited DB_POOL_TIMEOUT (2 s here) and failed with 503, and so did the answer's store."""
+    requires_postgresql("pg_terminate_backend")
+    server = uvicorn_server(env={**upstream_env(fake_upstream.base_url), "DB_POOL_MIN_SIZE": "8",
+                                 "DB_POOL_TIMEOUT": "2"})
+    conversation = conversation_create(owner=user)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=server.base_url, timeout=30, headers=headers) as client:
+        assert client.get("/api/v1/conversations/").status_code == 200
+        wait_for_pool(8)
+        assert terminate_server_backends() >= 8
+        for _ in range(3):
+            response = client.get("/api/v1/conversations/")
+            assert response.status_code == 200, response.text
+
+        # Again while an answer streams: the kill comes when the model is asked, with a full pool.
+        wait_for_pool(8)
+        fake_upstream.behaviour.ttft = 0.3
+        fake_upstream.on_request = lambda _recorded: terminate_server_backends()
+        response = client.post(f"/api/v1/conversations/{conversation.pk}/turns/",
+                               json={"content": "hi", "stream": True})
+        fake_upstream.on_request = None
+    assert response.status_code == 200 and "event: done" in response.text, response.text
+    answer = Turn.objects.get(conversation=conversation, role="assistant")
+    assert answer.status == "complete" and answer.content == fake_upstream.behaviour.reply
+    assert "Traceback" not in server.log()
+
+
+def wait_for_pool(size: int, timeout: float = 10.0) -> None:
+    """Until the server holds `size` connections (the pool fills up to its minimum in the background)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                           [SERVER_APPLICATION_NAME])
+            if cursor.fetchone()[0] >= size:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"the server's pool never held {size} connections")
+
+
 OUTLASTING_OUTAGE_SECONDS = 9.0
 
 
