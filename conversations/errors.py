@@ -32,6 +32,18 @@ class NothingToEdit(ChatError):
     message = "There is no such message to edit in this conversation."
 
 
+class OptionRefused(ChatError):
+    """A request parameter the configured model backend cannot honour (refused, never silently dropped)."""
+
+    code = "unsupported_parameter"
+    status = 400
+    message = "This parameter is not supported by the configured model."
+
+    def __init__(self, message: str | None = None, *, param: str):
+        self.param = param
+        super().__init__(message)
+
+
 class QuotaExceeded(ChatError):
     code = "quota_exceeded"
     status = 429

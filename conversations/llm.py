@@ -69,8 +69,16 @@ class Backend:
     name: str
     default_model: str
 
-    def stream(self, messages: list[Message], *, model: str, max_tokens: int) -> AsyncIterator[TextDelta | Finished]:
+    def stream(
+        self, messages: list[Message], *, model: str, max_tokens: int, options: dict | None = None
+    ) -> AsyncIterator[TextDelta | Finished]:
+        """Stream an answer. `options`: Chat Completions parameters from the caller (temperature, stop, seed,
+        max_completion_tokens, response_format...), validated by the caller and sent as given."""
         raise NotImplementedError
+
+    def refused_option(self, options: dict) -> tuple[str, str] | None:
+        """(parameter, reason) for the first option this backend cannot honour; None if it can honour all."""
+        return None
 
     def count_tokens(self, text: str) -> int:
         return approximate_tokens(text)
@@ -201,7 +209,7 @@ class OpenAIBackend(Backend):
             return errors.UpstreamRejected(f"The model service rejected the request (HTTP {exc.status_code}).")
         return errors.UpstreamStreamBroken()
 
-    async def stream(self, messages, *, model, max_tokens):
+    async def stream(self, messages, *, model, max_tokens, options=None):
         """Stream through the SDK's client (its retries, timeouts and error types), reading the raw SSE lines.
 
         Parsing the lines ourselves skips building an SDK object per chunk, the largest CPU cost per
@@ -216,9 +224,11 @@ class OpenAIBackend(Backend):
         answered_model = model
         streaming = False
         body = {
-            **self._sampling, "model": model, "messages": messages, "max_tokens": max_tokens,
+            **self._sampling, "model": model, "messages": messages, "max_tokens": max_tokens, **(options or {}),
             "stream": True, "stream_options": {"include_usage": True},
         }
+        if "max_completion_tokens" in body and "max_tokens" not in (options or {}):
+            del body["max_tokens"]  # the caller's newer name for it: OpenAI refuses both at once
         try:
             # The client's own `post` (what `chat.completions.create` calls after turning its typed
             # arguments into this same JSON body, a walk over every message that cost ~5 % of the server's
@@ -312,6 +322,33 @@ class LocalServerBackend(OpenAIBackend):
 
     def context_tokens(self, model: str) -> int:
         return settings.CHAT_CONTEXT_TOKENS_BY_MODEL.get(model, self._n_ctx)
+
+    # What the embedded model cannot do (its chat template has no tool calling; llama.cpp's server has no
+    # reasoning or service tiers): refused rather than ignored.
+    _NO_TOOLS = "The embedded model (SmolLM2) cannot call tools; configure an upstream that can."
+    REFUSED_OPTIONS = {
+        "tools": _NO_TOOLS, "tool_choice": _NO_TOOLS, "parallel_tool_calls": _NO_TOOLS,
+        "reasoning_effort": "The embedded model does not reason in steps: reasoning_effort has no meaning here.",
+        "verbosity": "The embedded model's server has no verbosity setting.",
+        "service_tier": "The embedded model has no service tiers.",
+    }
+
+    def refused_option(self, options: dict) -> tuple[str, str] | None:
+        for name in options:
+            if name in self.REFUSED_OPTIONS:
+                return name, self.REFUSED_OPTIONS[name]
+        return None
+
+    async def stream(self, messages, *, model, max_tokens, options=None):
+        options = dict(options or {})
+        if "max_completion_tokens" in options:  # llama.cpp's server knows only the older name
+            options.setdefault("max_tokens", options.pop("max_completion_tokens"))
+        response_format = options.get("response_format") or {}
+        if response_format.get("type") == "json_schema":  # llama.cpp's form: a JSON object with a schema
+            schema = (response_format.get("json_schema") or {}).get("schema")
+            options["response_format"] = {"type": "json_object", **({"schema": schema} if schema else {})}
+        async for item in super().stream(messages, model=model, max_tokens=max_tokens, options=options):
+            yield item
 
     def models(self) -> list[str]:
         return [self.default_model]

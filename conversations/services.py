@@ -343,6 +343,7 @@ class _Start:
     messages: list[dict] = field(default_factory=list)
     auto_titled: bool = False  # the title was just made from the first message: the model may improve it
     prompt_tokens: int = 0  # the prompt's size as counted here (the upstream's own count replaces it)
+    options: dict = field(default_factory=dict)  # the caller's Chat Completions parameters (llm.Backend.stream)
 
 
 def _with_versions(turn: Turn, earlier_sibling_ids: list[int]) -> Turn:
@@ -587,6 +588,7 @@ class ChatRun:
         self._model = start.model
         self._dropped = dropped_turns
         self._prompt_tokens = start.prompt_tokens
+        self._options = start.options
         self._wants_model_title = start.auto_titled
         self._fallback_title = start.conversation.title
         _local_stops.setdefault(start.assistant_turn.pk, threading.Event())  # Stop works from the start
@@ -608,7 +610,9 @@ class ChatRun:
         try:
             # Inside the try: a client that leaves even while this first event is being sent cancels the answer.
             yield TurnStored(self.user_turn, self.assistant_turn)
-            stream = backend.stream(self._messages, model=self._model, max_tokens=settings.CHAT_MAX_ANSWER_TOKENS)
+            stream = backend.stream(
+                self._messages, model=self._model, max_tokens=settings.CHAT_MAX_ANSWER_TOKENS, options=self._options
+            )
             try:
                 async for item in stream:
                     if isinstance(item, llm.Finished):
@@ -732,7 +736,7 @@ class ChatRun:
 
 def chat_turn_begin(
     *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
-    turn_id: int | None = None,
+    turn_id: int | None = None, options: dict | None = None,
 ) -> ChatRun:
     """Store the user turn (or a new answer version) and return the run that calls the model (sync).
 
@@ -740,6 +744,8 @@ def chat_turn_begin(
     - `content` and `turn_id` (a user message): a new version of that message, then its answer;
     - `regenerate=True`: a new version of the answer `turn_id` (default: the current turn); with `content`
       too, a new version of the message that answer answers (the original edit-and-resend contract).
+    - `options`: Chat Completions parameters for this answer (validated by the caller), sent to the model as
+      given; errors.OptionRefused if the configured backend cannot honour one.
     Every older version stays, with its usage, feedback and status. Raises ChatError (busy, quota,
     nothing to regenerate or edit) before anything is stored. The caller must own `conversation` (views look it up with
     `Conversation.objects.for_user`). The DB connection is released before returning: the model call
@@ -748,33 +754,40 @@ def chat_turn_begin(
     """
     if not regenerate and content is None:
         raise ValueError("content is required to append or edit")
+    if options:
+        refused = llm.get_backend().refused_option(options)
+        if refused is not None:
+            raise errors.OptionRefused(refused[1], param=refused[0])
     try:
         start, dropped = _begin(conversation.pk, user, content, regenerate, turn_id)
     finally:
         release_connection()
+    start.options = dict(options or {})
     return ChatRun(start, dropped)
 
 
 async def chat_turn_start(
     *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
-    turn_id: int | None = None,
+    turn_id: int | None = None, options: dict | None = None,
 ) -> ChatRun:
     """`chat_turn_begin` from async code (one worker-thread trip)."""
     return await sync_to_async(chat_turn_begin, thread_sensitive=True)(
-        conversation=conversation, user=user, content=content, regenerate=regenerate, turn_id=turn_id
+        conversation=conversation, user=user, content=content, regenerate=regenerate, turn_id=turn_id,
+        options=options,
     )
 
 
 def chat_turn(
     *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
-    turn_id: int | None = None,
+    turn_id: int | None = None, options: dict | None = None,
 ) -> ChatRun:
     """Sync form of `chat_turn_begin(...)` + `run()`: returns when the answer is stored.
 
     Raises ChatError before storing (busy, quota) or after (the failed answer is stored first).
     """
     return chat_turn_begin(
-        conversation=conversation, user=user, content=content, regenerate=regenerate, turn_id=turn_id
+        conversation=conversation, user=user, content=content, regenerate=regenerate, turn_id=turn_id,
+        options=options,
     ).run()
 
 

@@ -15,9 +15,11 @@ from conversations.api.serializers import MessageContentField, reject_unencodabl
 from conversations.models import Conversation, Turn
 
 MAX_MESSAGES = 500
-HISTORY_ROLES = {"user": Turn.Role.USER, "assistant": Turn.Role.ASSISTANT}
+HISTORY_ROLES = {
+    "user": Turn.Role.USER, "assistant": Turn.Role.ASSISTANT, "system": Turn.Role.SYSTEM, "developer": Turn.Role.SYSTEM,
+}
 SYSTEM_ROLES = {"system", "developer"}  # "developer" is OpenAI's newer name for system instructions
-MESSAGE_ROLES = sorted([*HISTORY_ROLES, *SYSTEM_ROLES])
+MESSAGE_ROLES = sorted({*HISTORY_ROLES, *SYSTEM_ROLES})
 
 
 @extend_schema_field({
@@ -104,11 +106,15 @@ class ChatReplySerializer(serializers.Serializer):
 def conversation_from_messages(*, owner, source: str, messages: list[dict], model: str = "") -> Conversation:
     """A new conversation holding every message but the last as stored history.
 
-    System messages become the conversation's system prompt; the rest become a single branch of turns
-    1..n (complete, no usage: they were not produced here). The caller then sends the last message with chat_turn.
+    The system messages that open the list become the conversation's system prompt; the rest (a later
+    system message included, in its place) become a single branch of turns 1..n (complete, no usage: they
+    were not produced here). The caller then sends the last message with chat_turn.
     """
-    system_prompt = "\n\n".join(m["content"] for m in messages[:-1] if m["role"] in SYSTEM_ROLES)
-    history = [m for m in messages[:-1] if m["role"] in HISTORY_ROLES]
+    leading = 0
+    while leading < len(messages) - 1 and messages[leading]["role"] in SYSTEM_ROLES:
+        leading += 1
+    system_prompt = "\n\n".join(m["content"] for m in messages[:leading])
+    history = messages[leading:-1]  # a system message after the first turn stays where it was sent
     first_user = next((m["content"] for m in history if m["role"] == "user"), "")
     now = timezone.now()
     with transaction.atomic():

@@ -3,8 +3,9 @@
 Authenticated with a personal API key (`Authorization: Bearer cs_...`, which is what the client sends as
 its `api_key`). Every call is a conversation of the key's owner (source "openai_api"): a new one from
 the request's messages, or, when the request names one with the `X-Chatsite-Conversation` header or
-`metadata.conversation_id`, the caller's existing conversation continues with the last user message
-(its stored history is what the model sees). Answers carry `X-Chatsite-Conversation`.
+`metadata.chatsite_conversation_id`, the caller's existing conversation continues with the last user message
+(its stored history is what the model sees). Answers carry `X-Chatsite-Conversation`. The request's
+parameters (chat_parameters.py) are validated as OpenAI does and sent to the model as given.
 """
 
 import json
@@ -13,13 +14,14 @@ from contextlib import aclosing
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 
 from accounts.authentication import ApiKeyAuthentication
 from chatsite.api_errors import exception_handler
 from conversations import answers, errors, llm, services
-from conversations.api.base import ApiView, own_conversation, wants_event_stream
+from conversations.api.base import ApiView, own_conversation
+from conversations.api.chat_parameters import ChatParametersSerializer, model_options
 from conversations.api.message_lists import OpenAIMessageSerializer, conversation_from_messages, validate_message_list
 from conversations.api.serializers import StrictBooleanField, TextField
 from conversations.api.streaming import event_stream_response
@@ -37,21 +39,43 @@ class ModelNotFound(exceptions.NotFound):
     default_code = "model_not_found"
 
 
-def _with_openai_type(response):
-    """Add OpenAI's "type" and "param" to the one error shape; "code" and "message" stay as they are."""
-    openai_fields = {"type": OPENAI_ERROR_TYPES.get(response.status_code, "api_error"), "param": None}
-    if isinstance(response, Response):
-        response.data["error"].update(openai_fields)
-    else:
-        body = json.loads(response.content)
-        body["error"].update(openai_fields)
+def _first_field_error(fields, path: str = "") -> tuple[str, str] | None:
+    """The first invalid field of a validation error, as ("messages[2].content", its message)."""
+    if isinstance(fields, dict):
+        for name, detail in fields.items():
+            if isinstance(name, int) or str(name).isdigit():  # an item of a list (DRF keys them by index)
+                found = _first_field_error(detail, f"{path}[{name}]")
+            else:
+                found = _first_field_error(detail, f"{path}.{name}" if path else str(name))
+            if found:
+                return found
+    elif isinstance(fields, list):
+        if fields and all(isinstance(item, str) for item in fields):
+            return path, fields[0]
+        for index, detail in enumerate(fields):
+            found = _first_field_error(detail, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def _with_openai_type(response, param: str | None = None):
+    """OpenAI's error fields: "type", and "param" naming the invalid parameter, whose reason is the message."""
+    body = response.data if isinstance(response, Response) else json.loads(response.content)
+    error = body["error"]
+    found = _first_field_error(error.pop("fields", None))
+    if found and found[0] != "non_field_errors":
+        param = found[0]
+        error["message"] = f"Invalid '{param}': {found[1]}"
+    error.update({"type": OPENAI_ERROR_TYPES.get(response.status_code, "api_error"), "param": param})
+    if not isinstance(response, Response):
         response.content = json.dumps(body)
     return response
 
 
 def openai_exception_handler(exc, context):
     response = exception_handler(exc, context)
-    return None if response is None else _with_openai_type(response)
+    return None if response is None else _with_openai_type(response, getattr(exc, "param", None))
 
 
 class OpenAIApiView(ApiView):
@@ -61,21 +85,29 @@ class OpenAIApiView(ApiView):
         return openai_exception_handler
 
 
-class ChatCompletionRequestSerializer(serializers.Serializer):
-    """The fields chatsite uses; other OpenAI parameters (temperature, max_tokens, ...) are accepted and ignored."""
+class ChatCompletionRequestSerializer(ChatParametersSerializer):
+    """A Chat Completions request: OpenAI's parameters, each validated; an unknown one is a 400."""
 
     model = TextField(max_length=100)
     messages = OpenAIMessageSerializer(many=True, min_length=1)
     stream = StrictBooleanField(default=False)
     stream_options = serializers.DictField(required=False, allow_null=True)
-    metadata = serializers.DictField(required=False, allow_null=True)
+    metadata = serializers.DictField(
+        child=serializers.CharField(max_length=512, allow_blank=True), required=False, allow_null=True,
+        help_text="Your own key-value pairs (kept with the request only); `chatsite_conversation_id` continues "
+        "that conversation of yours.",
+    )
 
     def validate_messages(self, messages):
         return validate_message_list(messages)
 
 
+OPENAI_FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
+
+
 def _finish_reason(turn: Turn) -> str:
-    return "length" if turn.finish_reason == "length" else "stop"
+    """The upstream's finish reason as stored ("length" when cut at max_tokens); "stop" for a stopped answer."""
+    return turn.finish_reason if turn.finish_reason in OPENAI_FINISH_REASONS else "stop"
 
 
 def _usage(turn: Turn) -> dict:
@@ -103,7 +135,7 @@ def completion_body(turn: Turn) -> dict:
 
 
 def _requested_conversation_id(request, metadata: dict | None):
-    value = request.headers.get(CONVERSATION_HEADER) or (metadata or {}).get("conversation_id")
+    value = request.headers.get(CONVERSATION_HEADER) or (metadata or {}).get("chatsite_conversation_id")
     if value in (None, ""):
         return None
     try:
@@ -154,16 +186,19 @@ class ChatCompletionsView(OpenAIApiView):
                 services.conversation_update(conversation=conversation, model=data["model"])
         content = data["messages"][-1]["content"]
         created = conversation_id is None
-        stream = wants_event_stream(request, data["stream"])
+        stream = data["stream"]  # as OpenAI: the body decides, not the Accept header
+        options = model_options(data)
         try:
             if stream:
-                run = services.chat_turn_begin(conversation=conversation, user=request.user, content=content)
+                run = services.chat_turn_begin(
+                    conversation=conversation, user=request.user, content=content, options=options
+                )
                 include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
                 return event_stream_response(
                     completion_chunks(run, answers.engine.start(run), include_usage=include_usage),
                     headers={CONVERSATION_HEADER: str(conversation.pk)},
                 )
-            run = services.chat_turn(conversation=conversation, user=request.user, content=content)
+            run = services.chat_turn(conversation=conversation, user=request.user, content=content, options=options)
         except errors.ChatError as exc:
             if created and not isinstance(exc, errors.UpstreamError):
                 services.conversation_delete(conversation=conversation)  # refused: leave nothing behind
@@ -214,6 +249,10 @@ async def completion_chunks(run: services.ChatRun, log: answers.AnswerLog, *, in
         if log.outcome() is None:
             services.answer_stop(log.turn_id)  # the client left mid-answer
 
+def _model_object(name: str) -> dict:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "chatsite"}
+
+
 class ModelsView(OpenAIApiView):
     @extend_schema(
         summary="OpenAI-compatible model list",
@@ -225,8 +264,33 @@ class ModelsView(OpenAIApiView):
     def get(self, request):
         return Response({
             "object": "list",
-            "data": [
-                {"id": name, "object": "model", "created": 0, "owned_by": "chatsite"}
-                for name in llm.get_backend().models()
-            ],
+            "data": [_model_object(name) for name in llm.get_backend().models()],
         }, status=status.HTTP_200_OK)
+
+
+class ModelDetailView(OpenAIApiView):
+    @extend_schema(
+        operation_id="v1_model_retrieve",
+        summary="OpenAI-compatible model",
+        responses=inline_serializer("Model", {
+            "id": serializers.CharField(), "object": serializers.CharField(), "created": serializers.IntegerField(),
+            "owned_by": serializers.CharField(),
+        }),
+    )
+    def get(self, request, model_id: str):
+        if model_id not in llm.get_backend().models():
+            raise ModelNotFound(f"The model '{model_id}' does not exist here. See GET /v1/models.")
+        return Response(_model_object(model_id))
+
+
+class UnknownPathView(OpenAIApiView):
+    """Any other path under /v1/: OpenAI's 404 error (JSON, also with DEBUG on), for anyone."""
+
+    schema = None  # not in the API schema
+    authentication_classes = []
+    permission_classes = [permissions.AllowAny]
+
+    def _not_found(self, request, *args, **kwargs):
+        raise exceptions.NotFound(f"Unknown path: {request.method} {request.path}.")
+
+    get = post = put = patch = delete = _not_found

@@ -1,6 +1,6 @@
 """OpenAI-compatible routes under /v1/ (point the official client's base_url here)."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from conversations.api import openai_compat
 
@@ -9,4 +9,8 @@ app_name = "openai"
 urlpatterns = [
     path("chat/completions", openai_compat.ChatCompletionsView.as_view(), name="chat-completions"),
     path("models", openai_compat.ModelsView.as_view(), name="models"),
+    # Model names may hold slashes ("org/model" on many OpenAI-compatible servers), never a ".." segment.
+    re_path(r"^models/(?P<model_id>(?!.*(?:^|/)\.\.(?:/|$))[^\s]+)$", openai_compat.ModelDetailView.as_view(),
+            name="model-detail"),
+    re_path(r"^.*$", openai_compat.UnknownPathView.as_view(), name="unknown"),
 ]

@@ -108,6 +108,10 @@ class FakeUpstream:
             )
         model = body.get("model", "fake-model")
         tokens = self._tokens()
+        finish_reason = "stop"
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        if limit is not None and len(tokens) > limit:  # cut at the limit, as OpenAI does
+            tokens, finish_reason = tokens[:limit], "length"
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
         created = int(time.time())
         if b.ttft:
@@ -118,7 +122,7 @@ class FakeUpstream:
             self.completed += 1
             return web.json_response({
                 "id": "chatcmpl-fake", "object": "chat.completion", "created": created, "model": model,
-                "choices": [{"index": 0, "finish_reason": "stop",
+                "choices": [{"index": 0, "finish_reason": finish_reason,
                              "message": {"role": "assistant", "content": "".join(tokens)}}],
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
                           "total_tokens": prompt_tokens + len(tokens)},
@@ -147,7 +151,7 @@ class FakeUpstream:
                 if i and b.token_delay:
                     await asyncio.sleep(b.token_delay)
                 await response.write(chunk({"content": token}))
-            await response.write(chunk({}, finish="stop"))
+            await response.write(chunk({}, finish=finish_reason))
             if b.include_usage and (body.get("stream_options") or {}).get("include_usage"):
                 usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
                          "total_tokens": prompt_tokens + len(tokens)}

@@ -127,7 +127,7 @@ def test_continue_a_conversation_by_header_or_metadata(client, user, other_user,
     )
     stream = client.chat.completions.create(
         model="fake-model", messages=[{"role": "user", "content": "three"}], stream=True,
-        metadata={"conversation_id": conversation_id},
+        metadata={"chatsite_conversation_id": conversation_id},
     )
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == fake_upstream.behaviour.reply
     conversation = Conversation.objects.get(pk=conversation_id)
@@ -250,11 +250,12 @@ def upstream_connections(fake_upstream) -> int:
                if c.raddr and c.raddr.port == fake_upstream.port and c.status == psutil.CONN_ESTABLISHED)
 
 
-async def test_a_slow_reader_does_not_hold_up_the_answer(live_asgi, raw_key, user, fake_upstream):
+async def test_a_slow_reader_does_not_hold_up_the_answer(live_asgi, raw_key, user, fake_upstream, settings):
     """The client stops reading, so the server's send waits for the socket; the answer is written to its
     end regardless (it does not wait for its followers), and stored when the client leaves."""
     fake_upstream.behaviour.reply = "Hello from " + "x" * 8000
     fake_upstream.behaviour.tokens = 1500  # ~4 MB of text: more than the socket buffers hold
+    settings.CHAT_MAX_ANSWER_TOKENS = 1500  # (the upstream cuts an answer at max_tokens)
     conversation = await Conversation.objects.acreate(owner=user)
     host, port = live_asgi.removeprefix("http://").split(":")
     body = b'{"content": "long", "stream": true}'

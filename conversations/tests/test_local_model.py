@@ -42,6 +42,44 @@ def test_local_model_answers_through_the_service(settings, user, local_model):
 
 
 @pytest.mark.local_model
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_model_honours_sampling_parameters(settings, user, local_model):
+    """max_tokens cuts the answer ("length"), a seed repeats it, a stop sequence ends it, json_object and
+    json_schema constrain it to JSON: what the compatibility table in docs/api.md says the local backend does."""
+    import json
+
+    settings.CHAT_MAX_ANSWER_TOKENS = 200
+
+    def answer(content, **options):
+        conversation = conversation_create(owner=user)
+        run = chat_turn(conversation=conversation, user=user, content=content, options=options)
+        turn = Turn.objects.get(pk=run.assistant_turn.pk)
+        assert turn.status == Turn.Status.COMPLETE, turn.error
+        return turn
+
+    cut = answer("Tell me a long story about a dragon.", max_completion_tokens=4)
+    assert cut.finish_reason == "length" and 0 < cut.completion_tokens <= 5
+
+    first = answer("Name three colours.", temperature=1.5, seed=1234, max_tokens=12)
+    again = answer("Name three colours.", temperature=1.5, seed=1234, max_tokens=12)
+    assert first.content == again.content
+
+    stopped = answer("Count from 1 to 20, separated by commas.", stop=["5"], temperature=0, max_tokens=40)
+    assert "5" not in stopped.content and stopped.finish_reason == "stop"
+
+    as_json = answer("Give a JSON object with a key 'name'.", response_format={"type": "json_object"})
+    assert as_json.finish_reason == "stop", as_json.content
+    assert isinstance(json.loads(as_json.content), dict)
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    structured = answer("Which city is the capital of France?", response_format={
+        "type": "json_schema", "json_schema": {"name": "capital", "schema": schema},
+    })
+    assert structured.finish_reason == "stop", structured.content
+    # llama-cpp-python's schema grammar lets raw control characters into strings (not JSON's strict form).
+    assert isinstance(json.loads(structured.content, strict=False)["city"], str)
+
+
+@pytest.mark.local_model
 def test_local_tokenizer_counts_with_the_models_vocabulary(local_model):
     backend = llm.get_backend()
     assert isinstance(backend, llm.LocalServerBackend)

@@ -47,6 +47,7 @@ def two_workers(uvicorn_server, fake_upstream, redis_url):
     requires_postgresql("server processes sharing the test database")
     url, prefix = redis_url
     env = {**upstream_env(fake_upstream.base_url), "REDIS_URL": url, "CACHE_KEY_PREFIX": prefix,
+           "CHAT_MAX_ANSWER_TOKENS": "4000",
            "CHAT_ANSWER_HEARTBEAT_SECONDS": "4"}
     servers = [uvicorn_server(env=env, wait=False), uvicorn_server(env=env, wait=False)]
     return [server.wait_ready() for server in servers]

@@ -66,9 +66,10 @@ OWNED_ROUTES = {
     "c/<uuid:conversation_id>/turns/": [P("GET", "?before=999999"), P("GET")],
     "c/<uuid:conversation_id>/turns/<int:turn_id>/": [P("GET")],
 }
-# Id-taking routes that are not per-user objects, and why.
+# Id-taking routes (by prefix) that are not per-user objects, and why.
 NOT_OWNED = {
     "accounts/reset/<uidb64>/<token>/": "password reset link: checked by Django's signed token, not an owner",
+    "v1/^models/": "a model name: the same list for every user (GET /v1/models)",
 }
 ADMIN_PREFIX = "admin/"  # staff only: checked by test_admin_id_routes_refuse_non_staff
 
@@ -92,7 +93,7 @@ def id_routes():
 def test_every_id_route_is_covered():
     uncovered = [
         route for route in id_routes()
-        if route not in OWNED_ROUTES and route not in NOT_OWNED and not route.startswith(ADMIN_PREFIX)
+        if route not in OWNED_ROUTES and not route.startswith((*NOT_OWNED, ADMIN_PREFIX))
     ]
     assert uncovered == [], f"add these id routes to OWNED_ROUTES in {__file__}: {uncovered}"
     stale = [route for route in OWNED_ROUTES if route not in id_routes()]
@@ -235,7 +236,7 @@ def test_openai_continuation_of_another_users_conversation_is_404(world, fake_up
     if how == "header":
         extra["HTTP_X_CHATSITE_CONVERSATION"] = alice_conversation
     else:
-        body["metadata"] = {"conversation_id": alice_conversation}
+        body["metadata"] = {"chatsite_conversation_id": alice_conversation}
     response = client.post("/v1/chat/completions", data=body, format="json", **extra)
     assert_error_shape(response, 404)
     assert snapshot() == before
@@ -246,7 +247,7 @@ def test_openai_continuation_of_another_users_conversation_is_404(world, fake_up
         if how == "header":
             extra["HTTP_X_CHATSITE_CONVERSATION"] = bad
         else:
-            body["metadata"] = {"conversation_id": bad}
+            body["metadata"] = {"chatsite_conversation_id": bad}
         response = client.post("/v1/chat/completions", data=body, format="json", **extra)
         assert_error_shape(response, (400, 404))
     assert snapshot() == before

@@ -1,0 +1,143 @@
+"""/v1/chat/completions parameters through the official `openai` client and a live server: each reaches the
+model as given, invalid ones are 400s naming the parameter, and what cannot be honoured is refused."""
+
+import httpx2 as httpx
+import openai
+import pytest
+
+from conversations.models import Conversation, Turn
+from conversations.tests.test_api_live import client, live_asgi, raw_key  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HI = [{"role": "user", "content": "hi"}]
+
+PARAMETERS = {
+    "temperature": 0.3, "top_p": 0.5, "max_tokens": 50, "stop": ["\n\n", "END"], "seed": 7,
+    "presence_penalty": 0.5, "frequency_penalty": -0.5, "logit_bias": {"50256": -100}, "user": "end-user-42",
+    "response_format": {"type": "json_object"},
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_every_parameter_reaches_the_model_as_given(client, fake_upstream, stream):  # noqa: F811
+    response = client.chat.completions.create(model="fake-model", messages=HI, stream=stream, **PARAMETERS)
+    if stream:
+        list(response)
+    sent = fake_upstream.chat_requests[-1].body
+    assert {name: sent.get(name) for name in PARAMETERS} == PARAMETERS
+
+
+def test_max_completion_tokens_is_sent_alone_and_a_cut_answer_says_length(client, fake_upstream):  # noqa: F811
+    fake_upstream.behaviour.tokens = 30
+    completion = client.chat.completions.create(model="fake-model", messages=HI, max_completion_tokens=3)
+    sent = fake_upstream.chat_requests[-1].body
+    assert sent["max_completion_tokens"] == 3 and "max_tokens" not in sent  # OpenAI refuses both at once
+    assert completion.choices[0].finish_reason == "length"
+    assert len(completion.choices[0].message.content.split()) == 3
+    answer = Turn.objects.get(role="assistant")
+    assert answer.finish_reason == "length" and answer.completion_tokens == 3
+
+    stream = client.chat.completions.create(model="fake-model", messages=HI, max_tokens=3, stream=True)
+    assert [c.choices[0].finish_reason for c in stream if c.choices][-1] == "length"
+
+
+def test_without_parameters_the_server_default_answer_length_applies(client, fake_upstream, settings):  # noqa: F811
+    client.chat.completions.create(model="fake-model", messages=HI)
+    assert fake_upstream.chat_requests[-1].body["max_tokens"] == settings.CHAT_MAX_ANSWER_TOKENS
+
+
+@pytest.mark.parametrize(("param", "value", "reason"), [
+    ("temperature", 5, "<= 2"),
+    ("temperature", "hot", "Expected a number"),
+    ("top_p", -0.1, ">= 0"),
+    ("n", 0, ">= 1"),
+    ("max_tokens", -5, ">= 1"),
+    ("max_tokens", 1.5, "Expected an integer"),
+    ("max_tokens", 10**6, "CHAT_MAX_ANSWER_TOKENS"),
+    ("stop", ["a", "b", "c", "d", "e"], "1 to 4"),
+    ("seed", "7", "Expected an integer"),
+    ("presence_penalty", 3, "<= 2"),
+    ("logit_bias", {"token": 5}, "Token ids"),
+    ("response_format", {"type": "xml"}, "json_schema"),
+    ("stream", "yes", "boolean"),
+])
+def test_invalid_parameters_are_400s_naming_the_parameter(client, fake_upstream, param, value, reason):  # noqa: F811
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="fake-model", messages=HI, extra_body={param: value})
+    error = caught.value.body
+    assert error["param"] == param and error["type"] == "invalid_request_error", error
+    assert reason in error["message"] and param in error["message"], error
+    assert fake_upstream.chat_requests == [] and not Conversation.objects.exists()
+
+
+@pytest.mark.parametrize(("param", "value", "reason"), [
+    ("n", 2, "n must be 1"),
+    ("logprobs", True, "log probabilities"),
+    ("top_logprobs", 3, "log probabilities"),
+    ("store", False, "stores every chat"),
+    ("audio", {"voice": "alloy", "format": "wav"}, "Audio"),
+    ("functions", [{"name": "f"}], "use 'tools'"),
+    ("temperatur", 0.5, "Unrecognized request argument supplied: temperatur"),
+])
+def test_what_cannot_be_honoured_is_refused_not_ignored(client, fake_upstream, param, value, reason):  # noqa: F811
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="fake-model", messages=HI, extra_body={param: value})
+    assert caught.value.body["param"] == param and reason in caught.value.body["message"], caught.value.body
+    assert fake_upstream.chat_requests == []
+
+
+def test_an_invalid_message_names_its_place_in_the_list(client, fake_upstream):  # noqa: F811
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="fake-model", messages=[
+            {"role": "user", "content": "hi"}, {"role": "robot", "content": "beep"}, {"role": "user", "content": "x"},
+        ])
+    assert caught.value.body["param"] == "messages[1].role", caught.value.body
+
+
+def test_the_embedded_model_refuses_tools_clearly(client, fake_upstream, settings):  # noqa: F811
+    from conversations import llm
+
+    backend = llm.LocalServerBackend(port=1, model_name="m", n_ctx=2048, timeout=1, max_retries=0)
+    assert backend.refused_option({"temperature": 0.2, "seed": 1, "stop": "x"}) is None
+    param, reason = backend.refused_option({"temperature": 0.2, "tools": []})
+    assert param == "tools" and "cannot call tools" in reason
+
+
+def test_accept_event_stream_with_stream_false_is_json(live_asgi, raw_key, fake_upstream):  # noqa: F811
+    response = httpx.post(
+        f"{live_asgi}/v1/chat/completions", json={"model": "fake-model", "messages": HI, "stream": False},
+        headers={"Authorization": f"Bearer {raw_key}", "Accept": "text/event-stream"}, timeout=20,
+    )
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    assert response.json()["object"] == "chat.completion"
+
+
+def test_a_system_message_in_the_middle_stays_in_its_place(client, fake_upstream):  # noqa: F811
+    messages = [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "1"}, {"role": "developer", "content": "Now answer in French."},
+        {"role": "user", "content": "two"},
+    ]
+    client.chat.completions.create(model="fake-model", messages=messages)
+    sent = fake_upstream.chat_requests[-1].messages
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "system", "user"]
+    assert sent[3]["content"] == "Now answer in French."
+
+
+def test_an_apps_own_metadata_conversation_id_is_its_own(client, fake_upstream):  # noqa: F811
+    completion = client.chat.completions.create(
+        model="fake-model", messages=HI, metadata={"conversation_id": "my-app-thread-7"}
+    )
+    assert completion.choices[0].message.content == fake_upstream.behaviour.reply
+
+
+def test_models_by_id_and_unknown_paths_are_openai_errors(client, live_asgi, raw_key, settings):  # noqa: F811
+    assert client.models.retrieve("fake-model").id == "fake-model"
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.models.retrieve("gpt-9")
+    assert caught.value.body["code"] == "model_not_found"
+    settings.DEBUG = True
+    response = httpx.get(f"{live_asgi}/v1/no/such/thing", headers={"Authorization": f"Bearer {raw_key}"})
+    assert response.status_code == 404 and response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["type"] == "invalid_request_error"
