@@ -45,6 +45,10 @@ class Conversation(models.Model):
     source = models.CharField(
         max_length=20, choices=Source.choices, default=Source.WEB, help_text="Where the chat was started."
     )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The API key that started it through /v1 (a client resending its history continues it).",
+    )
     archived = models.BooleanField(default=False, help_text="Archived chats leave the main history list.")
     turn_count = models.PositiveIntegerField(
         default=0, help_text="Number of stored turns, every version of every branch included."
@@ -120,6 +124,10 @@ class Turn(models.Model):
         default=0, help_text="Older turns left out of the prompt to fit the context budget."
     )
     error = models.CharField(max_length=300, blank=True, help_text="Short user-safe error of a failed answer.")
+    digest = models.CharField(
+        max_length=64, null=True, blank=True,
+        help_text="Digest of the history up to this turn (conversations.digests): how a resent history is matched.",
+    )
     quota_reserved = models.PositiveIntegerField(
         null=True, blank=True,
         help_text="Tokens held against the owner's daily quota while this answer runs (none without a quota).",
@@ -167,6 +175,7 @@ class Turn(models.Model):
             ),
             models.Index(fields=["created_at"], name="turn_created_idx"),
             models.Index(fields=["conversation", "parent", "id"], name="turn_siblings_idx"),
+            models.Index(fields=["digest"], name="turn_digest_idx", condition=models.Q(digest__isnull=False)),
         ]
 
     def __str__(self):

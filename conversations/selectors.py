@@ -6,6 +6,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, prefetch_related_objects
 from django.utils import timezone
 
+from conversations.digests import history_digest
 from conversations.models import Conversation, DailyUsage, Turn
 
 
@@ -147,6 +148,22 @@ def history_for_model(conversation: Conversation, *, last_turn_id: int) -> list[
         )
         rows = cursor.fetchall()
     return [{"role": role, "content": content} for role, content in rows]
+
+
+def turn_continued_by(*, user, api_key, system_prompt: str, history: list[dict]) -> Turn | None:
+    """The turn a resent history ends at, in a conversation this API key started (conversations.digests).
+
+    `history`: the request's messages before its new one, roles as stored. The newest match wins.
+    """
+    if not history or api_key is None:
+        return None
+    return (
+        Turn.objects.filter(
+            digest=history_digest(system_prompt, history), conversation__owner=user,
+            conversation__api_key=api_key,
+        )
+        .select_related("conversation").order_by("-id").first()
+    )
 
 
 def conversation_tree(conversation: Conversation) -> list[Turn]:

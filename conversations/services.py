@@ -34,6 +34,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from conversations import errors, llm
+from conversations.digests import next_digest, root_digest
 from conversations.models import Conversation, DailyUsage, Feedback, Turn
 from conversations.selectors import history_for_model, latest_leaf_id
 
@@ -77,10 +78,11 @@ def _db(func):
 
 def conversation_create(
     *, owner, title: str = "", model: str = "", system_prompt: str = "",
-    source: str = Conversation.Source.WEB,
+    source: str = Conversation.Source.WEB, api_key=None,
 ) -> Conversation:
     return Conversation.objects.create(
-        owner=owner, title=title.strip()[:200], model=model.strip(), system_prompt=system_prompt, source=source
+        owner=owner, title=title.strip()[:200], model=model.strip(), system_prompt=system_prompt, source=source,
+        api_key=api_key,
     )
 
 
@@ -343,6 +345,7 @@ class _Start:
     messages: list[dict] = field(default_factory=list)
     auto_titled: bool = False  # the title was just made from the first message: the model may improve it
     prompt_tokens: int = 0  # the prompt's size as counted here (the upstream's own count replaces it)
+    answer_parent_digest: str | None = None  # the history digest the answer chains from (conversations.digests)
     options: dict = field(default_factory=dict)  # the caller's Chat Completions parameters (llm.Backend.stream)
 
 
@@ -368,13 +371,19 @@ def _create_turns(
     position = parent.position + 1 if parent is not None else 1
     user_turn = Turn.objects.create(
         conversation=conversation, parent=parent, position=position, role=Turn.Role.USER, content=content,
-        created_at=now,
+        digest=_digest_after(conversation, parent, Turn.Role.USER, content), created_at=now,
     )
     assistant_turn = Turn.objects.create(
         conversation=conversation, parent=user_turn, position=position + 1, role=Turn.Role.ASSISTANT,
         status=Turn.Status.PENDING, model=model, quota_reserved=reserved, created_at=now,
     )
     return user_turn, _with_versions(assistant_turn, [])
+
+
+def _digest_after(conversation: Conversation, parent: Turn | None, role: str, content: str) -> str | None:
+    """The history digest of a new turn under `parent` (none under a turn stored before digests existed)."""
+    previous = root_digest(conversation.system_prompt) if parent is None else parent.digest
+    return next_digest(previous, role, content) if previous else None
 
 
 def _make_current(conversation: Conversation, turn: Turn, now, *, added: int, fields: tuple[str, ...] = ()) -> None:
@@ -384,13 +393,18 @@ def _make_current(conversation: Conversation, turn: Turn, now, *, added: int, fi
     conversation.save(update_fields=["current_turn", "turn_count", "updated_at", *fields])
 
 
-def _begin_append(conversation_id, user, content: str) -> _Start:
-    """A new message after the turn shown last (the current turn)."""
+def _begin_append(conversation_id, user, content: str, after_turn_id: int | None = None) -> _Start:
+    """A new message after the turn shown last (the current turn), or after `after_turn_id` (a new branch
+    when that is not the current turn)."""
     now = timezone.now()
     try:
         with transaction.atomic():
             conversation = _claim_conversation(conversation_id)
             parent = conversation.current_turn
+            if after_turn_id is not None and after_turn_id != conversation.current_turn_id:
+                parent = Turn.objects.filter(conversation=conversation, pk=after_turn_id).first()
+                if parent is None:
+                    raise errors.NothingToEdit()
             reserved = _quota_reserve(user, context_tokens=_tokens_so_far(parent), content=content)
             model = conversation.model or llm.get_backend().default_model
             user_turn, assistant_turn = _create_turns(conversation, parent, content, now, model, reserved)
@@ -402,7 +416,9 @@ def _begin_append(conversation_id, user, content: str) -> _Start:
     except IntegrityError:
         # Another answer started first (turn_one_running_per_conversation is the final guard).
         raise errors.ConversationBusy() from None
-    return _Start(conversation, user_turn, assistant_turn, model, auto_titled=auto_titled)
+    return _Start(
+        conversation, user_turn, assistant_turn, model, auto_titled=auto_titled, answer_parent_digest=user_turn.digest
+    )
 
 
 def _answer_to_redo(conversation: Conversation, answer_id: int | None) -> Turn:
@@ -436,7 +452,7 @@ def _begin_regenerate(conversation_id, user, answer_id: int | None) -> _Start:
             _make_current(conversation, assistant_turn, now, added=1)
     except IntegrityError:
         raise errors.ConversationBusy() from None
-    return _Start(conversation, None, assistant_turn, model)
+    return _Start(conversation, None, assistant_turn, model, answer_parent_digest=old.parent.digest)
 
 
 def _begin_edit(conversation_id, user, message_id: int | None, answer_id: int | None, content: str) -> _Start:
@@ -464,7 +480,7 @@ def _begin_edit(conversation_id, user, message_id: int | None, answer_id: int | 
             _make_current(conversation, assistant_turn, now, added=2)
     except IntegrityError:
         raise errors.ConversationBusy() from None
-    return _Start(conversation, user_turn, assistant_turn, model)
+    return _Start(conversation, user_turn, assistant_turn, model, answer_parent_digest=user_turn.digest)
 
 
 def conversation_switch(*, conversation: Conversation, turn_id: int) -> int:
@@ -502,7 +518,7 @@ def _fit_to_context(messages: list[dict], backend: llm.Backend, model: str) -> t
 
 
 def _begin(
-    conversation_id, user, content: str | None, regenerate: bool, turn_id: int | None
+    conversation_id, user, content: str | None, regenerate: bool, turn_id: int | None, after_turn_id: int | None
 ) -> tuple[_Start, int]:
     """Both DB steps before the model call, in one trip to a worker thread."""
     if regenerate and content is None:
@@ -512,7 +528,7 @@ def _begin(
     elif turn_id is not None:
         start = _begin_edit(conversation_id, user, turn_id, None, content)
     else:
-        start = _begin_append(conversation_id, user, content)
+        start = _begin_append(conversation_id, user, content, after_turn_id)
     answer_vouch(start.assistant_turn.pk)
     return _prepare(start)
 
@@ -589,6 +605,7 @@ class ChatRun:
         self._dropped = dropped_turns
         self._prompt_tokens = start.prompt_tokens
         self._options = start.options
+        self._answer_parent_digest = start.answer_parent_digest
         self._wants_model_title = start.auto_titled
         self._fallback_title = start.conversation.title
         _local_stops.setdefault(start.assistant_turn.pk, threading.Event())  # Stop works from the start
@@ -646,6 +663,9 @@ class ChatRun:
                 fields = {
                     **self._outcome_fields(parts, started, first_token_ms),
                     "status": Turn.Status.COMPLETE, "finish_reason": finished.finish_reason[:30],
+                    "digest": self._answer_parent_digest and next_digest(
+                        self._answer_parent_digest, Turn.Role.ASSISTANT, "".join(parts)
+                    ),
                     "prompt_tokens": finished.prompt_tokens, "completion_tokens": finished.completion_tokens,
                     "usage_approximate": finished.usage_approximate, "model": finished.model[:100] or self._model,
                 }
@@ -736,11 +756,11 @@ class ChatRun:
 
 def chat_turn_begin(
     *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
-    turn_id: int | None = None, options: dict | None = None,
+    turn_id: int | None = None, options: dict | None = None, after_turn_id: int | None = None,
 ) -> ChatRun:
     """Store the user turn (or a new answer version) and return the run that calls the model (sync).
 
-    - `content`: a new message after the current turn;
+    - `content`: a new message after the current turn (or after `after_turn_id`: a new branch there);
     - `content` and `turn_id` (a user message): a new version of that message, then its answer;
     - `regenerate=True`: a new version of the answer `turn_id` (default: the current turn); with `content`
       too, a new version of the message that answer answers (the original edit-and-resend contract).
@@ -759,7 +779,7 @@ def chat_turn_begin(
         if refused is not None:
             raise errors.OptionRefused(refused[1], param=refused[0])
     try:
-        start, dropped = _begin(conversation.pk, user, content, regenerate, turn_id)
+        start, dropped = _begin(conversation.pk, user, content, regenerate, turn_id, after_turn_id)
     finally:
         release_connection()
     start.options = dict(options or {})
@@ -779,7 +799,7 @@ async def chat_turn_start(
 
 def chat_turn(
     *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
-    turn_id: int | None = None, options: dict | None = None,
+    turn_id: int | None = None, options: dict | None = None, after_turn_id: int | None = None,
 ) -> ChatRun:
     """Sync form of `chat_turn_begin(...)` + `run()`: returns when the answer is stored.
 
@@ -787,7 +807,7 @@ def chat_turn(
     """
     return chat_turn_begin(
         conversation=conversation, user=user, content=content, regenerate=regenerate, turn_id=turn_id,
-        options=options,
+        options=options, after_turn_id=after_turn_id,
     ).run()
 
 

@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from conversations import services
 from conversations.api.serializers import MessageContentField, reject_unencodable
+from conversations.digests import next_digest, root_digest
 from conversations.models import Conversation, Turn
 
 MAX_MESSAGES = 500
@@ -103,30 +104,41 @@ class ChatReplySerializer(serializers.Serializer):
     content = serializers.CharField()
 
 
-def conversation_from_messages(*, owner, source: str, messages: list[dict], model: str = "") -> Conversation:
+def split_system_prompt(messages: list[dict]) -> tuple[str, list[dict]]:
+    """(the system prompt, the history): the system messages that open the list, joined, and the rest but the
+    last message, with roles as stored (a later system or developer message stays in its place as "system")."""
+    leading = 0
+    while leading < len(messages) - 1 and messages[leading]["role"] in SYSTEM_ROLES:
+        leading += 1
+    history = [{"role": HISTORY_ROLES[m["role"]], "content": m["content"]} for m in messages[leading:-1]]
+    return "\n\n".join(m["content"] for m in messages[:leading]), history
+
+
+def conversation_from_messages(
+    *, owner, source: str, messages: list[dict], model: str = "", api_key=None
+) -> Conversation:
     """A new conversation holding every message but the last as stored history.
 
     The system messages that open the list become the conversation's system prompt; the rest (a later
     system message included, in its place) become a single branch of turns 1..n (complete, no usage: they
-    were not produced here). The caller then sends the last message with chat_turn.
+    were not produced here), each with its history digest. The caller then sends the last message with
+    chat_turn.
     """
-    leading = 0
-    while leading < len(messages) - 1 and messages[leading]["role"] in SYSTEM_ROLES:
-        leading += 1
-    system_prompt = "\n\n".join(m["content"] for m in messages[:leading])
-    history = messages[leading:-1]  # a system message after the first turn stays where it was sent
-    first_user = next((m["content"] for m in history if m["role"] == "user"), "")
+    system_prompt, history = split_system_prompt(messages)
+    first_user = next((m["content"] for m in history if m["role"] == Turn.Role.USER), "")
     now = timezone.now()
     with transaction.atomic():
         conversation = services.conversation_create(
             owner=owner, source=source, model=model, system_prompt=system_prompt,
-            title=services.title_from_text(first_user) if first_user else "",
+            title=services.title_from_text(first_user) if first_user else "", api_key=api_key,
         )
-        parent = None
+        parent, digest = None, root_digest(system_prompt)
         for position, message in enumerate(history, start=1):
+            digest = next_digest(digest, message["role"], message["content"])
             parent = Turn.objects.create(
-                conversation=conversation, parent=parent, position=position, role=HISTORY_ROLES[message["role"]],
-                content=message["content"], status=Turn.Status.COMPLETE, created_at=now, completed_at=now,
+                conversation=conversation, parent=parent, position=position, role=message["role"],
+                content=message["content"], digest=digest, status=Turn.Status.COMPLETE, created_at=now,
+                completed_at=now,
             )
         if history:
             Conversation.objects.filter(pk=conversation.pk).update(turn_count=len(history), current_turn=parent)

@@ -19,10 +19,15 @@ from rest_framework.response import Response
 
 from accounts.authentication import ApiKeyAuthentication
 from chatsite.api_errors import exception_handler
-from conversations import answers, errors, llm, services
+from conversations import answers, errors, llm, selectors, services
 from conversations.api.base import ApiView, own_conversation
 from conversations.api.chat_parameters import ChatParametersSerializer, model_options
-from conversations.api.message_lists import OpenAIMessageSerializer, conversation_from_messages, validate_message_list
+from conversations.api.message_lists import (
+    OpenAIMessageSerializer,
+    conversation_from_messages,
+    split_system_prompt,
+    validate_message_list,
+)
 from conversations.api.serializers import StrictBooleanField, TextField
 from conversations.api.streaming import event_stream_response
 from conversations.models import Conversation, Turn
@@ -151,9 +156,12 @@ class ChatCompletionsView(OpenAIApiView):
         summary="OpenAI-compatible chat completion (stream or not)",
         description=(
             "Works with the official `openai` client: `base_url=<site>/v1`, `api_key=<your chatsite key>`. "
-            "Each call is stored as a conversation of the key's owner. To continue one, send its id in the "
-            f"`{CONVERSATION_HEADER}` header (or `metadata.conversation_id`): then only the last user "
-            "message is used and the stored conversation is the history. The response's "
+            "Each call is stored as a conversation of the key's owner. A call that resends the history of a "
+            "conversation the same key started (every message so far, as returned) continues it; an edited "
+            "last question becomes a new branch there, any other edit a new conversation. To continue one "
+            f"explicitly, send its id in the `{CONVERSATION_HEADER}` header (or "
+            "`metadata.chatsite_conversation_id`): then only the last user message is used and the stored "
+            "conversation is the history. The response's "
             f"`{CONVERSATION_HEADER}` header names the conversation. With `stream: true` the answer is "
             "OpenAI's `chat.completion.chunk` events, then a usage chunk if `stream_options.include_usage`, "
             "then `data: [DONE]`. Errors: `{\"error\": {\"code\", \"message\", \"type\", \"param\"}}`."
@@ -175,30 +183,42 @@ class ChatCompletionsView(OpenAIApiView):
         if data["model"] not in llm.get_backend().models():
             raise ModelNotFound(f"The model '{data['model']}' does not exist here. See GET /v1/models.")
         conversation_id = _requested_conversation_id(request, data.get("metadata"))
-        if conversation_id is None:
+        after_turn_id = None
+        if conversation_id is not None:
+            conversation = own_conversation(request, conversation_id)
+        else:
+            system_prompt, history = split_system_prompt(data["messages"])
+            resent = selectors.turn_continued_by(
+                user=request.user, api_key=request.auth, system_prompt=system_prompt, history=history
+            )
+            if resent is not None:  # the history of a conversation this key started: go on from there
+                conversation, after_turn_id = resent.conversation, resent.pk
+        created = conversation_id is None and after_turn_id is None
+        if created:
             conversation = conversation_from_messages(
                 owner=request.user, source=Conversation.Source.OPENAI_API, messages=data["messages"],
-                model=data["model"],
+                model=data["model"], api_key=request.auth,
             )
-        else:
-            conversation = own_conversation(request, conversation_id)
-            if conversation.model != data["model"]:
-                services.conversation_update(conversation=conversation, model=data["model"])
+        elif conversation.model != data["model"]:
+            services.conversation_update(conversation=conversation, model=data["model"])
         content = data["messages"][-1]["content"]
-        created = conversation_id is None
         stream = data["stream"]  # as OpenAI: the body decides, not the Accept header
         options = model_options(data)
         try:
             if stream:
                 run = services.chat_turn_begin(
-                    conversation=conversation, user=request.user, content=content, options=options
+                    conversation=conversation, user=request.user, content=content, options=options,
+                    after_turn_id=after_turn_id,
                 )
                 include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
                 return event_stream_response(
                     completion_chunks(run, answers.engine.start(run), include_usage=include_usage),
                     headers={CONVERSATION_HEADER: str(conversation.pk)},
                 )
-            run = services.chat_turn(conversation=conversation, user=request.user, content=content, options=options)
+            run = services.chat_turn(
+                conversation=conversation, user=request.user, content=content, options=options,
+                after_turn_id=after_turn_id,
+            )
         except errors.ChatError as exc:
             if created and not isinstance(exc, errors.UpstreamError):
                 services.conversation_delete(conversation=conversation)  # refused: leave nothing behind

@@ -39,10 +39,10 @@ SQLITE_GUARDS = [
     f"ON conversations_conversation {_CURRENT_CHECK}",
 ]
 SQLITE_GUARDS_REVERSE = [
-    "DROP TRIGGER turn_parent_same_conversation_insert",
-    "DROP TRIGGER turn_parent_same_conversation_update",
-    "DROP TRIGGER conversation_current_turn_same_conversation_insert",
-    "DROP TRIGGER conversation_current_turn_same_conversation_update",
+    "DROP TRIGGER IF EXISTS turn_parent_same_conversation_insert",
+    "DROP TRIGGER IF EXISTS turn_parent_same_conversation_update",
+    "DROP TRIGGER IF EXISTS conversation_current_turn_same_conversation_insert",
+    "DROP TRIGGER IF EXISTS conversation_current_turn_same_conversation_update",
 ]
 
 

@@ -111,9 +111,11 @@ async def test_async_client_non_stream_and_stream(async_client, user, fake_upstr
     stream = await async_client.chat.completions.create(model="fake-model", messages=MESSAGES, stream=True)
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == fake_upstream.behaviour.reply
+    # The same history resent by the same key continues its conversation: the question again is a new branch.
     count = await Conversation.objects.filter(owner=user, source=Conversation.Source.OPENAI_API).acount()
-    assert count == 2
-    assert await Turn.objects.filter(conversation__owner=user, role="assistant", status="complete").acount() == 4
+    assert count == 1
+    assert await Turn.objects.filter(conversation__owner=user, role="assistant", status="complete").acount() == 3
+    assert await Turn.objects.filter(conversation__owner=user, position=3).acount() == 2
 
 
 def test_continue_a_conversation_by_header_or_metadata(client, user, other_user, fake_upstream):

@@ -141,3 +141,59 @@ def test_models_by_id_and_unknown_paths_are_openai_errors(client, live_asgi, raw
     response = httpx.get(f"{live_asgi}/v1/no/such/thing", headers={"Authorization": f"Bearer {raw_key}"})
     assert response.status_code == 404 and response.headers["content-type"] == "application/json"
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_client_resending_its_history_continues_one_conversation(client, user, fake_upstream):  # noqa: F811
+    """As `llm chat` and every Chat Completions client do: the whole history on each call. Three calls leave
+    one conversation of six turns, not three conversations of 2, 4 and 6."""
+    messages = [{"role": "system", "content": "Be brief."}]
+    for question in ("one", "two", "three"):
+        messages.append({"role": "user", "content": question})
+        reply = client.chat.completions.create(model="fake-model", messages=messages).choices[0].message.content
+        messages.append({"role": "assistant", "content": reply})
+
+    conversation = Conversation.objects.get(owner=user)
+    assert conversation.turn_count == 6 and conversation.system_prompt == "Be brief."
+    path = list(conversation.turns.order_by("position").values_list("role", "content"))
+    assert path == [(m["role"], m["content"]) for m in messages[1:]]
+    assert [m["content"] for m in fake_upstream.chat_requests[-1].messages] == [m["content"] for m in messages[:-1]]
+
+
+def test_an_edited_history_forks_and_never_corrupts(client, user, fake_upstream):  # noqa: F811
+    first = [{"role": "user", "content": "one"}]
+    a1 = client.chat.completions.create(model="fake-model", messages=first).choices[0].message.content
+    history = [*first, {"role": "assistant", "content": a1}]
+    client.chat.completions.create(model="fake-model", messages=[*history, {"role": "user", "content": "two"}])
+    conversation = Conversation.objects.get(owner=user)
+
+    # The last question edited: a new branch beside "two" in the same conversation.
+    client.chat.completions.create(model="fake-model", messages=[*history, {"role": "user", "content": "TWO"}])
+    assert Conversation.objects.filter(owner=user).count() == 1
+    twos = conversation.turns.filter(position=3).order_by("id")
+    assert [t.content for t in twos] == ["two", "TWO"] and {t.parent_id for t in twos} == {history_turn(conversation)}
+
+    # An earlier answer edited: the stored chat is left as it was, and the call starts a new conversation.
+    edited = [*first, {"role": "assistant", "content": "something else"}, {"role": "user", "content": "three"}]
+    client.chat.completions.create(model="fake-model", messages=edited)
+    assert Conversation.objects.filter(owner=user).count() == 2
+    assert conversation.turns.count() == 6
+    assert [m["content"] for m in fake_upstream.chat_requests[-1].messages][1:] == [m["content"] for m in edited]
+
+
+def history_turn(conversation) -> int:
+    return conversation.turns.get(position=2).pk
+
+
+def test_another_keys_history_is_never_continued(client, live_asgi, user, other_user, fake_upstream):  # noqa: F811
+    from accounts.models import ApiKey
+
+    first = [{"role": "user", "content": "same words"}]
+    reply = client.chat.completions.create(model="fake-model", messages=first).choices[0].message.content
+    resent = [*first, {"role": "assistant", "content": reply}, {"role": "user", "content": "go on"}]
+    for owner in (user, other_user):  # the same user's other key, and someone else's key
+        other = openai.OpenAI(base_url=f"{live_asgi}/v1", api_key=ApiKey.generate(user=owner, name="x")[1],
+                              max_retries=0)
+        other.chat.completions.create(model="fake-model", messages=resent)
+    assert Conversation.objects.filter(owner=user).count() == 2
+    assert Conversation.objects.filter(owner=other_user).count() == 1
+    assert Conversation.objects.get(owner=user, turn_count=2).turns.count() == 2
