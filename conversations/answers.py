@@ -52,6 +52,8 @@ def event_frame(event: services.ChatEvent) -> tuple[str, dict]:
         return "turn", {"user_turn": user_turn, "assistant_turn": turn_data(event.assistant_turn)}
     if isinstance(event, services.AnswerDelta):
         return "delta", {"text": event.text}
+    if isinstance(event, services.AnswerToolCall):
+        return "tool_call", {"tool_calls": event.tool_calls}
     if isinstance(event, services.AnswerDone):
         return "done", {"assistant_turn": turn_data(event.assistant_turn)}
     if isinstance(event, services.AnswerFailed):

@@ -2,28 +2,45 @@
 
 Clients of OpenAI's Chat Completions API send the whole history on every call. Each stored turn carries
 the digest of the history up to and including it, chained from its parent:
-`digest(turn) = sha256(digest(parent), role, content)`, and a first turn chains from the digest of the
-conversation's system prompt. A request whose messages before its last one have the digest of a turn in a
-conversation the same API key created continues that conversation after that turn. An edited earlier
+`digest(turn) = sha256(digest(parent), the turn as a message)`, and a first turn chains from the digest of
+the conversation's system prompt. A request whose messages before its new ones have the digest of a turn in
+a conversation the same API key created continues that conversation after that turn. An edited earlier
 message changes every digest after it, so it can never continue the wrong branch: an edited last question
 becomes a new branch beside the old one, any other edit starts a new conversation.
 """
 
 import hashlib
+import json
 
 
 def root_digest(system_prompt: str) -> str:
     return hashlib.sha256(b"system-prompt\0" + system_prompt.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def next_digest(previous: str, role: str, content: str) -> str:
-    data = f"{previous}\0{role}\0{content}".encode("utf-8", "surrogatepass")
-    return hashlib.sha256(data).hexdigest()
+def canonical_tool_calls(tool_calls: list | None) -> str:
+    """Tool calls as a client resends them: id, type, function name and arguments, in a fixed form."""
+    if not tool_calls:
+        return ""
+    calls = []
+    for call in tool_calls:
+        function = call.get("function") or {}
+        calls.append({"id": call.get("id"), "type": call.get("type") or "function",
+                      "function": {"name": function.get("name"), "arguments": function.get("arguments")}})
+    return json.dumps(calls, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def next_digest(previous: str, message: dict) -> str:
+    """`message`: {"role" (as stored), "content", "tool_calls"?, "tool_call_id"?}."""
+    text = "\0".join([
+        previous, message["role"], message.get("content") or "", canonical_tool_calls(message.get("tool_calls")),
+        message.get("tool_call_id") or "",
+    ])
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def history_digest(system_prompt: str, messages: list[dict]) -> str:
-    """The digest a stored turn would have after `messages` ({"role", "content"}, roles as stored)."""
+    """The digest a stored turn would have after `messages` (roles as stored)."""
     digest = root_digest(system_prompt)
     for message in messages:
-        digest = next_digest(digest, message["role"], message["content"])
+        digest = next_digest(digest, message)
     return digest

@@ -1,8 +1,8 @@
 """Model backends behind one small interface: the only module that talks to model servers.
 
-A backend streams an answer for a list of `{"role", "content"}` messages as `TextDelta` items and ends
-with one `Finished` (usage and finish reason). Failures are raised as `conversations.errors`
-exceptions, so no caller ever sees an SDK type, a stack trace or a key.
+A backend streams an answer for a list of OpenAI-style messages as `TextDelta` items (and `ToolCallDelta`
+items when the model calls tools) and ends with one `Finished` (usage and finish reason). Failures are
+raised as `conversations.errors` exceptions, so no caller ever sees an SDK type, a stack trace or a key.
 """
 
 from __future__ import annotations
@@ -34,6 +34,13 @@ Message = dict[str, str]
 @dataclass(frozen=True)
 class TextDelta:
     text: str
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """Pieces of the model's tool calls, exactly as the upstream streamed them (OpenAI's `delta.tool_calls`)."""
+
+    tool_calls: list
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,10 @@ class Backend:
         return approximate_tokens(text)
 
     def message_tokens(self, message: Message) -> int:
-        return self.count_tokens(message["content"]) + MESSAGE_OVERHEAD_TOKENS
+        text = message.get("content") or ""
+        if message.get("tool_calls"):
+            text += json.dumps(message["tool_calls"])
+        return self.count_tokens(text) + MESSAGE_OVERHEAD_TOKENS
 
     def context_tokens(self, model: str) -> int:
         return settings.CHAT_CONTEXT_TOKENS_BY_MODEL.get(model, settings.CHAT_CONTEXT_TOKENS)
@@ -243,7 +253,7 @@ class OpenAIBackend(Backend):
                 async for data in response.response.aiter_bytes():
                     pending += data
                     *lines, pending = pending.split(b"\n")
-                    texts = []
+                    texts, calls = [], []
                     for line in lines:
                         if not line.startswith(b"data:"):
                             continue
@@ -257,15 +267,20 @@ class OpenAIBackend(Backend):
                         if chunk.get("usage"):
                             usage = chunk["usage"]
                         for choice in chunk.get("choices") or ():
-                            text = (choice.get("delta") or {}).get("content")
+                            delta = choice.get("delta") or {}
+                            text = delta.get("content")
                             if text:
                                 texts.append(text)
+                            if delta.get("tool_calls"):
+                                calls.extend(delta["tool_calls"])
                             if choice.get("finish_reason"):
                                 finish_reason = choice["finish_reason"]
                     if texts:
                         text = "".join(texts)
                         parts.append(text)
                         yield TextDelta(text)
+                    if calls:
+                        yield ToolCallDelta(calls)
         except openai.OpenAIError as exc:
             logger.warning("upstream error: %s", type(exc).__name__)
             if streaming and isinstance(exc, openai.APIConnectionError):

@@ -91,6 +91,7 @@ class Turn(models.Model):
         USER = "user", _("User")
         ASSISTANT = "assistant", _("Assistant")
         SYSTEM = "system", _("System")
+        TOOL = "tool", _("Tool result")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -124,6 +125,13 @@ class Turn(models.Model):
         default=0, help_text="Older turns left out of the prompt to fit the context budget."
     )
     error = models.CharField(max_length=300, blank=True, help_text="Short user-safe error of a failed answer.")
+    tool_calls = models.JSONField(
+        null=True, blank=True,
+        help_text="An answer's tool calls, as the model sent them ([{id, type, function: {name, arguments}}]).",
+    )
+    tool_call_id = models.CharField(
+        max_length=200, null=True, blank=True, help_text="For a tool result: the id of the call it answers."
+    )
     digest = models.CharField(
         max_length=64, null=True, blank=True,
         help_text="Digest of the history up to this turn (conversations.digests): how a resent history is matched.",
@@ -154,7 +162,7 @@ class Turn(models.Model):
             ),
             models.CheckConstraint(condition=~models.Q(parent=models.F("id")), name="turn_not_own_parent"),
             models.CheckConstraint(
-                condition=models.Q(role__in=["user", "assistant", "system"]), name="turn_role_valid"
+                condition=models.Q(role__in=["user", "assistant", "system", "tool"]), name="turn_role_valid"
             ),
             models.CheckConstraint(
                 condition=models.Q(

@@ -1,5 +1,6 @@
 """Reads: conversations for a user, the history sent to the model, usage."""
 
+import json
 from datetime import datetime, time, timedelta
 
 from django.db import connection
@@ -140,14 +141,26 @@ def history_for_model(conversation: Conversation, *, last_turn_id: int) -> list[
     with connection.cursor() as cursor:
         cursor.execute(
             f"""{_PATH_CTE}
-                SELECT t.role, t.content FROM conversations_turn t JOIN path ON t.id = path.id
+                SELECT t.role, t.content, t.tool_calls, t.tool_call_id FROM conversations_turn t
+                JOIN path ON t.id = path.id
                 WHERE NOT (t.role = %s AND t.status IN (%s, %s, %s, %s))
                 ORDER BY t.position""",
             [last_turn_id, _conversation_param(conversation), Turn.Role.ASSISTANT,
              Turn.Status.FAILED, Turn.Status.CANCELLED, Turn.Status.PENDING, Turn.Status.STREAMING],
         )
         rows = cursor.fetchall()
-    return [{"role": role, "content": content} for role, content in rows]
+    return [model_message(*row) for row in rows]
+
+
+def model_message(role: str, content: str, tool_calls, tool_call_id: str | None) -> dict:
+    """A stored turn as an OpenAI message: an answer's tool calls and a tool result's call id included."""
+    if role == Turn.Role.TOOL:
+        return {"role": role, "tool_call_id": tool_call_id or "", "content": content}
+    if tool_calls:
+        if isinstance(tool_calls, str):  # a JSON column read with raw SQL (SQLite)
+            tool_calls = json.loads(tool_calls)
+        return {"role": role, "content": content or None, "tool_calls": tool_calls}
+    return {"role": role, "content": content}
 
 
 def turn_continued_by(*, user, api_key, system_prompt: str, history: list[dict]) -> Turn | None:

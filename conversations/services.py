@@ -155,11 +155,38 @@ class AnswerFailed:
 
 
 @dataclass
+class AnswerToolCall:
+    """Pieces of the answer's tool calls, as the model streamed them (OpenAI's `delta.tool_calls`)."""
+
+    tool_calls: list
+
+
+@dataclass
 class TitleSet:
     title: str
 
 
-ChatEvent = TurnStored | AnswerDelta | AnswerDone | AnswerFailed | TitleSet
+ChatEvent = TurnStored | AnswerDelta | AnswerToolCall | AnswerDone | AnswerFailed | TitleSet
+
+
+def merge_tool_call_deltas(calls: list[dict], deltas: list) -> None:
+    """Add streamed tool-call pieces to the whole calls (by `index`: id and type once, name and arguments in
+    pieces), as OpenAI's clients assemble them."""
+    for delta in deltas:
+        index = delta.get("index", len(calls)) if isinstance(delta, dict) else len(calls)
+        if not isinstance(index, int) or not 0 <= index < 128:
+            continue
+        while len(calls) <= index:
+            calls.append({"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+        call = calls[index]
+        if delta.get("id"):
+            call["id"] = delta["id"]
+        if delta.get("type"):
+            call["type"] = delta["type"]
+        function = delta.get("function") or {}
+        for name in ("name", "arguments"):
+            if isinstance(function.get(name), str):
+                call["function"][name] += function[name]
 
 # Stop signals for answers running in this process; other workers see the cache flag.
 _local_stops: dict[int, threading.Event] = {}
@@ -365,25 +392,26 @@ def _sibling_ids(conversation_id, parent_id) -> list[int]:
 
 
 def _create_turns(
-    conversation: Conversation, parent: Turn | None, content: str, now, model: str, reserved: int | None
-) -> tuple[Turn, Turn]:
-    """A user message under `parent` (None: a first message) and its pending answer."""
-    position = parent.position + 1 if parent is not None else 1
-    user_turn = Turn.objects.create(
-        conversation=conversation, parent=parent, position=position, role=Turn.Role.USER, content=content,
-        digest=_digest_after(conversation, parent, Turn.Role.USER, content), created_at=now,
-    )
+    conversation: Conversation, parent: Turn | None, inputs: list[dict], now, model: str, reserved: int | None
+) -> tuple[Turn, Turn, int]:
+    """The new input under `parent` (None: a first message): a user message, or the results of the tools the
+    answer `parent` called, one turn each; then the pending answer. Returns the last input turn, the answer
+    and how many turns were added."""
+    position = parent.position if parent is not None else 0
+    digest = root_digest(conversation.system_prompt) if parent is None else parent.digest
+    for message in inputs:
+        position += 1
+        digest = digest and next_digest(digest, message)
+        parent = Turn.objects.create(
+            conversation=conversation, parent=parent, position=position, role=message["role"],
+            content=message["content"], tool_call_id=message.get("tool_call_id"), digest=digest or None,
+            created_at=now,
+        )
     assistant_turn = Turn.objects.create(
-        conversation=conversation, parent=user_turn, position=position + 1, role=Turn.Role.ASSISTANT,
+        conversation=conversation, parent=parent, position=position + 1, role=Turn.Role.ASSISTANT,
         status=Turn.Status.PENDING, model=model, quota_reserved=reserved, created_at=now,
     )
-    return user_turn, _with_versions(assistant_turn, [])
-
-
-def _digest_after(conversation: Conversation, parent: Turn | None, role: str, content: str) -> str | None:
-    """The history digest of a new turn under `parent` (none under a turn stored before digests existed)."""
-    previous = root_digest(conversation.system_prompt) if parent is None else parent.digest
-    return next_digest(previous, role, content) if previous else None
+    return parent, _with_versions(assistant_turn, []), len(inputs) + 1
 
 
 def _make_current(conversation: Conversation, turn: Turn, now, *, added: int, fields: tuple[str, ...] = ()) -> None:
@@ -393,9 +421,9 @@ def _make_current(conversation: Conversation, turn: Turn, now, *, added: int, fi
     conversation.save(update_fields=["current_turn", "turn_count", "updated_at", *fields])
 
 
-def _begin_append(conversation_id, user, content: str, after_turn_id: int | None = None) -> _Start:
-    """A new message after the turn shown last (the current turn), or after `after_turn_id` (a new branch
-    when that is not the current turn)."""
+def _begin_append(conversation_id, user, inputs: list[dict], after_turn_id: int | None = None) -> _Start:
+    """A new message (or tool results) after the turn shown last (the current turn), or after `after_turn_id`
+    (a new branch when that is not the current turn)."""
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -405,14 +433,15 @@ def _begin_append(conversation_id, user, content: str, after_turn_id: int | None
                 parent = Turn.objects.filter(conversation=conversation, pk=after_turn_id).first()
                 if parent is None:
                     raise errors.NothingToEdit()
+            content = "".join(message["content"] for message in inputs)
             reserved = _quota_reserve(user, context_tokens=_tokens_so_far(parent), content=content)
             model = conversation.model or llm.get_backend().default_model
-            user_turn, assistant_turn = _create_turns(conversation, parent, content, now, model, reserved)
+            user_turn, assistant_turn, added = _create_turns(conversation, parent, inputs, now, model, reserved)
             _with_versions(user_turn, [])
-            auto_titled = not conversation.title
+            auto_titled = not conversation.title and inputs[0]["role"] == Turn.Role.USER
             if auto_titled:
                 conversation.title = title_from_text(content)
-            _make_current(conversation, assistant_turn, now, added=2, fields=("title",) if auto_titled else ())
+            _make_current(conversation, assistant_turn, now, added=added, fields=("title",) if auto_titled else ())
     except IntegrityError:
         # Another answer started first (turn_one_running_per_conversation is the final guard).
         raise errors.ConversationBusy() from None
@@ -429,7 +458,7 @@ def _answer_to_redo(conversation: Conversation, answer_id: int | None) -> Turn:
         .select_related("parent").first()
         if turn_id is not None else None
     )
-    if answer is None or answer.parent is None or answer.parent.role != Turn.Role.USER:
+    if answer is None or answer.parent is None or answer.parent.role not in (Turn.Role.USER, Turn.Role.TOOL):
         raise errors.NothingToRegenerate()
     return answer
 
@@ -475,7 +504,9 @@ def _begin_edit(conversation_id, user, message_id: int | None, answer_id: int | 
             reserved = _quota_reserve(user, context_tokens=_tokens_so_far(old.parent), content=content)
             earlier = _sibling_ids(conversation_id, old.parent_id)
             model = conversation.model or llm.get_backend().default_model
-            user_turn, assistant_turn = _create_turns(conversation, old.parent, content, now, model, reserved)
+            user_turn, assistant_turn, _ = _create_turns(
+                conversation, old.parent, [{"role": Turn.Role.USER, "content": content}], now, model, reserved
+            )
             _with_versions(user_turn, earlier)
             _make_current(conversation, assistant_turn, now, added=2)
     except IntegrityError:
@@ -514,11 +545,14 @@ def _fit_to_context(messages: list[dict], backend: llm.Backend, model: str) -> t
         used += cost
         kept.append(message)
     kept.reverse()
+    while len(kept) > 1 and kept[0]["role"] == Turn.Role.TOOL:  # a tool's result without the call it answers
+        used -= backend.message_tokens(kept.pop(0))
     return [system, *kept], len(turns) - len(kept), used
 
 
 def _begin(
-    conversation_id, user, content: str | None, regenerate: bool, turn_id: int | None, after_turn_id: int | None
+    conversation_id, user, content: str | None, regenerate: bool, turn_id: int | None, after_turn_id: int | None,
+    tool_results: list[dict] | None,
 ) -> tuple[_Start, int]:
     """Both DB steps before the model call, in one trip to a worker thread."""
     if regenerate and content is None:
@@ -528,7 +562,11 @@ def _begin(
     elif turn_id is not None:
         start = _begin_edit(conversation_id, user, turn_id, None, content)
     else:
-        start = _begin_append(conversation_id, user, content, after_turn_id)
+        inputs = (
+            [{"role": Turn.Role.TOOL, **result} for result in tool_results] if content is None
+            else [{"role": Turn.Role.USER, "content": content}]
+        )
+        start = _begin_append(conversation_id, user, inputs, after_turn_id)
     answer_vouch(start.assistant_turn.pk)
     return _prepare(start)
 
@@ -620,6 +658,7 @@ class ChatRun:
         _watch_shared_stops()
         backend = llm.get_backend()
         parts: list[str] = []
+        tool_calls: list[dict] = []
         started = time.monotonic()
         first_token_ms = None
         finished: llm.Finished | None = None
@@ -637,8 +676,12 @@ class ChatRun:
                         continue
                     if first_token_ms is None:
                         first_token_ms = int((time.monotonic() - started) * 1000)
-                    parts.append(item.text)
-                    yield AnswerDelta(item.text)
+                    if isinstance(item, llm.ToolCallDelta):
+                        merge_tool_call_deltas(tool_calls, item.tool_calls)
+                        yield AnswerToolCall(item.tool_calls)
+                    else:
+                        parts.append(item.text)
+                        yield AnswerDelta(item.text)
                     if stop.is_set():  # the Stop button, here or (through the cache) in another worker
                         break
             finally:
@@ -663,9 +706,10 @@ class ChatRun:
                 fields = {
                     **self._outcome_fields(parts, started, first_token_ms),
                     "status": Turn.Status.COMPLETE, "finish_reason": finished.finish_reason[:30],
-                    "digest": self._answer_parent_digest and next_digest(
-                        self._answer_parent_digest, Turn.Role.ASSISTANT, "".join(parts)
-                    ),
+                    "tool_calls": tool_calls or None,
+                    "digest": self._answer_parent_digest and next_digest(self._answer_parent_digest, {
+                        "role": Turn.Role.ASSISTANT, "content": "".join(parts), "tool_calls": tool_calls,
+                    }),
                     "prompt_tokens": finished.prompt_tokens, "completion_tokens": finished.completion_tokens,
                     "usage_approximate": finished.usage_approximate, "model": finished.model[:100] or self._model,
                 }
@@ -757,10 +801,13 @@ class ChatRun:
 def chat_turn_begin(
     *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
     turn_id: int | None = None, options: dict | None = None, after_turn_id: int | None = None,
+    tool_results: list[dict] | None = None,
 ) -> ChatRun:
     """Store the user turn (or a new answer version) and return the run that calls the model (sync).
 
     - `content`: a new message after the current turn (or after `after_turn_id`: a new branch there);
+    - `tool_results` instead of `content`: the results ([{"tool_call_id", "content"}]) of the tools that turn's
+      answer called, one turn each, then the model's next answer;
     - `content` and `turn_id` (a user message): a new version of that message, then its answer;
     - `regenerate=True`: a new version of the answer `turn_id` (default: the current turn); with `content`
       too, a new version of the message that answer answers (the original edit-and-resend contract).
@@ -772,14 +819,14 @@ def chat_turn_begin(
     that follows holds none. The API's streaming views call this in the same worker-thread trip as the
     rest of the request's checks.
     """
-    if not regenerate and content is None:
-        raise ValueError("content is required to append or edit")
+    if not regenerate and content is None and not tool_results:
+        raise ValueError("content (or tool results) is required to append or edit")
     if options:
         refused = llm.get_backend().refused_option(options)
         if refused is not None:
             raise errors.OptionRefused(refused[1], param=refused[0])
     try:
-        start, dropped = _begin(conversation.pk, user, content, regenerate, turn_id, after_turn_id)
+        start, dropped = _begin(conversation.pk, user, content, regenerate, turn_id, after_turn_id, tool_results)
     finally:
         release_connection()
     start.options = dict(options or {})
@@ -800,6 +847,7 @@ async def chat_turn_start(
 def chat_turn(
     *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
     turn_id: int | None = None, options: dict | None = None, after_turn_id: int | None = None,
+    tool_results: list[dict] | None = None,
 ) -> ChatRun:
     """Sync form of `chat_turn_begin(...)` + `run()`: returns when the answer is stored.
 
@@ -807,7 +855,7 @@ def chat_turn(
     """
     return chat_turn_begin(
         conversation=conversation, user=user, content=content, regenerate=regenerate, turn_id=turn_id,
-        options=options, after_turn_id=after_turn_id,
+        options=options, after_turn_id=after_turn_id, tool_results=tool_results,
     ).run()
 
 

@@ -171,9 +171,6 @@ class ChatParametersSerializer(serializers.Serializer):
                 raise serializers.ValidationError({name: [REFUSED[name]]})
             if name not in FORWARDED and name not in OWN:
                 raise serializers.ValidationError({name: [f"Unrecognized request argument supplied: {name}"]})
-        for name in ("tools", "tool_choice", "parallel_tool_calls"):
-            if attrs.get(name) is not None:
-                raise serializers.ValidationError({name: ["Tool calling is not supported by chatsite yet."]})
         if attrs.get("n") not in (None, 1):
             raise serializers.ValidationError({"n": [
                 "chatsite stores one answer per request: n must be 1 (ask again, or regenerate, for another)."

@@ -18,9 +18,10 @@ from conversations.models import Conversation, Turn
 MAX_MESSAGES = 500
 HISTORY_ROLES = {
     "user": Turn.Role.USER, "assistant": Turn.Role.ASSISTANT, "system": Turn.Role.SYSTEM, "developer": Turn.Role.SYSTEM,
+    "tool": Turn.Role.TOOL,
 }
 SYSTEM_ROLES = {"system", "developer"}  # "developer" is OpenAI's newer name for system instructions
-MESSAGE_ROLES = sorted({*HISTORY_ROLES, *SYSTEM_ROLES})
+MESSAGE_ROLES = sorted({*HISTORY_ROLES, *SYSTEM_ROLES} - {"tool"})
 
 
 @extend_schema_field({
@@ -73,21 +74,87 @@ class ChatMessageSerializer(serializers.Serializer):
     content = MessageTextField(allow_parts=False)
 
 
-class OpenAIMessageSerializer(ChatMessageSerializer):
-    content = MessageTextField(allow_parts=True)
+@extend_schema_field({"type": "array", "items": {
+    "type": "object", "required": ["id", "type", "function"],
+    "properties": {"id": {"type": "string"}, "type": {"enum": ["function"]}, "function": {"type": "object"}},
+}})
+class ToolCallsField(serializers.Field):
+    """An assistant message's `tool_calls`, as OpenAI returns them: [{id, type: "function", function: {name,
+    arguments (a JSON string)}}]."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list) or not 1 <= len(data) <= 128:
+            raise serializers.ValidationError("Expected a list of 1 to 128 tool calls.")
+        calls = []
+        for call in data:
+            function = call.get("function") if isinstance(call, dict) else None
+            if (
+                not isinstance(function, dict) or not isinstance(call.get("id"), str) or not call["id"]
+                or call.get("type", "function") != "function" or not isinstance(function.get("name"), str)
+                or not isinstance(function.get("arguments"), str)
+            ):
+                raise serializers.ValidationError(
+                    'Each tool call is {"id": str, "type": "function", "function": {"name": str, "arguments": str}}.'
+                )
+            calls.append({"id": call["id"], "type": "function",
+                          "function": {"name": function["name"], "arguments": function["arguments"]}})
+        return calls
+
+    def to_representation(self, value):
+        return value
 
 
-def validate_message_list(messages: list[dict]) -> list[dict]:
-    """Shared rules: at most MAX_MESSAGES, and the last one is a non-empty user message."""
+class OpenAIMessageSerializer(serializers.Serializer):
+    """A Chat Completions message: text (or text parts); an assistant's tool calls; a tool's result."""
+
+    role = serializers.ChoiceField(choices=[*MESSAGE_ROLES, "tool"])
+    content = MessageTextField(allow_parts=True, allow_null=True, required=False)
+    tool_calls = ToolCallsField(required=False)
+    tool_call_id = serializers.CharField(max_length=200, required=False)
+    name = serializers.CharField(max_length=64, required=False, help_text="Accepted; not sent to the model.")
+
+    def validate(self, attrs):
+        role, content = attrs["role"], attrs.get("content")
+        if attrs.get("tool_calls") and role != "assistant":
+            raise serializers.ValidationError({"tool_calls": ["Only an assistant message has tool calls."]})
+        if role == "tool" and not attrs.get("tool_call_id"):
+            raise serializers.ValidationError({"tool_call_id": ["A tool message names the call it answers."]})
+        if content is None and not (role == "assistant" and attrs.get("tool_calls")):
+            raise serializers.ValidationError({"content": ["This message needs content."]})
+        attrs["content"] = content or ""
+        return attrs
+
+
+def validate_message_list(messages: list[dict], *, tool_results: bool = False) -> list[dict]:
+    """Shared rules: at most MAX_MESSAGES, and the last one is a non-empty user message (or, with
+    `tool_results`, the results of every tool call of the assistant message before them)."""
     if not messages:
         raise serializers.ValidationError("Send at least one message.")
     if len(messages) > MAX_MESSAGES:
         raise serializers.ValidationError(f"At most {MAX_MESSAGES} messages.")
     last = messages[-1]
+    if tool_results and last["role"] == "tool":
+        inputs = _new_inputs_start(messages)
+        calls = messages[inputs - 1].get("tool_calls") if inputs > 0 else None
+        if not calls:
+            raise serializers.ValidationError("Tool messages must follow an assistant message with tool_calls.")
+        answered = {message["tool_call_id"] for message in messages[inputs:]}
+        if answered != {call["id"] for call in calls}:
+            raise serializers.ValidationError("Send one tool message for each tool call of the assistant message.")
+        return messages
     if last["role"] != "user":
-        raise serializers.ValidationError("The last message must be the user's (role 'user').")
+        expected = "'user' or 'tool'" if tool_results else "'user'"
+        raise serializers.ValidationError(f"The last message must be the user's (role {expected}).")
     MessageContentField().run_validation(last["content"])  # not blank, within the limit
     return messages
+
+
+def _new_inputs_start(messages: list[dict]) -> int:
+    """Where the new input starts: the trailing run of tool results, or else the last message."""
+    start = len(messages) - 1
+    while start > 0 and messages[-1]["role"] == "tool" and messages[start - 1]["role"] == "tool":
+        start -= 1
+    return start
 
 
 class ChatRequestSerializer(serializers.Serializer):
@@ -104,27 +171,43 @@ class ChatReplySerializer(serializers.Serializer):
     content = serializers.CharField()
 
 
-def split_system_prompt(messages: list[dict]) -> tuple[str, list[dict]]:
-    """(the system prompt, the history): the system messages that open the list, joined, and the rest but the
-    last message, with roles as stored (a later system or developer message stays in its place as "system")."""
+def _as_stored(message: dict) -> dict:
+    stored = {"role": HISTORY_ROLES[message["role"]], "content": message["content"]}
+    if message.get("tool_calls"):
+        stored["tool_calls"] = message["tool_calls"]
+    if message["role"] == "tool":
+        stored["tool_call_id"] = message["tool_call_id"]
+    return stored
+
+
+def split_messages(messages: list[dict]) -> tuple[str, list[dict], list[dict]]:
+    """(the system prompt, the history, the new input) of a validated message list, roles as stored.
+
+    The system messages that open the list, joined, are the system prompt (a later system or developer
+    message stays in its place as "system"); the new input is the last message, or the trailing tool results.
+    """
+    end = _new_inputs_start(messages)
     leading = 0
-    while leading < len(messages) - 1 and messages[leading]["role"] in SYSTEM_ROLES:
+    while leading < end and messages[leading]["role"] in SYSTEM_ROLES:
         leading += 1
-    history = [{"role": HISTORY_ROLES[m["role"]], "content": m["content"]} for m in messages[leading:-1]]
-    return "\n\n".join(m["content"] for m in messages[:leading]), history
+    return (
+        "\n\n".join(m["content"] for m in messages[:leading]),
+        [_as_stored(m) for m in messages[leading:end]],
+        [_as_stored(m) for m in messages[end:]],
+    )
 
 
 def conversation_from_messages(
     *, owner, source: str, messages: list[dict], model: str = "", api_key=None
 ) -> Conversation:
-    """A new conversation holding every message but the last as stored history.
+    """A new conversation holding every message but the new input (split_messages) as stored history.
 
     The system messages that open the list become the conversation's system prompt; the rest (a later
     system message included, in its place) become a single branch of turns 1..n (complete, no usage: they
-    were not produced here), each with its history digest. The caller then sends the last message with
+    were not produced here), each with its history digest. The caller then sends the new input with
     chat_turn.
     """
-    system_prompt, history = split_system_prompt(messages)
+    system_prompt, history, _ = split_messages(messages)
     first_user = next((m["content"] for m in history if m["role"] == Turn.Role.USER), "")
     now = timezone.now()
     with transaction.atomic():
@@ -134,11 +217,12 @@ def conversation_from_messages(
         )
         parent, digest = None, root_digest(system_prompt)
         for position, message in enumerate(history, start=1):
-            digest = next_digest(digest, message["role"], message["content"])
+            digest = next_digest(digest, message)
             parent = Turn.objects.create(
                 conversation=conversation, parent=parent, position=position, role=message["role"],
-                content=message["content"], digest=digest, status=Turn.Status.COMPLETE, created_at=now,
-                completed_at=now,
+                content=message["content"], tool_calls=message.get("tool_calls"),
+                tool_call_id=message.get("tool_call_id"), digest=digest, status=Turn.Status.COMPLETE,
+                created_at=now, completed_at=now,
             )
         if history:
             Conversation.objects.filter(pk=conversation.pk).update(turn_count=len(history), current_turn=parent)

@@ -25,7 +25,7 @@ from conversations.api.chat_parameters import ChatParametersSerializer, model_op
 from conversations.api.message_lists import (
     OpenAIMessageSerializer,
     conversation_from_messages,
-    split_system_prompt,
+    split_messages,
     validate_message_list,
 )
 from conversations.api.serializers import StrictBooleanField, TextField
@@ -104,7 +104,7 @@ class ChatCompletionRequestSerializer(ChatParametersSerializer):
     )
 
     def validate_messages(self, messages):
-        return validate_message_list(messages)
+        return validate_message_list(messages, tool_results=True)
 
 
 OPENAI_FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
@@ -123,6 +123,13 @@ def _usage(turn: Turn) -> dict:
     }
 
 
+def _message(turn: Turn) -> dict:
+    message = {"role": "assistant", "content": turn.content, "refusal": None}
+    if turn.tool_calls:
+        message.update({"content": turn.content or None, "tool_calls": turn.tool_calls})
+    return message
+
+
 def completion_body(turn: Turn) -> dict:
     return {
         "id": f"chatcmpl-{turn.pk}",
@@ -131,7 +138,7 @@ def completion_body(turn: Turn) -> dict:
         "model": turn.model,
         "choices": [{
             "index": 0,
-            "message": {"role": "assistant", "content": turn.content, "refusal": None},
+            "message": _message(turn),
             "logprobs": None,
             "finish_reason": _finish_reason(turn),
         }],
@@ -187,7 +194,7 @@ class ChatCompletionsView(OpenAIApiView):
         if conversation_id is not None:
             conversation = own_conversation(request, conversation_id)
         else:
-            system_prompt, history = split_system_prompt(data["messages"])
+            system_prompt, history, _ = split_messages(data["messages"])
             resent = selectors.turn_continued_by(
                 user=request.user, api_key=request.auth, system_prompt=system_prompt, history=history
             )
@@ -201,14 +208,18 @@ class ChatCompletionsView(OpenAIApiView):
             )
         elif conversation.model != data["model"]:
             services.conversation_update(conversation=conversation, model=data["model"])
-        content = data["messages"][-1]["content"]
+        _, _, inputs = split_messages(data["messages"])
+        content = inputs[0]["content"] if inputs[0]["role"] == Turn.Role.USER else None
+        tool_results = None if content is not None else [
+            {"tool_call_id": message["tool_call_id"], "content": message["content"]} for message in inputs
+        ]
         stream = data["stream"]  # as OpenAI: the body decides, not the Accept header
         options = model_options(data)
         try:
             if stream:
                 run = services.chat_turn_begin(
                     conversation=conversation, user=request.user, content=content, options=options,
-                    after_turn_id=after_turn_id,
+                    after_turn_id=after_turn_id, tool_results=tool_results,
                 )
                 include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
                 return event_stream_response(
@@ -217,7 +228,7 @@ class ChatCompletionsView(OpenAIApiView):
                 )
             run = services.chat_turn(
                 conversation=conversation, user=request.user, content=content, options=options,
-                after_turn_id=after_turn_id,
+                after_turn_id=after_turn_id, tool_results=tool_results,
             )
         except errors.ChatError as exc:
             if created and not isinstance(exc, errors.UpstreamError):
@@ -252,6 +263,8 @@ async def completion_chunks(run: services.ChatRun, log: answers.AnswerLog, *, in
                     yield chunk({"role": "assistant", "content": ""})
                 elif isinstance(event, services.AnswerDelta):
                     yield chunk({"content": event.text})
+                elif isinstance(event, services.AnswerToolCall):
+                    yield chunk({"tool_calls": event.tool_calls})  # as the model sent them
                 elif isinstance(event, services.AnswerDone):
                     yield chunk({}, _finish_reason(event.assistant_turn))
                     if include_usage:

@@ -14,7 +14,7 @@ CONVERSATION_FIELDS = (
 )
 TURN_FIELDS = (
     "id", "parent_id", "position", "role", "content", "status", "model", "prompt_tokens", "completion_tokens",
-    "finish_reason", "error", "created_at",
+    "finish_reason", "error", "tool_calls", "tool_call_id", "created_at",
 )
 # Versions: turns with the same parent. Carried by path reads (selectors.turn_path) and new turns.
 VERSION_FIELDS = ("sibling_count", "sibling_index", "previous_sibling_id", "next_sibling_id")

@@ -32,6 +32,9 @@ class Behaviour:
     malformed_after: int | None = None  # send a broken chunk after this many tokens
     include_usage: bool = True
     hang: bool = False  # accept and never answer (for timeouts)
+    # With tools in the request (and no tool result last), call the first tool (or the one tool_choice
+    # names) with these arguments, streamed in three pieces.
+    tool_arguments: str = '{"city": "Paris", "unit": "celsius"}'
 
 
 @dataclass
@@ -116,6 +119,9 @@ class FakeUpstream:
         created = int(time.time())
         if b.ttft:
             await asyncio.sleep(b.ttft)
+        messages = body.get("messages") or []
+        if body.get("tools") and body.get("tool_choice") != "none" and (messages[-1:] or [{}])[0].get("role") != "tool":
+            return await self._tool_call(request, body, recorded, model, created)
         if not body.get("stream"):
             if b.token_delay:
                 await asyncio.sleep(b.token_delay * len(tokens))
@@ -163,6 +169,51 @@ class FakeUpstream:
             self.disconnects += 1
             recorded.disconnected = True
             raise
+        return response
+
+    async def _tool_call(self, request, body, recorded, model, created):
+        """Answer with one tool call, as OpenAI does: no content, finish_reason "tool_calls"."""
+        choice = body.get("tool_choice")
+        name = choice["function"]["name"] if isinstance(choice, dict) else body["tools"][0]["function"]["name"]
+        call_id = f"call_fake_{len(self.requests)}"
+        arguments = self.behaviour.tool_arguments
+        usage = {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17}
+        if not body.get("stream"):
+            self.completed += 1
+            return web.json_response({
+                "id": "chatcmpl-fake", "object": "chat.completion", "created": created, "model": model,
+                "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                    "role": "assistant", "content": None,
+                    "tool_calls": [{"id": call_id, "type": "function",
+                                    "function": {"name": name, "arguments": arguments}}],
+                }}],
+                "usage": usage,
+            })
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+
+        def chunk(delta, finish=None):
+            return ("data: " + json.dumps({
+                "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }) + "\n\n").encode()
+
+        third = max(1, len(arguments) // 3)
+        pieces = [arguments[:third], arguments[third:2 * third], arguments[2 * third:]]
+        await response.write(chunk({"role": "assistant", "content": None, "tool_calls": [
+            {"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}},
+        ]}))
+        for piece in pieces:
+            await response.write(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
+        await response.write(chunk({}, finish="tool_calls"))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await response.write(("data: " + json.dumps({
+                "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [], "usage": usage,
+            }) + "\n\n").encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        self.completed += 1
         return response
 
     def app(self) -> web.Application:

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
+from django.db import OperationalError
 from django.test import AsyncClient
 
 from accounts.models import ApiKey
@@ -153,13 +154,17 @@ async def test_stream_shares_the_throttle(fake_upstream, conversation, key_heade
 
 
 async def wait_for_status(turn_id, statuses, timeout=10.0):
+    """The turn once its status is one of `statuses`. A read that meets the server thread's write is tried
+    again: the shared in-memory SQLite test database answers "table is locked" instead of waiting."""
     deadline = time.monotonic() + timeout
+    turn = None
     while time.monotonic() < deadline:
-        turn = await Turn.objects.aget(pk=turn_id)
-        if turn.status in statuses:
-            return turn
+        with contextlib.suppress(OperationalError):
+            turn = await Turn.objects.aget(pk=turn_id)
+            if turn.status in statuses:
+                return turn
         await asyncio.sleep(0.1)
-    raise AssertionError(f"turn {turn_id} is still {turn.status}")
+    raise AssertionError(f"turn {turn_id} is still {turn and turn.status}")
 
 
 async def test_closing_the_stream_leaves_the_answer_running_to_its_end(fake_upstream, conversation, key_headers):
@@ -209,12 +214,15 @@ async def test_a_client_leaving_during_the_checks_still_gets_its_answer_written(
     request.cancel()
     with pytest.raises(asyncio.CancelledError):
         await request
+    answer_id = None
     for _ in range(200):
-        if await Turn.objects.filter(conversation=conversation, position=2).aexists():
+        with contextlib.suppress(OperationalError):  # (see wait_for_status)
+            answer_id = await Turn.objects.filter(conversation=conversation, position=2).values_list(
+                "pk", flat=True).afirst()
+        if answer_id is not None:
             break
         await asyncio.sleep(0.02)
-    answer = await Turn.objects.aget(conversation=conversation, position=2)
-    answer = await wait_for_status(answer.pk, {Turn.Status.COMPLETE})
+    answer = await wait_for_status(answer_id, {Turn.Status.COMPLETE})
     assert answer.content == fake_upstream.behaviour.reply
     assert await cache.aget(f"chat:running:{answer.pk}") is None
     monkeypatch.undo()

@@ -71,6 +71,82 @@ def test_invalid_parameters_are_400s_naming_the_parameter(client, fake_upstream,
     assert fake_upstream.chat_requests == [] and not Conversation.objects.exists()
 
 
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}}]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_a_tool_round_trip(client, user, fake_upstream, stream):  # noqa: F811
+    """The model calls a tool; the client runs it and sends the result; the model answers. Tool calls stream
+    back as the upstream sent them, and both turns are stored so the history sent later reproduces them."""
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    response = client.chat.completions.create(
+        model="fake-model", messages=messages, tools=TOOLS, tool_choice="auto", parallel_tool_calls=False,
+        stream=stream,
+    )
+    if stream:
+        chunks = list(response)
+        deltas = [c.choices[0].delta.tool_calls for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+        assert len(deltas) == 4  # the name first, then the arguments in three pieces: relayed one by one
+        call_id = deltas[0][0].id
+        name = deltas[0][0].function.name
+        arguments = "".join(d[0].function.arguments or "" for d in deltas)
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+    else:
+        choice = response.choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.content is None
+        call = choice.message.tool_calls[0]
+        call_id, name, arguments = call.id, call.function.name, call.function.arguments
+    assert name == "get_weather" and arguments == fake_upstream.behaviour.tool_arguments
+    sent = fake_upstream.chat_requests[-1].body
+    assert sent["tools"] == TOOLS and sent["tool_choice"] == "auto" and sent["parallel_tool_calls"] is False
+
+    stored_call = Turn.objects.get(role="assistant")
+    assert stored_call.finish_reason == "tool_calls" and stored_call.content == ""
+    assert stored_call.tool_calls == [
+        {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+    ]
+
+    messages += [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}},
+        ]},
+        {"role": "tool", "tool_call_id": call_id, "content": "18 degrees and sunny"},
+    ]
+    answer = client.chat.completions.create(model="fake-model", messages=messages, tools=TOOLS, stream=stream)
+    text = "".join(c.choices[0].delta.content or "" for c in answer if c.choices) if stream else (
+        answer.choices[0].message.content
+    )
+    assert text == fake_upstream.behaviour.reply
+    resent = fake_upstream.chat_requests[-1].messages
+    assert resent[-2] == {"role": "assistant", "content": None, "tool_calls": stored_call.tool_calls}
+    assert resent[-1] == {"role": "tool", "tool_call_id": call_id, "content": "18 degrees and sunny"}
+
+    conversation = Conversation.objects.get(owner=user)  # the resent history continued the same chat
+    assert list(conversation.turns.order_by("position").values_list("role", flat=True)) == [
+        "user", "assistant", "tool", "assistant",
+    ]
+
+
+def test_tool_messages_are_checked(client, fake_upstream):  # noqa: F811
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    cases = [
+        [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "call_1", "content": "r"}],
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+         {"role": "tool", "tool_call_id": "call_2", "content": "r"}],
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+         {"role": "tool", "content": "r"}],
+        [{"role": "user", "content": None}],
+    ]
+    for messages in cases:
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.chat.completions.create(model="fake-model", messages=messages)
+        assert caught.value.body["param"].startswith("messages"), caught.value.body
+    assert fake_upstream.chat_requests == []
+
+
 @pytest.mark.parametrize(("param", "value", "reason"), [
     ("n", 2, "n must be 1"),
     ("logprobs", True, "log probabilities"),

@@ -309,3 +309,20 @@ def test_the_turns_fragment_without_a_position_is_the_newest_page_of_the_branch_
     conversation = make_conversation(user, "Chat", [("user", "first"), ("assistant", "one")])
     html = authenticated_client.get(f"/c/{conversation.pk}/turns/").content.decode()
     assert html.count('class="turn turn-') == 2 and "turns-earlier" not in html
+
+
+def test_tool_calls_and_results_show_readably(authenticated_client, user):
+    """A chat an integration ran with tools: the call (name, arguments) and the result, folded, escaped."""
+    conversation = Conversation.objects.create(owner=user, title="Weather")
+    add_turns(conversation, ("user", "Weather in Paris?"))
+    call = {"name": "get_weather", "arguments": '{"city": "<b>Paris</b>"}'}
+    add_turns(conversation, ("assistant", ""), tool_calls=[{"id": "call_1", "type": "function", "function": call}])
+    add_turns(conversation, ("tool", "18 degrees <script>x</script>"), tool_call_id="call_1")
+    add_turns(conversation, ("assistant", "It is 18 degrees."))
+    html = authenticated_client.get(conversation.get_absolute_url()).content.decode()
+    assert "Called the tool <code>get_weather</code>" in html
+    assert "{&quot;city&quot;: &quot;&lt;b&gt;Paris&lt;/b&gt;&quot;}" in html
+    assert "Tool result <code>call_1</code>" in html and "18 degrees &lt;script&gt;" in html
+    assert "<script>x</script>" not in html
+    tool_turn = html[html.index('data-role="tool"'):]
+    assert 'data-action="regenerate"' not in tool_turn[: tool_turn.index("</article>")]
