@@ -59,6 +59,7 @@ class ApiKeyListView(ApiView, generics.GenericAPIView):
         ),
         request=ApiKeyCreateSerializer,
         responses={201: ApiKeyCreatedSerializer},
+        auth=[{"cookieAuth": []}],  # a logged-in session only (with its CSRF token): a key gets a 403
     )
     def post(self, request):
         if isinstance(request.auth, ApiKey):

@@ -79,6 +79,7 @@ class AnswerLog:
         self.turn_id = turn_id
         self.entries: list[Entry] = []
         self.finished = threading.Event()
+        self.answering = threading.Event()  # the first piece of the answer, or its end, is here
         self.followers = 0
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._lock = threading.Lock()
@@ -88,12 +89,25 @@ class AnswerLog:
         with self._lock:
             entry = Entry(len(self.entries) + 1, event, name, data)
             self.entries.append(entry)
+        if not isinstance(event, services.TurnStored):
+            self.answering.set()
         self._wake()
         return entry
 
     def finish(self) -> None:
+        self.answering.set()
         self.finished.set()
         self._wake()
+
+    def failure_before_output(self, timeout: float) -> services.AnswerFailed | None:
+        """Wait (sync) until the answer's first piece or its end; its failure if it failed before any output.
+
+        The OpenAI-compatible endpoints call this before they send the response's status, so that an upstream
+        429 or 5xx that comes before the first byte is an HTTP error a client can retry on, as with OpenAI.
+        """
+        self.answering.wait(timeout)
+        outcome = self.outcome()
+        return outcome if isinstance(outcome, services.AnswerFailed) and not outcome.assistant_turn.content else None
 
     def _wake(self) -> None:
         with self._lock:

@@ -83,6 +83,16 @@ class ApiPagination(PageNumberPagination):
             raise exceptions.ValidationError({"page_size": [f"Use a whole number from 1 to {self.max_page_size}."]})
         return super().get_page_size(request)
 
+    def get_page_number(self, request, paginator):
+        """The `page` asked for: one whole number from 1 (empty, repeated or not a number is a 400; a number past
+        the last page is DRF's 404)."""
+        values = request.query_params.getlist(self.page_query_param)
+        if not values:
+            return 1
+        if len(values) > 1 or not (values[0].isascii() and values[0].isdigit() and int(values[0]) >= 1):
+            raise exceptions.ValidationError({self.page_query_param: ["Use one whole number from 1."]})
+        return values[0]
+
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:

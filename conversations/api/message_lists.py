@@ -71,7 +71,7 @@ class MessageTextField(serializers.Field):
 
 class ChatMessageSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=MESSAGE_ROLES)
-    content = MessageTextField(allow_parts=False)
+    content = MessageTextField(allow_parts=True)
 
 
 @extend_schema_field({"type": "array", "items": {

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from accounts.authentication import ApiKeyAuthentication
 from chatsite.api_errors import exception_handler
 from conversations import answers, errors, llm, selectors, services
+from conversations.api import schema
 from conversations.api.base import ApiView, own_conversation
 from conversations.api.chat_parameters import ChatParametersSerializer, model_options
 from conversations.api.message_lists import (
@@ -33,6 +34,8 @@ from conversations.api.streaming import event_stream_response
 from conversations.models import Conversation, Turn
 
 CONVERSATION_HEADER = "X-Chatsite-Conversation"
+# How long a streaming request waits for the answer's first piece before it sends its status anyway.
+FIRST_OUTPUT_WAIT_SECONDS = 600
 OPENAI_ERROR_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
     404: "invalid_request_error", 409: "conflict_error", 413: "invalid_request_error",
@@ -180,7 +183,9 @@ class ChatCompletionsView(OpenAIApiView):
         request=ChatCompletionRequestSerializer,
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="A `chat.completion` object."),
-            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="`chat.completion.chunk`s."),
+            (200, "text/event-stream"): OpenApiResponse(
+                schema.completion_stream_schema(), description="`chat.completion.chunk`s."
+            ),
         },
     )
     def post(self, request):
@@ -222,8 +227,12 @@ class ChatCompletionsView(OpenAIApiView):
                     after_turn_id=after_turn_id, tool_results=tool_results,
                 )
                 include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
+                log = answers.engine.start(run)
+                failed = log.failure_before_output(FIRST_OUTPUT_WAIT_SECONDS)
+                if failed is not None:  # nothing sent yet: the status says it (429 and 5xx are retried)
+                    raise failed.error
                 return event_stream_response(
-                    completion_chunks(run, answers.engine.start(run), include_usage=include_usage),
+                    completion_chunks(run, log, include_usage=include_usage),
                     headers={CONVERSATION_HEADER: str(conversation.pk)},
                 )
             run = services.chat_turn(

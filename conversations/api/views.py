@@ -13,6 +13,7 @@ from rest_framework import exceptions, generics, status
 from rest_framework.response import Response
 
 from conversations import errors, exports, selectors, services
+from conversations.api import schema
 from conversations.api import serializers as s
 from conversations.api.base import ApiView, own_conversation, own_turn, wants_event_stream
 from conversations.api.message_lists import ChatReplySerializer, ChatRequestSerializer, conversation_from_messages
@@ -37,6 +38,9 @@ def _query_bool(request, name: str, default: bool) -> bool:
         return BOOLEAN_PARAMS[raw.lower()]
     except KeyError:
         raise exceptions.ValidationError({name: ["Use true or false."]}) from None
+
+
+ANSWER_EVENTS = OpenApiResponse(schema.answer_stream_schema(), description="The answer as server-sent events.")
 
 
 def turn_pair(run) -> dict:
@@ -165,7 +169,7 @@ class TurnListCreateView(ApiView, generics.GenericAPIView):
         request=s.TurnCreateSerializer,
         responses={
             201: s.TurnPairSerializer,
-            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="The answer as events."),
+            (200, "text/event-stream"): ANSWER_EVENTS,
         },
     )
     def post(self, request, conversation_id):
@@ -191,7 +195,7 @@ class RegenerateView(ApiView):
         request=s.RegenerateSerializer,
         responses={
             200: s.TurnPairSerializer,
-            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="The answer as events."),
+            (200, "text/event-stream"): ANSWER_EVENTS,
         },
     )
     def post(self, request, conversation_id):
@@ -216,7 +220,7 @@ class EditView(ApiView):
         request=s.TurnCreateSerializer,
         responses={
             201: s.TurnPairSerializer,
-            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="The answer as events."),
+            (200, "text/event-stream"): ANSWER_EVENTS,
         },
     )
     def post(self, request, conversation_id, turn_id):
@@ -281,7 +285,7 @@ class AnswerStreamView(ApiView):
         ),
         parameters=[OpenApiParameter("after", int, description="Resume after this event id (as Last-Event-ID).")],
         responses={
-            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="The answer as events."),
+            (200, "text/event-stream"): ANSWER_EVENTS,
             204: None,
         },
     )

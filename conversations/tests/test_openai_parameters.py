@@ -273,3 +273,20 @@ def test_another_keys_history_is_never_continued(client, live_asgi, user, other_
     assert Conversation.objects.filter(owner=user).count() == 2
     assert Conversation.objects.filter(owner=other_user).count() == 1
     assert Conversation.objects.get(owner=user, turn_count=2).turns.count() == 2
+
+
+@pytest.mark.parametrize(("status", "error"), [(429, openai.RateLimitError), (500, openai.InternalServerError)])
+def test_an_upstream_error_before_the_first_byte_is_an_http_error_when_streaming(
+    client, user, fake_upstream, status, error  # noqa: F811
+):
+    """So that clients retry on the status, as they do with OpenAI (a stream that had begun ends with an error
+    event instead: test_api_live.test_upstream_failure_mid_stream_raises_in_the_client)."""
+    fake_upstream.behaviour.fail_status = status
+    fake_upstream.behaviour.retry_after = "7" if status == 429 else None
+    with pytest.raises(error) as caught:
+        list(client.chat.completions.create(model="fake-model", messages=HI, stream=True))
+    if status == 429:
+        assert caught.value.response.headers["Retry-After"] == "7"
+    assert caught.value.body["code"].startswith("upstream")
+    answer = Turn.objects.get(role="assistant")  # the message and the failed answer are kept
+    assert answer.status == Turn.Status.FAILED and Turn.objects.get(role="user").content == "hi"
