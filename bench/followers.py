@@ -19,7 +19,7 @@ import aiohttp
 import psutil
 import psycopg
 
-from bench.runner import PYTHON, UVICORN, Processes, free_port, run_checked, wait_for_http
+from bench.runner import OUT, PYTHON, UVICORN, Processes, free_port, run_checked, wait_for_http
 
 ANSWERS = 20
 ANSWER_TOKENS = 100
@@ -116,9 +116,16 @@ def main():
             lines.append(f"| {followers} | {len(counts)} | {complete} | {late} | {time.monotonic() - started:.1f} | "
                          f"{cpu_ms:.0f} | {per} |")
             print(lines[-1], flush=True)
-        print("\n| extra followers per answer | streams | streams with every delta | followers served after the end "
-              "(204) | seconds | server CPU ms | CPU ms per extra follower of one answer |\n"
-              "|---|---|---|---|---|---|---|\n" + "\n".join(lines))
+        table = (
+            f"{ANSWERS} answers of {ANSWER_TOKENS} tokens at once on one uvicorn worker (PostgreSQL, Redis), "
+            "each with F more followers (`GET .../stream/` from the start):\n\n"
+            "| extra followers per answer (F) | streams | streams with every delta | followers served after the end "
+            "(204) | seconds | server CPU ms | CPU ms per extra follower of one answer |\n"
+            "|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
+        )
+        print("\n" + table)
+        OUT.mkdir(exist_ok=True)
+        (OUT / "followers.md").write_text(table)  # the next `make bench` report includes it
     finally:
         processes.stop_all()
 

@@ -276,7 +276,7 @@ def summarize(level: int, target: str, result: dict, monitor: Monitor) -> Row:
 class Bench:
     def __init__(self, args):
         self.quick = args.quick
-        default_levels = "1,20" if self.quick else "1,100,500,1000"
+        default_levels = "1,20" if self.quick else "1,100,400,1000"
         self.levels = [int(x) for x in os.environ.get("BENCH_LEVELS", default_levels).split(",") if x.strip()]
         self.duration = env_float("BENCH_DURATION", 2.0 if self.quick else 5.0)
         self.ramp = env_float("BENCH_RAMP", 0.5 if self.quick else 1.0)
@@ -531,48 +531,64 @@ class Bench:
         return lines
 
     def verdicts(self) -> list[str]:
+        """The figures the targets ask for (reported, not pass/fail tests), each with the gap to its target."""
         lines = []
         at100, direct100 = self.row(100, "chatsite"), self.row(100, "direct")
+        if at100 and at100.cpu_ms_per_chat:
+            cpu = at100.cpu_ms_per_chat
+            lines.append(f"- **Server CPU per stored 50-token chat at 100 concurrent ≤ 5 ms**: "
+                         f"{'met' if cpu <= 5 else 'MISSED'} — {cpu:.1f} ms ({cpu - 5:+.1f} ms vs target).")
+        at400, direct400 = self.row(400, "chatsite"), self.row(400, "direct")
+        if at400 and direct400 and direct400.chats_per_second:
+            share = at400.chats_per_second / direct400.chats_per_second
+            lines.append(
+                f"- **400 concurrent: ≥ 70 % of the upstream alone's chats/s**: {'met' if share >= 0.7 else 'MISSED'}"
+                f" — {at400.chats_per_second:.1f} vs {direct400.chats_per_second:.1f} chats/s = {share:.0%}."
+            )
         if at100 and direct100 and at100.ttft_p50 is not None:
             p50 = (at100.ttft_p50 - direct100.ttft_p50) * 1000
             p99 = (at100.ttft_p99 - direct100.ttft_p99) * 1000
             met = p50 <= 5 and p99 <= 25
             lines.append(
-                f"- **TTFT overhead at 100 concurrent ≤ 5 ms p50, ≤ 25 ms p99**: {'met' if met else 'MISSED'} — "
-                f"+{p50:.1f} ms p50 ({p50 - 5:+.1f} ms vs target), +{p99:.1f} ms p99 ({p99 - 25:+.1f} ms vs target)."
+                f"- **Added time to the first token at 100 concurrent ≤ 5 ms p50, ≤ 25 ms p99**: "
+                f"{'met' if met else 'MISSED'} — +{p50:.1f} ms p50 ({p50 - 5:+.1f} ms vs target), "
+                f"+{p99:.1f} ms p99 ({p99 - 25:+.1f} ms vs target)."
             )
         at1000 = self.row(1000, "chatsite")
         if at1000:
             s = at1000.stored or {}
             all_stored = s and s["chats_stored_complete"] == s["chats_sent"] == at1000.chats
-            conns_ok = at1000.db_connections is not None and at1000.db_connections <= self.pool_size
-            met = at1000.errors == 0 and all_stored and conns_ok
+            met = at1000.errors == 0 and all_stored
             lines.append(
-                f"- **1,000 concurrent: 0 errors, every turn stored, DB connections ≤ pool ({self.pool_size})**: "
+                f"- **1,000 concurrent: 0 errors, every turn stored**: "
                 f"{'met' if met else 'MISSED'} — {at1000.errors} errors in {at1000.chats} chats; "
                 f"{s.get('chats_stored_complete', 0)}/{s.get('chats_sent', 0)} chats stored whole; "
-                f"max {at1000.db_connections} connections open to the DB "
-                f"({at1000.db_active} active, {at1000.db_idle_in_transaction} idle in transaction)."
+                f"max {at1000.db_connections} connections open to the DB (pool {self.pool_size}; "
+                f"{at1000.db_active} active, {at1000.db_idle_in_transaction} idle in transaction)."
             )
-        at500, seed500 = self.row(500, "chatsite"), self.row(500, "seed")
-        if at500 and seed500:
-            ratio = at500.chats_per_second / seed500.chats_per_second if seed500.chats_per_second else math.inf
-            lines.append(
-                f"- **500 concurrent: chats/s ≥ 10× the seed design's**: {'met' if ratio >= 10 else 'MISSED'} — "
-                f"{at500.chats_per_second:.1f} vs {seed500.chats_per_second:.1f} chats/s = {ratio:.1f}×"
-                f" (the upstream alone: {self.row(500, 'direct').chats_per_second:.1f} chats/s)."
-            )
+        followers = OUT / "followers.md"
+        lines.append(
+            "- **The CPU cost of one more follower of a running answer**: reported below (`python -m bench.followers`)."
+            if followers.is_file() else
+            "- **The CPU cost of one more follower**: not measured in this run (`python -m bench.followers`)."
+        )
         append = self.db_costs.get("append", [])
         if append:
             counts = {tuple(a["queries"]) for a in append}
             flat = len(counts) == 1 and len(next(iter(counts))) == 1
             lines.append(
-                f"- **Append cost flat from 1 to 1,000 turns (same query count)**: {'met' if flat else 'MISSED'} — "
+                f"- Append cost flat from 1 to 1,000 turns (same query count): {'yes' if flat else 'NO'} — "
                 + ", ".join(f"{a['history_turns']} turns: {'/'.join(map(str, a['queries']))} queries, "
                             f"{a['db_ms_median']:.1f} ms in the DB" for a in append)
                 + " (test: conversations/tests/test_append_cost.py)."
             )
         return lines
+
+    def followers_section(self) -> list[str]:
+        path = OUT / "followers.md"
+        if not path.is_file():
+            return []
+        return ["## One more follower of a running answer", "", path.read_text().strip(), ""]
 
     def split_section(self) -> list[str]:
         if len(self.split_rows) != 2 or not all(r.cpu_ms_per_chat for r in self.split_rows):
@@ -684,6 +700,7 @@ class Bench:
             *self.stored_lines(),
             "",
             *self.split_section(),
+            *self.followers_section(),
             "## DB cost of one append and of the conversation list",
             "",
             "One append = the whole `services.chat_turn` against the fake upstream answering at once; queries "
