@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run serve test lint check-deploy superuser bench install install-dev clean help
+.PHONY: run serve test test-deps lint check-deploy superuser bench install install-dev clean help
 
 help:
 	@echo "make run        install, migrate and serve http://$(HOST):$(PORT) (development)"
@@ -80,8 +80,18 @@ serve: install
 superuser: install .env
 	$(BIN)/python manage.py createsuperuser
 
-test: install-dev
+# System packages and services the suite needs (Chromium, Redis, Node.js, ...): installed or started when missing.
+test-deps: install-dev
 	bash scripts/ensure-test-deps.sh
+
+# The Vercel AI SDK that tests/clients drives from Node.js, exactly as package-lock.json pins it. npm writes
+# node_modules/.package-lock.json on every install, so an `npm ci` run by hand (or by .ci/run) counts too.
+NODE_CLIENTS := tests/clients/node
+$(NODE_CLIENTS)/node_modules/.package-lock.json: $(NODE_CLIENTS)/package.json $(NODE_CLIENTS)/package-lock.json \
+		| test-deps
+	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund
+
+test: test-deps $(NODE_CLIENTS)/node_modules/.package-lock.json
 	$(BIN)/pytest
 
 lint: install-dev

@@ -1,0 +1,105 @@
+// The Vercel AI SDK against a live chatsite, run by tests/clients/test_ai_sdk.py.
+//
+// BASE_URL (the server's /v1) and API_KEY come from the environment; the arguments name the checks to run
+// (default: all of them). Prints one JSON line: {check: {call: result}}, where a call that threw has
+// {error: {...}} with what the SDK saw (status, response body, the request it sent), so a failing test
+// shows the server's answer.
+import { createOpenAI } from "@ai-sdk/openai";
+import { generateText, Output, stepCountIs, streamText, tool } from "ai";
+import { z } from "zod";
+
+const { BASE_URL, API_KEY } = process.env;
+if (!BASE_URL || !API_KEY) {
+  console.error("BASE_URL and API_KEY must be set");
+  process.exit(2);
+}
+const provider = createOpenAI({ baseURL: BASE_URL, apiKey: API_KEY });
+
+function describeError(error) {
+  return {
+    name: error?.name,
+    message: error?.message,
+    statusCode: error?.statusCode,
+    responseBody: error?.responseBody,
+    url: error?.url,
+    requestBodyValues: error?.requestBodyValues,
+    cause: error?.cause?.message,
+  };
+}
+
+async function attempt(call) {
+  try {
+    return await call();
+  } catch (error) {
+    return { error: describeError(error) };
+  }
+}
+
+async function generate(model, prompt) {
+  const result = await generateText({ model, prompt, maxRetries: 0 });
+  return { text: result.text, finishReason: result.finishReason, outputTokens: result.usage.outputTokens };
+}
+
+// streamText reports errors to onError rather than throwing from the stream: keep the first one.
+async function stream(model, prompt) {
+  let streamError;
+  const result = streamText({ model, prompt, maxRetries: 0, onError: ({ error }) => { streamError ??= error; } });
+  const parts = [];
+  for await (const part of result.textStream) parts.push(part);
+  if (streamError) throw streamError;
+  return { text: parts.join(""), parts: parts.length, finishReason: await result.finishReason };
+}
+
+// Two steps: the model calls the tool, the SDK runs it and sends its result back, the model answers.
+async function toolRoundTrip(model, prompt) {
+  const getWeather = tool({
+    description: "The weather in a city.",
+    inputSchema: z.object({ city: z.string(), unit: z.string() }),
+    execute: async ({ city, unit }) => `18 degrees ${unit} and sunny in ${city}`,
+  });
+  const result = await generateText({
+    model, prompt, maxRetries: 0, tools: { get_weather: getWeather }, stopWhen: stepCountIs(2),
+  });
+  return {
+    text: result.text,
+    steps: result.steps.length,
+    toolCalls: result.steps[0].toolCalls.map((call) => ({ toolName: call.toolName, input: call.input })),
+    toolResults: result.steps[0].toolResults.map((toolResult) => toolResult.output),
+  };
+}
+
+async function structured(model, prompt) {
+  const result = await generateText({
+    model, prompt, maxRetries: 0,
+    output: Output.object({ schema: z.object({ city: z.string(), unit: z.string() }), name: "Weather" }),
+  });
+  return { output: result.output };
+}
+
+const CHECKS = {
+  // The default model API of @ai-sdk/openai: the Responses API (/v1/responses).
+  responses: async () => ({
+    generateText: await attempt(() => generate(provider("fake-model"), "generateText over the Responses API")),
+    streamText: await attempt(() => stream(provider("fake-model"), "streamText over the Responses API")),
+  }),
+  chat: async () => ({
+    generateText: await attempt(() => generate(provider.chat("fake-model"), "generateText over Chat Completions")),
+    streamText: await attempt(() => stream(provider.chat("fake-model"), "streamText over Chat Completions")),
+  }),
+  "chat-tools": async () => ({
+    generateText: await attempt(() => toolRoundTrip(provider.chat("fake-model"), "Weather in Paris?")),
+  }),
+  "chat-structured": async () => ({
+    generateText: await attempt(() => structured(provider.chat("fake-model"), "Weather in Oslo?")),
+  }),
+};
+
+const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(CHECKS);
+const unknown = names.filter((name) => !(name in CHECKS));
+if (unknown.length) {
+  console.error(`unknown checks: ${unknown.join(", ")} (known: ${Object.keys(CHECKS).join(", ")})`);
+  process.exit(2);
+}
+const results = {};
+for (const name of names) results[name] = await CHECKS[name]();
+console.log(JSON.stringify(results));
