@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from chatsite import metrics, observability
 from conversations.errors import ChatError, DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
@@ -20,6 +21,9 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     error = {"code": code, "message": message}
     if fields:
         error["fields"] = fields
+    request_id = observability.current("request_id")
+    if request_id:
+        error["request_id"] = request_id  # the same as the X-Request-ID header, to quote in a report
     return {"error": error}
 
 
@@ -61,7 +65,14 @@ def _flatten(detail):
     return [str(detail)]
 
 
+REFUSAL_CODES = {"quota_exceeded", "busy"}
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, exceptions.Throttled):
+        metrics.refused("throttled")
+    elif isinstance(exc, ChatError) and exc.code in REFUSAL_CODES:
+        metrics.refused(exc.code)
     if isinstance(exc, ChatError):
         return chat_error_response(exc)
     if isinstance(exc, RequestDataTooBig):

@@ -45,9 +45,9 @@ INSTALLED_APPS = [
     "conversations",
 ]
 
-# Every entry is async-capable, so streaming views run without adaptation. Under ASGI, chatsite.asgi swaps
-# Django's standard classes for subclasses whose hooks run on the event loop (chatsite/middleware.py).
+# Every entry is async-capable, so the streaming views run on the event loop without adaptation.
 MIDDLEWARE = [
+    "chatsite.observability.RequestContextMiddleware",  # first: every response carries its X-Request-ID
     "django.middleware.security.SecurityMiddleware",
     "chatsite.middleware.StaticFilesMiddleware",
     "chatsite.middleware.ContentSecurityPolicyMiddleware",
@@ -280,16 +280,33 @@ CHAT_SHOW_REVIEWER = env.bool("CHAT_SHOW_REVIEWER", default=False)
 # Under uvicorn, request threads are reused (chatsite/asgi.py); at most this many idle ones are kept.
 ASGI_IDLE_REQUEST_THREADS = env.int("ASGI_IDLE_REQUEST_THREADS", default=256)
 
+# Logs: readable text by default, one JSON object per line with LOG_FORMAT=json (for log shippers). Every line
+# carries the request id (and user and conversation ids where known); chatsite.access logs one line per
+# request (ACCESS_LOG=0 turns it off). No message text or secrets are logged at INFO.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'text' or 'json'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "chatsite.observability.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id_text)s] %(message)s"},
+        "json": {"()": "chatsite.observability.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
         "openai": {"level": "WARNING"},
+        "chatsite.access": {"level": "INFO" if env.bool("ACCESS_LOG", default=True) else "WARNING"},
     },
 }
+
+# Prometheus metrics at /metrics: only with a bearer token (METRICS_TOKEN) or from listed client addresses
+# (METRICS_ALLOWED_IPS, the connection's own address: no proxy headers); otherwise 404. Several uvicorn
+# workers: set PROMETHEUS_MULTIPROC_DIR (`manage.py serve` does) so that a scrape adds them up.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 CSRF_FAILURE_VIEW = "chatsite.views.csrf_failure"

@@ -8,6 +8,7 @@ from conversations import admin_views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
     # Before admin.site.urls, whose catch-all would take it; admin_view: staff login and CSRF as in the admin.
     path("admin/usage/", admin.site.admin_view(admin_views.usage_view), name="admin_usage"),
     path("admin/", admin.site.urls),

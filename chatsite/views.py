@@ -1,14 +1,17 @@
 """Site-wide views: health check and error pages."""
 
+import hmac
 import sys
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.utils import DatabaseError
-from django.http import JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from chatsite.api_errors import (
     DATABASE_RETRY_AFTER_SECONDS,
@@ -17,6 +20,25 @@ from chatsite.api_errors import (
     is_database_unavailable,
 )
 from conversations.selectors import model_backend_health
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    """Prometheus metrics, for a scraper holding METRICS_TOKEN (Bearer) or at a METRICS_ALLOWED_IPS address.
+
+    Anyone else gets the site's 404, as if there were nothing here: never public by default.
+    """
+    token = settings.METRICS_TOKEN
+    sent = request.headers.get("Authorization", "")
+    allowed = (token and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())) or (
+        request.META.get("REMOTE_ADDR") in settings.METRICS_ALLOWED_IPS
+    )
+    if not allowed:
+        raise Http404
+    from chatsite import metrics as chat_metrics
+
+    return HttpResponse(chat_metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 @never_cache

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from chatsite import metrics
 from conversations import services
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class AnswerLog:
         with self._lock:
             self._waiters.add(waiter)
             self.followers += 1
+        metrics.FOLLOWERS.inc()
         try:
             seq = max(0, after)
             while True:
@@ -144,6 +146,7 @@ class AnswerLog:
                 if not batch:
                     await waiter[1].wait()
         finally:
+            metrics.FOLLOWERS.dec()
             with self._lock:
                 self._waiters.discard(waiter)
                 self.followers -= 1
@@ -306,6 +309,15 @@ async def follow_remote(turn_id: int, after: int = 0) -> AsyncIterator[Entry]:
 
     Raises AnswerLapsed when the stream goes quiet and its worker's heartbeat has lapsed.
     """
+    metrics.FOLLOWERS.inc()
+    try:
+        async for entry in _read_remote(turn_id, after):
+            yield entry
+    finally:
+        metrics.FOLLOWERS.dec()
+
+
+async def _read_remote(turn_id: int, after: int) -> AsyncIterator[Entry]:
     client = _redis()
     last = f"0-{max(0, after)}"
     vouched = sync_to_async(services.answer_is_vouched, thread_sensitive=False)

@@ -24,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from django.conf import settings
 from django.utils import timezone
 
+from chatsite import metrics, observability
 from conversations import errors
 
 logger = logging.getLogger(__name__)
@@ -243,10 +244,13 @@ class OpenAIBackend(Backend):
             # The client's own `post` (what `chat.completions.create` calls after turning its typed
             # arguments into this same JSON body, a walk over every message that cost ~5 % of the server's
             # CPU): the SDK's auth, retries, timeouts and errors, and an unread response.
+            request_id = observability.current("request_id")
             response = await client.post(
-                "/chat/completions", body=body, options={"security": {"bearer_auth": True}},
-                cast_to=object, stream=True, stream_cls=openai.AsyncStream[object],
+                "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=openai.AsyncStream[object],
+                options={"security": {"bearer_auth": True},
+                         **({"headers": {"X-Request-ID": request_id}} if request_id else {})},
             )
+            metrics.upstream_request(str(response.response.status_code))
             async with response:
                 streaming = True
                 pending = b""
@@ -283,6 +287,11 @@ class OpenAIBackend(Backend):
                         yield ToolCallDelta(calls)
         except openai.OpenAIError as exc:
             logger.warning("upstream error: %s", type(exc).__name__)
+            if not streaming:
+                metrics.upstream_request(
+                    str(exc.status_code) if isinstance(exc, openai.APIStatusError)
+                    else "timeout" if isinstance(exc, openai.APITimeoutError) else "connection"
+                )
             if streaming and isinstance(exc, openai.APIConnectionError):
                 raise errors.UpstreamStreamBroken() from None  # dropped mid-answer
             raise self._translate(exc) from None

@@ -33,6 +33,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from chatsite import metrics, observability
 from conversations import errors, llm
 from conversations.digests import next_digest, root_digest
 from conversations.models import Conversation, DailyUsage, Feedback, Turn
@@ -646,6 +647,7 @@ class ChatRun:
         self._answer_parent_digest = start.answer_parent_digest
         self._wants_model_title = start.auto_titled
         self._fallback_title = start.conversation.title
+        self._surface = observability.current("surface") or "other"  # for the metrics: page, rest, v1...
         _local_stops.setdefault(start.assistant_turn.pk, threading.Event())  # Stop works from the start
 
     @property
@@ -663,6 +665,7 @@ class ChatRun:
         first_token_ms = None
         finished: llm.Finished | None = None
         outcome: ChatEvent
+        metrics.chat_started(surface=self._surface, model=self._model)
         try:
             # Inside the try: a client that leaves even while this first event is being sent cancels the answer.
             yield TurnStored(self.user_turn, self.assistant_turn)
@@ -697,6 +700,7 @@ class ChatRun:
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away: keep what was written, marked cancelled, then let the cancel go on.
             await asyncio.shield(self._store_cancelled(parts, started, first_token_ms))
+            self._record(self.assistant_turn, started, first_token_ms)
             raise
         else:
             failure = None
@@ -725,12 +729,21 @@ class ChatRun:
                 setattr(turn, name, value)
         outcome = AnswerFailed(turn, failure) if failure is not None else AnswerDone(turn)
         self.assistant_turn = outcome.assistant_turn
+        self._record(turn, started, first_token_ms, failure)
         yield outcome
         completed = isinstance(outcome, AnswerDone) and outcome.assistant_turn.status == Turn.Status.COMPLETE
         if completed and self._wants_model_title:
             title = await self._model_title(outcome.assistant_turn.content)
             if title:
                 yield TitleSet(title)
+
+    def _record(self, turn: Turn, started: float, first_token_ms: int | None, failure=None) -> None:
+        metrics.chat_finished(
+            surface=self._surface, model=self._model, outcome=turn.status,
+            error=failure.code if failure is not None else "", prompt_tokens=turn.prompt_tokens,
+            completion_tokens=turn.completion_tokens, seconds=time.monotonic() - started,
+            first_token_seconds=first_token_ms / 1000 if first_token_ms is not None else None,
+        )
 
     def _outcome_fields(self, parts, started, first_token_ms) -> dict:
         """What every stored outcome records: the text so far, timings, and the context trimming."""
@@ -821,6 +834,7 @@ def chat_turn_begin(
     """
     if not regenerate and content is None and not tool_results:
         raise ValueError("content (or tool results) is required to append or edit")
+    observability.annotate(conversation_id=str(conversation.pk), user_id=getattr(user, "pk", None))
     if options:
         refused = llm.get_backend().refused_option(options)
         if refused is not None:

@@ -14,7 +14,7 @@ __all__ = ["ROOT", "UPSTREAM_SECRET", "assert_error_shape", "requires_postgresql
 
 
 def assert_error_shape(response, status: int | tuple[int, ...], code: str | None = None) -> dict:
-    """The API's one error shape: `{"error": {"code": str, "message": str, "fields"?: ...}}`."""
+    """The API's one error shape: `{"error": {"code": str, "message": str, "fields"?: ..., "request_id"?: str}}`."""
     statuses = (status,) if isinstance(status, int) else status
     body_text = response.content.decode(errors="replace") if hasattr(response, "content") else response.text
     assert response.status_code in statuses, (response.status_code, body_text[:500])
@@ -25,7 +25,9 @@ def assert_error_shape(response, status: int | tuple[int, ...], code: str | None
     error = body["error"]
     assert isinstance(error.get("code"), str) and error["code"], body
     assert isinstance(error.get("message"), str) and error["message"], body
-    allowed = {"code", "message", "fields"}
+    allowed = {"code", "message", "fields", "request_id"}
+    if "request_id" in error:  # the same id as the response's header, to quote in a report
+        assert error["request_id"] == response.headers.get("X-Request-ID"), (error, dict(response.headers))
     if _request_path(response).startswith("/v1/"):
         allowed |= {"type", "param"}  # OpenAI's error fields too, for the official client's sake
     assert set(error) <= allowed, body

@@ -5,12 +5,18 @@ Two processes (three with the supervisor, which is this command):
 - with LLM_BACKEND=local, llama.cpp's OpenAI-compatible server on 127.0.0.1:LOCAL_MODEL_PORT, started again
   whenever it exits (a crash costs the answer being written, never the web server).
 Ctrl-C or SIGTERM stops both; the kernel stops each child if this process dies, so none is left behind.
+The workers share an empty PROMETHEUS_MULTIPROC_DIR (the operator's, emptied, or a new temporary one), so that
+/metrics adds them all up.
 """
 
 import importlib.util
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -30,11 +36,13 @@ class Command(BaseCommand):
         supervisor = None
         if settings.LLM_BACKEND == "local":
             supervisor = self._start_model_server()
+        metrics_dir, own_metrics_dir = _metrics_dir()
         web = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
             model_server.with_parent_death_signal([
                 sys.executable, "-m", "uvicorn", "chatsite.asgi:application",
                 "--host", host, "--port", str(port), "--workers", str(workers), "--no-access-log",
             ]),
+            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
             start_new_session=True,  # stopped by us, in order, not by the terminal's Ctrl-C
         )
         # SIGINT too: a shell that starts this in the background hands it SIGINT ignored, and Python keeps that.
@@ -55,6 +63,8 @@ class Command(BaseCommand):
                     web.wait()
             if supervisor is not None:
                 supervisor.stop()
+            if own_metrics_dir:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
 
     def _start_model_server(self) -> model_server.ModelServerSupervisor:
         path = model_server.model_path()
@@ -83,3 +93,16 @@ class Command(BaseCommand):
 
 def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _metrics_dir() -> tuple[Path, bool]:
+    """(the workers' metrics directory, whether it is ours to remove): the operator's, emptied of an earlier
+    run's samples, or a new temporary one."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not given:
+        return Path(tempfile.mkdtemp(prefix="chatsite-metrics-")), True
+    path = Path(given)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    return path, False

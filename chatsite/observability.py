@@ -1,0 +1,161 @@
+"""What operators see: a request id on every request, response, error and log line; the context of each log
+line (user, conversation, route); one access line per request; JSON logs for shippers (LOG_FORMAT=json).
+
+The request's context lives in a context variable, so it follows the request into its thread, the answer
+engine's task it starts (asyncio copies the context) and the upstream request (X-Request-ID).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.utils.functional import SimpleLazyObject
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+# request_id, user_id, conversation_id, surface: whatever is known so far in this request.
+log_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("chatsite_log_context", default=None)
+access_logger = logging.getLogger("chatsite.access")
+
+
+def current(name: str):
+    context = log_context.get()
+    return context.get(name) if context else None
+
+
+def annotate(**values) -> None:
+    """Add to this request's log context (user_id, conversation_id...); nothing outside a request."""
+    context = log_context.get()
+    if context is not None:
+        context.update({key: value for key, value in values.items() if value is not None})
+
+
+def request_id_from(header: str | None) -> str:
+    """The client's X-Request-ID when it is a sane one (1-128 of A-Z a-z 0-9 . _ : -), else a new one."""
+    if header and _VALID_REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def surface_of(path: str) -> str:
+    """Which product surface a request is: the OpenAI-compatible API, the seed's /api/chat, REST, or pages."""
+    if path.startswith("/v1/"):
+        return "v1"
+    if path.rstrip("/") == "/api/chat":
+        return "api_chat"
+    if path.startswith("/api/"):
+        return "rest"
+    return "page"
+
+
+def _user_id(request, *, may_load: bool):
+    """The request's user id, if known without a query (an API key's user is; a session's once loaded)."""
+    user = request.__dict__.get("user")
+    if user is None:
+        return None
+    if isinstance(user, SimpleLazyObject):
+        if not may_load or not getattr(request, "session", None) or not request.session.accessed:
+            return None
+        user = request.user  # the view loaded it with the session (sync code only)
+    return user.pk if user.is_authenticated else None
+
+
+class RequestContextMiddleware:
+    """First in MIDDLEWARE: the request id (the client's or a new one) on the response, in error bodies
+    (chatsite.api_errors) and on every log line; then one access line and the HTTP metrics per request."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def _begin(self, request):
+        request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        request.request_id = request_id
+        token = log_context.set({"request_id": request_id, "surface": surface_of(request.path)})
+        return token, time.perf_counter()
+
+    def _end(self, request, response, token, started, *, may_load: bool):
+        try:
+            response[REQUEST_ID_HEADER] = request.request_id
+            duration = time.perf_counter() - started
+            match = getattr(request, "resolver_match", None)
+            route = match.route if match is not None else "unmatched"
+            annotate(user_id=_user_id(request, may_load=may_load))
+            from chatsite import metrics
+
+            metrics.http_request(route=route, method=request.method, status=response.status_code, seconds=duration)
+            metrics.db_pool_state()
+            access_logger.info(
+                "%s %s %s %.1f ms", request.method, route, response.status_code, duration * 1000,
+                extra={"route": route, "method": request.method, "status": response.status_code,
+                       "duration_ms": round(duration * 1000, 1)},
+            )
+        finally:
+            log_context.reset(token)
+        return response
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        token, started = self._begin(request)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            log_context.reset(token)
+            raise
+        return self._end(request, response, token, started, may_load=True)
+
+    async def __acall__(self, request):
+        token, started = self._begin(request)
+        try:
+            response = await self.get_response(request)
+        except BaseException:
+            log_context.reset(token)
+            raise
+        return self._end(request, response, token, started, may_load=False)
+
+
+class ContextFilter(logging.Filter):
+    """Puts the request's context on every record (for the text format's [request id] and the JSON fields)."""
+
+    FIELDS = ("request_id", "user_id", "conversation_id")
+
+    def filter(self, record):
+        context = log_context.get() or {}
+        for name in self.FIELDS:
+            if not hasattr(record, name):
+                setattr(record, name, context.get(name))
+        record.request_id_text = record.request_id or "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the request's context, and the access fields."""
+
+    EXTRA = ("route", "method", "status", "duration_ms")
+
+    def format(self, record):
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+        }
+        for name in (*ContextFilter.FIELDS, *self.EXTRA):
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
