@@ -18,15 +18,30 @@ def root_digest(system_prompt: str) -> str:
 
 
 def canonical_tool_calls(tool_calls: list | None) -> str:
-    """Tool calls as a client resends them: id, type, function name and arguments, in a fixed form."""
+    """Tool calls as a client resends them: id, type, function name and arguments, in a fixed form.
+
+    Clients parse the arguments and write them out again their own way (LangChain with spaces, the Vercel AI
+    SDK without): arguments that are JSON are compared as JSON (sorted keys, no spaces), others as sent.
+    """
     if not tool_calls:
         return ""
     calls = []
     for call in tool_calls:
         function = call.get("function") or {}
+        arguments = _canonical_json(function.get("arguments"))
         calls.append({"id": call.get("id"), "type": call.get("type") or "function",
-                      "function": {"name": function.get("name"), "arguments": function.get("arguments")}})
+                      "function": {"name": function.get("name"), "arguments": arguments}})
     return json.dumps(calls, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _canonical_json(text):
+    if not isinstance(text, str):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def next_digest(previous: str, message: dict) -> str:

@@ -290,3 +290,19 @@ def test_an_upstream_error_before_the_first_byte_is_an_http_error_when_streaming
     assert caught.value.body["code"].startswith("upstream")
     answer = Turn.objects.get(role="assistant")  # the message and the failed answer are kept
     assert answer.status == Turn.Status.FAILED and Turn.objects.get(role="user").content == "hi"
+
+
+def test_tool_arguments_written_out_again_by_the_client_still_continue_the_chat(client, user, fake_upstream):  # noqa: F811
+    """LangChain and the AI SDK parse a tool call's arguments and serialize them their own way."""
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    call = client.chat.completions.create(model="fake-model", messages=messages, tools=TOOLS).choices[0]
+    call = call.message.tool_calls[0]
+    assert call.function.arguments == '{"city": "Paris", "unit": "celsius"}'
+    rewritten = {"id": call.id, "type": "function",
+                 "function": {"name": call.function.name, "arguments": '{"unit":"celsius","city":"Paris"}'}}
+    client.chat.completions.create(model="fake-model", tools=TOOLS, messages=[
+        *messages, {"role": "assistant", "content": None, "tool_calls": [rewritten]},
+        {"role": "tool", "tool_call_id": call.id, "content": "18 degrees"},
+    ])
+    assert Conversation.objects.filter(owner=user).count() == 1
+    assert Conversation.objects.get(owner=user).turns.count() == 4
