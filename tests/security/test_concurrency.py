@@ -174,3 +174,23 @@ def test_the_daily_quota_holds_under_parallel_requests_across_workers(
         usage = client.get("/api/v1/usage/").json()
     assert usage["tokens_today"] == spent <= 200
     assert Turn.objects.filter(role="user").count() == 5  # a refused message is not stored
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_forty_chats_at_once_on_one_worker_fit_a_pool_of_ten(uvicorn_server, fake_upstream, user, api_key, stream):
+    """More chats at once than the PostgreSQL pool has connections: no request holds a connection while its
+    answer is written, so every chat is answered and stored."""
+    requires_postgresql("the connection pool")
+    fake_upstream.behaviour.ttft = 0.5
+    server = uvicorn_server(env={**upstream_env(fake_upstream.base_url), "CHAT_THROTTLE_RATE": "1000/min",
+                                 "DB_POOL_MAX_SIZE": "10", "DB_POOL_TIMEOUT": "5"})
+    conversations = [conversation_create(owner=user) for _ in range(40)]
+    responses = post_all_at_once(
+        [(server.base_url, f"/api/v1/conversations/{c.pk}/turns/", {"content": "hi", "stream": stream})
+         for c in conversations],
+        {"Authorization": f"Bearer {api_key}"},
+    )
+    statuses = [r.status_code if isinstance(r, httpx.Response) else repr(r) for r in responses]
+    assert statuses == [200 if stream else 201] * 40, statuses
+    assert Turn.objects.filter(role="assistant", status="complete").count() == 40
+    assert "Traceback" not in server.log()
