@@ -1,9 +1,11 @@
 """HTML pages of the chat: the chat page, the history list (paged), and one rendered turn.
 
-Writes (send, stop, regenerate, rename, archive, delete, feedback) go through the REST API from the
-page's JavaScript, so the browser and API clients share one code path.
+Writes of the chat itself (send, stop, regenerate, rename, archive, delete) go through the REST API from the
+page's JavaScript, so the browser and API clients share one code path. The few writes only the page makes
+(start a chat as the page, clear or comment feedback) are small JSON views here, behind the session and CSRF.
 """
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
@@ -11,19 +13,28 @@ from itertools import groupby
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from conversations import llm, selectors
+from conversations import llm, organizing, selectors, services
+from conversations.api.serializers import ConversationWriteSerializer
 from conversations.models import Conversation, Turn
 from conversations.selectors import conversation_list
 
 HISTORY_PAGE_SIZE = 50
 TURN_PAGE_SIZE = 100
+
+# Shown on an empty chat; a click puts the text in the composer (nothing is sent until the user sends it).
+SUGGESTIONS = (
+    _("Explain a concept in simple words"),
+    _("Help me write a polite email"),
+    _("Summarize a text I paste"),
+    _("Write a Python function that sorts a list"),
+)
 
 HISTORY_GROUPS = {
     "today": _("Today"),
@@ -62,20 +73,31 @@ def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     return when, last_id
 
 
-def _history_page(request, *, archived: bool, search: str = "", cursor: str = "") -> dict:
+def _older_than(when: datetime, pk) -> Q:
+    return Q(updated_at__lt=when) | Q(updated_at=when, pk__lt=pk)
+
+
+def _history_page(
+    request, *, archived: bool, search: str = "", cursor: str = "", through: Conversation | None = None
+) -> dict:
     """One page of the user's history, grouped by age: a single query whatever the history size.
 
-    Keyset paging on (updated_at, id) keeps page N as cheap as page 1.
+    Keyset paging on (updated_at, id) keeps page N as cheap as page 1. `through`: the chat open on the page; when
+    it is further down than the first page, the page reaches down to it (two more queries, only then), so it is
+    listed and marked however far down it is.
     """
     conversations = conversation_list(user=request.user, archived=archived, search=search).order_by(
         "-updated_at", "-pk"
-    )
+    ).only("id", "title", "archived", "updated_at")
     if cursor:
-        when, last_id = _parse_cursor(cursor)
-        conversations = conversations.filter(Q(updated_at__lt=when) | Q(updated_at=when, pk__lt=last_id))
-    rows = list(conversations.only("id", "title", "archived", "updated_at")[: HISTORY_PAGE_SIZE + 1])
+        conversations = conversations.filter(_older_than(*_parse_cursor(cursor)))
+    rows = list(conversations[: HISTORY_PAGE_SIZE + 1])
     has_more = len(rows) > HISTORY_PAGE_SIZE
     rows = rows[:HISTORY_PAGE_SIZE]
+    if has_more and through is not None and through.archived == archived and through not in rows:
+        rest = conversations.filter(_older_than(rows[-1].updated_at, rows[-1].pk))
+        rows += list(rest.exclude(_older_than(through.updated_at, through.pk)))
+        has_more = rest.filter(_older_than(through.updated_at, through.pk)).exists()
     today = timezone.localdate()
     groups = [
         {"key": key, "label": HISTORY_GROUPS[key], "conversations": list(items)}
@@ -100,7 +122,8 @@ def _chat_context(request, conversation: Conversation | None) -> dict:
         "default_model": backend.default_model,
         "default_system_prompt": settings.CHAT_DEFAULT_SYSTEM_PROMPT,
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
-        **_history_page(request, archived=False),
+        "suggestions": SUGGESTIONS,
+        **_history_page(request, archived=False, through=conversation),
     }
 
 
@@ -170,3 +193,59 @@ def turn_detail(request, conversation_id, turn_id: int):
     except Turn.DoesNotExist:
         raise Http404 from None
     return render(request, "conversations/_turn.html", {"turn": turn})
+
+
+def _json_body(request) -> dict:
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        raise BadJsonBody
+    return body
+
+
+class BadJsonBody(Exception):
+    pass
+
+
+def _json_error(message: str, status: int = 400, **fields) -> JsonResponse:
+    return JsonResponse({"error": {"code": "invalid", "message": message, **fields}}, status=status)
+
+
+@login_required
+@require_POST
+def conversation_start(request):
+    """Start a chat from the page (its first message follows through the API): stored with source "web", so
+    reviewers see where it came from. Takes the chat settings the page had before the first message."""
+    try:
+        body = _json_body(request)
+    except BadJsonBody:
+        return _json_error("Send a JSON object.")
+    serializer = ConversationWriteSerializer(data={k: v for k, v in body.items() if k in ("model", "system_prompt")})
+    if not serializer.is_valid():
+        return _json_error("Some fields are invalid.", fields=serializer.errors)
+    conversation = services.conversation_create(
+        owner=request.user, source=Conversation.Source.WEB, **serializer.validated_data
+    )
+    return JsonResponse({"id": str(conversation.pk), "url": conversation.get_absolute_url()}, status=201)
+
+
+@login_required
+@require_POST
+def turn_feedback(request, conversation_id, turn_id: int):
+    """The page's feedback on an answer: a rating (1 or -1) with an optional comment, or `rating: 0` to clear it."""
+    conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
+    turn = get_object_or_404(conversation.turns.filter(role=Turn.Role.ASSISTANT), pk=turn_id)
+    try:
+        body = _json_body(request)
+    except BadJsonBody:
+        return _json_error("Send a JSON object.")
+    rating, comment = body.get("rating"), body.get("comment", "")
+    if rating not in (1, -1, 0) or isinstance(rating, bool) or not isinstance(comment, str) or len(comment) > 2000:
+        return _json_error("Send a rating of 1, -1 or 0 (clear) and a comment of at most 2,000 characters.")
+    if rating == 0:
+        organizing.feedback_clear(turn=turn)
+        return JsonResponse({"rating": 0, "comment": ""})
+    feedback = services.feedback_set(turn=turn, rating=rating, comment=comment.strip())
+    return JsonResponse({"rating": feedback.rating, "comment": feedback.comment})

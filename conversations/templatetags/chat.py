@@ -5,7 +5,7 @@ from django.utils.html import json_script
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from conversations.markdown import render_markdown
+from conversations.markdown import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, LINK_REL, LINK_SCHEMES, render_markdown
 
 register = template.Library()
 
@@ -39,7 +39,26 @@ JS_STRINGS = {
     "load_failed": _("Could not load. Check your connection and try again."),
     "switch_failed": _("Could not show that version. Try again."),
     "wait_for_answer": _("An answer is still being written: wait for it, or stop it, then send."),
+    "throttled": _("You are sending messages faster than this site allows. Wait a moment, then send again."),
+    "throttled_wait": _("You are sending messages faster than this site allows. Try again in %(seconds)s seconds."),
+    "too_long": _("%(count)s of %(limit)s characters: %(over)s too many. Shorten the message or split it to send it."),
+    "char_count": _("%(count)s of %(limit)s characters"),
+    "today": _("Today"),
+    "edit_message": _("Edit your message"),
+    "feedback_comment_saved": _("Thanks, your comment is saved."),
 }
+
+
+@register.simple_tag
+def markdown_rules():
+    """The sanitizer's allow-list for the page's own render of a streaming answer (static/js/markdown.js)."""
+    rules = {
+        "tags": sorted(ALLOWED_TAGS),
+        "attributes": {tag: sorted(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+        "link_schemes": sorted(LINK_SCHEMES),
+        "link_rel": LINK_REL,
+    }
+    return json_script(rules, "markdown-rules")
 
 
 @register.simple_tag

@@ -1,11 +1,13 @@
 // The chat page: composer, streaming answers (SSE over fetch), stop/regenerate/edit, feedback, settings,
 // and the history sidebar (load on scroll, search, rename, archive, delete).
 //
-// Writes go through the REST API (/api/v1/...) with the session cookie and the CSRF header. Answer text
-// is only ever inserted as text while streaming; finished turns are swapped for the server-rendered,
+// Writes go through the REST API (/api/v1/...) with the session cookie and the CSRF header; the page's own
+// few (start a chat, feedback) go to small JSON views under /c/. While an answer streams it is rendered with
+// markdown.js (the server's sanitizer allow-list); finished turns are swapped for the server-rendered,
 // sanitized partial (/c/<id>/turns/<turn_id>/).
 
-import { copyText, csrfToken, flashLabel, strings } from "./util.js";
+import { canRender, renderMarkdown } from "./markdown.js";
+import { copyText, csrfToken, flashLabel, format, strings } from "./util.js";
 
 const chat = document.getElementById("chat");
 const turnsEl = document.getElementById("turns");
@@ -20,6 +22,10 @@ const historyEl = document.getElementById("history");
 const searchInput = document.getElementById("history-search");
 const settingsForm = document.getElementById("chat-settings");
 const dialog = document.getElementById("dialog");
+const sidebar = document.getElementById("sidebar");
+const countEl = document.getElementById("composer-count");
+const maxChars = Number(chat.dataset.maxChars) || Infinity;
+const narrowScreen = window.matchMedia("(max-width: 768px)");
 
 const apiBase = chat.dataset.apiBase;
 const userId = chat.dataset.userId;
@@ -32,7 +38,11 @@ const run = { busy: false, controller: null, stopRequested: false, current: null
 // --- Small helpers ---------------------------------------------------------------------------------
 
 async function api(method, path, body) {
-  const response = await fetch(apiBase + path, {
+  return request(method, apiBase + path, body);
+}
+
+async function request(method, url, body) {
+  const response = await fetch(url, {
     method,
     credentials: "same-origin",
     headers: {
@@ -49,11 +59,18 @@ async function api(method, path, body) {
 
 async function apiError(response) {
   let message = strings.send_failed;
+  let code = "";
   try {
     const payload = await response.json();
     message = payload?.error?.message || message;
+    code = payload?.error?.code || "";
   } catch {
     // Not JSON (a proxy error page): keep the generic message.
+  }
+  if (response.status === 429 && code === "throttled") {
+    // DRF's own wording ("Request was throttled. Expected available in 42 seconds.") is not for people.
+    const seconds = Math.ceil(Number(response.headers.get("Retry-After")));
+    message = seconds > 0 ? format(strings.throttled_wait, { seconds }) : strings.throttled;
   }
   const error = new Error(message);
   error.status = response.status;
@@ -132,8 +149,31 @@ function setBusy(busy) {
   }
 }
 
+function tooLong() {
+  return input.value.length > maxChars;
+}
+
 function updateSendState() {
-  sendButton.disabled = run.busy || !input.value.trim();
+  sendButton.disabled = run.busy || !input.value.trim() || tooLong();
+  updateCount();
+}
+
+function updateCount() {
+  // Nothing is ever cut: over the limit the message stays whole, with a warning, and cannot be sent.
+  const count = input.value.length;
+  const near = count > maxChars * 0.9;
+  countEl.classList.toggle("is-hidden", !near);
+  countEl.classList.toggle("is-over", tooLong());
+  if (!near) {
+    countEl.textContent = "";
+  } else if (tooLong()) {
+    countEl.textContent = format(strings.too_long, {
+      count: count.toLocaleString(), limit: maxChars.toLocaleString(), over: (count - maxChars).toLocaleString(),
+    });
+  } else {
+    countEl.textContent = format(strings.char_count, { count: count.toLocaleString(), limit: maxChars.toLocaleString() });
+  }
+  input.setAttribute("aria-invalid", String(tooLong()));
 }
 
 input.addEventListener("input", () => {
@@ -142,9 +182,14 @@ input.addEventListener("input", () => {
   updateSendState();
 });
 
-input.addEventListener("keydown", (event) => {
+// Enter sends; Shift+Enter is a new line; Ctrl/Cmd+Enter sends too (the same in the edit box).
+function isSendKey(event) {
   // isComposing: Enter also confirms a Korean/Japanese IME composition; that must not send.
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+  return event.key === "Enter" && !event.shiftKey && !event.isComposing;
+}
+
+input.addEventListener("keydown", (event) => {
+  if (isSendKey(event)) {
     event.preventDefault();
     form.requestSubmit();
   }
@@ -152,6 +197,11 @@ input.addEventListener("keydown", (event) => {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
+  if (tooLong()) {
+    updateCount();
+    input.focus();
+    return;
+  }
   send(input.value);
 });
 
@@ -193,6 +243,28 @@ function setTurnText(article, text) {
   article.querySelector("template.turn-raw").content.textContent = text;
 }
 
+// While streaming: the partial answer rendered as markdown, at most once a frame.
+const pendingRenders = new Map();
+
+function renderStreaming(article, text) {
+  article.querySelector("template.turn-raw").content.textContent = text;
+  if (!canRender) {
+    article.querySelector(".turn-body").textContent = text;
+    return;
+  }
+  const first = !pendingRenders.size;
+  pendingRenders.set(article, text);
+  if (!first) return;
+  requestAnimationFrame(() => {
+    for (const [element, latest] of pendingRenders) {
+      const body = element.querySelector(".turn-body");
+      body.classList.add("markdown");
+      body.replaceChildren(renderMarkdown(latest));
+    }
+    pendingRenders.clear();
+  });
+}
+
 function enhance(root) {
   for (const pre of root.querySelectorAll(".markdown pre")) {
     if (pre.parentElement.classList.contains("code-block")) continue;
@@ -215,6 +287,7 @@ function enhance(root) {
 }
 
 async function replaceWithServerTurn(article, turnId) {
+  pendingRenders.delete(article);
   const response = await fetch(`${conversationUrl(conversationId)}turns/${turnId}/`, {
     credentials: "same-origin",
   });
@@ -226,6 +299,7 @@ async function replaceWithServerTurn(article, turnId) {
 }
 
 function markInterrupted(article, text, message) {
+  pendingRenders.delete(article);
   article.classList.remove("status-streaming");
   article.classList.add("status-failed");
   setTurnText(article, text);
@@ -244,6 +318,7 @@ function markInterrupted(article, text, message) {
 }
 
 function finishLocally(article, text) {
+  pendingRenders.delete(article);
   article.classList.remove("status-streaming");
   article.classList.add("status-complete");
   setTurnText(article, text);
@@ -343,8 +418,8 @@ async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft
         } else if (name === "delta") {
           const follow = nearBottom();
           text += data.text;
-          setTurnText(answerEl, text);
-          if (follow) scrollToBottom();
+          renderStreaming(answerEl, text);
+          if (follow) requestAnimationFrame(scrollToBottom);
         } else if (name === "done" || name === "error") {
           finished = true;
           try {
@@ -410,7 +485,7 @@ async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft
   } finally {
     release();
     chat.classList.toggle("has-turns", turnsEl.querySelector(".turn") !== null);
-    refreshHistory();
+    bumpHistoryItem();
     if (conversationId && titleEl.textContent.trim() === strings.new_chat) refreshTitle();
   }
 }
@@ -427,13 +502,14 @@ async function settleStopped(answerEl, text) {
 }
 
 async function ensureConversation() {
-  if (conversationId) return;
+  // True when this call created the chat (so a refused first message can take it back).
+  if (conversationId) return false;
   const settings = {};
   const model = settingsForm.elements.model.value;
   const systemPrompt = settingsForm.elements.system_prompt.value.trim();
   if (model) settings.model = model;
   if (systemPrompt) settings.system_prompt = systemPrompt;
-  const created = await api("POST", "conversations/", settings);
+  const created = await request("POST", chat.dataset.startUrl, settings);
   const oldKey = draftKey();
   conversationId = created.id;
   chat.dataset.conversationId = created.id;
@@ -446,6 +522,25 @@ async function ensureConversation() {
   // The language switcher returns to this page, not to a new chat.
   for (const next of document.querySelectorAll(".language-form input[name=next]")) next.value = conversationUrl(created.id);
   updateExportLinks();
+  addHistoryItem(created.id);
+  return true;
+}
+
+async function discardNewConversation() {
+  // The first message was refused before anything was stored: no empty "New chat" is left behind.
+  const id = conversationId;
+  try {
+    await api("DELETE", `conversations/${id}/`);
+  } catch {
+    return; // Still there: the chat stays, empty, as the server has it.
+  }
+  historyEl.querySelector(`.history-item[data-id="${id}"]`)?.remove();
+  conversationId = "";
+  chat.dataset.conversationId = "";
+  window.history.replaceState(null, "", chat.dataset.homeUrl);
+  for (const next of document.querySelectorAll(".language-form input[name=next]")) next.value = chat.dataset.homeUrl;
+  document.getElementById("export-links").classList.add("is-hidden");
+  showEmptyHistoryNote();
 }
 
 async function send(content) {
@@ -455,8 +550,9 @@ async function send(content) {
     return;
   }
   hideError();
+  let created;
   try {
-    await ensureConversation();
+    created = await ensureConversation();
   } catch (error) {
     showError(error.message);
     return;
@@ -468,7 +564,17 @@ async function send(content) {
   autosize();
   saveDraft();
   scrollToBottom();
-  await streamAnswer(`conversations/${conversationId}/turns/`, { content }, { userEl, draft: content });
+  const onRefused = created
+    ? async () => {
+        userEl.remove();
+        await discardNewConversation();
+        input.value = content;
+        autosize();
+        saveDraft();
+        updateSendState();
+      }
+    : null;
+  await streamAnswer(`conversations/${conversationId}/turns/`, { content }, { userEl, draft: content, onRefused });
 }
 
 function removeTurnsAfter(article) {
@@ -565,9 +671,22 @@ function startEdit(article) {
   article.classList.add("is-editing");
   article.append(editor);
   area.focus();
-  cancel.addEventListener("click", () => {
+  const close = () => {
     editor.remove();
     article.classList.remove("is-editing");
+    article.querySelector(".action-edit")?.focus();
+  };
+  cancel.addEventListener("click", close);
+  area.setAttribute("aria-label", strings.edit_message);
+  area.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      close();
+    } else if (isSendKey(event)) {
+      event.preventDefault();
+      editor.requestSubmit();
+    }
   });
   editor.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -578,19 +697,51 @@ function startEdit(article) {
   });
 }
 
+function feedbackUrl(article) {
+  return `${conversationUrl(conversationId)}turns/${article.dataset.turnId}/feedback/`;
+}
+
 async function setFeedback(button) {
+  // A second click on the pressed rating takes it back.
   const article = button.closest(".turn");
-  const rating = Number(button.dataset.rating);
+  const clearing = button.getAttribute("aria-pressed") === "true";
+  const rating = clearing ? 0 : Number(button.dataset.rating);
+  const commentForm = article.querySelector(".feedback-comment");
   try {
-    await api("POST", `turns/${article.dataset.turnId}/feedback/`, { rating });
+    await request("POST", feedbackUrl(article), { rating, comment: commentForm?.elements.comment.value || "" });
   } catch (error) {
     showError(error.message);
     return;
   }
   for (const other of article.querySelectorAll(".feedback-btn")) {
-    other.setAttribute("aria-pressed", String(other === button));
+    other.setAttribute("aria-pressed", String(!clearing && other === button));
+  }
+  if (commentForm) {
+    commentForm.classList.toggle("is-hidden", clearing);
+    commentForm.dataset.rating = String(rating);
+    if (clearing) commentForm.elements.comment.value = "";
   }
 }
+
+async function saveFeedbackComment(commentForm) {
+  const article = commentForm.closest(".turn");
+  const status = commentForm.querySelector(".feedback-status");
+  try {
+    await request("POST", feedbackUrl(article), {
+      rating: Number(commentForm.dataset.rating), comment: commentForm.elements.comment.value,
+    });
+    status.textContent = strings.feedback_comment_saved;
+  } catch (error) {
+    status.textContent = error.message;
+  }
+}
+
+turnsEl.addEventListener("submit", (event) => {
+  const commentForm = event.target.closest(".feedback-comment");
+  if (!commentForm) return;
+  event.preventDefault();
+  saveFeedbackComment(commentForm);
+});
 
 async function loadEarlierTurns(button) {
   if (button.dataset.loading) return;
@@ -670,6 +821,57 @@ function markActive() {
   }
 }
 
+function historyListShown() {
+  // The plain list (not a search, not the archive): where a new or answered chat goes to the top.
+  return !showArchived && !searchInput.value.trim();
+}
+
+function todayHeading() {
+  const first = historyEl.querySelector(".history-group");
+  if (first?.dataset.group === "today") return first;
+  const heading = document.createElement("h2");
+  heading.className = "history-group";
+  heading.dataset.group = "today";
+  heading.textContent = strings.today;
+  historyEl.prepend(heading);
+  return heading;
+}
+
+function addHistoryItem(id) {
+  // A new chat is listed at once, as "New chat"; its title follows when the server has one.
+  if (!historyListShown() || historyEl.querySelector(`.history-item[data-id="${id}"]`)) return;
+  const item = document.getElementById("history-item-template").content.firstElementChild.cloneNode(true);
+  item.dataset.id = id;
+  const link = item.querySelector(".history-link");
+  link.href = conversationUrl(id);
+  link.textContent = titleEl.textContent.trim() || strings.new_chat;
+  historyEl.querySelector(".history-empty")?.remove();
+  todayHeading().after(item);
+  markActive();
+}
+
+function bumpHistoryItem() {
+  // The chat just answered is the most recent one: move it to the top without reloading the list (which would
+  // lose how far it was scrolled and loaded).
+  if (!conversationId || !historyListShown()) return;
+  const item = historyEl.querySelector(`.history-item[data-id="${conversationId}"]`);
+  if (!item) {
+    addHistoryItem(conversationId);
+    return;
+  }
+  const heading = todayHeading();
+  if (heading.nextElementSibling !== item) heading.after(item);
+  for (const group of historyEl.querySelectorAll(".history-group")) {
+    if (!group.nextElementSibling?.classList.contains("history-item")) group.remove();
+  }
+}
+
+function showEmptyHistoryNote() {
+  if (historyEl.querySelector(".history-item, .history-empty, .history-more")) return;
+  historyEl.replaceChildren();
+  refreshHistory();
+}
+
 let historyRequest = 0;
 
 async function refreshHistory() {
@@ -700,6 +902,10 @@ async function loadMore(button) {
       firstHeading.remove();
     }
     button.replaceWith(more);
+    if (sidebarScrollWanted !== null) {
+      historyEl.scrollTop = sidebarScrollWanted;
+      sidebarScrollWanted = null;
+    }
     markActive();
     observeMore();
   } catch {
@@ -803,6 +1009,159 @@ async function historyAction(button) {
   }
 }
 
+// --- Menus, sidebar, settings: keyboard and closing ------------------------------------------------------------
+
+function openMenus() {
+  return document.querySelectorAll("details.item-menu[open]");
+}
+
+function closeMenus(except = null) {
+  for (const menu of openMenus()) if (menu !== except) menu.removeAttribute("open");
+}
+
+function menuItems(menu) {
+  return [...menu.querySelectorAll('[role="menuitem"]')];
+}
+
+// One menu open at a time, so an open menu never covers the next rows' "…" buttons.
+document.addEventListener(
+  "toggle",
+  (event) => {
+    const menu = event.target;
+    if (!(menu instanceof HTMLDetailsElement) || !menu.classList.contains("item-menu") || !menu.open) return;
+    closeMenus(menu);
+    // Opened from the keyboard (or clicked): the first item takes the focus, as in any menu.
+    if (menu.contains(document.activeElement)) menuItems(menu)[0]?.focus();
+  },
+  true,
+);
+
+// Choosing an item closes its menu (a download link leaves the page where it was).
+document.addEventListener("click", (event) => {
+  const item = event.target.closest('details.item-menu [role="menuitem"]');
+  if (item) item.closest("details").removeAttribute("open");
+});
+
+document.addEventListener("pointerdown", (event) => {
+  for (const menu of openMenus()) if (!menu.contains(event.target)) menu.removeAttribute("open");
+});
+
+document.addEventListener("keydown", (event) => {
+  const menu = event.target.closest?.("details.item-menu[open]");
+  if (menu) {
+    const items = menuItems(menu);
+    const index = items.indexOf(document.activeElement);
+    const move = { ArrowDown: index + 1, ArrowUp: index - 1, Home: 0, End: items.length - 1 }[event.key];
+    if (move !== undefined) {
+      event.preventDefault();
+      items[(move + items.length) % items.length]?.focus();
+      return;
+    }
+    if (event.key === "Escape" || event.key === "Tab") {
+      if (event.key === "Escape") event.preventDefault();
+      menu.removeAttribute("open");
+      const row = menu.closest(".history-item");
+      (row ? row.querySelector(".history-link") : menu.querySelector("summary")).focus();
+      event.stopPropagation();
+      return;
+    }
+    if (event.key.length === 1 && !event.ctrlKey && !event.metaKey) {
+      // Typing closes the menu: menus hold no text input.
+      menu.removeAttribute("open");
+    }
+    return;
+  }
+  if (openMenus().length && (event.key === "Escape" || (event.key.length === 1 && !event.ctrlKey && !event.metaKey))) {
+    closeMenus();
+    if (event.key === "Escape") event.preventDefault();
+    return;
+  }
+  if (event.key !== "Escape" || event.defaultPrevented || dialog.open) return;
+  if (document.body.classList.contains("sidebar-open")) {
+    setSidebarOpen(false);
+  } else if (!settingsForm.classList.contains("is-hidden")) {
+    setSettingsOpen(false);
+  }
+});
+
+// The history list: one Tab stop per row (its link). Arrow keys move between rows; ArrowRight, Shift+F10 or the
+// context-menu key open the row's menu.
+historyEl.addEventListener("keydown", (event) => {
+  const link = event.target.closest(".history-link");
+  if (!link) return;
+  const links = [...historyEl.querySelectorAll(".history-link")];
+  const index = links.indexOf(link);
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    event.preventDefault();
+    links[Math.max(0, Math.min(links.length - 1, index + (event.key === "ArrowDown" ? 1 : -1)))].focus();
+  } else if (event.key === "ArrowRight" || event.key === "ContextMenu" || (event.key === "F10" && event.shiftKey)) {
+    event.preventDefault();
+    const menu = link.closest(".history-item").querySelector("details.item-menu");
+    menu.open = true;
+    menuItems(menu)[0]?.focus();
+  }
+});
+
+function setSidebarOpen(open) {
+  document.body.classList.toggle("sidebar-open", open);
+  document.querySelector(".sidebar-toggle").setAttribute("aria-expanded", String(open));
+  updateSidebarInert();
+  if (open) sidebar.querySelector(".sidebar-close").focus();
+  else if (narrowScreen.matches) document.querySelector(".sidebar-toggle").focus();
+}
+
+function updateSidebarInert() {
+  // At phone width a closed sidebar is off-screen: out of the Tab order and of the accessibility tree too.
+  sidebar.inert = narrowScreen.matches && !document.body.classList.contains("sidebar-open");
+}
+narrowScreen.addEventListener("change", updateSidebarInert);
+
+function setSettingsOpen(open) {
+  settingsForm.classList.toggle("is-hidden", !open);
+  for (const toggle of document.querySelectorAll('[data-action="toggle-settings"]')) {
+    toggle.setAttribute("aria-expanded", String(open));
+  }
+  if (open) settingsForm.elements.model.focus();
+  else document.querySelector('.chat-tools [data-action="toggle-settings"]').focus();
+}
+
+settingsForm.elements.model.addEventListener("change", () => {
+  const chosen = settingsForm.elements.model.selectedOptions[0];
+  document.getElementById("empty-model-name").textContent = chosen.value || chosen.dataset.defaultModel;
+});
+
+// Opening a chat from the sidebar reloads the page: keep the sidebar where it was scrolled.
+const SIDEBAR_SCROLL_KEY = "chatsite:sidebar-scroll";
+let sidebarScrollWanted = null;
+historyEl.addEventListener("click", (event) => {
+  if (!event.target.closest(".history-link")) return;
+  try {
+    sessionStorage.setItem(SIDEBAR_SCROLL_KEY, String(historyEl.scrollTop));
+  } catch {
+    // No storage: the open chat is scrolled into view instead.
+  }
+});
+
+function restoreSidebarScroll() {
+  let saved = null;
+  try {
+    saved = sessionStorage.getItem(SIDEBAR_SCROLL_KEY);
+    sessionStorage.removeItem(SIDEBAR_SCROLL_KEY);
+  } catch {
+    // No storage.
+  }
+  if (saved !== null) {
+    historyEl.scrollTop = Number(saved);
+    // The page lists chats down to the open one; rows below it load next, then the scroll can reach its place.
+    if (historyEl.scrollTop < Number(saved) - 1) sidebarScrollWanted = Number(saved);
+  }
+  const active = historyEl.querySelector(".history-item.is-active");
+  if (!active) return;
+  const list = historyEl.getBoundingClientRect();
+  const row = active.getBoundingClientRect();
+  if (row.bottom < list.top + 4 || row.top > list.bottom - 4) active.scrollIntoView({ block: "center" });
+}
+
 // --- One click handler for the whole page ------------------------------------------------------------------
 
 document.addEventListener("click", async (event) => {
@@ -827,12 +1186,16 @@ document.addEventListener("click", async (event) => {
   } else if (action === "stop") {
     stop();
   } else if (action === "open-sidebar") {
-    document.body.classList.add("sidebar-open");
+    setSidebarOpen(true);
   } else if (action === "close-sidebar") {
-    document.body.classList.remove("sidebar-open");
+    setSidebarOpen(false);
   } else if (action === "toggle-settings") {
-    const hidden = settingsForm.classList.toggle("is-hidden");
-    target.setAttribute("aria-expanded", String(!hidden));
+    setSettingsOpen(settingsForm.classList.contains("is-hidden"));
+  } else if (action === "suggest") {
+    input.value = target.textContent.trim();
+    autosize();
+    updateSendState();
+    input.focus();
   } else if (["rename", "archive", "delete"].includes(action) && target.closest(".history-item")) {
     historyAction(target);
   }
@@ -860,6 +1223,8 @@ restoreDraft();
 autosize();
 updateSendState();
 markActive();
+restoreSidebarScroll();
 observeMore();
+updateSidebarInert();
 scrollToBottom();
 followRunningAnswer();

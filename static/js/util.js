@@ -37,3 +37,8 @@ export function csrfToken() {
   const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
 }
+
+/** Fill "%(name)s" placeholders of a translated string (Django's named interpolation). */
+export function format(template, values) {
+  return template.replace(/%\((\w+)\)s/g, (match, name) => (name in values ? String(values[name]) : match));
+}

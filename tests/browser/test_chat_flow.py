@@ -94,10 +94,12 @@ def test_send_stream_reload_rename_search_export_delete(make_page, server, upstr
     page.wait_for_selector(f".history-item[data-id='{conversation_id}']")
 
     # Export downloads valid Markdown and JSON.
+    page.click("#export-links summary")
     with page.expect_download() as download_info:
         page.click("#export-md")
     markdown = download_info.value.path().read_text(encoding="utf-8")
     assert "Streaming notes" in markdown and "Tell me about streaming" in markdown and "**bold**" in markdown
+    page.click("#export-links summary")
     with page.expect_download() as download_info:
         page.click("#export-json")
     exported = json.loads(download_info.value.path().read_text(encoding="utf-8"))

@@ -65,6 +65,7 @@ OWNED_ROUTES = {
     "c/<uuid:conversation_id>/": [P("GET")],
     "c/<uuid:conversation_id>/turns/": [P("GET", "?before=999999"), P("GET")],
     "c/<uuid:conversation_id>/turns/<int:turn_id>/": [P("GET")],
+    "c/<uuid:conversation_id>/turns/<int:turn_id>/feedback/": [P("POST")],
 }
 # Id-taking routes (by prefix) that are not per-user objects, and why.
 NOT_OWNED = {
