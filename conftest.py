@@ -67,6 +67,12 @@ def fake_upstream(_fake_upstream_server, settings):
 
 
 @pytest.fixture(autouse=True)
+def _isolated_media(settings, tmp_path):
+    """Uploaded attachments go to this test's own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
 def _isolated_cache():
     from django.core.cache import cache
 

@@ -162,8 +162,18 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded attachments: files under MEDIA_ROOT, or any S3-compatible store (several hosts share it) when
+# ATTACHMENTS_S3_BUCKET is set (django-storages; credentials and endpoint from its AWS_* settings).
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+_attachments_bucket = env.str("ATTACHMENTS_S3_BUCKET", default="")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": (
+        {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+            "bucket_name": _attachments_bucket, "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "default_acl": "private", "querystring_auth": True, "file_overwrite": False,
+        }}
+        if _attachments_bucket else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -276,6 +286,16 @@ CHAT_STALE_TURN_SECONDS = env.int("CHAT_STALE_TURN_SECONDS", default=600)
 # mid-answer leaves the answer failed (and the chat free) within about this many seconds.
 CHAT_ANSWER_HEARTBEAT_SECONDS = env.int("CHAT_ANSWER_HEARTBEAT_SECONDS", default=15)
 CHAT_SHOW_REVIEWER = env.bool("CHAT_SHOW_REVIEWER", default=False)
+# Attachments: per file, per message, per user; how much of a document's text goes to the model; which models
+# read images (the others get a clear refusal before anything is sent).
+CHAT_ATTACHMENT_MAX_BYTES = env.int("CHAT_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+CHAT_ATTACHMENTS_PER_MESSAGE = env.int("CHAT_ATTACHMENTS_PER_MESSAGE", default=5)
+CHAT_ATTACHMENT_STORAGE_QUOTA_BYTES = env.int("CHAT_ATTACHMENT_STORAGE_QUOTA_BYTES", default=200 * 1024 * 1024)
+CHAT_ATTACHMENT_MAX_TEXT_CHARS = env.int("CHAT_ATTACHMENT_MAX_TEXT_CHARS", default=60_000)
+CHAT_ATTACHMENT_MAX_PDF_PAGES = env.int("CHAT_ATTACHMENT_MAX_PDF_PAGES", default=300)
+CHAT_VISION_MODELS = env.list("CHAT_VISION_MODELS", default=[])
+# Uploads bigger than this are streamed to a temporary file, never held whole in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 
 # Under uvicorn, request threads are reused (chatsite/asgi.py); at most this many idle ones are kept.
 ASGI_IDLE_REQUEST_THREADS = env.int("ASGI_IDLE_REQUEST_THREADS", default=256)

@@ -6,4 +6,4 @@ class ConversationsConfig(AppConfig):
     verbose_name = "Conversations"
 
     def ready(self):
-        from conversations import checks  # noqa: F401 (registers the deploy checks)
+        from conversations import attachments, checks  # noqa: F401 (the deploy checks; attachment files' cleanup)

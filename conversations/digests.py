@@ -45,10 +45,10 @@ def _canonical_json(text):
 
 
 def next_digest(previous: str, message: dict) -> str:
-    """`message`: {"role" (as stored), "content", "tool_calls"?, "tool_call_id"?}."""
+    """`message`: {"role" (as stored), "content", "tool_calls"?, "tool_call_id"?, "attachments"? (SHA-256s)}."""
     text = "\0".join([
         previous, message["role"], message.get("content") or "", canonical_tool_calls(message.get("tool_calls")),
-        message.get("tool_call_id") or "",
+        message.get("tool_call_id") or "", ",".join(message.get("attachments") or ()),  # the files' SHA-256
     ])
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 

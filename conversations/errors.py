@@ -44,6 +44,20 @@ class OptionRefused(ChatError):
         super().__init__(message)
 
 
+class AttachmentRefused(ChatError):
+    """A file that cannot be attached or sent (its type, its content, this model), with the reason."""
+
+    code = "attachment_refused"
+    status = 400
+    message = "This file cannot be attached."
+
+
+class AttachmentTooLarge(AttachmentRefused):
+    code = "attachment_too_large"
+    status = 413
+    message = "The file is too large."
+
+
 class QuotaExceeded(ChatError):
     code = "quota_exceeded"
     status = 429

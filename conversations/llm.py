@@ -63,6 +63,7 @@ def approximate_tokens(text: str) -> int:
 
 
 MESSAGE_OVERHEAD_TOKENS = 4  # role markers and separators per message, as chat templates add
+IMAGE_TOKENS = 800  # what one image part counts against the context budget (conversations.attachments)
 
 # A model backend's state, as /healthz reports it.
 UP, STARTING, DOWN = "up", "starting", "down"
@@ -92,10 +93,13 @@ class Backend:
         return approximate_tokens(text)
 
     def message_tokens(self, message: Message) -> int:
-        text = message.get("content") or ""
+        text, images = message.get("content") or "", 0
+        if isinstance(text, list):  # text and image parts (attachments)
+            images = sum(part.get("type") == "image_url" for part in text)
+            text = "".join(part.get("text", "") for part in text)
         if message.get("tool_calls"):
             text += json.dumps(message["tool_calls"])
-        return self.count_tokens(text) + MESSAGE_OVERHEAD_TOKENS
+        return self.count_tokens(text) + IMAGE_TOKENS * images + MESSAGE_OVERHEAD_TOKENS
 
     def context_tokens(self, model: str) -> int:
         return settings.CHAT_CONTEXT_TOKENS_BY_MODEL.get(model, settings.CHAT_CONTEXT_TOKENS)

@@ -50,6 +50,9 @@ class Conversation(models.Model):
         help_text="The API key that started it through /v1 (a client resending its history continues it).",
     )
     archived = models.BooleanField(default=False, help_text="Archived chats leave the main history list.")
+    has_attachments = models.BooleanField(
+        null=True, blank=True, help_text="Some message carries files (the model's history then reads them)."
+    )
     turn_count = models.PositiveIntegerField(
         default=0, help_text="Number of stored turns, every version of every branch included."
     )
@@ -198,6 +201,52 @@ class Turn(models.Model):
         return self.prompt_tokens + self.completion_tokens
 
 
+def attachment_path(attachment, filename: str) -> str:
+    # Never the uploaded name (it is kept in `name`): a fresh random path per file.
+    return f"attachments/{attachment.owner_id}/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    """A file a user attached to a message: uploaded first, then bound to the user turn it was sent with.
+
+    The bytes live in the default storage (never the database); a document's text is extracted once, at
+    upload, and kept in `text` for every later model call.
+    """
+
+    class Kind(models.TextChoices):
+        DOCUMENT = "document", _("Document")
+        IMAGE = "image", _("Image")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments")
+    turn = models.ForeignKey(
+        Turn, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments",
+        help_text="The message it was sent with; none until sent.",
+    )
+    file = models.FileField(upload_to=attachment_path, max_length=300)
+    name = models.CharField(max_length=255, help_text="The file's name as uploaded (display only).")
+    content_type = models.CharField(max_length=100, help_text="Detected from the content, not the name.")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    text = models.TextField(blank=True, help_text="A document's text, as the model reads it.")
+    text_truncated = models.BooleanField(default=False, help_text="Only the first part of the text is used.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["owner", "created_at"], name="attachment_owner_idx"),
+            models.Index(fields=["turn"], name="attachment_turn_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(kind__in=["document", "image"]), name="attachment_kind_valid"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
 class DailyUsage(models.Model):
     """The tokens a user spent upstream on one day (the server's time zone): what the daily quota counts.
 
@@ -256,3 +305,52 @@ class ReviewLog(models.Model):
 
     def __str__(self):
         return f"{self.reviewer} reviewed {self.conversation_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ShareLinkQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """The owner's links: ownership through the conversation, in the query."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(conversation__owner=user)
+
+    def live(self):
+        """Links that still open: not revoked, not expired."""
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+        )
+
+
+class ShareLink(models.Model):
+    """A read-only public link to a snapshot of a conversation, taken when the link was made.
+
+    Later messages are not shown through it (make a new link for them). Anyone with the token reads the
+    snapshot without logging in; nothing of the owner is shown beyond `display_name`, if they gave one.
+    """
+
+    token = models.CharField(max_length=64, unique=True, help_text="secrets.token_urlsafe: the link's only secret.")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="share_links")
+    title = models.CharField(max_length=200, blank=True, help_text="The chat's title when shared.")
+    display_name = models.CharField(
+        max_length=100, blank=True, help_text="Shown as the author on the shared page; empty = anonymous."
+    )
+    messages = models.JSONField(help_text="The thread when shared: [{role, content}], oldest first.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="After this the link no longer opens.")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="Set when the owner revokes the link.")
+
+    objects = ShareLinkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["conversation", "-created_at"], name="share_conversation_idx")]
+
+    def __str__(self):
+        return f"Share of {self.conversation_id} ({self.created_at:%Y-%m-%d})"
+
+    def get_absolute_url(self):
+        return reverse("conversations:share", kwargs={"token": self.token})
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())

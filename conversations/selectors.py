@@ -8,7 +8,7 @@ from django.db.models import Exists, OuterRef, Q, prefetch_related_objects
 from django.utils import timezone
 
 from conversations.digests import history_digest
-from conversations.models import Conversation, DailyUsage, Turn
+from conversations.models import Attachment, Conversation, DailyUsage, Turn
 
 
 def conversation_list(*, user, archived: bool = False, search: str = ""):
@@ -132,16 +132,17 @@ def latest_leaf_id(conversation: Conversation, turn_id: int) -> int | None:
     return row[0] if row else None
 
 
-def history_for_model(conversation: Conversation, *, last_turn_id: int) -> list[dict]:
+def history_for_model(conversation: Conversation, *, last_turn_id: int, vision: bool = False) -> list[dict]:
     """The path from the first message down to `last_turn_id`, as model messages.
 
     Failed, cancelled and unfinished answers are left out: the model never sees an error text or
-    half an answer as something it said. One query, whatever the length.
+    half an answer as something it said. One query, whatever the length; a second when the
+    conversation has attachments (their text, and images as parts when the model reads them: `vision`).
     """
     with connection.cursor() as cursor:
         cursor.execute(
             f"""{_PATH_CTE}
-                SELECT t.role, t.content, t.tool_calls, t.tool_call_id FROM conversations_turn t
+                SELECT t.id, t.role, t.content, t.tool_calls, t.tool_call_id FROM conversations_turn t
                 JOIN path ON t.id = path.id
                 WHERE NOT (t.role = %s AND t.status IN (%s, %s, %s, %s))
                 ORDER BY t.position""",
@@ -149,7 +150,17 @@ def history_for_model(conversation: Conversation, *, last_turn_id: int) -> list[
              Turn.Status.FAILED, Turn.Status.CANCELLED, Turn.Status.PENDING, Turn.Status.STREAMING],
         )
         rows = cursor.fetchall()
-    return [model_message(*row) for row in rows]
+    messages = [model_message(*row[1:]) for row in rows]
+    if conversation.has_attachments:
+        from conversations.attachments import message_content
+
+        files: dict[int, list] = {}
+        for attachment in Attachment.objects.filter(turn_id__in=[row[0] for row in rows]).order_by("created_at"):
+            files.setdefault(attachment.turn_id, []).append(attachment)
+        for row, message in zip(rows, messages, strict=True):
+            if row[0] in files:
+                message["content"] = message_content(message["content"], files[row[0]], vision=vision)
+    return messages
 
 
 def model_message(role: str, content: str, tool_calls, tool_call_id: str | None) -> dict:

@@ -34,7 +34,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from chatsite import metrics, observability
-from conversations import errors, llm
+from conversations import attachments, errors, llm
 from conversations.digests import next_digest, root_digest
 from conversations.models import Conversation, DailyUsage, Feedback, Turn
 from conversations.selectors import history_for_model, latest_leaf_id
@@ -422,7 +422,9 @@ def _make_current(conversation: Conversation, turn: Turn, now, *, added: int, fi
     conversation.save(update_fields=["current_turn", "turn_count", "updated_at", *fields])
 
 
-def _begin_append(conversation_id, user, inputs: list[dict], after_turn_id: int | None = None) -> _Start:
+def _begin_append(
+    conversation_id, user, inputs: list[dict], after_turn_id: int | None = None, files: list | None = None
+) -> _Start:
     """A new message (or tool results) after the turn shown last (the current turn), or after `after_turn_id`
     (a new branch when that is not the current turn)."""
     now = timezone.now()
@@ -435,9 +437,12 @@ def _begin_append(conversation_id, user, inputs: list[dict], after_turn_id: int 
                 if parent is None:
                     raise errors.NothingToEdit()
             content = "".join(message["content"] for message in inputs)
+            if files:  # the digest of a message with files covers them (conversations.digests)
+                inputs[0]["attachments"] = [file.sha256 for file in files]
             reserved = _quota_reserve(user, context_tokens=_tokens_so_far(parent), content=content)
             model = conversation.model or llm.get_backend().default_model
             user_turn, assistant_turn, added = _create_turns(conversation, parent, inputs, now, model, reserved)
+            attachments.bind(files or [], user_turn)
             _with_versions(user_turn, [])
             auto_titled = not conversation.title and inputs[0]["role"] == Turn.Role.USER
             if auto_titled:
@@ -553,7 +558,7 @@ def _fit_to_context(messages: list[dict], backend: llm.Backend, model: str) -> t
 
 def _begin(
     conversation_id, user, content: str | None, regenerate: bool, turn_id: int | None, after_turn_id: int | None,
-    tool_results: list[dict] | None,
+    tool_results: list[dict] | None, files: list | None = None,
 ) -> tuple[_Start, int]:
     """Both DB steps before the model call, in one trip to a worker thread."""
     if regenerate and content is None:
@@ -567,7 +572,7 @@ def _begin(
             [{"role": Turn.Role.TOOL, **result} for result in tool_results] if content is None
             else [{"role": Turn.Role.USER, "content": content}]
         )
-        start = _begin_append(conversation_id, user, inputs, after_turn_id)
+        start = _begin_append(conversation_id, user, inputs, after_turn_id, files)
     answer_vouch(start.assistant_turn.pk)
     return _prepare(start)
 
@@ -575,7 +580,9 @@ def _begin(
 def _prepare(start: _Start) -> tuple[_Start, int]:
     conversation = start.conversation
     system_prompt = conversation.system_prompt or settings.CHAT_DEFAULT_SYSTEM_PROMPT
-    history = history_for_model(conversation, last_turn_id=start.assistant_turn.parent_id)
+    history = history_for_model(
+        conversation, last_turn_id=start.assistant_turn.parent_id, vision=attachments.model_reads_images(start.model)
+    )
     backend = llm.get_backend()
     start.messages, dropped, start.prompt_tokens = _fit_to_context(
         [{"role": "system", "content": system_prompt}, *history], backend, start.model
@@ -814,13 +821,15 @@ class ChatRun:
 def chat_turn_begin(
     *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
     turn_id: int | None = None, options: dict | None = None, after_turn_id: int | None = None,
-    tool_results: list[dict] | None = None,
+    tool_results: list[dict] | None = None, attachment_ids: list | None = None,
 ) -> ChatRun:
     """Store the user turn (or a new answer version) and return the run that calls the model (sync).
 
     - `content`: a new message after the current turn (or after `after_turn_id`: a new branch there);
     - `tool_results` instead of `content`: the results ([{"tool_call_id", "content"}]) of the tools that turn's
       answer called, one turn each, then the model's next answer;
+    - `attachment_ids`: the user's uploaded, unsent files to send with a new message (checked for the model:
+      errors.AttachmentRefused before anything is stored);
     - `content` and `turn_id` (a user message): a new version of that message, then its answer;
     - `regenerate=True`: a new version of the answer `turn_id` (default: the current turn); with `content`
       too, a new version of the message that answer answers (the original edit-and-resend contract).
@@ -839,8 +848,13 @@ def chat_turn_begin(
         refused = llm.get_backend().refused_option(options)
         if refused is not None:
             raise errors.OptionRefused(refused[1], param=refused[0])
+    files = attachments.attachments_to_send(
+        owner=user, ids=attachment_ids or [], model=conversation.model or llm.get_backend().default_model
+    )
     try:
-        start, dropped = _begin(conversation.pk, user, content, regenerate, turn_id, after_turn_id, tool_results)
+        start, dropped = _begin(
+            conversation.pk, user, content, regenerate, turn_id, after_turn_id, tool_results, files
+        )
     finally:
         release_connection()
     start.options = dict(options or {})
@@ -861,7 +875,7 @@ async def chat_turn_start(
 def chat_turn(
     *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
     turn_id: int | None = None, options: dict | None = None, after_turn_id: int | None = None,
-    tool_results: list[dict] | None = None,
+    tool_results: list[dict] | None = None, attachment_ids: list | None = None,
 ) -> ChatRun:
     """Sync form of `chat_turn_begin(...)` + `run()`: returns when the answer is stored.
 
@@ -869,7 +883,7 @@ def chat_turn(
     """
     return chat_turn_begin(
         conversation=conversation, user=user, content=content, regenerate=regenerate, turn_id=turn_id,
-        options=options, after_turn_id=after_turn_id, tool_results=tool_results,
+        options=options, after_turn_id=after_turn_id, tool_results=tool_results, attachment_ids=attachment_ids,
     ).run()
 
 

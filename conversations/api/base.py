@@ -127,8 +127,11 @@ class ApiView(APIView):
         if "HTTP_TRANSFER_ENCODING" in django_request.META and not django_request.META.get("CONTENT_LENGTH"):
             # DRF reads no body without a Content-Length: a chunked body would be silently ignored.
             raise LengthRequired()
-        if int(django_request.META.get("CONTENT_LENGTH") or 0) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        if int(django_request.META.get("CONTENT_LENGTH") or 0) > self.max_body_bytes():
             raise RequestDataTooBig()
+
+    def max_body_bytes(self) -> int:
+        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
     def get_throttles(self):
         if self.request.method in self.chat_methods:

@@ -4,13 +4,16 @@ The earlier messages are stored as the new conversation's history as they are (n
 last user message then goes through the one chat service like any other message.
 """
 
+import base64
+import hashlib
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from conversations import services
+from conversations import attachments, services
 from conversations.api.serializers import MessageContentField, reject_unencodable
 from conversations.digests import next_digest, root_digest
 from conversations.models import Conversation, Turn
@@ -104,16 +107,84 @@ class ToolCallsField(serializers.Field):
         return value
 
 
+@extend_schema_field({
+    "oneOf": [
+        {"type": "string"},
+        {"type": "array", "items": {"type": "object", "required": ["type"], "properties": {
+            "type": {"type": "string", "enum": ["text", "image_url", "file"]}, "text": {"type": "string"},
+            "image_url": {"type": "object", "properties": {"url": {"type": "string"}}},
+            "file": {"type": "object", "properties": {"file_data": {"type": "string"}, "filename": {"type": "string"}}},
+        }}},
+    ]
+})
+class OpenAIContentField(MessageTextField):
+    """Chat Completions content: a string, or parts: text, images (`image_url` with a data: URL) and files
+    (`file.file_data`, a data: URL, with `file.filename`). The files become attachments of the message."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_parts=True, **kwargs)
+
+    def to_internal_value(self, data):
+        files = []
+        if isinstance(data, list):
+            texts = []
+            for index, part in enumerate(data):
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind == "image_url":
+                    url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else None
+                    files.append(_data_url_file(url, f"image-{index + 1}"))
+                elif kind == "file":
+                    spec = part.get("file") if isinstance(part.get("file"), dict) else {}
+                    if spec.get("file_id"):
+                        raise serializers.ValidationError(
+                            "File ids are not supported: send the file itself as file.file_data (a data: URL)."
+                        )
+                    files.append(_data_url_file(spec.get("file_data"), spec.get("filename") or f"file-{index + 1}"))
+                elif kind == "text":
+                    texts.append(part)
+                else:
+                    raise serializers.ValidationError(
+                        f"Content part {index}: only text, image_url and file parts are supported."
+                    )
+            data = texts
+        return {"text": super().to_internal_value(data), "files": files}
+
+
+def _data_url_file(url, name: str) -> tuple[str, bytes]:
+    """(name, bytes) of a `data:<type>;base64,<data>` URL; chatsite never fetches a URL itself."""
+    if not isinstance(url, str) or not url.startswith("data:"):
+        raise serializers.ValidationError(
+            "Send images and files as data: URLs (data:image/png;base64,...): chatsite does not fetch URLs."
+        )
+    header, _, payload = url.partition(",")
+    if not header.endswith(";base64"):
+        raise serializers.ValidationError("A data: URL must be base64-encoded (data:<type>;base64,<data>).")
+    if len(payload) > (settings.CHAT_ATTACHMENT_MAX_BYTES * 4) // 3 + 4:
+        raise serializers.ValidationError(
+            f"A file is larger than the limit ({settings.CHAT_ATTACHMENT_MAX_BYTES:,} bytes)."
+        )
+    try:
+        return name, base64.b64decode(payload, validate=True)
+    except ValueError:
+        raise serializers.ValidationError("A data: URL's base64 data is invalid.") from None
+
+
 class OpenAIMessageSerializer(serializers.Serializer):
-    """A Chat Completions message: text (or text parts); an assistant's tool calls; a tool's result."""
+    """A Chat Completions message: text (or text, image and file parts); an assistant's tool calls; a tool's
+    result."""
 
     role = serializers.ChoiceField(choices=[*MESSAGE_ROLES, "tool"])
-    content = MessageTextField(allow_parts=True, allow_null=True, required=False)
+    content = OpenAIContentField(allow_null=True, required=False)
     tool_calls = ToolCallsField(required=False)
     tool_call_id = serializers.CharField(max_length=200, required=False)
     name = serializers.CharField(max_length=64, required=False, help_text="Accepted; not sent to the model.")
 
     def validate(self, attrs):
+        content = attrs.get("content")
+        if content is not None:
+            if content["files"] and attrs["role"] != "user":
+                raise serializers.ValidationError({"content": ["Only user messages carry images and files."]})
+            attrs["content"], attrs["files"] = content["text"], content["files"]
         role, content = attrs["role"], attrs.get("content")
         if attrs.get("tool_calls") and role != "assistant":
             raise serializers.ValidationError({"tool_calls": ["Only an assistant message has tool calls."]})
@@ -173,6 +244,9 @@ class ChatReplySerializer(serializers.Serializer):
 
 def _as_stored(message: dict) -> dict:
     stored = {"role": HISTORY_ROLES[message["role"]], "content": message["content"]}
+    if message.get("files"):
+        stored["files"] = message["files"]
+        stored["attachments"] = [hashlib.sha256(data).hexdigest() for _, data in message["files"]]
     if message.get("tool_calls"):
         stored["tool_calls"] = message["tool_calls"]
     if message["role"] == "tool":
@@ -224,8 +298,17 @@ def conversation_from_messages(
                 tool_call_id=message.get("tool_call_id"), digest=digest, status=Turn.Status.COMPLETE,
                 created_at=now, completed_at=now,
             )
+            if message.get("files"):
+                attachments.bind(upload_files(owner, message["files"]), parent)
         if history:
             Conversation.objects.filter(pk=conversation.pk).update(turn_count=len(history), current_turn=parent)
             conversation.turn_count = len(history)
             conversation.current_turn = parent
     return conversation
+
+
+def upload_files(owner, files: list[tuple[str, bytes]]) -> list:
+    """Attachments of `owner` from a message's (name, bytes) files (checked as any upload)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return [attachments.attachment_create(owner=owner, upload=SimpleUploadedFile(name, data)) for name, data in files]

@@ -12,6 +12,7 @@ import json
 import uuid
 from contextlib import aclosing
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
@@ -27,6 +28,7 @@ from conversations.api.message_lists import (
     OpenAIMessageSerializer,
     conversation_from_messages,
     split_messages,
+    upload_files,
     validate_message_list,
 )
 from conversations.api.serializers import StrictBooleanField, TextField
@@ -162,6 +164,10 @@ def _requested_conversation_id(request, metadata: dict | None):
 class ChatCompletionsView(OpenAIApiView):
     chat_methods = ("POST",)
 
+    def max_body_bytes(self) -> int:
+        # Images and files travel inside the JSON as base64 (4/3 of their size), a few per message.
+        return max(super().max_body_bytes(), 2 * settings.CHAT_ATTACHMENT_MAX_BYTES)
+
     @extend_schema(
         summary="OpenAI-compatible chat completion (stream or not)",
         description=(
@@ -221,10 +227,11 @@ class ChatCompletionsView(OpenAIApiView):
         stream = data["stream"]  # as OpenAI: the body decides, not the Accept header
         options = model_options(data)
         try:
+            attachment_ids = [file.pk for file in upload_files(request.user, inputs[0].get("files") or [])]
             if stream:
                 run = services.chat_turn_begin(
                     conversation=conversation, user=request.user, content=content, options=options,
-                    after_turn_id=after_turn_id, tool_results=tool_results,
+                    after_turn_id=after_turn_id, tool_results=tool_results, attachment_ids=attachment_ids,
                 )
                 include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
                 log = answers.engine.start(run)
@@ -237,7 +244,7 @@ class ChatCompletionsView(OpenAIApiView):
                 )
             run = services.chat_turn(
                 conversation=conversation, user=request.user, content=content, options=options,
-                after_turn_id=after_turn_id, tool_results=tool_results,
+                after_turn_id=after_turn_id, tool_results=tool_results, attachment_ids=attachment_ids,
             )
         except errors.ChatError as exc:
             if created and not isinstance(exc, errors.UpstreamError):

@@ -1,11 +1,12 @@
 """DRF serializers of the REST API: the shapes of conversations and turns, and the inputs they accept."""
 
 from django.conf import settings
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conversations import llm
-from conversations.models import Conversation, Feedback, Turn
+from conversations.models import Attachment, Conversation, Feedback, Turn
 from conversations.reviews import review_notice_for
 from conversations.selectors import turn_path
 
@@ -170,6 +171,31 @@ class ConversationWriteSerializer(serializers.Serializer):
 class TurnCreateSerializer(serializers.Serializer):
     content = MessageContentField()
     stream = StrictBooleanField(default=False, help_text="Answer as text/event-stream (see the description).")
+    attachments = serializers.ListField(
+        child=serializers.UUIDField(), required=False, max_length=50,
+        help_text="Ids of your uploaded, unsent files (POST /api/v1/attachments/) to send with this message.",
+    )
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    text_chars = serializers.SerializerMethodField(help_text="Characters of text the model reads (documents).")
+    url = serializers.SerializerMethodField(help_text="The file itself (yours only).")
+
+    class Meta:
+        model = Attachment
+        fields = ("id", "name", "kind", "content_type", "size", "text_chars", "text_truncated", "turn_id",
+                  "created_at", "url")
+        read_only_fields = fields
+
+    def get_text_chars(self, attachment) -> int:
+        return len(attachment.text)
+
+    def get_url(self, attachment) -> str:
+        return reverse("api:attachment-content", args=[attachment.pk])
+
+
+class AttachmentUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True, max_length=255)
 
 
 class RegenerateSerializer(serializers.Serializer):

@@ -10,15 +10,16 @@ from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from conversations import errors, exports, selectors, services
+from conversations import attachments, errors, exports, selectors, services
 from conversations.api import schema
 from conversations.api import serializers as s
 from conversations.api.base import ApiView, own_conversation, own_turn, wants_event_stream
 from conversations.api.message_lists import ChatReplySerializer, ChatRequestSerializer, conversation_from_messages
 from conversations.api.streaming import SSE_DESCRIPTION, answer_stream, follow_stream, interrupted_stream
-from conversations.models import Conversation, Turn
+from conversations.models import Attachment, Conversation, Turn
 
 BOOLEAN_PARAMS = {"true": True, "1": True, "false": False, "0": False}
 
@@ -178,7 +179,7 @@ class TurnListCreateView(ApiView, generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         return answer_response(request, data["stream"], status.HTTP_201_CREATED, conversation=conversation,
-                               content=data["content"])
+                               content=data["content"], attachment_ids=data.get("attachments"))
 
 
 class RegenerateView(ApiView):
@@ -426,3 +427,64 @@ class SeedChatView(ApiView):
             _delete_if_refused(conversation, exc)
             raise
         return Response({"role": "assistant", "content": run.assistant_turn.content})
+
+
+class AttachmentUploadView(ApiView):
+    """Upload a file (multipart/form-data, field `file`), then send its id with a message."""
+
+    parser_classes = [MultiPartParser]
+
+    def max_body_bytes(self) -> int:
+        # A file may be larger than a JSON body: it streams to a temporary file past FILE_UPLOAD_MAX_MEMORY_SIZE.
+        # The file's own limit is checked again by attachments.attachment_create.
+        return settings.CHAT_ATTACHMENT_MAX_BYTES + 64 * 1024
+
+    @extend_schema(
+        summary="Upload a file to send with a message",
+        description=(
+            "Text (Markdown, code, CSV, JSON, HTML as text), PDF, DOCX, and PNG, JPEG, WebP or GIF images. The type "
+            "is detected from the content. A document's text is extracted once, now; beyond "
+            "CHAT_ATTACHMENT_MAX_TEXT_CHARS only its first part is used (`text_truncated`). Images need a model "
+            "listed in CHAT_VISION_MODELS. Limits: CHAT_ATTACHMENT_MAX_BYTES per file (413), "
+            "CHAT_ATTACHMENT_STORAGE_QUOTA_BYTES per user (413)."
+        ),
+        request={"multipart/form-data": s.AttachmentUploadSerializer},
+        responses={201: s.AttachmentSerializer},
+    )
+    def post(self, request):
+        serializer = s.AttachmentUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        attachment = attachments.attachment_create(owner=request.user, upload=serializer.validated_data["file"])
+        return Response(s.AttachmentSerializer(attachment).data, status=status.HTTP_201_CREATED)
+
+
+def own_attachment(request, attachment_id) -> Attachment:
+    """The user's attachment or 404 (someone else's id is 'not found', never 'forbidden')."""
+    attachment = Attachment.objects.filter(pk=attachment_id, owner=request.user).first()
+    if attachment is None:
+        raise exceptions.NotFound("Attachment not found.")
+    return attachment
+
+
+class AttachmentDetailView(ApiView):
+    @extend_schema(summary="One of your attachments", responses=s.AttachmentSerializer)
+    def get(self, request, attachment_id):
+        return Response(s.AttachmentSerializer(own_attachment(request, attachment_id)).data)
+
+    @extend_schema(summary="Delete an attachment not sent yet", responses={204: None})
+    def delete(self, request, attachment_id):
+        attachment = own_attachment(request, attachment_id)
+        if attachment.turn_id is not None:
+            raise errors.AttachmentRefused("This file was sent with a message: delete the conversation to remove it.")
+        attachment.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AttachmentContentView(ApiView):
+    @extend_schema(
+        summary="The file itself",
+        description="Images are shown inline; anything else downloads (`Content-Disposition: attachment`).",
+        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)},
+    )
+    def get(self, request, attachment_id):
+        return attachments.file_response(own_attachment(request, attachment_id))

@@ -6,12 +6,14 @@ The list of URL patterns is read from the URLconf, so a new id route that is not
 import json
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import AsyncClient
 from django.urls import get_resolver
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
-from conversations.models import Conversation, Feedback, Turn
+from conversations.attachments import attachment_create
+from conversations.models import Attachment, Conversation, Feedback, Turn
 from conversations.services import chat_turn, conversation_create
 from conversations.tests.api_helpers import assert_error
 
@@ -40,6 +42,8 @@ SWEEP = {
     "api/v1/conversations/<uuid:conversation_id>/export/": [("get", None)],
     "api/v1/turns/<int:turn_id>/feedback/": [("post", {"rating": -1, "comment": "pwned"})],
     "api/v1/keys/<int:key_id>/": [("get", None), ("delete", None)],
+    "api/v1/attachments/<uuid:attachment_id>/": [("get", None), ("delete", None)],
+    "api/v1/attachments/<uuid:attachment_id>/content/": [("get", None)],
 }
 
 
@@ -71,7 +75,8 @@ def snapshot(user):
     turns = list(Turn.objects.filter(conversation__owner=user).order_by("pk").values())
     feedback = list(Feedback.objects.filter(turn__conversation__owner=user).order_by("pk").values())
     keys = list(ApiKey.objects.filter(user=user).order_by("pk").values())
-    return conversations, turns, feedback, keys
+    files = list(Attachment.objects.filter(owner=user).order_by("pk").values())
+    return conversations, turns, feedback, keys, files
 
 
 @pytest.fixture
@@ -80,10 +85,11 @@ def owners_data(user, fake_upstream):
     run = chat_turn(conversation=conversation, user=user, content="my secret")
     Feedback.objects.create(turn=run.assistant_turn, rating=1, comment="mine")
     key, _ = ApiKey.generate(user=user, name="alice's key")
+    attachment = attachment_create(owner=user, upload=SimpleUploadedFile("secret.txt", b"my secret file"))
     fake_upstream.requests.clear()
     return {
         "conversation_id": conversation.pk, "turn_id": run.assistant_turn.pk, "key_id": key.pk,
-        "message_id": run.user_turn.pk,
+        "message_id": run.user_turn.pk, "attachment_id": attachment.pk,
     }
 
 

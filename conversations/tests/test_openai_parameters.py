@@ -306,3 +306,40 @@ def test_tool_arguments_written_out_again_by_the_client_still_continue_the_chat(
     ])
     assert Conversation.objects.filter(owner=user).count() == 1
     assert Conversation.objects.get(owner=user).turns.count() == 4
+
+
+def test_images_and_files_as_content_parts(client, user, fake_upstream, settings):  # noqa: F811
+    import base64
+
+    from conversations.models import Attachment
+    from conversations.tests.test_attachments import PNG, pdf_with_text
+
+    settings.CHAT_VISION_MODELS = ["fake-model"]
+    png_url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    pdf_data = "data:application/pdf;base64," + base64.b64encode(pdf_with_text("Quarterly numbers")).decode()
+    messages = [{"role": "user", "content": [
+        {"type": "text", "text": "Look at these."},
+        {"type": "image_url", "image_url": {"url": png_url}},
+        {"type": "file", "file": {"file_data": pdf_data, "filename": "report.pdf"}},
+    ]}]
+    reply = client.chat.completions.create(model="fake-model", messages=messages).choices[0].message.content
+    sent = fake_upstream.chat_requests[-1].messages[-1]["content"]
+    assert sent[0]["type"] == "text" and "Look at these." in sent[0]["text"] and "Quarterly numbers" in sent[0]["text"]
+    assert sent[1] == {"type": "image_url", "image_url": {"url": png_url}}
+    assert Attachment.objects.filter(owner=user, turn__isnull=False).count() == 2
+
+    # The history resent with its parts continues the same conversation (the files are in the digest).
+    messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": "And now?"}]
+    client.chat.completions.create(model="fake-model", messages=messages)
+    assert Conversation.objects.filter(owner=user).count() == 1
+    assert fake_upstream.chat_requests[-1].messages[1]["content"][1]["image_url"]["url"] == png_url
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}])
+    assert "does not fetch URLs" in caught.value.body["message"]
+    settings.CHAT_VISION_MODELS = []
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": [
+            {"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": png_url}}]}])
+    assert caught.value.body["code"] == "attachment_refused" and "reads text only" in caught.value.body["message"]

@@ -15,13 +15,16 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
-from conversations.models import Conversation, Feedback, ReviewLog, Turn
+from conversations.attachments import attachment_create
+from conversations.models import Attachment, Conversation, Feedback, ReviewLog, ShareLink, Turn
 from conversations.services import chat_turn, conversation_create, feedback_set
+from conversations.sharing import share_link_create
 from tests.security.conftest import assert_error_shape
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,16 +64,21 @@ OWNED_ROUTES = {
     "api/v1/conversations/<uuid:conversation_id>/export/": [P("GET"), P("GET", "?format=json"), P("GET", "?format=md")],
     "api/v1/turns/<int:turn_id>/feedback/": [P("POST")],
     "api/v1/keys/<int:key_id>/": [P("GET"), P("DELETE")],
+    "api/v1/attachments/<uuid:attachment_id>/": [P("GET"), P("DELETE")],
+    "api/v1/attachments/<uuid:attachment_id>/content/": [P("GET")],
     "accounts/keys/<int:key_id>/revoke/": [P("POST")],
     "c/<uuid:conversation_id>/": [P("GET")],
     "c/<uuid:conversation_id>/turns/": [P("GET", "?before=999999"), P("GET")],
     "c/<uuid:conversation_id>/turns/<int:turn_id>/": [P("GET")],
     "c/<uuid:conversation_id>/turns/<int:turn_id>/feedback/": [P("POST")],
+    "c/<uuid:conversation_id>/share/": [P("POST")],
+    "shares/<int:link_id>/revoke/": [P("POST")],
 }
 # Id-taking routes (by prefix) that are not per-user objects, and why.
 NOT_OWNED = {
     "accounts/reset/<uidb64>/<token>/": "password reset link: checked by Django's signed token, not an owner",
     "v1/^models/": "a model name: the same list for every user (GET /v1/models)",
+    "s/<str:token>/": "a share link's token: public by design; only live links open (test_sharing.py)",
 }
 ADMIN_PREFIX = "admin/"  # staff only: checked by test_admin_id_routes_refuse_non_staff
 
@@ -108,15 +116,18 @@ def world(fake_upstream, user, other_user, password):
     run = chat_turn(conversation=conversation, user=user, content="alice's private question")
     feedback_set(turn=run.assistant_turn, rating=1, comment="alice's comment")
     alice_key, _ = ApiKey.generate(user=user, name="alice's key")
+    alice_file = attachment_create(owner=user, upload=SimpleUploadedFile("alice.txt", b"alice's private notes"))
     bob_conversation = conversation_create(owner=other_user, title="bob's chat")
     bob_run = chat_turn(conversation=bob_conversation, user=other_user, content="bob's question")
     _, bob_raw_key = ApiKey.generate(user=other_user, name="bob's key")
+    alice_link = share_link_create(conversation=conversation, display_name="alice")
+    bob_link = share_link_create(conversation=bob_conversation)
     fake_upstream.requests.clear()
     return {
         "alice": {"conversation_id": conversation.pk, "turn_id": run.assistant_turn.pk, "key_id": alice_key.pk,
-                  "message_id": run.user_turn.pk},
+                  "message_id": run.user_turn.pk, "link_id": alice_link.pk, "attachment_id": alice_file.pk},
         "bob": {"conversation_id": bob_conversation.pk, "turn_id": bob_run.assistant_turn.pk, "key_id": None,
-                "message_id": bob_run.user_turn.pk},
+                "message_id": bob_run.user_turn.pk, "link_id": bob_link.pk, "attachment_id": None},
         "bob_key": bob_raw_key,
     }
 
@@ -136,6 +147,8 @@ def snapshot():
         list(Feedback.objects.order_by("pk").values()),
         list(ApiKey.objects.order_by("pk").values("pk", "user_id", "name", "prefix", "revoked_at", "expires_at")),
         ReviewLog.objects.count(),
+        list(ShareLink.objects.order_by("pk").values()),
+        list(Attachment.objects.order_by("pk").values()),
     )
 
 

@@ -1,0 +1,272 @@
+"""Attachments: what a file is (from its content, never its name), its text (once, at upload), and how a
+message with files reads to the model (documents as delimited text, images as `image_url` parts for models
+marked vision-capable in CHAT_VISION_MODELS; the others refuse images before anything is sent).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+import zipfile
+from xml.etree import ElementTree
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Sum
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+from django.http import FileResponse
+
+from conversations import errors
+from conversations.llm import IMAGE_TOKENS
+from conversations.models import Attachment, Conversation, Turn
+
+logger = logging.getLogger(__name__)
+
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+DOCX_MAX_XML_BYTES = 20 * 1024 * 1024  # word/document.xml unpacked
+ZIP_MAX_RATIO = 100  # unpacked / packed: a zip bomb is far above this
+_WORD = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def _detect(head: bytes) -> str | None:
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if head.startswith(b"PK\x03\x04"):
+        return "application/zip"
+    return None
+
+
+def _clean_name(name: str) -> str:
+    name = re.sub(r"[\x00-\x1f\x7f/\\\\]", "_", (name or "file").strip())[-200:]
+    return name or "file"
+
+
+def attachment_create(*, owner, upload: UploadedFile) -> Attachment:
+    """Check, read and store an uploaded file for `owner`. Raises errors.AttachmentRefused (what and why)."""
+    size = upload.size or 0
+    if size > settings.CHAT_ATTACHMENT_MAX_BYTES:
+        raise errors.AttachmentTooLarge(
+            f"The file is {size:,} bytes; the limit is {settings.CHAT_ATTACHMENT_MAX_BYTES:,} bytes."
+        )
+    if size == 0:
+        raise errors.AttachmentRefused("The file is empty.")
+    used = Attachment.objects.filter(owner=owner).aggregate(total=Sum("size"))["total"] or 0
+    if used + size > settings.CHAT_ATTACHMENT_STORAGE_QUOTA_BYTES:
+        raise errors.AttachmentTooLarge(
+            f"Your files would use {used + size:,} bytes; your storage quota is "
+            f"{settings.CHAT_ATTACHMENT_STORAGE_QUOTA_BYTES:,} bytes. Delete chats with files to make room."
+        )
+    digest = hashlib.sha256()
+    upload.seek(0)
+    head = upload.read(16)
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    content_type = _detect(head)
+    name = _clean_name(upload.name)
+    text, truncated = "", False
+    if content_type in IMAGE_TYPES:
+        kind = Attachment.Kind.IMAGE
+    elif content_type == "application/pdf":
+        kind, (text, truncated) = Attachment.Kind.DOCUMENT, _pdf_text(upload)
+    elif content_type == "application/zip":
+        content_type = DOCX_TYPE
+        kind, (text, truncated) = Attachment.Kind.DOCUMENT, _docx_text(upload)
+    else:
+        content_type = "text/plain"
+        kind, (text, truncated) = Attachment.Kind.DOCUMENT, _plain_text(upload)
+    upload.seek(0)
+    attachment = Attachment(
+        owner=owner, name=name, content_type=content_type, kind=kind, size=size, sha256=digest.hexdigest(),
+        text=text, text_truncated=truncated,
+    )
+    attachment.file.save(name, upload, save=False)  # streamed to storage in chunks
+    attachment.save()
+    return attachment
+
+
+def _limit(text: str) -> tuple[str, bool]:
+    limit = settings.CHAT_ATTACHMENT_MAX_TEXT_CHARS
+    return (text[:limit], True) if len(text) > limit else (text, False)
+
+
+def _plain_text(upload) -> tuple[str, bool]:
+    upload.seek(0)
+    data = upload.read()
+    if b"\x00" in data:
+        raise errors.AttachmentRefused(
+            "This file type is not supported: attach text (Markdown, code, CSV, JSON, HTML), PDF, DOCX, "
+            "or PNG, JPEG, WebP and GIF images."
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise errors.AttachmentRefused("This text file is not UTF-8: save it as UTF-8 and attach it again.") from None
+    return _limit(text)
+
+
+def _pdf_text(upload) -> tuple[str, bool]:
+    import pypdf
+
+    upload.seek(0)
+    try:
+        reader = pypdf.PdfReader(upload)
+        declared = reader.trailer["/Root"]["/Pages"].get("/Count", 0)  # before walking a hostile page tree
+        pages = max(int(declared), 0) if int(declared) > settings.CHAT_ATTACHMENT_MAX_PDF_PAGES else len(reader.pages)
+        if pages > settings.CHAT_ATTACHMENT_MAX_PDF_PAGES:
+            raise errors.AttachmentRefused(
+                f"The PDF has {pages:,} pages; at most {settings.CHAT_ATTACHMENT_MAX_PDF_PAGES:,} are read."
+            )
+        parts, length = [], 0
+        for page in reader.pages:
+            text = page.extract_text() or ""
+            parts.append(text)
+            length += len(text)
+            if length > settings.CHAT_ATTACHMENT_MAX_TEXT_CHARS:
+                break
+    except errors.AttachmentRefused:
+        raise
+    except Exception as exc:  # pypdf raises many kinds on a damaged or hostile file
+        logger.info("unreadable PDF: %s", type(exc).__name__)
+        raise errors.AttachmentRefused("This PDF could not be read (damaged or encrypted).") from None
+    text = "\n\n".join(parts).strip()
+    if not text:
+        raise errors.AttachmentRefused("This PDF has no text to read (a scan?). Attach its pages as images.")
+    return _limit(text)
+
+
+def _docx_text(upload) -> tuple[str, bool]:
+    upload.seek(0)
+    try:
+        with zipfile.ZipFile(upload) as archive:
+            info = archive.getinfo("word/document.xml")
+            if info.file_size > DOCX_MAX_XML_BYTES or info.file_size > ZIP_MAX_RATIO * max(info.compress_size, 1):
+                raise errors.AttachmentRefused("This document unpacks to far more than its size: it is refused.")
+            with archive.open(info) as xml:
+                data = xml.read(DOCX_MAX_XML_BYTES + 1)
+        if len(data) > DOCX_MAX_XML_BYTES:
+            raise errors.AttachmentRefused("This document unpacks to far more than its size: it is refused.")
+        root = ElementTree.fromstring(data)  # noqa: S314 (expat limits entity expansion; no external entities)
+    except errors.AttachmentRefused:
+        raise
+    except (KeyError, zipfile.BadZipFile, ElementTree.ParseError, OSError, ValueError):
+        raise errors.AttachmentRefused(
+            "This archive is not a Word document (.docx) chatsite can read. Zip files are not supported."
+        ) from None
+    paragraphs = ["".join(node.text or "" for node in p.iter(f"{_WORD}t")) for p in root.iter(f"{_WORD}p")]
+    return _limit("\n".join(paragraphs).strip())
+
+
+@receiver(post_delete, sender=Attachment)
+def _delete_file(sender, instance: Attachment, **kwargs):
+    """The bytes go with the row (a deleted message, conversation, account, or prune_conversations)."""
+    if instance.file:
+        transaction.on_commit(lambda: instance.file.storage.delete(instance.file.name))
+
+
+# --- At send time ------------------------------------------------------------------------------------
+
+
+def model_reads_images(model: str) -> bool:
+    from conversations import llm
+
+    if llm.get_backend().name == "local":
+        return False
+    return model in settings.CHAT_VISION_MODELS
+
+
+def attachments_to_send(*, owner, ids: list, model: str) -> list[Attachment]:
+    """The user's unsent attachments `ids`, checked for this model; AttachmentRefused otherwise."""
+    if not ids:
+        return []
+    if len(ids) > settings.CHAT_ATTACHMENTS_PER_MESSAGE:
+        raise errors.AttachmentRefused(f"At most {settings.CHAT_ATTACHMENTS_PER_MESSAGE} files per message.")
+    found = {a.pk: a for a in Attachment.objects.filter(pk__in=ids, owner=owner, turn__isnull=True)}
+    missing = [str(i) for i in ids if i not in found]
+    if missing:
+        raise errors.AttachmentRefused(f"No such unsent attachment of yours: {', '.join(missing)}.")
+    attachments = [found[i] for i in ids]
+    from conversations import llm
+
+    backend = llm.get_backend()
+    images = sum(a.kind == Attachment.Kind.IMAGE for a in attachments)
+    tokens = sum(backend.count_tokens(a.text) for a in attachments if a.text) + IMAGE_TOKENS * images
+    budget = backend.context_tokens(model) - settings.CHAT_MAX_ANSWER_TOKENS
+    if tokens > budget:
+        raise errors.AttachmentRefused(
+            f"The files are too long for this model: about {tokens:,} tokens, and it reads {budget:,} at most "
+            "with its answer. Attach fewer files, or a part of one."
+        )
+    if any(a.kind == Attachment.Kind.IMAGE for a in attachments) and not model_reads_images(model):
+        from conversations import llm
+
+        who = "The embedded model (SmolLM2)" if llm.get_backend().name == "local" else f"The model {model}"
+        raise errors.AttachmentRefused(f"{who} reads text only: it cannot see images. Remove the image to send.")
+    return attachments
+
+
+def bind(attachments: list[Attachment], turn: Turn) -> None:
+    """Attach to the stored user turn (inside the turn-start transaction)."""
+    if not attachments:
+        return
+    Attachment.objects.filter(pk__in=[a.pk for a in attachments]).update(turn=turn)
+    Conversation.objects.filter(pk=turn.conversation_id).update(has_attachments=True)
+    turn.conversation.has_attachments = True
+
+
+# --- What the model reads --------------------------------------------------------------------------
+
+
+def document_block(attachment) -> str:
+    note = (
+        f"\n[Only the first {len(attachment.text):,} characters of this file are included.]"
+        if attachment.text_truncated else ""
+    )
+    return f'\n\n<file name="{attachment.name}">\n{attachment.text}\n</file>{note}'
+
+
+def message_content(text: str, attachments, *, vision: bool):
+    """A user message's content for the model: its text and documents, and images as parts when `vision`."""
+    documents = "".join(document_block(a) for a in attachments if a.kind == Attachment.Kind.DOCUMENT)
+    images = [a for a in attachments if a.kind == Attachment.Kind.IMAGE]
+    if not images:
+        return text + documents
+    if not vision:
+        shown = "".join(f'\n\n[image "{a.name}": not shown, this model reads text only]' for a in images)
+        return text + documents + shown
+    return [{"type": "text", "text": text + documents}, *(
+        {"type": "image_url", "image_url": {"url": data_url(a)}} for a in images
+    )]
+
+
+def data_url(attachment) -> str:
+    with attachment.file.open("rb") as file:
+        return f"data:{attachment.content_type};base64,{base64.b64encode(file.read()).decode()}"
+
+
+def file_response(attachment: Attachment) -> FileResponse:
+    """The file, streamed, inert: images inline with their own type; anything else as a download; never
+    sniffed, and sandboxed even if a browser opened it."""
+    inline = attachment.content_type in IMAGE_TYPES
+    response = FileResponse(
+        attachment.file.open("rb"), as_attachment=not inline, filename=attachment.name,
+        content_type=attachment.content_type if inline or attachment.content_type != "text/plain"
+        else "text/plain; charset=utf-8",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
