@@ -21,7 +21,7 @@ from django.utils.text import Truncator, smart_split, unescape_string_literal
 from django.utils.translation import gettext_lazy as _
 
 from conversations import exports
-from conversations.models import Conversation, Feedback, ReviewLog, Turn
+from conversations.models import Conversation, Feedback, ReviewLog, ShareLink, Turn
 from conversations.reviews import review_record, review_record_many
 
 admin.site.site_header = _("chatsite administration")
@@ -157,6 +157,50 @@ class HasNegativeFeedbackFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SharedFilter(admin.SimpleListFilter):
+    title = _("shared")
+    parameter_name = "shared"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Shared by link")), ("no", _("Never shared"))]
+
+    def queryset(self, request, queryset):
+        shared = Exists(ShareLink.objects.filter(conversation=OuterRef("pk")))
+        if self.value() == "yes":
+            return queryset.filter(shared)
+        if self.value() == "no":
+            return queryset.filter(~shared)
+        return queryset
+
+
+class ShareLinkInline(admin.TabularInline):
+    """The chat's share links: when, as whom, until when, and whether revoked (the token is not shown)."""
+
+    model = ShareLink
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "display_name", "shared_messages", "expires_at", "revoked_at", "live"]
+    readonly_fields = fields
+    verbose_name = _("share link")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("messages"))
+    def shared_messages(self, link):
+        return len(link.messages)
+
+    @admin.display(description=_("opens"), boolean=True)
+    def live(self, link):
+        return link.is_live
+
+
 class TurnInline(admin.TabularInline):
     """Every turn of the conversation, every version of every branch, read-only, in the order written.
 
@@ -217,12 +261,12 @@ class TurnInline(admin.TabularInline):
 class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "title_display", "owner", "model", "turn_count", "total_tokens", "last_activity", "failed_display",
-        "feedback_score",
+        "feedback_score", "shared_display",
     ]
     list_display_links = ["title_display"]
     list_filter = [
         ("owner", admin.RelatedOnlyFieldListFilter), "model", ("updated_at", LastActivityFilter),
-        "archived", HasFailedAnswerFilter, HasNegativeFeedbackFilter,
+        "source", "archived", HasFailedAnswerFilter, HasNegativeFeedbackFilter, SharedFilter,
     ]
     list_select_related = ["owner"]
     # Turn content is searched too (get_search_results), with EXISTS so a chat is listed once.
@@ -237,7 +281,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "feedback_score", "created_at", "updated_at",
     ]
     readonly_fields = fields
-    inlines = [TurnInline]
+    inlines = [ShareLinkInline, TurnInline]
     view_on_site = False  # the chat page is the owner's only: a reviewer following the link gets a 404
 
     class Media:
@@ -254,10 +298,15 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     turns, "conversation", Sum(F("prompt_tokens") + F("completion_tokens"))
                 ),
                 has_failed_answer=Exists(turns.filter(role=Turn.Role.ASSISTANT, status=Turn.Status.FAILED)),
+                shared=Exists(ShareLink.objects.filter(conversation=OuterRef("pk"))),
                 feedback_up=_integer_subquery(feedback.filter(rating=1), "turn__conversation", Count("pk")),
                 feedback_down=_integer_subquery(feedback.filter(rating=-1), "turn__conversation", Count("pk")),
             )
         )
+
+    @admin.display(description=_("shared"), boolean=True, ordering="shared")
+    def shared_display(self, conversation):
+        return conversation.shared
 
     def get_search_results(self, request, queryset, search_term):
         """Every word must match the title, the owner's username or email, or some turn's text."""

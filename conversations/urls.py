@@ -1,4 +1,5 @@
-"""HTML pages: the chat, the history list fragment, earlier turns and one rendered turn."""
+"""HTML pages: the chat, the history list fragment, earlier turns, one rendered turn, the page's own writes and
+share links (the owner's list, and the public read-only page)."""
 
 from django.urls import path
 
@@ -14,4 +15,8 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/turns/", views.turn_list, name="turns"),
     path("c/<uuid:conversation_id>/turns/<int:turn_id>/", views.turn_detail, name="turn"),
     path("c/<uuid:conversation_id>/turns/<int:turn_id>/feedback/", views.turn_feedback, name="turn-feedback"),
+    path("c/<uuid:conversation_id>/share/", views.share_create, name="share-create"),
+    path("shares/", views.share_list, name="shares"),
+    path("shares/<int:link_id>/revoke/", views.share_revoke, name="share-revoke"),
+    path("s/<str:token>/", views.share_page, name="share"),
 ]

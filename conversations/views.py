@@ -11,18 +11,19 @@ from datetime import UTC, datetime, timedelta
 from itertools import groupby
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import llm, organizing, selectors, services
+from conversations import llm, organizing, selectors, services, sharing
 from conversations.api.serializers import ConversationWriteSerializer
-from conversations.models import Conversation, Turn
+from conversations.models import Conversation, ShareLink, Turn
 from conversations.selectors import conversation_list
 
 HISTORY_PAGE_SIZE = 50
@@ -249,3 +250,61 @@ def turn_feedback(request, conversation_id, turn_id: int):
         return JsonResponse({"rating": 0, "comment": ""})
     feedback = services.feedback_set(turn=turn, rating=rating, comment=comment.strip())
     return JsonResponse({"rating": feedback.rating, "comment": feedback.comment})
+
+
+# --- Share links ------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def share_create(request, conversation_id):
+    """Make a share link for one of the user's chats: `display_name` (optional), `expires_in_days` (1, 7, 30 or
+    null for until revoked)."""
+    conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
+    try:
+        body = _json_body(request)
+    except BadJsonBody:
+        return _json_error("Send a JSON object.")
+    display_name, days = body.get("display_name", ""), body.get("expires_in_days")
+    if not isinstance(display_name, str) or len(display_name) > 100 or isinstance(days, bool) or (
+        days not in sharing.EXPIRY_DAYS
+    ):
+        return _json_error("Send a display name of at most 100 characters and expires_in_days of 1, 7, 30 or null.")
+    link = sharing.share_link_create(conversation=conversation, display_name=display_name, expires_in_days=days)
+    return JsonResponse(
+        {"url": request.build_absolute_uri(link.get_absolute_url()), "messages": len(link.messages),
+         "expires_at": link.expires_at.isoformat() if link.expires_at else None},
+        status=201,
+    )
+
+
+@login_required
+@require_GET
+def share_list(request):
+    """The user's share links, newest first, with what each shows and whether it still opens."""
+    links = ShareLink.objects.for_user(request.user).select_related("conversation").only(
+        "id", "token", "title", "display_name", "created_at", "expires_at", "revoked_at", "conversation__title",
+        "conversation__id",
+    )
+    return render(request, "conversations/shares.html", {"links": links})
+
+
+@login_required
+@require_POST
+def share_revoke(request, link_id: int):
+    link = get_object_or_404(ShareLink.objects.for_user(request.user), pk=link_id)
+    sharing.share_link_revoke(link=link)
+    messages.success(request, _("The link is revoked: it no longer opens."))
+    return redirect("conversations:shares")
+
+
+@require_GET
+def share_page(request, token: str):
+    """The public, read-only snapshot behind a share link: no login, never indexed."""
+    link = ShareLink.objects.live().filter(token=token).first()
+    if link is None:
+        raise Http404("No such link, or it was revoked or has expired.")
+    response = render(request, "conversations/share.html", {"link": link})
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"  # the token stays out of other sites' logs
+    return response

@@ -1009,6 +1009,39 @@ async function historyAction(button) {
   }
 }
 
+// --- Share links ---------------------------------------------------------------------------------------------------
+
+const shareDialog = document.getElementById("share-dialog");
+const shareForm = document.getElementById("share-form");
+
+function openShareDialog() {
+  if (!conversationId) return;
+  document.getElementById("share-result").classList.add("is-hidden");
+  document.getElementById("share-create").disabled = false;
+  shareDialog.showModal();
+}
+
+shareForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const create = document.getElementById("share-create");
+  create.disabled = true;
+  const days = shareForm.elements.expires_in_days.value;
+  try {
+    const link = await request("POST", `${conversationUrl(conversationId)}share/`, {
+      display_name: shareForm.elements.display_name.value,
+      expires_in_days: days ? Number(days) : null,
+    });
+    const field = document.getElementById("share-url");
+    field.value = link.url;
+    document.getElementById("share-result").classList.remove("is-hidden");
+    field.select();
+  } catch (error) {
+    create.disabled = false;
+    showError(error.message);
+    shareDialog.close();
+  }
+});
+
 // --- Menus, sidebar, settings: keyboard and closing ------------------------------------------------------------
 
 function openMenus() {
@@ -1191,6 +1224,12 @@ document.addEventListener("click", async (event) => {
     setSidebarOpen(false);
   } else if (action === "toggle-settings") {
     setSettingsOpen(settingsForm.classList.contains("is-hidden"));
+  } else if (action === "share") {
+    openShareDialog();
+  } else if (action === "close-share") {
+    shareDialog.close();
+  } else if (action === "copy-share") {
+    if (await copyText(document.getElementById("share-url").value)) flashLabel(target, strings.copied);
   } else if (action === "suggest") {
     input.value = target.textContent.trim();
     autosize();
