@@ -4,7 +4,7 @@ import json
 from datetime import datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch, Q, prefetch_related_objects
 from django.utils import timezone
 
 from conversations.digests import history_digest
@@ -96,8 +96,12 @@ def turn_path(
         params.append(limit)
     turns = list(Turn.objects.raw(sql, params))[::-1]
     prefetch_related_objects(turns, "feedback")
+    if conversation.has_attachments:  # one query for all their files, only in chats that have some
+        prefetch_related_objects(turns, Prefetch("attachments", to_attr="attachment_list"))
     for turn in turns:
         turn.conversation = conversation  # no lazy query per turn
+        if not conversation.has_attachments:
+            turn.attachment_list = []
     return turns
 
 

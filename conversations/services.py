@@ -443,6 +443,7 @@ def _begin_append(
             model = conversation.model or llm.get_backend().default_model
             user_turn, assistant_turn, added = _create_turns(conversation, parent, inputs, now, model, reserved)
             attachments.bind(files or [], user_turn)
+            user_turn.attachment_list = files or []
             _with_versions(user_turn, [])
             auto_titled = not conversation.title and inputs[0]["role"] == Turn.Role.USER
             if auto_titled:

@@ -91,11 +91,20 @@ class TurnSerializer(serializers.ModelSerializer):
     sibling_index = VersionField(help_text="This version's place among them, from 1 (oldest).")
     previous_sibling_id = VersionField(help_text="The older version next to this one; null if none.")
     next_sibling_id = VersionField(help_text="The newer version next to this one; null if none.")
+    attachments = serializers.SerializerMethodField(help_text="Files sent with this message.")
 
     class Meta:
         model = Turn
-        fields = (*TURN_FIELDS, *VERSION_FIELDS)
+        fields = (*TURN_FIELDS, *VERSION_FIELDS, "attachments")
         read_only_fields = fields
+
+    @extend_schema_field({"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"}, "name": {"type": "string"},
+        "kind": {"type": "string", "enum": ["document", "image"]}, "content_type": {"type": "string"},
+        "size": {"type": "integer"}, "url": {"type": "string"},
+    }}})
+    def get_attachments(self, turn) -> list[dict]:
+        return attachment_list_data(turn)
 
 
 _TURN_DATETIME = serializers.DateTimeField()
@@ -106,7 +115,17 @@ def turn_data(turn: Turn) -> dict:
     data = {name: getattr(turn, name) for name in TURN_FIELDS}
     data.update({name: getattr(turn, name, None) for name in VERSION_FIELDS})
     data["created_at"] = _TURN_DATETIME.to_representation(turn.created_at)
+    data["attachments"] = attachment_list_data(turn)
     return data
+
+
+def attachment_list_data(turn: Turn) -> list[dict]:
+    """The files sent with a message, as loaded with it (`attachment_list`: selectors.turn_path, the service)."""
+    return [
+        {"id": str(a.pk), "name": a.name, "kind": a.kind, "content_type": a.content_type, "size": a.size,
+         "url": reverse("api:attachment-content", args=[a.pk])}
+        for a in getattr(turn, "attachment_list", None) or ()
+    ]
 
 
 class ConversationSerializer(serializers.ModelSerializer):

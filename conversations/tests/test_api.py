@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 TURN_FIELDS = {
     "id", "parent_id", "position", "role", "content", "status", "model", "prompt_tokens", "completion_tokens",
     "finish_reason", "error", "tool_calls", "tool_call_id", "created_at", "sibling_count", "sibling_index",
-    "previous_sibling_id", "next_sibling_id",
+    "previous_sibling_id", "next_sibling_id", "attachments",
 }
 CONVERSATION_FIELDS = {
     "id", "title", "model", "system_prompt", "archived", "created_at", "updated_at", "turn_count", "current_turn_id",

@@ -223,3 +223,30 @@ def test_deleting_a_chat_deletes_its_files_and_prune_deletes_old_unsent_ones(key
     call_command("prune_conversations", "--older-than", "30")
     assert not Attachment.objects.filter(pk=unsent["id"]).exists() and not unsent_path.exists()
     assert Conversation.objects.count() == 0 and Turn.objects.count() == 0
+
+
+def test_the_chat_page_shows_the_files_and_its_query_count_does_not_grow(
+    key_client, authenticated_client, user, fake_upstream, settings
+):
+    settings.CHAT_VISION_MODELS = ["fake-model"]
+    conversation = conversation_create(owner=user)
+    ids = [upload(key_client, "dot.png", PNG).json()["id"], upload(key_client, "notes.txt", b"notes").json()["id"]]
+    assert send(key_client, conversation, "two files", ids).status_code == 201
+    html = authenticated_client.get(conversation.get_absolute_url()).content.decode()
+    assert f'src="/api/v1/attachments/{ids[0]}/content/"' in html and 'alt="dot.png"' in html
+    assert f'href="/api/v1/attachments/{ids[1]}/content/" download="notes.txt"' in html
+
+    def page_queries() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            authenticated_client.get(conversation.get_absolute_url())
+        return len(captured)
+
+    before = page_queries()
+    more = [upload(key_client, f"{i}.txt", b"more").json()["id"] for i in range(4)]
+    assert send(key_client, conversation, "four more", more).status_code == 201
+    assert page_queries() == before
+    turns = key_client.get(f"/api/v1/conversations/{conversation.pk}/").json()["turns"]
+    assert [len(t["attachments"]) for t in turns] == [2, 0, 4, 0]
