@@ -11,6 +11,8 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     # Before admin.site.urls, whose catch-all would take it; admin_view: staff login and CSRF as in the admin.
     path("admin/usage/", admin.site.admin_view(admin_views.usage_view), name="admin_usage"),
+    path("admin/attachments/<uuid:attachment_id>/", admin.site.admin_view(admin_views.attachment_file_view),
+         name="admin_attachment"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator, smart_split, unescape_string_literal
 from django.utils.translation import gettext_lazy as _
 
@@ -232,11 +232,18 @@ class TurnInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("feedback")
+        return super().get_queryset(request).select_related("feedback").prefetch_related("attachments")
 
     @admin.display(description=_("content"))
     def content_text(self, turn):
-        return _content_block(turn.content)
+        files = format_html_join(
+            "", '<li><a href="{}">{}</a> ({}, {} bytes)</li>',
+            ((reverse("admin_attachment", args=[a.pk]), a.name, a.content_type, a.size)
+             for a in turn.attachments.all()),
+        )
+        return format_html("{}<ul class='review-files'>{}</ul>", _content_block(turn.content), files) if files else (
+            _content_block(turn.content)
+        )
 
     @admin.display(description=_("tokens"))
     def tokens(self, turn):

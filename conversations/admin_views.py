@@ -12,12 +12,15 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from conversations.models import Feedback, Turn
+from conversations.attachments import file_response
+from conversations.models import Attachment, Feedback, Turn
+from conversations.reviews import review_record
 from conversations.selectors import start_of_today
 
 USAGE_DAYS = 30
@@ -161,3 +164,13 @@ def usage_view(request):
         **usage_summary(),
     }
     return TemplateResponse(request, "admin/usage.html", context)
+
+
+def attachment_file_view(request, attachment_id):
+    """A file sent in a chat, for a reviewer (staff who may view conversations): logged as a review of the chat,
+    so its owner is told, and served inert like the owner's own view."""
+    if not request.user.has_perm("conversations.view_conversation"):
+        raise PermissionDenied
+    attachment = get_object_or_404(Attachment.objects.select_related("turn"), pk=attachment_id, turn__isnull=False)
+    review_record(conversation_id=attachment.turn.conversation_id, reviewer=request.user)
+    return file_response(attachment)

@@ -250,3 +250,30 @@ def test_the_chat_page_shows_the_files_and_its_query_count_does_not_grow(
     assert page_queries() == before
     turns = key_client.get(f"/api/v1/conversations/{conversation.pk}/").json()["turns"]
     assert [len(t["attachments"]) for t in turns] == [2, 0, 4, 0]
+
+
+def test_reviewers_open_sent_files_from_the_admin_and_the_owner_is_told(key_client, user, make_user, fake_upstream):
+    from django.test import Client
+
+    from conversations.models import ReviewLog
+    from conversations.tests.admin_support import make_reviewer
+
+    conversation = conversation_create(owner=user)
+    sent = upload(key_client, "report.txt", b"quarterly").json()
+    send(key_client, conversation, "see file", [sent["id"]])
+    unsent = upload(key_client, "draft.txt", b"draft").json()
+
+    reviewer = Client()
+    reviewer.force_login(make_reviewer(make_user))
+    page = reviewer.get(f"/admin/conversations/conversation/{conversation.pk}/change/").content.decode()
+    assert f'href="/admin/attachments/{sent["id"]}/"' in page and "report.txt" in page
+    ReviewLog.objects.all().delete()
+    response = reviewer.get(f"/admin/attachments/{sent['id']}/")
+    assert response.status_code == 200 and b"".join(response.streaming_content) == b"quarterly"
+    assert response["Content-Disposition"].startswith("attachment") and response["X-Content-Type-Options"] == "nosniff"
+    assert ReviewLog.objects.filter(conversation=conversation).count() == 1
+    assert reviewer.get(f"/admin/attachments/{unsent['id']}/").status_code == 404  # not part of any chat
+
+    staff = Client()
+    staff.force_login(make_user("plainstaff", is_staff=True))
+    assert staff.get(f"/admin/attachments/{sent['id']}/").status_code == 403

@@ -273,7 +273,7 @@ def _admin_values(route: str, world) -> dict:
     model_ids = {"conversation": ids["conversation_id"], "turn": ids["turn_id"], "apikey": ids["key_id"]}
     model = next((name for name in model_ids if f"/{name}/" in route), None)
     return {"object_id": model_ids.get(model, 1), "id": 1, "content_type_id": 1, "app_label": "conversations",
-            "url": "anything"}
+            "url": "anything", "attachment_id": ids["attachment_id"]}
 
 
 def test_admin_id_routes_refuse_non_staff(world, fake_upstream, other_user):
