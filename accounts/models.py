@@ -1,6 +1,7 @@
 """Users and their personal API keys."""
 
 import hashlib
+import hmac
 import secrets
 from datetime import datetime
 
@@ -33,6 +34,17 @@ class ApiKeyQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True).filter(
             models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
         )
+
+    def for_api_key(self, raw_key: str):
+        """The active key `raw_key` is, with its user (one indexed query), or None.
+
+        Looked up by the key's SHA-256 (the key itself is never stored), then compared in constant time.
+        """
+        key_hash = hash_api_key(raw_key)
+        key = self.active().select_related("user").filter(key_hash=key_hash).first()
+        if key is None or not hmac.compare_digest(key.key_hash, key_hash):
+            return None
+        return key
 
 
 class ApiKey(models.Model):
