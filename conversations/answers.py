@@ -28,6 +28,7 @@ from django.conf import settings
 
 from chatsite import metrics
 from conversations import services
+from conversations.turn_json import turn_data
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,6 @@ def redis_key(turn_id: int) -> str:
 
 def event_frame(event: services.ChatEvent) -> tuple[str, dict]:
     """An event as the REST API and the page receive it: (SSE event name, JSON data)."""
-    from conversations.api.serializers import turn_data
-
     if isinstance(event, services.TurnStored):
         user_turn = turn_data(event.user_turn) if event.user_turn is not None else None
         return "turn", {"user_turn": user_turn, "assistant_turn": turn_data(event.assistant_turn)}

@@ -9,16 +9,11 @@ from conversations import llm
 from conversations.models import Attachment, Conversation, Feedback, Turn
 from conversations.reviews import review_notice_for
 from conversations.selectors import turn_path
+from conversations.turn_json import TURN_FIELDS, VERSION_FIELDS, attachment_list_data
 
 CONVERSATION_FIELDS = (
     "id", "title", "model", "system_prompt", "archived", "created_at", "updated_at", "turn_count", "current_turn_id",
 )
-TURN_FIELDS = (
-    "id", "parent_id", "position", "role", "content", "status", "model", "prompt_tokens", "completion_tokens",
-    "finish_reason", "error", "tool_calls", "tool_call_id", "created_at",
-)
-# Versions: turns with the same parent. Carried by path reads (selectors.turn_path) and new turns.
-VERSION_FIELDS = ("sibling_count", "sibling_index", "previous_sibling_id", "next_sibling_id")
 
 
 def reject_unencodable(value: str) -> str:
@@ -105,27 +100,6 @@ class TurnSerializer(serializers.ModelSerializer):
     }}})
     def get_attachments(self, turn) -> list[dict]:
         return attachment_list_data(turn)
-
-
-_TURN_DATETIME = serializers.DateTimeField()
-
-
-def turn_data(turn: Turn) -> dict:
-    """TurnSerializer(turn).data without DRF's per-call field machinery: the SSE path sends two per answer."""
-    data = {name: getattr(turn, name) for name in TURN_FIELDS}
-    data.update({name: getattr(turn, name, None) for name in VERSION_FIELDS})
-    data["created_at"] = _TURN_DATETIME.to_representation(turn.created_at)
-    data["attachments"] = attachment_list_data(turn)
-    return data
-
-
-def attachment_list_data(turn: Turn) -> list[dict]:
-    """The files sent with a message, as loaded with it (`attachment_list`: selectors.turn_path, the service)."""
-    return [
-        {"id": str(a.pk), "name": a.name, "kind": a.kind, "content_type": a.content_type, "size": a.size,
-         "url": reverse("api:attachment-content", args=[a.pk])}
-        for a in getattr(turn, "attachment_list", None) or ()
-    ]
 
 
 class ConversationSerializer(serializers.ModelSerializer):

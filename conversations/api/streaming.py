@@ -14,7 +14,7 @@ from django.http import StreamingHttpResponse
 from redis.exceptions import RedisError
 
 from conversations import answers, services
-from conversations.api.serializers import turn_data
+from conversations.turn_json import turn_data
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 

@@ -307,8 +307,9 @@ async def test_an_answer_abandoned_by_a_dead_worker_is_failed_by_a_follower(fake
 
 @pytest.mark.django_db
 def test_turn_data_matches_the_turn_serializer(user):
-    from conversations.api.serializers import TurnSerializer, turn_data
+    from conversations.api.serializers import TurnSerializer
     from conversations.models import Turn
+    from conversations.turn_json import turn_data
 
     conversation = Conversation.objects.create(owner=user)
     turn = Turn.objects.create(conversation=conversation, position=1, role="assistant", content="hi",
