@@ -10,9 +10,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts.addresses import client_ip_address
 from accounts.forms import ApiKeyCreateForm, SignUpForm
 from accounts.models import ApiKey
-from chatsite.middleware import client_ip_address
 from conversations.selectors import tokens_used_today
 
 

@@ -211,7 +211,7 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # The address a lockout is keyed on: REMOTE_ADDR; behind N trusted proxies that append to X-Forwarded-For,
 # the N-th entry from its right (entries further left are the client's to forge).
 AXES_TRUSTED_PROXY_COUNT = env.int("AXES_TRUSTED_PROXY_COUNT", default=0)
-AXES_CLIENT_IP_CALLABLE = "chatsite.middleware.client_ip_address"
+AXES_CLIENT_IP_CALLABLE = "accounts.addresses.client_ip_address"
 # Sign-up submissions per client address per hour (a taken username is named, so probing is slowed instead).
 SIGNUP_ATTEMPTS_PER_HOUR = env.int("SIGNUP_ATTEMPTS_PER_HOUR", default=10)
 
@@ -286,6 +286,8 @@ CHAT_STALE_TURN_SECONDS = env.int("CHAT_STALE_TURN_SECONDS", default=600)
 # mid-answer leaves the answer failed (and the chat free) within about this many seconds.
 CHAT_ANSWER_HEARTBEAT_SECONDS = env.int("CHAT_ANSWER_HEARTBEAT_SECONDS", default=15)
 CHAT_SHOW_REVIEWER = env.bool("CHAT_SHOW_REVIEWER", default=False)
+# A temporary chat is never listed and is deleted this many hours after it starts (delete_temporary_chats).
+CHAT_TEMPORARY_HOURS = env.int("CHAT_TEMPORARY_HOURS", default=24)
 # Attachments: per file, per message, per user; how much of a document's text goes to the model; which models
 # read images (the others get a clear refusal before anything is sent).
 CHAT_ATTACHMENT_MAX_BYTES = env.int("CHAT_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)

@@ -32,7 +32,7 @@ urlpatterns = [
          name="attachment-content"),
     path("v1/keys/", accounts_api.ApiKeyListView.as_view(), name="key-list"),
     path("v1/keys/<int:key_id>/", accounts_api.ApiKeyDetailView.as_view(), name="key-detail"),
-    path("chat", views.SeedChatView.as_view(), name="seed-chat"),
+    path("chat", views.ApiChatView.as_view(), name="chat"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -399,7 +399,7 @@ def _delete_if_refused(conversation, exc: errors.ChatError) -> None:
         services.conversation_delete(conversation=conversation)
 
 
-class SeedChatView(ApiView):
+class ApiChatView(ApiView):
     """The original FastAPI backend's endpoint, kept so its clients work unchanged."""
 
     chat_methods = ("POST",)

@@ -127,7 +127,7 @@ def test_client_address_behind_proxies():
     """The address a lockout is keyed on, for 0, 1 and 2 trusted proxies and a short or forged chain."""
     from django.test import RequestFactory, override_settings
 
-    from chatsite.middleware import client_ip_address
+    from accounts.addresses import client_ip_address
 
     def address(proxies, forwarded=None):
         extra = {"REMOTE_ADDR": "10.0.0.2"}
