@@ -218,6 +218,19 @@ def usage_by_day(user, *, days: int = 30) -> list[dict]:
     )
 
 
+def models_offered() -> list[str]:
+    """The models users may pick (the configured backend's default first)."""
+    from conversations import llm
+
+    return llm.get_backend().models()
+
+
+def default_model() -> str:
+    from conversations import llm
+
+    return llm.get_backend().default_model
+
+
 def model_backend_health() -> dict[str, str]:
     """The configured model backend and its state: up, starting (the local model server is loading) or down."""
     from conversations import llm

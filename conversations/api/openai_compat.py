@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from accounts.authentication import ApiKeyAuthentication
 from chatsite.api_errors import exception_handler
-from conversations import answers, errors, llm, selectors, services
+from conversations import answers, errors, selectors, services
 from conversations.api import schema
 from conversations.api.base import ApiView, own_conversation
 from conversations.api.chat_parameters import ChatParametersSerializer, model_options
@@ -198,7 +198,7 @@ class ChatCompletionsView(OpenAIApiView):
         serializer = ChatCompletionRequestSerializer(data=self.body(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if data["model"] not in llm.get_backend().models():
+        if data["model"] not in selectors.models_offered():
             raise ModelNotFound(f"The model '{data['model']}' does not exist here. See GET /v1/models.")
         conversation_id = _requested_conversation_id(request, data.get("metadata"))
         after_turn_id = None
@@ -313,7 +313,7 @@ class ModelsView(OpenAIApiView):
     def get(self, request):
         return Response({
             "object": "list",
-            "data": [_model_object(name) for name in llm.get_backend().models()],
+            "data": [_model_object(name) for name in selectors.models_offered()],
         }, status=status.HTTP_200_OK)
 
 
@@ -327,7 +327,7 @@ class ModelDetailView(OpenAIApiView):
         }),
     )
     def get(self, request, model_id: str):
-        if model_id not in llm.get_backend().models():
+        if model_id not in selectors.models_offered():
             raise ModelNotFound(f"The model '{model_id}' does not exist here. See GET /v1/models.")
         return Response(_model_object(model_id))
 

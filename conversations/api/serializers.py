@@ -5,7 +5,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from conversations import llm
+from conversations import selectors
 from conversations.models import Attachment, Conversation, Feedback, Turn
 from conversations.reviews import review_notice_for
 from conversations.selectors import turn_path
@@ -138,9 +138,9 @@ class ConversationDetailSerializer(ConversationSerializer):
 
 
 def validate_model_name(value: str) -> str:
-    if value and value not in llm.get_backend().models():
+    if value and value not in selectors.models_offered():
         raise serializers.ValidationError(
-            f"Unknown model. Available: {', '.join(llm.get_backend().models())}.", code="invalid_choice"
+            f"Unknown model. Available: {', '.join(selectors.models_offered())}.", code="invalid_choice"
         )
     return value
 
