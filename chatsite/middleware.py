@@ -20,7 +20,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-class _HybridMiddleware:
+class HybridMiddleware:
     """Runs natively in both sync and async stacks (Django adapts nothing around it)."""
 
     sync_capable = True
@@ -56,7 +56,7 @@ class _HybridMiddleware:
         return response
 
 
-class StaticFilesMiddleware(_HybridMiddleware):
+class StaticFilesMiddleware(HybridMiddleware):
     """WhiteNoise's static file serving, without forcing every async request through a thread."""
 
     def __init__(self, get_response):
@@ -79,7 +79,7 @@ class StaticFilesMiddleware(_HybridMiddleware):
         return await sync_to_async(self.process_request, thread_sensitive=False)(request)
 
 
-class ContentSecurityPolicyMiddleware(_HybridMiddleware):
+class ContentSecurityPolicyMiddleware(HybridMiddleware):
     """A strict CSP: no inline scripts, no off-site images (markdown images can't leak data)."""
 
     def process_response(self, request, response):

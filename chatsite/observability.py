@@ -15,8 +15,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.utils.functional import SimpleLazyObject
+
+from chatsite.middleware import HybridMiddleware
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -68,32 +69,26 @@ def _user_id(request, *, may_load: bool):
     return user.pk if user.is_authenticated else None
 
 
-class RequestContextMiddleware:
+class RequestContextMiddleware(HybridMiddleware):
     """First in MIDDLEWARE: the request id (the client's or a new one) on the response, in error bodies
-    (chatsite.api_errors) and on every log line; then one access line and the HTTP metrics per request."""
+    (chatsite.api_errors) and on every log line; then one access line and the HTTP metrics per request.
 
-    sync_capable = True
-    async_capable = True
+    An exception inside is already a response when it gets here (Django converts it at each layer).
+    """
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
+    def process_request(self, request):
+        request.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        context = {"request_id": request.request_id, "surface": surface_of(request.path)}
+        request.log_context_token = log_context.set(context)
+        request.started_at = time.perf_counter()
 
-    def _begin(self, request):
-        request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
-        request.request_id = request_id
-        token = log_context.set({"request_id": request_id, "surface": surface_of(request.path)})
-        return token, time.perf_counter()
-
-    def _end(self, request, response, token, started, *, may_load: bool):
+    def process_response(self, request, response):
         try:
             response[REQUEST_ID_HEADER] = request.request_id
-            duration = time.perf_counter() - started
+            duration = time.perf_counter() - request.started_at
             match = getattr(request, "resolver_match", None)
             route = match.route if match is not None else "unmatched"
-            annotate(user_id=_user_id(request, may_load=may_load))
+            annotate(user_id=_user_id(request, may_load=not self.is_async))
             from chatsite import metrics
 
             metrics.http_request(route=route, method=request.method, status=response.status_code, seconds=duration)
@@ -104,28 +99,8 @@ class RequestContextMiddleware:
                        "duration_ms": round(duration * 1000, 1)},
             )
         finally:
-            log_context.reset(token)
+            log_context.reset(request.log_context_token)
         return response
-
-    def __call__(self, request):
-        if self.is_async:
-            return self.__acall__(request)
-        token, started = self._begin(request)
-        try:
-            response = self.get_response(request)
-        except BaseException:
-            log_context.reset(token)
-            raise
-        return self._end(request, response, token, started, may_load=True)
-
-    async def __acall__(self, request):
-        token, started = self._begin(request)
-        try:
-            response = await self.get_response(request)
-        except BaseException:
-            log_context.reset(token)
-            raise
-        return self._end(request, response, token, started, may_load=False)
 
 
 class ContextFilter(logging.Filter):
