@@ -56,6 +56,17 @@ class Conversation(models.Model):
     turn_count = models.PositiveIntegerField(
         default=0, help_text="Number of stored turns, every version of every branch included."
     )
+    pinned_at = models.DateTimeField(
+        null=True, blank=True, help_text="Pinned chats lead the history list, most recently pinned first."
+    )
+    folder = models.ForeignKey(
+        "Folder", on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations",
+        help_text="The owner's folder it is filed in, if any.",
+    )
+    delete_after = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A temporary chat: never listed in the history, deleted after this time (CHAT_TEMPORARY_HOURS).",
+    )
     current_turn = models.ForeignKey(
         "Turn", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
         help_text="The last turn of the branch the user sees: the thread shown (and sent to the model) is "
@@ -305,6 +316,30 @@ class ReviewLog(models.Model):
 
     def __str__(self):
         return f"{self.reviewer} reviewed {self.conversation_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class FolderQuerySet(models.QuerySet):
+    def for_user(self, user):
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user)
+
+
+class Folder(models.Model):
+    """A user's folder of chats in the sidebar (a chat is in at most one)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_folders")
+    name = models.CharField(max_length=80)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = FolderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="folder_name_unique_per_owner")]
+
+    def __str__(self):
+        return self.name
 
 
 class ShareLinkQuerySet(models.QuerySet):

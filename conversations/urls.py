@@ -16,7 +16,12 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/turns/<int:turn_id>/", views.turn_detail, name="turn"),
     path("c/<uuid:conversation_id>/turns/<int:turn_id>/feedback/", views.turn_feedback, name="turn-feedback"),
     path("c/<uuid:conversation_id>/share/", views.share_create, name="share-create"),
+    path("c/<uuid:conversation_id>/organize/", views.conversation_organize, name="organize"),
+    path("folders/", views.folder_create, name="folder-create"),
+    path("folders/<int:folder_id>/delete/", views.folder_delete, name="folder-delete"),
     path("shares/", views.share_list, name="shares"),
     path("shares/<int:link_id>/revoke/", views.share_revoke, name="share-revoke"),
     path("s/<str:token>/", views.share_page, name="share"),
+    path("account/export/", views.account_export, name="account-export"),
+    path("account/delete/", views.account_delete, name="account-delete"),
 ]

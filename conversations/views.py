@@ -13,17 +13,18 @@ from itertools import groupby
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Q
-from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.http import FileResponse, Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import llm, organizing, selectors, services, sharing
+from conversations import account_data, llm, organizing, selectors, services, sharing
 from conversations.api.serializers import ConversationWriteSerializer
-from conversations.models import Conversation, ShareLink, Turn
+from conversations.models import Conversation, Folder, ShareLink, Turn
 from conversations.selectors import conversation_list
 
 HISTORY_PAGE_SIZE = 50
@@ -37,7 +38,21 @@ SUGGESTIONS = (
     _("Write a Python function that sorts a list"),
 )
 
+# The page's keyboard shortcuts (static/js/chat.js), listed in its help dialog. Cmd stands for Ctrl on a Mac.
+SHORTCUTS = (
+    (("Ctrl", "Shift", "O"), _("New chat")),
+    (("Ctrl", "K"), _("Search chats")),
+    (("Shift", "Esc"), _("Focus the message box")),
+    (("Ctrl", "Shift", "X"), _("Stop the answer being written")),
+    (("Ctrl", "Shift", ";"), _("Copy the last answer")),
+    (("Ctrl", "/"), _("Show these shortcuts")),
+    (("Esc",), _("Close a menu, a dialog, Settings or the sidebar; cancel an edit")),
+    (("↑ / ↓",), _("Move between chats in the sidebar")),
+    (("→",), _("Open a chat's menu in the sidebar")),
+)
+
 HISTORY_GROUPS = {
+    "pinned": _("Pinned"),
     "today": _("Today"),
     "yesterday": _("Yesterday"),
     "week": _("Previous 7 days"),
@@ -79,17 +94,28 @@ def _older_than(when: datetime, pk) -> Q:
 
 
 def _history_page(
-    request, *, archived: bool, search: str = "", cursor: str = "", through: Conversation | None = None
+    request, *, archived: bool, search: str = "", cursor: str = "", through: Conversation | None = None,
+    folder: Folder | None = None,
 ) -> dict:
     """One page of the user's history, grouped by age: a single query whatever the history size.
 
     Keyset paging on (updated_at, id) keeps page N as cheap as page 1. `through`: the chat open on the page; when
     it is further down than the first page, the page reaches down to it (two more queries, only then), so it is
-    listed and marked however far down it is.
+    listed and marked however far down it is. Temporary chats are never listed. The plain list (no search, no
+    folder) starts with the pinned chats, in a group of their own (one more query, on the first page only).
     """
-    conversations = conversation_list(user=request.user, archived=archived, search=search).order_by(
-        "-updated_at", "-pk"
-    ).only("id", "title", "archived", "updated_at")
+    conversations = conversation_list(user=request.user, archived=archived, search=search).filter(
+        delete_after__isnull=True
+    ).order_by("-updated_at", "-pk").only("id", "title", "archived", "updated_at", "pinned_at", "folder_id")
+    pinned = []
+    if folder is not None:
+        conversations = conversations.filter(folder=folder)
+    elif not search and not archived:
+        if not cursor:
+            pinned = list(conversations.filter(pinned_at__isnull=False).order_by("-pinned_at", "-pk"))
+        conversations = conversations.filter(pinned_at__isnull=True)
+    if through is not None and (through.pinned_at or through.delete_after):
+        through = None  # listed with the pinned ones, or never
     if cursor:
         conversations = conversations.filter(_older_than(*_parse_cursor(cursor)))
     rows = list(conversations[: HISTORY_PAGE_SIZE + 1])
@@ -100,7 +126,8 @@ def _history_page(
         rows += list(rest.exclude(_older_than(through.updated_at, through.pk)))
         has_more = rest.filter(_older_than(through.updated_at, through.pk)).exists()
     today = timezone.localdate()
-    groups = [
+    groups = [{"key": "pinned", "label": HISTORY_GROUPS["pinned"], "conversations": pinned}] if pinned else []
+    groups += [
         {"key": key, "label": HISTORY_GROUPS[key], "conversations": list(items)}
         for key, items in groupby(rows, key=lambda c: _history_group(c.updated_at, today))
     ]
@@ -109,6 +136,7 @@ def _history_page(
         "history_next": _cursor(rows[-1]) if has_more else "",
         "history_archived": archived,
         "history_search": search,
+        "history_folder": folder,
     }
 
 
@@ -124,8 +152,16 @@ def _chat_context(request, conversation: Conversation | None) -> dict:
         "default_system_prompt": settings.CHAT_DEFAULT_SYSTEM_PROMPT,
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "suggestions": SUGGESTIONS,
+        "folders": Folder.objects.for_user(request.user),
+        "shortcuts": SHORTCUTS,
+        "temporary_hours": settings.CHAT_TEMPORARY_HOURS,
         **_history_page(request, archived=False, through=conversation),
     }
+
+
+def _open_conversations(user):
+    """The user's chats that still open: a temporary chat past its time is gone, even before it is deleted."""
+    return Conversation.objects.for_user(user).exclude(delete_after__lte=timezone.now())
 
 
 @login_required
@@ -147,7 +183,7 @@ def _turn_page(conversation: Conversation, *, before: int | None = None) -> dict
 @login_required
 @require_GET
 def conversation_detail(request, conversation_id):
-    conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
+    conversation = get_object_or_404(_open_conversations(request.user), pk=conversation_id)
     return render(
         request, "conversations/chat.html", {**_chat_context(request, conversation), **_turn_page(conversation)}
     )
@@ -175,11 +211,18 @@ def history(request):
     search = request.GET.get("q", "")[:200]
     if "\x00" in search:
         return HttpResponseBadRequest("The search cannot contain a null character.")
+    folder = None
+    if request.GET.get("folder"):
+        raw = request.GET["folder"]
+        if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**63:
+            return HttpResponseBadRequest("`folder` must be a folder id (a whole number).")
+        folder = get_object_or_404(Folder.objects.for_user(request.user), pk=int(raw))
     context = _history_page(
         request,
         archived=request.GET.get("archived") == "1",
         search=search,
         cursor=request.GET.get("cursor", ""),
+        folder=folder,
     )
     return render(request, "conversations/_history.html", context)
 
@@ -224,12 +267,20 @@ def conversation_start(request):
     except BadJsonBody:
         return _json_error("Send a JSON object.")
     serializer = ConversationWriteSerializer(data={k: v for k, v in body.items() if k in ("model", "system_prompt")})
-    if not serializer.is_valid():
-        return _json_error("Some fields are invalid.", fields=serializer.errors)
-    conversation = services.conversation_create(
-        owner=request.user, source=Conversation.Source.WEB, **serializer.validated_data
+    temporary = body.get("temporary", False)
+    if not serializer.is_valid() or not isinstance(temporary, bool):
+        return _json_error("Some fields are invalid.", fields=serializer.errors if serializer.errors else None)
+    with transaction.atomic():
+        conversation = services.conversation_create(
+            owner=request.user, source=Conversation.Source.WEB, **serializer.validated_data
+        )
+        if temporary:
+            organizing.conversation_make_temporary(conversation=conversation)
+    return JsonResponse(
+        {"id": str(conversation.pk), "url": conversation.get_absolute_url(),
+         "delete_after": conversation.delete_after.isoformat() if conversation.delete_after else None},
+        status=201,
     )
-    return JsonResponse({"id": str(conversation.pk), "url": conversation.get_absolute_url()}, status=201)
 
 
 @login_required
@@ -308,3 +359,78 @@ def share_page(request, token: str):
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"  # the token stays out of other sites' logs
     return response
+
+
+# --- Pins and folders ---------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def conversation_organize(request, conversation_id):
+    """Pin or unpin a chat (`pinned`), and file it in a folder or take it out (`folder`: an id or null)."""
+    conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
+    try:
+        body = _json_body(request)
+    except BadJsonBody:
+        return _json_error("Send a JSON object.")
+    pinned, folder_id = body.get("pinned"), body.get("folder", ...)
+    if pinned is not None and not isinstance(pinned, bool):
+        return _json_error("`pinned` is true or false.")
+    if folder_id not in (..., None) and (isinstance(folder_id, bool) or not isinstance(folder_id, int)):
+        return _json_error("`folder` is a folder id or null.")
+    folder = None
+    if isinstance(folder_id, int):
+        folder = get_object_or_404(Folder.objects.for_user(request.user), pk=folder_id)
+    if pinned is not None:
+        organizing.conversation_pin(conversation=conversation, pinned=pinned)
+    if folder_id is not ...:
+        organizing.conversation_file(conversation=conversation, folder=folder)
+    return JsonResponse({"pinned": conversation.pinned_at is not None, "folder": conversation.folder_id})
+
+
+@login_required
+@require_POST
+def folder_create(request):
+    try:
+        body = _json_body(request)
+    except BadJsonBody:
+        return _json_error("Send a JSON object.")
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 80:
+        return _json_error("A folder needs a name of at most 80 characters.")
+    try:
+        folder = organizing.folder_create(owner=request.user, name=name)
+    except organizing.FolderNameTaken:
+        return _json_error("You already have a folder with that name.", 409)
+    return JsonResponse({"id": folder.pk, "name": folder.name}, status=201)
+
+
+@login_required
+@require_POST
+def folder_delete(request, folder_id: int):
+    organizing.folder_delete(folder=get_object_or_404(Folder.objects.for_user(request.user), pk=folder_id))
+    return JsonResponse({}, status=200)
+
+
+# --- The user's own data ------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def account_export(request):
+    """Everything the user has here, as a zip: chats as JSON and Markdown, and their attachments."""
+    archive = account_data.account_export(user=request.user)
+    filename = f"chatsite-{request.user.username}-{timezone.localdate():%Y-%m-%d}.zip"
+    return FileResponse(archive, as_attachment=True, filename=filename, content_type="application/zip")
+
+
+@login_required
+@require_POST
+def account_delete(request):
+    """Delete the account and all its data, once the password is given again."""
+    if not request.user.check_password(request.POST.get("password", "")):
+        messages.error(request, _("That password is not right: the account was not deleted."))
+        return redirect("profile")
+    account_data.account_delete(request=request)
+    messages.success(request, _("Your account and all its data are deleted."))
+    return redirect("login")

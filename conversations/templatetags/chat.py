@@ -45,6 +45,13 @@ JS_STRINGS = {
     "char_count": _("%(count)s of %(limit)s characters"),
     "today": _("Today"),
     "edit_message": _("Edit your message"),
+    "pin": _("Pin"),
+    "unpin": _("Unpin"),
+    "no_folder": _("No folder"),
+    "folder_name_prompt": _("Name of the new folder"),
+    "create": _("Create"),
+    "delete_folder_confirm": _("Delete this folder? Its chats stay, out of any folder."),
+    "delete_folder": _("Delete folder"),
     "feedback_comment_saved": _("Thanks, your comment is saved."),
 }
 
@@ -88,6 +95,10 @@ _ICON_PATHS = {
     "settings": '<path d="M4 6h10M18 6h2M4 12h4M12 12h8M4 18h12M20 18h0"/><circle cx="16" cy="6" r="2"/>'
                 '<circle cx="10" cy="12" r="2"/><circle cx="18" cy="18" r="2"/>',
     "download": '<path d="M12 4v11M7 10l5 5 5-5M5 20h14"/>',
+    "pin": '<path d="M9 4h6l-1 6 4 4H6l4-4zM12 14v7"/>',
+    "folder": '<path d="M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z"/>',
+    "clock": '<circle cx="12" cy="12" r="8.5"/><path d="M12 7.5V12l3 2"/>',
+    "keyboard": '<rect x="3" y="6" width="18" height="12" rx="2"/><path d="M7 10h.01M11 10h.01M15 10h.01M7 14h10"/>',
     "share": '<circle cx="18" cy="5" r="2.5"/><circle cx="6" cy="12" r="2.5"/><circle cx="18" cy="19" r="2.5"/>'
              '<path d="M8.2 10.8l7.6-4.4M8.2 13.2l7.6 4.4"/>',
 }

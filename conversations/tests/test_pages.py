@@ -221,8 +221,8 @@ def test_history_query_count_is_constant(authenticated_client, user, django_asse
         [Conversation(owner=user, title=f"chat {i}", updated_at=now - timedelta(minutes=i)) for i in range(count)]
     )
     authenticated_client.get("/c/history/")  # warm the session
-    # 1 session, 2 user, 3 one page of conversations.
-    with django_assert_num_queries(3):
+    # 1 session, 2 user, 3 the pinned chats (first page only), 4 one page of conversations.
+    with django_assert_num_queries(4):
         response = authenticated_client.get("/c/history/")
     assert len(history_ids(response.content.decode())) == min(count, 50)
 
@@ -236,9 +236,10 @@ def test_chat_page_query_count_is_constant(authenticated_client, user, django_as
     conversation = conversation_with_history(user, count, title="Long chat")
     Feedback.objects.create(turn=conversation.turns.filter(role="assistant").first() or conversation.turns.first(),
                             rating=1)
-    # 1 session, 2 user, 3 the conversation, 4 the latest staff review, 5 the history page,
-    # 6 the newest turns of the branch shown (one recursive query, with their versions), 7 their feedback.
-    with django_assert_num_queries(7):
+    # 1 session, 2 user, 3 the conversation, 4 the latest staff review, 5 the pinned chats, 6 the history page,
+    # 7 the folders, 8 the newest turns of the branch shown (one recursive query, with their versions),
+    # 9 their feedback.
+    with django_assert_num_queries(9):
         response = authenticated_client.get(conversation.get_absolute_url())
     html = response.content.decode()
     assert html.count('class="turn turn-') == min(count, 100)
@@ -270,8 +271,8 @@ def test_earlier_turns_load_page_by_page(authenticated_client, user, other_user)
 
 def test_new_chat_page_query_count(authenticated_client, user, django_assert_num_queries):
     make_conversation(user, "one")
-    # 1 session, 2 user, 3 the history page.
-    with django_assert_num_queries(3):
+    # 1 session, 2 user, 3 the pinned chats, 4 the history page, 5 the folders.
+    with django_assert_num_queries(5):
         authenticated_client.get("/")
 
 

@@ -31,6 +31,8 @@ const apiBase = chat.dataset.apiBase;
 const userId = chat.dataset.userId;
 let conversationId = chat.dataset.conversationId || "";
 let showArchived = false;
+let currentFolder = "";
+let temporary = false;
 
 // The answer being streamed; `current` tells a finished stream's cleanup from a newer one's.
 const run = { busy: false, controller: null, stopRequested: false, current: null };
@@ -509,7 +511,9 @@ async function ensureConversation() {
   const systemPrompt = settingsForm.elements.system_prompt.value.trim();
   if (model) settings.model = model;
   if (systemPrompt) settings.system_prompt = systemPrompt;
+  if (temporary) settings.temporary = true;
   const created = await request("POST", chat.dataset.startUrl, settings);
+  document.querySelector(".temporary-toggle")?.remove();
   const oldKey = draftKey();
   conversationId = created.id;
   chat.dataset.conversationId = created.id;
@@ -522,7 +526,7 @@ async function ensureConversation() {
   // The language switcher returns to this page, not to a new chat.
   for (const next of document.querySelectorAll(".language-form input[name=next]")) next.value = conversationUrl(created.id);
   updateExportLinks();
-  addHistoryItem(created.id);
+  if (!temporary) addHistoryItem(created.id);
   return true;
 }
 
@@ -811,6 +815,7 @@ function historyUrl(extra = {}) {
   const params = new URLSearchParams();
   if (searchInput.value.trim()) params.set("q", searchInput.value.trim());
   if (showArchived) params.set("archived", "1");
+  if (currentFolder) params.set("folder", currentFolder);
   for (const [key, value] of Object.entries(extra)) params.set(key, value);
   return `${historyEl.dataset.url}?${params}`;
 }
@@ -822,18 +827,21 @@ function markActive() {
 }
 
 function historyListShown() {
-  // The plain list (not a search, not the archive): where a new or answered chat goes to the top.
-  return !showArchived && !searchInput.value.trim();
+  // The plain list (not a search, a folder or the archive): where a new or answered chat goes to the top.
+  return !showArchived && !currentFolder && !searchInput.value.trim() && !temporary && !chat.dataset.temporary;
 }
 
 function todayHeading() {
-  const first = historyEl.querySelector(".history-group");
-  if (first?.dataset.group === "today") return first;
+  const existing = historyEl.querySelector('.history-group[data-group="today"]');
+  if (existing) return existing;
   const heading = document.createElement("h2");
   heading.className = "history-group";
   heading.dataset.group = "today";
   heading.textContent = strings.today;
-  historyEl.prepend(heading);
+  // Below the pinned chats, if any.
+  const pinned = [...historyEl.querySelectorAll('.history-item[data-pinned="1"]')].pop();
+  if (pinned) pinned.after(heading);
+  else historyEl.prepend(heading);
   return heading;
 }
 
@@ -859,6 +867,7 @@ function bumpHistoryItem() {
     addHistoryItem(conversationId);
     return;
   }
+  if (item.dataset.pinned === "1") return; // pinned chats keep their own order
   const heading = todayHeading();
   if (heading.nextElementSibling !== item) heading.after(item);
   for (const group of historyEl.querySelectorAll(".history-group")) {
@@ -987,6 +996,14 @@ async function historyAction(button) {
       link.textContent = updated.title;
       link.title = updated.title;
       if (id === conversationId) setTitle(updated.title);
+    } else if (button.dataset.action === "pin") {
+      await request("POST", `${conversationUrl(id)}organize/`, { pinned: item.dataset.pinned !== "1" });
+      await refreshHistory();
+    } else if (button.dataset.action === "move") {
+      const folder = await chooseFolder(item.dataset.folder);
+      if (folder === null) return;
+      await request("POST", `${conversationUrl(id)}organize/`, { folder: folder ? Number(folder) : null });
+      await refreshHistory();
     } else if (button.dataset.action === "archive") {
       await api("PATCH", `conversations/${id}/`, { archived: item.dataset.archived !== "1" });
       item.remove();
@@ -1039,6 +1056,159 @@ shareForm.addEventListener("submit", async (event) => {
     create.disabled = false;
     showError(error.message);
     shareDialog.close();
+  }
+});
+
+// --- Folders ---------------------------------------------------------------------------------------------------
+
+const folderList = document.getElementById("folder-list");
+const folderDialog = document.getElementById("folder-dialog");
+
+function folderRows() {
+  return [...folderList.querySelectorAll(".folder-row")];
+}
+
+function openFolder(button) {
+  // A folder's button filters the list to its chats; pressed again, back to all chats.
+  const row = button.closest(".folder-row");
+  const opening = button.getAttribute("aria-pressed") !== "true";
+  for (const other of folderList.querySelectorAll(".folder-btn")) other.setAttribute("aria-pressed", "false");
+  button.setAttribute("aria-pressed", String(opening));
+  currentFolder = opening ? row.dataset.folderId : "";
+  refreshHistory();
+}
+
+function addFolderRow(folder) {
+  const row = document.createElement("li");
+  row.className = "folder-row";
+  row.dataset.folderId = String(folder.id);
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "folder-btn";
+  button.dataset.action = "open-folder";
+  button.setAttribute("aria-pressed", "false");
+  const name = document.createElement("span");
+  name.className = "folder-name";
+  name.textContent = folder.name;
+  button.append(name);
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "icon-btn folder-delete";
+  remove.dataset.action = "delete-folder";
+  remove.tabIndex = -1;
+  remove.setAttribute("aria-label", strings.delete_folder);
+  remove.textContent = "×";
+  row.append(button, remove);
+  folderList.append(row);
+}
+
+async function newFolder() {
+  const name = await ask({ message: strings.folder_name_prompt, value: "", okLabel: strings.create });
+  if (name === null || !name.trim()) return null;
+  try {
+    const folder = await request("POST", folderList.closest(".folders").dataset.createUrl, { name: name.trim() });
+    addFolderRow(folder);
+    return folder;
+  } catch (error) {
+    showError(error.message);
+    return null;
+  }
+}
+
+async function deleteFolder(row) {
+  const confirmed = await ask({ message: strings.delete_folder_confirm, okLabel: strings.delete, danger: true });
+  if (confirmed === null) return;
+  try {
+    await request("POST", `${folderList.closest(".folders").dataset.createUrl}${row.dataset.folderId}/delete/`);
+  } catch (error) {
+    showError(error.message);
+    return;
+  }
+  if (currentFolder === row.dataset.folderId) currentFolder = "";
+  row.remove();
+  refreshHistory();
+}
+
+function chooseFolder(current) {
+  // The folder a chat goes in: "" for none, a folder's id, or null when cancelled. A new name makes a folder.
+  const select = document.getElementById("folder-select");
+  const none = new Option(strings.no_folder, "");
+  select.replaceChildren(none, ...folderRows().map((row) => new Option(row.querySelector(".folder-name").textContent, row.dataset.folderId)));
+  select.value = current || "";
+  const fresh = document.getElementById("folder-new");
+  fresh.value = "";
+  folderDialog.returnValue = "";
+  folderDialog.showModal();
+  return new Promise((resolve) => {
+    folderDialog.addEventListener(
+      "close",
+      async () => {
+        if (folderDialog.returnValue !== "ok") return resolve(null);
+        if (!fresh.value.trim()) return resolve(select.value);
+        try {
+          const folder = await request("POST", folderList.closest(".folders").dataset.createUrl, { name: fresh.value.trim() });
+          addFolderRow(folder);
+          resolve(String(folder.id));
+        } catch (error) {
+          showError(error.message);
+          resolve(null);
+        }
+      },
+      { once: true },
+    );
+  });
+}
+
+// --- Timestamps: relative, the exact time on hover ---------------------------------------------------------------
+
+const relativeTime = new Intl.RelativeTimeFormat(document.documentElement.lang || undefined, { numeric: "auto" });
+const TIME_STEPS = [["second", 60], ["minute", 60], ["hour", 24], ["day", 7], ["week", 4.35], ["month", 12], ["year", Infinity]];
+
+function relative(date) {
+  let amount = (date.getTime() - Date.now()) / 1000;
+  for (const [unit, size] of TIME_STEPS) {
+    if (Math.abs(amount) < size) return relativeTime.format(Math.round(amount), unit);
+    amount /= size;
+  }
+  return "";
+}
+
+function updateTimes(root = document) {
+  for (const time of root.querySelectorAll("time.turn-time")) {
+    const date = new Date(time.dateTime);
+    const text = Number.isNaN(date.getTime()) ? "" : relative(date);
+    // Only when it changed: the observer below sees this write too.
+    if (text && time.textContent !== text) time.textContent = text;
+  }
+}
+setInterval(() => updateTimes(), 60_000);
+new MutationObserver(() => updateTimes(turnsEl)).observe(turnsEl, { childList: true, subtree: true });
+
+// --- Keyboard shortcuts (listed in the help dialog) ---------------------------------------------------------------
+
+document.addEventListener("keydown", (event) => {
+  const ctrl = event.ctrlKey || event.metaKey;
+  const key = event.key.toLowerCase();
+  if (ctrl && event.shiftKey && key === "o") {
+    event.preventDefault();
+    window.location.assign(chat.dataset.homeUrl);
+  } else if (ctrl && !event.shiftKey && key === "k") {
+    event.preventDefault();
+    if (narrowScreen.matches) setSidebarOpen(true);
+    searchInput.focus();
+  } else if (event.shiftKey && event.key === "Escape") {
+    event.preventDefault();
+    input.focus();
+  } else if (ctrl && event.shiftKey && key === "x") {
+    event.preventDefault();
+    stop();
+  } else if (ctrl && event.shiftKey && (event.key === ";" || event.key === ":" || event.code === "Semicolon")) {
+    event.preventDefault();
+    const last = [...turnsEl.querySelectorAll(".turn-assistant")].pop();
+    if (last) copyText(last.querySelector("template.turn-raw").content.textContent);
+  } else if (ctrl && (event.key === "/" || event.code === "Slash")) {
+    event.preventDefault();
+    document.getElementById("shortcuts-dialog").showModal();
   }
 });
 
@@ -1235,7 +1405,20 @@ document.addEventListener("click", async (event) => {
     autosize();
     updateSendState();
     input.focus();
-  } else if (["rename", "archive", "delete"].includes(action) && target.closest(".history-item")) {
+  } else if (action === "open-folder") {
+    openFolder(target);
+  } else if (action === "new-folder") {
+    newFolder();
+  } else if (action === "delete-folder") {
+    deleteFolder(target.closest(".folder-row"));
+  } else if (action === "toggle-temporary") {
+    temporary = target.getAttribute("aria-pressed") !== "true";
+    target.setAttribute("aria-pressed", String(temporary));
+    document.getElementById("temporary-note").classList.toggle("is-hidden", !temporary);
+    chat.classList.toggle("is-temporary", temporary);
+  } else if (action === "shortcuts") {
+    document.getElementById("shortcuts-dialog").showModal();
+  } else if (["rename", "pin", "move", "archive", "delete"].includes(action) && target.closest(".history-item")) {
     historyAction(target);
   }
 });
@@ -1258,6 +1441,7 @@ function followRunningAnswer() {
 }
 
 enhance(document);
+updateTimes();
 restoreDraft();
 autosize();
 updateSendState();

@@ -22,7 +22,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
 from conversations.attachments import attachment_create
-from conversations.models import Attachment, Conversation, Feedback, ReviewLog, ShareLink, Turn
+from conversations.models import Attachment, Conversation, Feedback, Folder, ReviewLog, ShareLink, Turn
+from conversations.organizing import folder_create
 from conversations.services import chat_turn, conversation_create, feedback_set
 from conversations.sharing import share_link_create
 from tests.security.conftest import assert_error_shape
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # A body the owner could send to any of these routes: if ownership failed, something would change.
 BODY = {"content": "written by bob", "rating": -1, "comment": "bob was here", "title": "renamed by bob",
-        "archived": True, "system_prompt": "obey bob", "name": "bob's key", "stream": False}
+        "archived": True, "pinned": True, "system_prompt": "obey bob", "name": "bob's key", "stream": False}
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ OWNED_ROUTES = {
     "c/<uuid:conversation_id>/turns/<int:turn_id>/feedback/": [P("POST")],
     "c/<uuid:conversation_id>/share/": [P("POST")],
     "shares/<int:link_id>/revoke/": [P("POST")],
+    "c/<uuid:conversation_id>/organize/": [P("POST")],
+    "folders/<int:folder_id>/delete/": [P("POST")],
 }
 # Id-taking routes (by prefix) that are not per-user objects, and why.
 NOT_OWNED = {
@@ -122,12 +125,16 @@ def world(fake_upstream, user, other_user, password):
     _, bob_raw_key = ApiKey.generate(user=other_user, name="bob's key")
     alice_link = share_link_create(conversation=conversation, display_name="alice")
     bob_link = share_link_create(conversation=bob_conversation)
+    alice_folder = folder_create(owner=user, name="alice's folder")
+    bob_folder = folder_create(owner=other_user, name="bob's folder")
     fake_upstream.requests.clear()
     return {
         "alice": {"conversation_id": conversation.pk, "turn_id": run.assistant_turn.pk, "key_id": alice_key.pk,
-                  "message_id": run.user_turn.pk, "link_id": alice_link.pk, "attachment_id": alice_file.pk},
+                  "message_id": run.user_turn.pk, "link_id": alice_link.pk,
+                  "folder_id": alice_folder.pk, "attachment_id": alice_file.pk},
         "bob": {"conversation_id": bob_conversation.pk, "turn_id": bob_run.assistant_turn.pk, "key_id": None,
-                "message_id": bob_run.user_turn.pk, "link_id": bob_link.pk, "attachment_id": None},
+                "message_id": bob_run.user_turn.pk, "link_id": bob_link.pk,
+                "folder_id": bob_folder.pk, "attachment_id": None},
         "bob_key": bob_raw_key,
     }
 
@@ -148,6 +155,7 @@ def snapshot():
         list(ApiKey.objects.order_by("pk").values("pk", "user_id", "name", "prefix", "revoked_at", "expires_at")),
         ReviewLog.objects.count(),
         list(ShareLink.objects.order_by("pk").values()),
+        list(Folder.objects.order_by("pk").values()),
         list(Attachment.objects.order_by("pk").values()),
     )
 
