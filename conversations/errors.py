@@ -116,7 +116,7 @@ class UpstreamStreamBroken(UpstreamError):
 
 
 class DatabaseUnavailable(ChatError):
-    """The answer could not be stored; the chat is not left stuck (see services._claim_conversation)."""
+    """The answer could not be stored; the chat is not left stuck (see services.turns._claim_conversation)."""
 
     code = "database_unavailable"
     status = 503

@@ -1,4 +1,4 @@
-"""Writes: the one path that appends a turn, calls the model and stores the answer; and chat edits.
+"""The one path that appends a turn, calls the model and stores the answer.
 
 Every surface (HTML page, REST API, SSE stream, /api/chat, /v1/chat/completions) calls
 `chat_turn_begin()` (or `chat_turn_start()` from async code) and hands the run to the answer engine
@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import threading
 import time
-import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,22 +28,36 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from chatsite import metrics, observability
 from conversations import attachments, errors, llm
 from conversations.digests import next_digest, root_digest
-from conversations.models import Conversation, DailyUsage, Feedback, Turn
-from conversations.selectors import history_for_model, latest_leaf_id
+from conversations.models import Conversation, Turn
+from conversations.selectors import history_for_model
+from conversations.services.conversations import title_from_text
+from conversations.services.events import (
+    AnswerDelta,
+    AnswerDone,
+    AnswerFailed,
+    AnswerToolCall,
+    ChatEvent,
+    TitleSet,
+    TurnStored,
+    merge_tool_call_deltas,
+)
+from conversations.services.liveness import (
+    INTERRUPTED,
+    UNVOUCHED_GRACE_SECONDS,
+    _local_stops,
+    _running_key,
+    _stop_key,
+    _watch_shared_stops,
+    answer_vouch,
+)
+from conversations.services.quota import _quota_reserve, _tokens_so_far, _usage_add
 
 logger = logging.getLogger(__name__)
-
-TITLE_MAX_CHARS = 60
-STOP_CHECK_SECONDS = 1.0
-# A running answer whose worker no longer vouches for it (no heartbeat) is abandoned after this long.
-UNVOUCHED_GRACE_SECONDS = 2.0
-INTERRUPTED = "The answer was interrupted."
 
 
 def release_connection():
@@ -72,268 +84,6 @@ def _db(func):
             release_connection()
 
     return sync_to_async(run_and_release, thread_sensitive=False)
-
-
-# --- Conversations ------------------------------------------------------------------------------
-
-
-def conversation_create(
-    *, owner, title: str = "", model: str = "", system_prompt: str = "",
-    source: str = Conversation.Source.WEB, api_key=None,
-) -> Conversation:
-    return Conversation.objects.create(
-        owner=owner, title=title.strip()[:200], model=model.strip(), system_prompt=system_prompt, source=source,
-        api_key=api_key,
-    )
-
-
-EDITABLE_CONVERSATION_FIELDS = ("title", "model", "system_prompt", "archived")
-
-
-def conversation_update(*, conversation: Conversation, **changes) -> Conversation:
-    """Change the user-editable fields; anything else passed in is a programming error."""
-    unknown = set(changes) - set(EDITABLE_CONVERSATION_FIELDS)
-    if unknown:
-        raise ValueError(f"not editable: {sorted(unknown)}")
-    for name, value in changes.items():
-        setattr(conversation, name, value.strip() if isinstance(value, str) and name != "system_prompt" else value)
-    conversation.updated_at = timezone.now()
-    conversation.save(update_fields=[*changes, "updated_at"])
-    return conversation
-
-
-def conversation_delete(*, conversation: Conversation) -> None:
-    conversation.delete()
-
-
-def feedback_set(*, turn: Turn, rating: int, comment: str = "") -> Feedback:
-    if turn.role != Turn.Role.ASSISTANT:
-        raise ValueError("feedback is only for answers")
-    now = timezone.now()
-    feedback, _ = Feedback.objects.update_or_create(
-        turn=turn, defaults={"rating": rating, "comment": comment, "updated_at": now}
-    )
-    return feedback
-
-
-def title_from_text(text: str) -> str:
-    words = " ".join(text.split())
-    if len(words) <= TITLE_MAX_CHARS:
-        return words
-    cut = words[: TITLE_MAX_CHARS - 1].rsplit(" ", 1)[0] or words[: TITLE_MAX_CHARS - 1]
-    return cut + "…"
-
-
-# --- The chat turn ------------------------------------------------------------------------------
-
-
-@dataclass
-class TurnStored:
-    """First event: the stored user turn (None when regenerating) and the pending answer."""
-
-    user_turn: Turn | None
-    assistant_turn: Turn
-
-
-@dataclass
-class AnswerDelta:
-    text: str
-
-
-@dataclass
-class AnswerDone:
-    """Last answer event: the stored answer (complete, or cancelled with its partial text)."""
-
-    assistant_turn: Turn
-
-
-@dataclass
-class AnswerFailed:
-    """Last answer event on failure: the stored failed answer and the user-safe error."""
-
-    assistant_turn: Turn
-    error: errors.ChatError
-
-
-@dataclass
-class AnswerToolCall:
-    """Pieces of the answer's tool calls, as the model streamed them (OpenAI's `delta.tool_calls`)."""
-
-    tool_calls: list
-
-
-@dataclass
-class TitleSet:
-    title: str
-
-
-ChatEvent = TurnStored | AnswerDelta | AnswerToolCall | AnswerDone | AnswerFailed | TitleSet
-
-
-def merge_tool_call_deltas(calls: list[dict], deltas: list) -> None:
-    """Add streamed tool-call pieces to the whole calls (by `index`: id and type once, name and arguments in
-    pieces), as OpenAI's clients assemble them."""
-    for delta in deltas:
-        index = delta.get("index", len(calls)) if isinstance(delta, dict) else len(calls)
-        if not isinstance(index, int) or not 0 <= index < 128:
-            continue
-        while len(calls) <= index:
-            calls.append({"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
-        call = calls[index]
-        if delta.get("id"):
-            call["id"] = delta["id"]
-        if delta.get("type"):
-            call["type"] = delta["type"]
-        function = delta.get("function") or {}
-        for name in ("name", "arguments"):
-            if isinstance(function.get(name), str):
-                call["function"][name] += function[name]
-
-# Stop signals for answers running in this process; other workers see the cache flag.
-_local_stops: dict[int, threading.Event] = {}
-
-
-def _stop_key(turn_id: int) -> str:
-    return f"chat:stop:{turn_id}"
-
-
-def _running_key(turn_id: int) -> str:
-    # The answer's heartbeat: set while a worker is producing this answer (shared through Redis across
-    # workers), with a short lifetime that the answer engine renews. Without it, a turn still 'pending' in
-    # the DB is one whose answer could not be stored (DB outage) or whose worker died.
-    return f"chat:running:{turn_id}"
-
-
-def answer_vouch(turn_id: int) -> None:
-    """Renew a running answer's heartbeat (the answer engine calls this every few seconds)."""
-    cache.set(_running_key(turn_id), True, timeout=settings.CHAT_ANSWER_HEARTBEAT_SECONDS)
-
-
-def answer_is_vouched(turn_id: int) -> bool:
-    return bool(cache.get(_running_key(turn_id)))
-
-
-def answer_fail_if_abandoned(turn: Turn) -> bool:
-    """Fail a running answer that nobody produces any more (its worker died); True if it was failed.
-
-    Readers call this (the stream endpoint, the chat page) so that a crash does not leave "writing…"
-    forever for someone who only reads the chat.
-    """
-    if not turn.is_running:
-        return False
-    grace = timezone.now() - timedelta(seconds=UNVOUCHED_GRACE_SECONDS)
-    if turn.created_at > grace or cache.get(_running_key(turn.pk)):
-        return False
-    failed = Turn.objects.filter(pk=turn.pk, status__in=Turn.RUNNING_STATUSES).update(
-        status=Turn.Status.FAILED, error=INTERRUPTED, completed_at=timezone.now()
-    )
-    if failed:
-        turn.status, turn.error = Turn.Status.FAILED, INTERRUPTED
-    return bool(failed)
-
-
-# One task per event loop polls the shared cache for stop requests made in other workers, for every answer
-# running in this process at once (one MGET a second), instead of each answer asking on its own.
-_stop_pollers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _watch_shared_stops() -> None:
-    loop = asyncio.get_running_loop()
-    poller = _stop_pollers.get(loop)
-    if poller is None or poller.done():
-        # Its own context: it outlives the request that started it (and that request's thread).
-        _stop_pollers[loop] = loop.create_task(_poll_shared_stops(), context=contextvars.Context())
-
-
-async def _poll_shared_stops() -> None:
-    get_many = sync_to_async(cache.get_many, thread_sensitive=False)
-    while _local_stops:
-        await asyncio.sleep(STOP_CHECK_SECONDS)
-        running = dict(_local_stops)
-        if not running:
-            break
-        try:
-            requested = await get_many([_stop_key(turn_id) for turn_id in running])
-        except Exception:  # the cache is away: local stops still work; try again in a second
-            logger.warning("could not check for stop requests", exc_info=True)
-            continue
-        for turn_id, stop in running.items():
-            if requested.get(_stop_key(turn_id)) and not stop.is_set():
-                stop.set()
-                _stop_engine_answer(turn_id)
-
-
-def _stop_engine_answer(turn_id: int) -> None:
-    from conversations.answers import engine
-
-    engine.stop_soon(turn_id)
-
-
-def _quota_reserve(user, *, context_tokens: int, content: str = "") -> int | None:
-    """Admit one more answer against the user's daily token quota, and hold tokens for it while it runs.
-
-    Call inside the turn-start transaction: the user's row of the usage ledger is locked, so parallel
-    starts (any worker) are admitted one after another. What is spent (the ledger) plus what running
-    answers hold must leave room; the new answer holds its likely cost (the conversation so far, the new
-    message and a whole answer), at most what is left. Returns the tokens held (None without a quota);
-    QuotaExceeded if nothing is left. An answer can exceed what it holds only by a prompt longer than
-    estimated, so a day ends at most about one answer over the quota.
-    """
-    quota = settings.CHAT_DAILY_TOKEN_QUOTA
-    if not quota:
-        return None
-    usage, _ = DailyUsage.objects.select_for_update().get_or_create(user=user, day=timezone.localdate())
-    left = quota - usage.total_tokens - _tokens_held(user)
-    if left <= 0:
-        raise errors.QuotaExceeded(retry_after=_seconds_to_midnight())
-    estimate = context_tokens + len(content) // 3 + settings.CHAT_MAX_ANSWER_TOKENS
-    return min(estimate, left)
-
-
-def _tokens_held(user) -> int:
-    """Tokens held by the user's running answers; one whose worker died (no heartbeat) holds nothing."""
-    running = list(
-        Turn.objects.filter(
-            conversation__owner=user, role=Turn.Role.ASSISTANT, status__in=Turn.RUNNING_STATUSES,
-            quota_reserved__gt=0,
-        ).values_list("pk", "quota_reserved", "created_at")
-    )
-    if not running:
-        return 0
-    grace = timezone.now() - timedelta(seconds=UNVOUCHED_GRACE_SECONDS)
-    vouched = cache.get_many([_running_key(pk) for pk, _, _ in running])
-    return sum(held for pk, held, created_at in running if created_at > grace or vouched.get(_running_key(pk)))
-
-
-def _usage_add(user_id, day, *, prompt_tokens: int, completion_tokens: int) -> None:
-    """Add one stored answer's tokens to the ledger (call inside the transaction that stores the answer)."""
-    changes = {
-        "prompt_tokens": F("prompt_tokens") + prompt_tokens,
-        "completion_tokens": F("completion_tokens") + completion_tokens,
-        "answers": F("answers") + 1,
-    }
-    if DailyUsage.objects.filter(user_id=user_id, day=day).update(**changes):
-        return
-    try:
-        with transaction.atomic():
-            DailyUsage.objects.create(
-                user_id=user_id, day=day, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, answers=1
-            )
-    except IntegrityError:  # another answer made the day's row first
-        DailyUsage.objects.filter(user_id=user_id, day=day).update(**changes)
-
-
-def _tokens_so_far(turn: Turn | None) -> int:
-    """What the conversation up to `turn` cost as a prompt, from the usage stored with its answers."""
-    if turn is None or turn.role != Turn.Role.ASSISTANT:
-        return 0
-    return turn.prompt_tokens + turn.completion_tokens
-
-
-def _seconds_to_midnight() -> int:
-    now = timezone.localtime()
-    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return int((midnight - now).total_seconds()) + 1
 
 
 def _claim_conversation(conversation_id) -> Conversation:
@@ -519,20 +269,6 @@ def _begin_edit(conversation_id, user, message_id: int | None, answer_id: int | 
     except IntegrityError:
         raise errors.ConversationBusy() from None
     return _Start(conversation, user_turn, assistant_turn, model, answer_parent_digest=user_turn.digest)
-
-
-def conversation_switch(*, conversation: Conversation, turn_id: int) -> int:
-    """Show the branch through `turn_id` (any turn of the conversation), down to its newest leaf.
-
-    The choice is stored on the conversation, so it holds across reloads and devices. Returns the new
-    current turn's id; Turn.DoesNotExist if `turn_id` is not a turn of this conversation.
-    """
-    leaf_id = latest_leaf_id(conversation, turn_id)
-    if leaf_id is None:
-        raise Turn.DoesNotExist
-    Conversation.objects.filter(pk=conversation.pk).update(current_turn_id=leaf_id)
-    conversation.current_turn_id = leaf_id
-    return leaf_id
 
 
 def _fit_to_context(messages: list[dict], backend: llm.Backend, model: str) -> tuple[list[dict], int, int]:
@@ -886,34 +622,3 @@ def chat_turn(
         conversation=conversation, user=user, content=content, regenerate=regenerate, turn_id=turn_id,
         options=options, after_turn_id=after_turn_id, tool_results=tool_results, attachment_ids=attachment_ids,
     ).run()
-
-
-def answer_stop(turn_id: int) -> None:
-    """Stop an answer running in this process (no DB access: callable from a stream that is closing)."""
-    local = _local_stops.get(turn_id)
-    if local is not None:
-        local.set()
-        _stop_engine_answer(turn_id)
-
-
-def turn_stop(*, conversation: Conversation) -> Turn | None:
-    """Ask the running answer of a conversation to stop; returns it, or None if nothing runs."""
-    turn = conversation.turns.filter(role=Turn.Role.ASSISTANT, status__in=Turn.RUNNING_STATUSES).first()
-    if turn is None:
-        return None
-    local = _local_stops.get(turn.pk)
-    if local is not None:
-        local.set()
-        _stop_engine_answer(turn.pk)
-    cache.set(_stop_key(turn.pk), True, timeout=settings.CHAT_STALE_TURN_SECONDS)
-    return turn
-
-
-def turns_fail_stale(*, older_than_seconds: int | None = None) -> int:
-    """Mark answers abandoned by a dead worker as failed; returns how many."""
-    seconds = settings.CHAT_STALE_TURN_SECONDS if older_than_seconds is None else older_than_seconds
-    cutoff = timezone.now() - timedelta(seconds=seconds)
-    return Turn.objects.filter(status__in=Turn.RUNNING_STATUSES, created_at__lt=cutoff).update(
-        status=Turn.Status.FAILED, error=INTERRUPTED, completed_at=timezone.now()
-    )
-

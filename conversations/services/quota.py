@@ -1,0 +1,82 @@
+"""The daily token quota: tokens held by running answers, and the usage ledger they add to."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from conversations import errors
+from conversations.models import DailyUsage, Turn
+from conversations.services.liveness import UNVOUCHED_GRACE_SECONDS, _running_key
+
+
+def _quota_reserve(user, *, context_tokens: int, content: str = "") -> int | None:
+    """Admit one more answer against the user's daily token quota, and hold tokens for it while it runs.
+
+    Call inside the turn-start transaction: the user's row of the usage ledger is locked, so parallel
+    starts (any worker) are admitted one after another. What is spent (the ledger) plus what running
+    answers hold must leave room; the new answer holds its likely cost (the conversation so far, the new
+    message and a whole answer), at most what is left. Returns the tokens held (None without a quota);
+    QuotaExceeded if nothing is left. An answer can exceed what it holds only by a prompt longer than
+    estimated, so a day ends at most about one answer over the quota.
+    """
+    quota = settings.CHAT_DAILY_TOKEN_QUOTA
+    if not quota:
+        return None
+    usage, _ = DailyUsage.objects.select_for_update().get_or_create(user=user, day=timezone.localdate())
+    left = quota - usage.total_tokens - _tokens_held(user)
+    if left <= 0:
+        raise errors.QuotaExceeded(retry_after=_seconds_to_midnight())
+    estimate = context_tokens + len(content) // 3 + settings.CHAT_MAX_ANSWER_TOKENS
+    return min(estimate, left)
+
+
+def _tokens_held(user) -> int:
+    """Tokens held by the user's running answers; one whose worker died (no heartbeat) holds nothing."""
+    running = list(
+        Turn.objects.filter(
+            conversation__owner=user, role=Turn.Role.ASSISTANT, status__in=Turn.RUNNING_STATUSES,
+            quota_reserved__gt=0,
+        ).values_list("pk", "quota_reserved", "created_at")
+    )
+    if not running:
+        return 0
+    grace = timezone.now() - timedelta(seconds=UNVOUCHED_GRACE_SECONDS)
+    vouched = cache.get_many([_running_key(pk) for pk, _, _ in running])
+    return sum(held for pk, held, created_at in running if created_at > grace or vouched.get(_running_key(pk)))
+
+
+def _usage_add(user_id, day, *, prompt_tokens: int, completion_tokens: int) -> None:
+    """Add one stored answer's tokens to the ledger (call inside the transaction that stores the answer)."""
+    changes = {
+        "prompt_tokens": F("prompt_tokens") + prompt_tokens,
+        "completion_tokens": F("completion_tokens") + completion_tokens,
+        "answers": F("answers") + 1,
+    }
+    if DailyUsage.objects.filter(user_id=user_id, day=day).update(**changes):
+        return
+    try:
+        with transaction.atomic():
+            DailyUsage.objects.create(
+                user_id=user_id, day=day, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, answers=1
+            )
+    except IntegrityError:  # another answer made the day's row first
+        DailyUsage.objects.filter(user_id=user_id, day=day).update(**changes)
+
+
+def _tokens_so_far(turn: Turn | None) -> int:
+    """What the conversation up to `turn` cost as a prompt, from the usage stored with its answers."""
+    if turn is None or turn.role != Turn.Role.ASSISTANT:
+        return 0
+    return turn.prompt_tokens + turn.completion_tokens
+
+
+def _seconds_to_midnight() -> int:
+    now = timezone.localtime()
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int((midnight - now).total_seconds()) + 1
