@@ -95,13 +95,7 @@ def turn_path(
         sql += " LIMIT %s"
         params.append(limit)
     turns = list(Turn.objects.raw(sql, params))[::-1]
-    prefetch_related_objects(turns, "feedback")
-    if conversation.has_attachments:  # one query for all their files, only in chats that have some
-        prefetch_related_objects(turns, Prefetch("attachments", to_attr="attachment_list"))
-    for turn in turns:
-        turn.conversation = conversation  # no lazy query per turn
-        if not conversation.has_attachments:
-            turn.attachment_list = []
+    _with_related(turns, conversation)
     return turns
 
 
@@ -113,9 +107,19 @@ def turn_with_versions(conversation: Conversation, turn_id: int) -> Turn:
     ))
     if not rows:
         raise Turn.DoesNotExist
-    prefetch_related_objects(rows, "feedback")
-    rows[0].conversation = conversation
+    _with_related(rows, conversation)
     return rows[0]
+
+
+def _with_related(turns: list[Turn], conversation: Conversation) -> None:
+    """What a shown turn needs besides its row: feedback, and its files (queried only in chats that have any)."""
+    prefetch_related_objects(turns, "feedback")
+    if conversation.has_attachments:
+        prefetch_related_objects(turns, Prefetch("attachments", to_attr="attachment_list"))
+    for turn in turns:
+        turn.conversation = conversation  # no lazy query per turn
+        if not conversation.has_attachments:
+            turn.attachment_list = []
 
 
 def latest_leaf_id(conversation: Conversation, turn_id: int) -> int | None:

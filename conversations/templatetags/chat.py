@@ -19,6 +19,13 @@ def markdown_filter(text: str) -> str:
 # Strings the page scripts show, translated on the server and handed over as JSON (no inline script).
 JS_STRINGS = {
     "new_chat": _("New chat"),
+    "file_uploading": _("%(name)s (uploading…)"),
+    "file_remove": _("Remove %(name)s"),
+    "file_failed": _("The file could not be attached."),
+    "file_truncated": _("%(name)s is long: only its first part will be read."),
+    "file_wait": _("Wait for the files to finish uploading."),
+    "pasted_file": _("pasted file"),
+    "attached_files": _("Attached files"),
     "send_failed": _("The message could not be sent."),
     "network_lost": _("The connection was lost. The partial answer is shown."),
     "answer_failed": _("The answer failed."),
@@ -95,6 +102,8 @@ _ICON_PATHS = {
     "settings": '<path d="M4 6h10M18 6h2M4 12h4M12 12h8M4 18h12M20 18h0"/><circle cx="16" cy="6" r="2"/>'
                 '<circle cx="10" cy="12" r="2"/><circle cx="18" cy="18" r="2"/>',
     "download": '<path d="M12 4v11M7 10l5 5 5-5M5 20h14"/>',
+    "paperclip": '<path d="M20 11.5l-8.1 8.1a5 5 0 0 1-7.1-7.1l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7l-8.5 8.5a1.7 1.7 0 0 1'
+                 '-2.4-2.4l7.8-7.8"/>',
     "pin": '<path d="M9 4h6l-1 6 4 4H6l4-4zM12 14v7"/>',
     "folder": '<path d="M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z"/>',
     "clock": '<circle cx="12" cy="12" r="8.5"/><path d="M12 7.5V12l3 2"/>',

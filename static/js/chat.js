@@ -7,6 +7,7 @@
 // sanitized partial (/c/<id>/turns/<turn_id>/).
 
 import { canRender, renderMarkdown } from "./markdown.js";
+import { attachmentList, setupAttachments } from "./attachments.js";
 import { copyText, csrfToken, flashLabel, format, strings } from "./util.js";
 
 const chat = document.getElementById("chat");
@@ -28,6 +29,11 @@ const maxChars = Number(chat.dataset.maxChars) || Infinity;
 const narrowScreen = window.matchMedia("(max-width: 768px)");
 
 const apiBase = chat.dataset.apiBase;
+const files = setupAttachments({
+  apiBase, form, input, dropZone: chat, listEl: document.getElementById("composer-files"),
+  fileInput: document.getElementById("composer-file"), button: document.getElementById("composer-attach"),
+  showError: (message) => showError(message),
+});
 const userId = chat.dataset.userId;
 let conversationId = chat.dataset.conversationId || "";
 let showArchived = false;
@@ -553,6 +559,10 @@ async function send(content) {
     showError(strings.wait_for_answer);
     return;
   }
+  if (!files.ready()) {
+    showError(strings.file_wait);
+    return;
+  }
   hideError();
   let created;
   try {
@@ -561,24 +571,27 @@ async function send(content) {
     showError(error.message);
     return;
   }
+  const sent = files.take();
   const userEl = newTurnElement("user", content);
+  if (sent.length) userEl.querySelector(".turn-body").after(attachmentList(sent));
   turnsEl.append(userEl);
   chat.classList.add("has-turns");
   input.value = "";
   autosize();
   saveDraft();
   scrollToBottom();
-  const onRefused = created
-    ? async () => {
-        userEl.remove();
-        await discardNewConversation();
-        input.value = content;
-        autosize();
-        saveDraft();
-        updateSendState();
-      }
-    : null;
-  await streamAnswer(`conversations/${conversationId}/turns/`, { content }, { userEl, draft: content, onRefused });
+  const onRefused = async () => {
+    // Nothing was stored: the message and its files go back to the composer.
+    userEl.remove();
+    if (created) await discardNewConversation();
+    input.value = content;
+    autosize();
+    saveDraft();
+    files.restore(sent);
+    updateSendState();
+  };
+  const body = sent.length ? { content, attachments: sent.map((file) => file.id) } : { content };
+  await streamAnswer(`conversations/${conversationId}/turns/`, body, { userEl, draft: content, onRefused });
 }
 
 function removeTurnsAfter(article) {

@@ -116,6 +116,8 @@ def server(_fake_upstream_server):
         "CHAT_THROTTLE_RATE": "1000/min",
         "SIGNUP_ATTEMPTS_PER_HOUR": "100000",  # every browser test signs up from 127.0.0.1
         "CHAT_MODEL_TITLES": "0",
+        "CHAT_VISION_MODELS": "fake-model",  # images are sent to it (tests/browser/test_attachments_browser.py)
+        "MEDIA_ROOT": str(tmp / "media"),
         "PYTHONUNBUFFERED": "1",
     }
     subprocess.run(
