@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from conversations.api import openai_compat
+from conversations.api import openai_compat, responses
 
 app_name = "openai"
 
@@ -12,5 +12,7 @@ urlpatterns = [
     # Model names may hold slashes ("org/model" on many OpenAI-compatible servers), never a ".." segment.
     re_path(r"^models/(?P<model_id>(?!.*(?:^|/)\.\.(?:/|$))[^\s]+)$", openai_compat.ModelDetailView.as_view(),
             name="model-detail"),
+    path("responses", responses.ResponsesView.as_view(), name="responses"),
+    path("responses/<str:response_id>", responses.ResponseDetailView.as_view(), name="response-detail"),
     re_path(r"^.*$", openai_compat.UnknownPathView.as_view(), name="unknown"),
 ]

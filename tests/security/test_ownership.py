@@ -67,6 +67,7 @@ OWNED_ROUTES = {
     "api/v1/keys/<int:key_id>/": [P("GET"), P("DELETE")],
     "api/v1/attachments/<uuid:attachment_id>/": [P("GET"), P("DELETE")],
     "api/v1/attachments/<uuid:attachment_id>/content/": [P("GET")],
+    "v1/responses/<str:response_id>": [P("GET")],
     "accounts/keys/<int:key_id>/revoke/": [P("POST")],
     "c/<uuid:conversation_id>/": [P("GET")],
     "c/<uuid:conversation_id>/turns/": [P("GET", "?before=999999"), P("GET")],
@@ -131,10 +132,12 @@ def world(fake_upstream, user, other_user, password):
     return {
         "alice": {"conversation_id": conversation.pk, "turn_id": run.assistant_turn.pk, "key_id": alice_key.pk,
                   "message_id": run.user_turn.pk, "link_id": alice_link.pk,
-                  "folder_id": alice_folder.pk, "attachment_id": alice_file.pk},
+                  "folder_id": alice_folder.pk, "attachment_id": alice_file.pk,
+                  "response_id": f"resp_{run.assistant_turn.pk}"},
         "bob": {"conversation_id": bob_conversation.pk, "turn_id": bob_run.assistant_turn.pk, "key_id": None,
                 "message_id": bob_run.user_turn.pk, "link_id": bob_link.pk,
-                "folder_id": bob_folder.pk, "attachment_id": None},
+                "folder_id": bob_folder.pk, "attachment_id": None,
+                "response_id": f"resp_{bob_run.assistant_turn.pk}"},
         "bob_key": bob_raw_key,
     }
 
@@ -196,10 +199,10 @@ def probes_for(route: str) -> list[Probe]:
 
 @pytest.mark.parametrize("route", list(OWNED_ROUTES))
 def test_another_users_ids_are_404_and_change_nothing(world, fake_upstream, user, other_user, route):
-    is_api = route.startswith("api/")
+    is_api = route.startswith(("api/", "v1/"))
     session = Client()
     session.force_login(other_user)
-    clients = {"session": session}
+    clients = {} if route.startswith("v1/") else {"session": session}  # /v1 takes API keys only
     if is_api:
         key_client = APIClient()
         key_client.credentials(HTTP_AUTHORIZATION=f"Bearer {world['bob_key']}")
@@ -224,6 +227,9 @@ def test_another_users_ids_are_404_and_change_nothing(world, fake_upstream, user
     # The same request from Alice is not a 404: the ids are real and the route works.
     owner = Client()
     owner.force_login(user)
+    if route.startswith("v1/"):  # /v1 takes API keys only
+        owner = APIClient()
+        owner.credentials(HTTP_AUTHORIZATION=f"Bearer {ApiKey.generate(user=user, name='alice again')[1]}")
     alice = ids_for(route, world["alice"])
     response = send(owner, OWNED_ROUTES[route][0], fill(route, alice), world["alice"]["turn_id"])
     assert response.status_code < 400, (route, response.status_code, response.content[:300])
@@ -235,7 +241,7 @@ def test_anonymous_callers_are_refused(world, fake_upstream, route):
     url = fill(route, world["alice"])
     for probe in probes_for(route):
         response = send(Client(), probe, url, world["alice"]["turn_id"])
-        if route.startswith("api/"):
+        if route.startswith(("api/", "v1/")):
             assert_error_shape(response, (401, 405) if probe not in OWNED_ROUTES[route] else 401)
         elif probe in OWNED_ROUTES[route]:
             assert response.status_code == 302, (probe, url, response.status_code)
