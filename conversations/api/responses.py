@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from contextlib import aclosing
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
@@ -120,10 +121,15 @@ class ResponseRequestSerializer(serializers.Serializer):
             raise serializers.ValidationError({"store": [
                 "chatsite stores every chat in your history: store cannot be false (omit it, or send true)."
             ]})
-        text_format = ((attrs.get("text") or {}).get("format") or {}).get("type", "text")
-        if text_format != "text":
+        text_format = (attrs.get("text") or {}).get("format") or {"type": "text"}
+        if not isinstance(text_format, dict) or text_format.get("type", "text") != "text":
             raise serializers.ValidationError({"text": [
                 "Only text output is supported here: use /v1/chat/completions with response_format for JSON."
+            ]})
+        limit = settings.CHAT_MAX_ANSWER_TOKENS
+        if attrs.get("max_output_tokens") is not None and attrs["max_output_tokens"] > limit:
+            raise serializers.ValidationError({"max_output_tokens": [
+                f"At most {limit} on this server (CHAT_MAX_ANSWER_TOKENS), got {attrs['max_output_tokens']}."
             ]})
         if attrs.get("include"):
             raise serializers.ValidationError({"include": ["No extra output can be included."]})

@@ -73,8 +73,12 @@ def test_cut_answers_are_incomplete(client, fake_upstream):  # noqa: F811
 
 def test_refusals_and_other_users(client, live_asgi, other_user, fake_upstream):  # noqa: F811
     mine = client.responses.create(model="fake-model", input="mine")
-    for extra, param in [({"store": False}, "store"), ({"tools": [{"type": "web_search"}]}, "tools"),
-                         ({"text": {"format": {"type": "json_object"}}}, "text"), ({"colour": "red"}, "colour")]:
+    refused = [
+        ({"store": False}, "store"), ({"tools": [{"type": "web_search"}]}, "tools"),
+        ({"text": {"format": {"type": "json_object"}}}, "text"), ({"text": {"format": "json"}}, "text"),
+        ({"max_output_tokens": 10**6}, "max_output_tokens"), ({"colour": "red"}, "colour"),
+    ]
+    for extra, param in refused:
         with pytest.raises(openai.BadRequestError) as caught:
             client.responses.create(model="fake-model", input="x", extra_body=extra)
         assert caught.value.body["param"] == param, caught.value.body
