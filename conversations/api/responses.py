@@ -97,11 +97,17 @@ def _part(part, index: int) -> dict:
 class ResponseRequestSerializer(serializers.Serializer):
     model = TextField(max_length=100)
     input = InputField()
-    instructions = serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+    instructions = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False,
+        max_length=settings.CHAT_MAX_MESSAGE_CHARS,
+    )
+    service_tier = serializers.CharField(required=False, allow_null=True, max_length=50)
+    safety_identifier = serializers.CharField(required=False, allow_null=True, max_length=256)
+    prompt_cache_key = serializers.CharField(required=False, allow_null=True, max_length=256)
     stream = StrictBooleanField(default=False)
     previous_response_id = serializers.CharField(required=False, allow_null=True, max_length=40)
     store = StrictBooleanField(required=False, allow_null=True)
-    max_output_tokens = StrictNumberField(min_value=1, integer=True)
+    max_output_tokens = StrictNumberField(min_value=16, integer=True)  # OpenAI's own minimum
     temperature = StrictNumberField(min_value=0, max_value=2)
     top_p = StrictNumberField(min_value=0, max_value=1)
     metadata = serializers.DictField(child=serializers.CharField(max_length=512, allow_blank=True), required=False,
@@ -162,7 +168,7 @@ def own_response(request, value: str) -> Turn:
     """The caller's answer turn `resp_<id>` or 404 (someone else's is 'not found')."""
     turn_id = _turn_id(value or "")
     turn = (
-        Turn.objects.select_related("conversation")
+        Turn.objects.select_related("conversation", "parent__parent")
         .filter(pk=turn_id, role=Turn.Role.ASSISTANT, conversation__owner=request.user).first()
         if turn_id is not None else None
     )
@@ -171,7 +177,14 @@ def own_response(request, value: str) -> Turn:
     return turn
 
 
-def response_body(turn: Turn, *, previous: str | None = None, status: str | None = None) -> dict:
+def previous_response_of(turn: Turn) -> str | None:
+    """The response this one followed: the answer before its user message (needs `parent__parent` loaded)."""
+    before = turn.parent.parent if turn.parent_id and turn.parent.parent_id else None
+    return response_id(before) if before is not None and before.role == Turn.Role.ASSISTANT else None
+
+
+def response_body(turn: Turn, *, previous: str | None = None, status: str | None = None, error=None,
+                  metadata: dict | None = None) -> dict:
     """A stored answer as OpenAI's `response` object."""
     status = status or {
         Turn.Status.COMPLETE: "incomplete" if turn.finish_reason == "length" else "completed",
@@ -181,20 +194,24 @@ def response_body(turn: Turn, *, previous: str | None = None, status: str | None
     return {
         "id": response_id(turn), "object": "response", "created_at": int(turn.created_at.timestamp()),
         "status": status, "model": turn.model,
-        "error": {"code": "server_error", "message": turn.error} if status == "failed" else None,
+        "error": {
+            "code": getattr(error, "code", "server_error"), "message": turn.error or getattr(error, "message", ""),
+        } if status == "failed" else None,
         "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
         "instructions": turn.conversation.system_prompt or None, "previous_response_id": previous,
         "output": [_message_item(turn, done=done)] if done else [],
         "parallel_tool_calls": False, "tool_choice": "auto", "tools": [], "temperature": None, "top_p": None,
         "max_output_tokens": None, "reasoning": {"effort": None, "summary": None}, "store": True,
-        "text": {"format": {"type": "text"}}, "truncation": "disabled", "metadata": {}, "user": None,
+        "text": {"format": {"type": "text"}}, "truncation": "auto", "metadata": metadata or {}, "user": None,
         "usage": _usage(turn) if done else None,
     }
 
 
 def _message_item(turn: Turn, *, done: bool) -> dict:
+    complete = turn.status == Turn.Status.COMPLETE and turn.finish_reason != "length"
     return {
-        "type": "message", "id": f"msg_{turn.pk}", "status": "completed" if done else "in_progress",
+        "type": "message", "id": f"msg_{turn.pk}",
+        "status": ("completed" if complete else "incomplete") if done else "in_progress",
         "role": "assistant",
         "content": [{"type": "output_text", "text": turn.content, "annotations": [], "logprobs": []}] if done else [],
     }
@@ -209,7 +226,8 @@ def _usage(turn: Turn) -> dict:
 
 
 def _options(data: dict) -> dict:
-    options = {name: data[name] for name in ("temperature", "top_p", "user") if data.get(name) is not None}
+    forwarded = ("temperature", "top_p", "user", "service_tier", "safety_identifier", "prompt_cache_key")
+    options = {name: data[name] for name in forwarded if data.get(name) is not None}
     if data.get("max_output_tokens") is not None:
         options["max_completion_tokens"] = data["max_output_tokens"]
     return options
@@ -239,6 +257,10 @@ class ResponsesView(OpenAIApiView):
         previous = data.get("previous_response_id")
         after_turn_id = None
         if previous:
+            if len(data["messages"]) > 1:
+                raise exceptions.ValidationError({"input": [
+                    "With previous_response_id, send only the new user message: the conversation has the rest."
+                ]})
             earlier = own_response(request, previous)
             conversation, after_turn_id = earlier.conversation, earlier.pk
             if data.get("instructions") is not None and data["instructions"] != conversation.system_prompt:
@@ -282,7 +304,9 @@ class ResponsesView(OpenAIApiView):
         outcome = log.outcome()
         if isinstance(outcome, services.AnswerFailed) and not outcome.assistant_turn.content:
             raise outcome.error
-        return Response(response_body(run.assistant_turn, previous=previous), headers=headers)
+        return Response(
+            response_body(run.assistant_turn, previous=previous, metadata=data.get("metadata")), headers=headers
+        )
 
 
 class ResponseDetailView(OpenAIApiView):
@@ -291,7 +315,10 @@ class ResponseDetailView(OpenAIApiView):
         turn = own_response(request, response_id)
         if turn.is_running:
             services.answer_fail_if_abandoned(turn)
-        return Response(response_body(turn))
+        return Response(
+            response_body(turn, previous=previous_response_of(turn)),
+            headers={CONVERSATION_HEADER: str(turn.conversation_id)},
+        )
 
 
 def _sse(payload: dict) -> bytes:
@@ -300,7 +327,7 @@ def _sse(payload: dict) -> bytes:
 
 async def response_events(run: services.ChatRun, log: answers.AnswerLog, *, previous: str | None):
     """The answer as the Responses API's semantic events. A client that leaves stops the answer, as OpenAI does."""
-    sequence = 0
+    sequence = -1  # the first event is number 0, as OpenAI's
     turn = run.assistant_turn
     item_id = f"msg_{turn.pk}"
     text = []
@@ -332,7 +359,8 @@ async def response_events(run: services.ChatRun, log: answers.AnswerLog, *, prev
                                 part={"type": "output_text", "text": stored.content, "annotations": [],
                                       "logprobs": []})
                     yield event("response.output_item.done", output_index=0, item=_message_item(stored, done=True))
-                    body = response_body(stored, previous=previous)
+                    error = current.error if isinstance(current, services.AnswerFailed) else None
+                    body = response_body(stored, previous=previous, error=error)
                     kind = {"completed": "response.completed", "incomplete": "response.incomplete"}.get(
                         body["status"], "response.failed"
                     )

@@ -36,13 +36,14 @@ def test_message_items_and_instructions_reach_the_model(client, fake_upstream): 
 def test_streaming_events_end_with_the_stored_text(client, user, fake_upstream):  # noqa: F811
     events = list(client.responses.create(model="fake-model", input="stream it", stream=True))
     kinds = [event.type for event in events]
+    assert events[0].sequence_number == 0
     assert kinds[:4] == ["response.created", "response.in_progress", "response.output_item.added",
                          "response.content_part.added"]
     assert kinds[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done",
                           "response.completed"]
     deltas = [event.delta for event in events if event.type == "response.output_text.delta"]
     assert len(deltas) > 1 and "".join(deltas) == fake_upstream.behaviour.reply
-    assert [event.sequence_number for event in events] == list(range(1, len(events) + 1))
+    assert [event.sequence_number for event in events] == list(range(len(events)))
     completed = events[-1].response
     assert completed.output_text == Turn.objects.get(role="assistant").content
     assert completed.usage.total_tokens > 0
@@ -50,8 +51,14 @@ def test_streaming_events_end_with_the_stored_text(client, user, fake_upstream):
 
 def test_previous_response_id_continues_the_stored_conversation(client, user, fake_upstream):  # noqa: F811
     first = client.responses.create(model="fake-model", input="first question")
-    second = client.responses.create(model="fake-model", input="second question", previous_response_id=first.id)
-    assert second.previous_response_id == first.id
+    raw = client.responses.with_raw_response.create(
+        model="fake-model", input="second question", previous_response_id=first.id, metadata={"app": "x"}
+    )
+    second = raw.parse()
+    assert second.previous_response_id == first.id and second.metadata == {"app": "x"}
+    retrieved = client.responses.with_raw_response.retrieve(second.id)
+    assert retrieved.parse().previous_response_id == first.id
+    assert retrieved.headers["X-Chatsite-Conversation"] == raw.headers["X-Chatsite-Conversation"]
     conversation = Conversation.objects.get(owner=user)
     assert conversation.turns.count() == 4
     assert [m["content"] for m in fake_upstream.chat_requests[-1].messages[1:]] == [
@@ -67,7 +74,7 @@ def test_previous_response_id_continues_the_stored_conversation(client, user, fa
 
 def test_cut_answers_are_incomplete(client, fake_upstream):  # noqa: F811
     fake_upstream.behaviour.tokens = 30
-    response = client.responses.create(model="fake-model", input="long please", max_output_tokens=3)
+    response = client.responses.create(model="fake-model", input="long please", max_output_tokens=16)
     assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"
 
 
@@ -76,7 +83,8 @@ def test_refusals_and_other_users(client, live_asgi, other_user, fake_upstream):
     refused = [
         ({"store": False}, "store"), ({"tools": [{"type": "web_search"}]}, "tools"),
         ({"text": {"format": {"type": "json_object"}}}, "text"), ({"text": {"format": "json"}}, "text"),
-        ({"max_output_tokens": 10**6}, "max_output_tokens"), ({"colour": "red"}, "colour"),
+        ({"max_output_tokens": 10**6}, "max_output_tokens"), ({"max_output_tokens": 15}, "max_output_tokens"),
+        ({"colour": "red"}, "colour"), ({"instructions": "x" * 20_000}, "instructions"),
     ]
     for extra, param in refused:
         with pytest.raises(openai.BadRequestError) as caught:
@@ -91,3 +99,21 @@ def test_refusals_and_other_users(client, live_asgi, other_user, fake_upstream):
         with pytest.raises(openai.NotFoundError):
             call()
     assert not Conversation.objects.filter(owner=other_user).exists()
+
+
+def test_with_previous_response_id_only_the_new_message_is_input(client, fake_upstream):  # noqa: F811
+    first = client.responses.create(model="fake-model", input="first")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="fake-model", previous_response_id=first.id, input=[
+            {"role": "assistant", "content": "rewritten"}, {"role": "user", "content": "next"},
+        ])
+    assert caught.value.body["param"] == "input"
+
+
+def test_a_failure_mid_stream_is_response_failed_with_its_code(client, fake_upstream):  # noqa: F811
+    fake_upstream.behaviour.drop_after = 2
+    events = list(client.responses.create(model="fake-model", input="break", stream=True))
+    last = events[-1]
+    assert last.type == "response.failed" and last.response.error.code == "upstream_stream_broken"
+    done = [event for event in events if event.type == "response.output_item.done"][0]
+    assert done.item.status == "incomplete"
