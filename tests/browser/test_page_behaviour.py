@@ -57,8 +57,9 @@ def test_the_row_menu_closes_moves_with_arrows_and_never_covers_another(make_pag
     assert first.locator("details").get_attribute("open") is not None
     assert page.evaluate("document.activeElement.dataset.action") == "rename"
     page.keyboard.press("ArrowDown")
-    assert page.evaluate("document.activeElement.dataset.action") == "archive"
-    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.dataset.action") == "pin"
+    page.keyboard.press("End")
+    assert page.evaluate("document.activeElement.dataset.action") == "delete"
     page.keyboard.press("ArrowDown")  # wraps around
     assert page.evaluate("document.activeElement.dataset.action") == "rename"
     page.keyboard.press("ArrowUp")

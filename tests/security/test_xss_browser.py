@@ -50,8 +50,9 @@ PAYLOADS = [
     "{{ request.user }} {% debug %} ${7*7} <%= 7*7 %>",
 ]
 HOSTILE_ANSWER = "\n\n".join(PAYLOADS)
-ACTIVE_ELEMENTS = "script, iframe, object, embed, link, style, base, meta, form, input, textarea, svg:not(.icon), " \
-                  "math, details[open][ontoggle]"
+# The page's own feedback comment box (a form with a textarea under each rated answer) is the one form allowed.
+ACTIVE_ELEMENTS = "script, iframe, object, embed, link, style, base, meta, form:not(.feedback-comment), input, " \
+                  "textarea:not(.feedback-comment > textarea), svg:not(.icon), math, details[open][ontoggle]"
 # Runs before any page script (Playwright injects it outside the CSP); records hook calls and CSP blocks.
 INIT_SCRIPT = """
 window.__xss_hits = [];
