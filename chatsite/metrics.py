@@ -79,7 +79,8 @@ def db_pool_state() -> None:
     """The PostgreSQL pool's connections in use and idle in this worker (a scrape adds the workers up)."""
     from django.db import connection
 
-    pool = getattr(connection, "pool", None)
+    existing = getattr(connection, "existing_pool", None)  # chatsite.postgresql; SQLite has no pool
+    pool = existing() if existing is not None else None
     if pool is None:
         return
     stats = pool.get_stats()

@@ -34,6 +34,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._pools.setdefault(self.alias, pool)  # the first thread to get here wins
         return self._pools[self.alias]
 
+    def existing_pool(self):
+        """The pool if one was made already (reading its state must not make one: metrics, at any moment)."""
+        return self._pools.get(self.alias)
+
     def close_pool(self):
         if self.pool:
             self.pool.close()
