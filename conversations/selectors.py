@@ -12,12 +12,16 @@ from conversations.models import Attachment, Conversation, DailyUsage, Turn
 
 
 def conversation_list(*, user, archived: bool = False, search: str = ""):
-    """The user's conversations, newest activity first; search matches titles and turn text.
+    """The user's conversations, newest activity first; search matches titles and turn text. Temporary chats
+    are never listed (on the page or through the API).
 
     Each carries `is_running`: an answer is being written in it (the history list marks it).
     """
     running = Turn.objects.filter(conversation=OuterRef("pk"), status__in=Turn.RUNNING_STATUSES)
-    conversations = Conversation.objects.for_user(user).filter(archived=archived).annotate(is_running=Exists(running))
+    conversations = (
+        Conversation.objects.for_user(user).filter(archived=archived, delete_after__isnull=True)
+        .annotate(is_running=Exists(running))
+    )
     search = search.strip()
     if search:
         in_turns = Turn.objects.filter(conversation__owner=user, content__icontains=search).values(

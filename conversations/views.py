@@ -22,7 +22,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import account_data, llm, organizing, selectors, services, sharing
+from conversations import account_data, organizing, selectors, services, sharing
 from conversations.api.serializers import ConversationWriteSerializer
 from conversations.models import Conversation, Folder, ShareLink, Turn
 from conversations.selectors import conversation_list
@@ -104,9 +104,9 @@ def _history_page(
     listed and marked however far down it is. Temporary chats are never listed. The plain list (no search, no
     folder) starts with the pinned chats, in a group of their own (one more query, on the first page only).
     """
-    conversations = conversation_list(user=request.user, archived=archived, search=search).filter(
-        delete_after__isnull=True
-    ).order_by("-updated_at", "-pk").only("id", "title", "archived", "updated_at", "pinned_at", "folder_id")
+    conversations = conversation_list(user=request.user, archived=archived, search=search).order_by(
+        "-updated_at", "-pk"
+    ).only("id", "title", "archived", "updated_at", "pinned_at", "folder_id")
     pinned = []
     if folder is not None:
         conversations = conversations.filter(folder=folder)
@@ -141,14 +141,13 @@ def _history_page(
 
 
 def _chat_context(request, conversation: Conversation | None) -> dict:
-    backend = llm.get_backend()
-    models = backend.models()
+    models = selectors.models_offered()
     if conversation and conversation.model and conversation.model not in models:
         models = [*models, conversation.model]
     return {
         "conversation": conversation,
         "model_choices": models,
-        "default_model": backend.default_model,
+        "default_model": selectors.default_model(),
         "default_system_prompt": settings.CHAT_DEFAULT_SYSTEM_PROMPT,
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "suggestions": SUGGESTIONS,

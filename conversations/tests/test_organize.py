@@ -95,6 +95,8 @@ def test_a_temporary_chat_is_never_listed_and_goes_after_its_time(authenticated_
     kept = Conversation.objects.create(owner=user, title="kept")
     assert history_ids(authenticated_client.get("/").content.decode()) == [str(kept.pk)]
     assert history_ids(authenticated_client.get("/c/history/", {"q": "record"}).content.decode()) == []
+    listed = authenticated_client.get("/api/v1/conversations/").json()["results"]
+    assert [c["id"] for c in listed] == [str(kept.pk)]  # nor through the API
     page = authenticated_client.get(conversation.get_absolute_url()).content.decode()
     assert "Temporary chat: not listed in your history and deleted 24 hours after it starts." in page
     assert post_json(authenticated_client, "/c/start/", {"temporary": "yes"}).status_code == 400
