@@ -89,6 +89,7 @@ def main():
         "from accounts.models import ApiKey, User; "
         "u = User.objects.create_user('followers'); print(ApiKey.generate(user=u, name='bench')[1])"
     )], env, "user").strip().splitlines()[-1]
+    OUT.mkdir(exist_ok=True)
     processes = Processes()
     try:
         processes.start("upstream", [PYTHON, "-m", "conversations.tests.fake_upstream", "--port",
@@ -124,7 +125,6 @@ def main():
             "|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
         )
         print("\n" + table)
-        OUT.mkdir(exist_ok=True)
         (OUT / "followers.md").write_text(table)  # the next `make bench` report includes it
     finally:
         processes.stop_all()
