@@ -10,7 +10,8 @@ parameters (chat_parameters.py) are validated as OpenAI does and sent to the mod
 
 import json
 import uuid
-from contextlib import aclosing
+from contextlib import aclosing, contextmanager
+from dataclasses import dataclass
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
@@ -47,6 +48,62 @@ OPENAI_ERROR_TYPES = {
 
 class ModelNotFound(exceptions.NotFound):
     default_code = "model_not_found"
+
+
+def require_offered_model(name: str) -> None:
+    if name not in selectors.models_offered():
+        raise ModelNotFound(f"The model '{name}' does not exist here. See GET /v1/models.")
+
+
+@dataclass
+class TurnTarget:
+    """Where a /v1 request's new input goes: the conversation, the turn it follows (None: the current turn),
+    whether the conversation was created for this request, and the new input (split_messages)."""
+
+    conversation: Conversation
+    after_turn_id: int | None
+    created: bool
+    inputs: list[dict]
+
+
+def turn_target(request, messages: list[dict], model: str, *, conversation: Conversation | None = None,
+                after_turn_id: int | None = None) -> TurnTarget:
+    """The conversation given (an explicit id, a previous response), else one this API key started whose
+    history `messages` resend (conversations.digests), else a new one holding the messages before the new input.
+    Its model becomes `model`."""
+    system_prompt, history, inputs = split_messages(messages)
+    if conversation is None:
+        resent = selectors.turn_continued_by(
+            user=request.user, api_key=request.auth, system_prompt=system_prompt, history=history
+        )
+        if resent is not None:  # the history of a conversation this key started: go on from there
+            conversation, after_turn_id = resent.conversation, resent.pk
+    created = conversation is None
+    if created:
+        conversation = conversation_from_messages(
+            owner=request.user, source=Conversation.Source.OPENAI_API, messages=messages, model=model,
+            api_key=request.auth,
+        )
+    elif conversation.model != model:
+        services.conversation_update(conversation=conversation, model=model)
+    return TurnTarget(conversation, after_turn_id, created, inputs)
+
+
+@contextmanager
+def nothing_left_if_refused(target: TurnTarget):
+    """A request refused before the model was asked (busy, quota, a file) leaves no conversation it created.
+    (An upstream failure keeps it: the message and the failed answer are stored.)"""
+    try:
+        yield
+    except errors.ChatError as exc:
+        if target.created and not isinstance(exc, errors.UpstreamError):
+            services.conversation_delete(conversation=target.conversation)
+        raise
+
+
+def new_attachment_ids(request, target: TurnTarget) -> list:
+    """The files of the new user message, stored as the caller's attachments (checked like any upload)."""
+    return [file.pk for file in upload_files(request.user, target.inputs[0].get("files") or [])]
 
 
 def _first_field_error(fields, path: str = "") -> tuple[str, str] | None:
@@ -198,41 +255,23 @@ class ChatCompletionsView(OpenAIApiView):
         serializer = ChatCompletionRequestSerializer(data=self.body(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if data["model"] not in selectors.models_offered():
-            raise ModelNotFound(f"The model '{data['model']}' does not exist here. See GET /v1/models.")
+        require_offered_model(data["model"])
         conversation_id = _requested_conversation_id(request, data.get("metadata"))
-        after_turn_id = None
-        if conversation_id is not None:
-            conversation = own_conversation(request, conversation_id)
-        else:
-            system_prompt, history, _ = split_messages(data["messages"])
-            resent = selectors.turn_continued_by(
-                user=request.user, api_key=request.auth, system_prompt=system_prompt, history=history
-            )
-            if resent is not None:  # the history of a conversation this key started: go on from there
-                conversation, after_turn_id = resent.conversation, resent.pk
-        created = conversation_id is None and after_turn_id is None
-        if created:
-            conversation = conversation_from_messages(
-                owner=request.user, source=Conversation.Source.OPENAI_API, messages=data["messages"],
-                model=data["model"], api_key=request.auth,
-            )
-        elif conversation.model != data["model"]:
-            services.conversation_update(conversation=conversation, model=data["model"])
-        _, _, inputs = split_messages(data["messages"])
+        target = turn_target(
+            request, data["messages"], data["model"],
+            conversation=own_conversation(request, conversation_id) if conversation_id is not None else None,
+        )
+        conversation, inputs = target.conversation, target.inputs
         content = inputs[0]["content"] if inputs[0]["role"] == Turn.Role.USER else None
         tool_results = None if content is not None else [
             {"tool_call_id": message["tool_call_id"], "content": message["content"]} for message in inputs
         ]
-        stream = data["stream"]  # as OpenAI: the body decides, not the Accept header
-        options = model_options(data)
-        try:
-            attachment_ids = [file.pk for file in upload_files(request.user, inputs[0].get("files") or [])]
-            if stream:
-                run = services.chat_turn_begin(
-                    conversation=conversation, user=request.user, content=content, options=options,
-                    after_turn_id=after_turn_id, tool_results=tool_results, attachment_ids=attachment_ids,
-                )
+        turn = {"conversation": conversation, "user": request.user, "content": content, "options": model_options(data),
+                "after_turn_id": target.after_turn_id, "tool_results": tool_results}
+        with nothing_left_if_refused(target):
+            turn["attachment_ids"] = new_attachment_ids(request, target)
+            if data["stream"]:  # as OpenAI: the body decides, not the Accept header
+                run = services.chat_turn_begin(**turn)
                 include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
                 log = answers.engine.start(run)
                 failed = log.failure_before_output(FIRST_OUTPUT_WAIT_SECONDS)
@@ -242,14 +281,7 @@ class ChatCompletionsView(OpenAIApiView):
                     completion_chunks(run, log, include_usage=include_usage),
                     headers={CONVERSATION_HEADER: str(conversation.pk)},
                 )
-            run = services.chat_turn(
-                conversation=conversation, user=request.user, content=content, options=options,
-                after_turn_id=after_turn_id, tool_results=tool_results, attachment_ids=attachment_ids,
-            )
-        except errors.ChatError as exc:
-            if created and not isinstance(exc, errors.UpstreamError):
-                services.conversation_delete(conversation=conversation)  # refused: leave nothing behind
-            raise
+            run = services.chat_turn(**turn)
         return Response(completion_body(run.assistant_turn), headers={CONVERSATION_HEADER: str(conversation.pk)})
 
 
@@ -327,8 +359,7 @@ class ModelDetailView(OpenAIApiView):
         }),
     )
     def get(self, request, model_id: str):
-        if model_id not in selectors.models_offered():
-            raise ModelNotFound(f"The model '{model_id}' does not exist here. See GET /v1/models.")
+        require_offered_model(model_id)
         return Response(_model_object(model_id))
 
 

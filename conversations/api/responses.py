@@ -20,24 +20,24 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-from conversations import answers, errors, selectors, services
+from conversations import answers, services
 from conversations.api.chat_parameters import StrictNumberField
 from conversations.api.message_lists import (
     OpenAIMessageSerializer,
-    conversation_from_messages,
-    split_messages,
-    upload_files,
     validate_message_list,
 )
 from conversations.api.openai_compat import (
     CONVERSATION_HEADER,
     FIRST_OUTPUT_WAIT_SECONDS,
-    ModelNotFound,
     OpenAIApiView,
+    new_attachment_ids,
+    nothing_left_if_refused,
+    require_offered_model,
+    turn_target,
 )
 from conversations.api.serializers import StrictBooleanField, TextField
 from conversations.api.streaming import event_stream_response
-from conversations.models import Conversation, Turn
+from conversations.models import Turn
 
 # Known to OpenAI's Responses API and refused here, with the reason.
 REFUSED = {
@@ -249,46 +249,32 @@ class ResponsesView(OpenAIApiView):
         serializer = ResponseRequestSerializer(data=self.body(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if data["model"] not in selectors.models_offered():
-            raise ModelNotFound(f"The model '{data['model']}' does not exist here. See GET /v1/models.")
+        require_offered_model(data["model"])
         messages = data["messages"]
         if data.get("instructions"):
             messages = [{"role": "system", "content": data["instructions"]}, *messages]
         previous = data.get("previous_response_id")
-        after_turn_id = None
+        earlier = None
         if previous:
             if len(data["messages"]) > 1:
                 raise exceptions.ValidationError({"input": [
                     "With previous_response_id, send only the new user message: the conversation has the rest."
                 ]})
             earlier = own_response(request, previous)
-            conversation, after_turn_id = earlier.conversation, earlier.pk
-            if data.get("instructions") is not None and data["instructions"] != conversation.system_prompt:
-                services.conversation_update(conversation=conversation, system_prompt=data["instructions"])
-        else:
-            system_prompt, history, _ = split_messages(messages)
-            resent = selectors.turn_continued_by(
-                user=request.user, api_key=request.auth, system_prompt=system_prompt, history=history
-            )
-            conversation = resent.conversation if resent is not None else None
-            after_turn_id = resent.pk if resent is not None else None
-        created = conversation is None
-        if created:
-            conversation = conversation_from_messages(
-                owner=request.user, source=Conversation.Source.OPENAI_API, messages=messages, model=data["model"],
-                api_key=request.auth,
-            )
-        elif conversation.model != data["model"]:
-            services.conversation_update(conversation=conversation, model=data["model"])
-        _, _, inputs = split_messages(messages)
-        if inputs[0]["role"] != Turn.Role.USER:
+            if data.get("instructions") is not None and data["instructions"] != earlier.conversation.system_prompt:
+                services.conversation_update(conversation=earlier.conversation, system_prompt=data["instructions"])
+        target = turn_target(
+            request, messages, data["model"], conversation=earlier.conversation if earlier else None,
+            after_turn_id=earlier.pk if earlier else None,
+        )
+        if target.inputs[0]["role"] != Turn.Role.USER:
             raise exceptions.ValidationError({"input": ["The input must end with a user message."]})
-        headers = {CONVERSATION_HEADER: str(conversation.pk)}
-        try:
-            attachment_ids = [file.pk for file in upload_files(request.user, inputs[0].get("files") or [])]
+        headers = {CONVERSATION_HEADER: str(target.conversation.pk)}
+        with nothing_left_if_refused(target):
             run = services.chat_turn_begin(
-                conversation=conversation, user=request.user, content=inputs[0]["content"], options=_options(data),
-                after_turn_id=after_turn_id, attachment_ids=attachment_ids,
+                conversation=target.conversation, user=request.user, content=target.inputs[0]["content"],
+                options=_options(data), after_turn_id=target.after_turn_id,
+                attachment_ids=new_attachment_ids(request, target),
             )
             log = answers.engine.start(run)
             if data["stream"]:
@@ -297,10 +283,6 @@ class ResponsesView(OpenAIApiView):
                     raise failed.error
                 return event_stream_response(response_events(run, log, previous=previous), headers=headers)
             log.finished.wait()
-        except errors.ChatError as exc:
-            if created and not isinstance(exc, errors.UpstreamError):
-                services.conversation_delete(conversation=conversation)  # refused: leave nothing behind
-            raise
         outcome = log.outcome()
         if isinstance(outcome, services.AnswerFailed) and not outcome.assistant_turn.content:
             raise outcome.error
