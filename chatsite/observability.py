@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from django.utils.functional import SimpleLazyObject
 
+from chatsite import metrics
 from chatsite.middleware import HybridMiddleware
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -89,8 +90,6 @@ class RequestContextMiddleware(HybridMiddleware):
             match = getattr(request, "resolver_match", None)
             route = match.route if match is not None else "unmatched"
             annotate(user_id=_user_id(request, may_load=not self.is_async))
-            from chatsite import metrics
-
             metrics.http_request(route=route, method=request.method, status=response.status_code, seconds=duration)
             metrics.db_pool_state()
             access_logger.info(

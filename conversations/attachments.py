@@ -20,7 +20,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.http import FileResponse
 
-from conversations import errors
+from conversations import errors, llm
 from conversations.llm import IMAGE_TOKENS
 from conversations.models import Attachment, Conversation, Turn
 
@@ -181,8 +181,6 @@ def _delete_file(sender, instance: Attachment, **kwargs):
 
 
 def model_reads_images(model: str) -> bool:
-    from conversations import llm
-
     if llm.get_backend().name == "local":
         return False
     return model in settings.CHAT_VISION_MODELS
@@ -199,8 +197,6 @@ def attachments_to_send(*, owner, ids: list, model: str) -> list[Attachment]:
     if missing:
         raise errors.AttachmentRefused(f"No such unsent attachment of yours: {', '.join(missing)}.")
     attachments = [found[i] for i in ids]
-    from conversations import llm
-
     backend = llm.get_backend()
     images = sum(a.kind == Attachment.Kind.IMAGE for a in attachments)
     tokens = sum(backend.count_tokens(a.text) for a in attachments if a.text) + IMAGE_TOKENS * images
@@ -211,9 +207,7 @@ def attachments_to_send(*, owner, ids: list, model: str) -> list[Attachment]:
             "with its answer. Attach fewer files, or a part of one."
         )
     if any(a.kind == Attachment.Kind.IMAGE for a in attachments) and not model_reads_images(model):
-        from conversations import llm
-
-        who = "The embedded model (SmolLM2)" if llm.get_backend().name == "local" else f"The model {model}"
+        who = "The embedded model (SmolLM2)" if backend.name == "local" else f"The model {model}"
         raise errors.AttachmentRefused(f"{who} reads text only: it cannot see images. Remove the image to send.")
     return attachments
 

@@ -5,10 +5,12 @@ files deleted with their chats."""
 import base64
 import io
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from conversations.models import Attachment, Conversation, Turn
 from conversations.services import conversation_create
@@ -64,8 +66,7 @@ def zip_bomb() -> bytes:
 
 
 def upload(client, name: str, data: bytes):
-    return client.post("/api/v1/attachments/", {"file": io.BytesIO(data) if False else _named(name, data)},
-                       format="multipart")
+    return client.post("/api/v1/attachments/", {"file": _named(name, data)}, format="multipart")
 
 
 def _named(name: str, data: bytes):
@@ -218,8 +219,7 @@ def test_deleting_a_chat_deletes_its_files_and_prune_deletes_old_unsent_ones(key
 
     unsent = upload(key_client, "unsent.txt", b"never sent").json()
     unsent_path = Path(Attachment.objects.get(pk=unsent["id"]).file.path)
-    Attachment.objects.filter(pk=unsent["id"]).update(created_at=Attachment.objects.get(pk=unsent["id"]).created_at
-                                                      - __import__("datetime").timedelta(days=2))
+    Attachment.objects.filter(pk=unsent["id"]).update(created_at=timezone.now() - timedelta(days=2))
     call_command("prune_conversations", "--older-than", "30")
     assert not Attachment.objects.filter(pk=unsent["id"]).exists() and not unsent_path.exists()
     assert Conversation.objects.count() == 0 and Turn.objects.count() == 0
