@@ -6,7 +6,9 @@ marked vision-capable in CHAT_VISION_MODELS; the others refuse images before any
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
+import itertools
 import logging
 import re
 import zipfile
@@ -104,18 +106,26 @@ def _limit(text: str) -> tuple[str, bool]:
 
 
 def _plain_text(upload) -> tuple[str, bool]:
+    """The file's text, read chunk by chunk: the whole file is checked (UTF-8, no NUL), only the part the model
+    reads (CHAT_ATTACHMENT_MAX_TEXT_CHARS) is kept in memory."""
+    limit = settings.CHAT_ATTACHMENT_MAX_TEXT_CHARS
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    kept, length = [], 0
     upload.seek(0)
-    data = upload.read()
-    if b"\x00" in data:
-        raise errors.AttachmentRefused(
-            "This file type is not supported: attach text (Markdown, code, CSV, JSON, HTML), PDF, DOCX, "
-            "or PNG, JPEG, WebP and GIF images."
-        )
     try:
-        text = data.decode("utf-8-sig")
+        for chunk in itertools.chain(upload.chunks(), [None]):  # None: the end (what the decoder still holds)
+            if chunk is not None and b"\x00" in chunk:
+                raise errors.AttachmentRefused(
+                    "This file type is not supported: attach text (Markdown, code, CSV, JSON, HTML), PDF, DOCX, "
+                    "or PNG, JPEG, WebP and GIF images."
+                )
+            text = decoder.decode(b"", final=True) if chunk is None else decoder.decode(chunk)
+            if length < limit:
+                kept.append(text[: limit - length])
+            length += len(text)
     except UnicodeDecodeError:
         raise errors.AttachmentRefused("This text file is not UTF-8: save it as UTF-8 and attach it again.") from None
-    return _limit(text)
+    return "".join(kept), length > limit
 
 
 def _pdf_text(upload) -> tuple[str, bool]:
