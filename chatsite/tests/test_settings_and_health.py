@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.servers import free_port
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

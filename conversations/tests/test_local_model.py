@@ -19,7 +19,7 @@ import pytest
 from conversations import llm, model_server
 from conversations.models import Turn
 from conversations.services import AnswerDelta, chat_turn, chat_turn_start, conversation_create
-from tests.security.servers import free_port
+from tests.servers import free_port
 
 
 @pytest.mark.local_model

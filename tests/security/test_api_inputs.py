@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey
 from conversations.models import Conversation, Feedback, Turn
 from conversations.services import chat_turn, conversation_create
-from tests.security.conftest import assert_error_shape
+from tests.support import assert_error_shape
 
 # Refused requests never reach the model, so most tests run in a rolled-back transaction; the ones that
 # call the model run with real transactions (the chat service's connection handling needs them).

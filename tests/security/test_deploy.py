@@ -2,7 +2,7 @@
 
 import subprocess
 
-from tests.security.conftest import ROOT
+from tests.support import ROOT
 
 
 def test_check_deploy_passes_with_the_documented_production_environment():

@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import path
 
 from chatsite import urls as project_urls
-from tests.security.conftest import assert_error_shape
+from tests.support import assert_error_shape
 
 pytestmark = pytest.mark.django_db
 

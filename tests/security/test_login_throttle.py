@@ -7,7 +7,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.test import Client
 
-from tests.security.conftest import ROOT
+from tests.support import ROOT
 
 pytestmark = pytest.mark.django_db
 

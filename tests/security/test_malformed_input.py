@@ -3,7 +3,7 @@
 import pytest
 
 from conversations.services import chat_turn, conversation_create
-from tests.security.conftest import assert_error_shape
+from tests.support import assert_error_shape
 
 pytestmark = pytest.mark.django_db
 

@@ -26,7 +26,7 @@ from conversations.models import Attachment, Conversation, Feedback, Folder, Rev
 from conversations.organizing import folder_create
 from conversations.services import chat_turn, conversation_create, feedback_set
 from conversations.sharing import share_link_create
-from tests.security.conftest import assert_error_shape
+from tests.support import assert_error_shape
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

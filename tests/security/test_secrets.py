@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey
 from conversations.models import Conversation, Turn
 from conversations.services import conversation_create
-from tests.security.conftest import UPSTREAM_SECRET
+from tests.support import UPSTREAM_SECRET
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

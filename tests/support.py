@@ -1,14 +1,11 @@
-"""Fixtures for the security suite: the error-shape assertion, a real uvicorn server, PostgreSQL helpers."""
+"""Assertions shared by the suites that talk to the API: the one error shape, and PostgreSQL-only tests."""
 
 from __future__ import annotations
-
-import os
-import uuid
 
 import pytest
 from django.db import connection
 
-from tests.security.servers import ROOT, UPSTREAM_SECRET, Server, database_url
+from tests.servers import ROOT, UPSTREAM_SECRET
 
 __all__ = ["ROOT", "UPSTREAM_SECRET", "assert_error_shape", "requires_postgresql"]
 
@@ -46,34 +43,3 @@ def _request_path(response) -> str:
 def requires_postgresql(reason: str):
     if connection.vendor != "postgresql":
         pytest.skip(f"PostgreSQL only ({reason}); CI runs this file on PostgreSQL too")
-
-
-@pytest.fixture
-def uvicorn_server():
-    """Start uvicorn subprocesses on the (PostgreSQL) test database; all are stopped after the test."""
-    started = []
-
-    def start(*, ready_status: int = 200, wait: bool = True, **kwargs) -> Server:
-        """A started server; with wait=False call .wait_ready() on it (to start several at once)."""
-        kwargs.setdefault("database_url", database_url(connection.settings_dict))
-        server = Server(**kwargs)
-        started.append(server)
-        server.launch()
-        return server.wait_ready(ready_status=ready_status) if wait else server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
-def redis_url():
-    """A Redis database for cross-worker tests, with a key prefix unique to this test."""
-    import redis
-
-    url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis not reachable at {url}: {exc}")
-    return url, f"sec-{uuid.uuid4().hex[:12]}"

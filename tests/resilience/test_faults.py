@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from conversations.models import Turn
 from conversations.services import conversation_create
-from tests.security.conftest import assert_error_shape
+from tests.support import assert_error_shape
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,13 +1,13 @@
-"""The soak test at CI size: 20 users × 3 turns through the API on PostgreSQL (full size: tests/soak.py)."""
+"""The soak test at CI size: 20 users × 3 turns through the API on PostgreSQL (full size: tests/resilience/soak.py)."""
 
 import asyncio
 
 import pytest
 from django.db import connection
 
-from tests import soak
-from tests.security.conftest import requires_postgresql
-from tests.security.servers import database_url, upstream_env
+from tests.resilience import soak
+from tests.support import requires_postgresql
+from tests.servers import database_url, upstream_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,13 +7,13 @@ answered no request with an error, and no PostgreSQL connection may be left "idl
 
 Full size (creates and drops its own database, starts the fake upstream and `uvicorn --workers 2`):
 
-    .venv/bin/python tests/soak.py --users 500 --turns 5     # 2,500 user turns + 2,500 answers
-    .venv/bin/python tests/soak.py --users 500 --turns 10    # 5,000 + 5,000
+    .venv/bin/python tests/resilience/soak.py --users 500 --turns 5     # 2,500 user turns + 2,500 answers
+    .venv/bin/python tests/resilience/soak.py --users 500 --turns 10    # 5,000 + 5,000
 
     options: --database-url postgres://postgres@127.0.0.1:5432/chatsite_soak (dropped and re-created)
              --workers 2 --concurrency 50 --token-delay 0.005 --time-limit 900
 
-CI runs it small (20 users × 3 turns) through tests/security/test_soak.py on the PostgreSQL test database.
+CI runs it small (20 users × 3 turns) through tests/resilience/test_soak.py on the PostgreSQL test database.
 Timings are printed for information only; nothing asserts on them.
 """
 
@@ -208,7 +208,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from conversations.tests.fake_upstream import Behaviour, FakeUpstream
-    from tests.security.servers import Server, upstream_env
+    from tests.servers import Server, upstream_env
 
     base, database = args.database_url.rsplit("/", 1)
     admin_dsn = f"{base.replace('postgres://', 'postgresql://', 1)}/postgres"

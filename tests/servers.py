@@ -1,4 +1,4 @@
-"""Real servers for the security suite and the soak test: uvicorn subprocesses on 127.0.0.1."""
+"""Real servers for the security and resilience suites: uvicorn subprocesses on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM_SECRET = "sk-test-SECRET-upstream-key-0123456789"
 
 

@@ -10,8 +10,8 @@ from django.db import connection
 
 from conversations.models import Turn
 from conversations.services import conversation_create
-from tests.security.conftest import assert_error_shape, requires_postgresql
-from tests.security.servers import SERVER_APPLICATION_NAME, TcpProxy, database_url, upstream_env
+from tests.support import assert_error_shape, requires_postgresql
+from tests.servers import SERVER_APPLICATION_NAME, TcpProxy, database_url, upstream_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,7 @@ import pytest
 
 from conversations.models import Turn
 from conversations.services import conversation_create
-from tests.security.servers import upstream_env
+from tests.servers import upstream_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,7 +42,7 @@ def text_of(events) -> str:
 
 @pytest.fixture
 def two_workers(uvicorn_server, fake_upstream, redis_url):
-    from tests.security.conftest import requires_postgresql
+    from tests.support import requires_postgresql
 
     requires_postgresql("server processes sharing the test database")
     url, prefix = redis_url

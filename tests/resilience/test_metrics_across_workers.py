@@ -9,8 +9,8 @@ import pytest
 
 from chatsite.tests.test_observability import samples, total
 from conversations.services import conversation_create
-from tests.security.conftest import requires_postgresql
-from tests.security.servers import upstream_env
+from tests.support import requires_postgresql
+from tests.servers import upstream_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
