@@ -35,8 +35,8 @@ def assert_error_shape(response, status: int | tuple[int, ...], code: str | None
 
 def _request_path(response) -> str:
     request = getattr(response, "request", None)
-    if isinstance(request, dict):  # Django's test client
-        return request.get("PATH_INFO", "")
+    if isinstance(request, dict):  # Django's test clients: a WSGI environ, or an ASGI scope
+        return request.get("PATH_INFO") or request.get("path", "")
     return request.url.path if request is not None else ""
 
 

@@ -8,8 +8,8 @@ from django.conf import settings
 
 from conversations.models import Turn
 from conversations.services import chat_turn, conversation_create
-from tests.support import assert_error_shape, requires_postgresql
 from tests.servers import upstream_env
+from tests.support import assert_error_shape, requires_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,8 +8,8 @@ import pytest
 
 from conversations.models import Conversation, Turn
 from conversations.services import conversation_create
-from tests.support import assert_error_shape, requires_postgresql
 from tests.servers import upstream_env
+from tests.support import assert_error_shape, requires_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

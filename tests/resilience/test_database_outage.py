@@ -10,8 +10,8 @@ from django.db import connection
 
 from conversations.models import Turn
 from conversations.services import conversation_create
-from tests.support import assert_error_shape, requires_postgresql
 from tests.servers import SERVER_APPLICATION_NAME, TcpProxy, database_url, upstream_env
+from tests.support import assert_error_shape, requires_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +30,7 @@ def test_requests_while_the_database_is_down_get_503(uvicorn_server, fake_upstre
                                     headers=bearer),
             "api stream": client.post(f"/api/v1/conversations/{conversation}/turns/",
                                       json={"content": "hi", "stream": True}, headers=bearer),
-            "seed chat": client.post("/api/chat", json={"messages": [{"role": "user", "content": "hi"}]},
+            "prototype chat": client.post("/api/chat", json={"messages": [{"role": "user", "content": "hi"}]},
                                      headers=bearer),
             "v1": client.post("/v1/chat/completions", headers=bearer,
                               json={"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}),
@@ -243,7 +243,7 @@ def test_after_an_outage_outlasting_the_answer_the_chat_is_not_stuck(proxied_ser
     # The interrupted answer stays as a failed version; the new version is complete.
     statuses = Turn.objects.filter(conversation=conversation, role="assistant").order_by("id")
     assert list(statuses.values_list("status", flat=True)) == ["failed", "complete"]
-    assert not Turn.objects.filter(status__in=Turn.RUNNING_STATUSES).exists()
+    assert not Turn.objects.filter(status=Turn.Status.PENDING).exists()
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])

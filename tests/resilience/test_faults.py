@@ -38,7 +38,7 @@ def sse_events(response) -> list[tuple[str, dict]]:
 
 
 def assert_nothing_running():
-    running = list(Turn.objects.filter(status__in=Turn.RUNNING_STATUSES).values("id", "status"))
+    running = list(Turn.objects.filter(status=Turn.Status.PENDING).values("id", "status"))
     assert running == [], f"stuck turns: {running}"
 
 
@@ -121,7 +121,7 @@ def test_a_stream_dropped_by_the_client_leaves_a_cancelled_answer(fake_upstream,
     assert any(b"event: delta" in chunk for chunk in first) or any(b"event: turn" in chunk for chunk in first)
     response.close()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and Turn.objects.filter(status__in=Turn.RUNNING_STATUSES).exists():
+    while time.monotonic() < deadline and Turn.objects.filter(status=Turn.Status.PENDING).exists():
         time.sleep(0.1)
     assert_nothing_running()
     answer = Turn.objects.get(conversation=conversation, role="assistant")

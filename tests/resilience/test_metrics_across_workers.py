@@ -9,8 +9,8 @@ import pytest
 
 from chatsite.tests.test_observability import samples, total
 from conversations.services import conversation_create
-from tests.support import requires_postgresql
 from tests.servers import upstream_env
+from tests.support import requires_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

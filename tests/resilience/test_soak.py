@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 
 from tests.resilience import soak
-from tests.support import requires_postgresql
 from tests.servers import database_url, upstream_env
+from tests.support import requires_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
