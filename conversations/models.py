@@ -27,7 +27,7 @@ class Conversation(models.Model):
     class Source(models.TextChoices):
         WEB = "web", _("Web")
         API = "api", _("API")
-        SEED_API = "seed_api", _("/api/chat")
+        CHAT_ENDPOINT = "chat_endpoint", _("/api/chat")
         OPENAI_API = "openai_api", _("/v1/chat/completions")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -97,7 +97,7 @@ class TurnQuerySet(models.QuerySet):
         return self.filter(conversation__owner=user)
 
     def running(self):
-        return self.filter(status__in=Turn.RUNNING_STATUSES)
+        return self.filter(status=Turn.Status.PENDING)
 
 
 class Turn(models.Model):
@@ -109,12 +109,9 @@ class Turn(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
-        STREAMING = "streaming", _("Streaming")
         COMPLETE = "complete", _("Complete")
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
-
-    RUNNING_STATUSES = (Status.PENDING, Status.STREAMING)
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
     parent = models.ForeignKey(
@@ -166,7 +163,7 @@ class Turn(models.Model):
             # migration 0004), a parent is always a turn of the same conversation.
             models.UniqueConstraint(fields=["id", "conversation"], name="turn_id_conversation_unique"),
             models.UniqueConstraint(
-                fields=["conversation"], condition=models.Q(status__in=["pending", "streaming"]),
+                fields=["conversation"], condition=models.Q(status="pending"),
                 name="turn_one_running_per_conversation",
             ),
             models.CheckConstraint(condition=models.Q(position__gte=1), name="turn_position_positive"),
@@ -180,7 +177,7 @@ class Turn(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(
-                    status__in=["pending", "streaming", "complete", "failed", "cancelled"]
+                    status__in=["pending", "complete", "failed", "cancelled"]
                 ),
                 name="turn_status_valid",
             ),
@@ -193,7 +190,7 @@ class Turn(models.Model):
             models.Index(
                 fields=["status", "created_at"],
                 name="turn_running_idx",
-                condition=models.Q(status__in=["pending", "streaming"]),
+                condition=models.Q(status="pending"),
             ),
             models.Index(fields=["created_at"], name="turn_created_idx"),
             models.Index(fields=["conversation", "parent", "id"], name="turn_siblings_idx"),
@@ -205,7 +202,7 @@ class Turn(models.Model):
 
     @property
     def is_running(self) -> bool:
-        return self.status in self.RUNNING_STATUSES
+        return self.status == self.Status.PENDING
 
     @property
     def total_tokens(self) -> int:

@@ -17,7 +17,7 @@ def conversation_list(*, user, archived: bool = False, search: str = ""):
 
     Each carries `is_running`: an answer is being written in it (the history list marks it).
     """
-    running = Turn.objects.filter(conversation=OuterRef("pk"), status__in=Turn.RUNNING_STATUSES)
+    running = Turn.objects.filter(conversation=OuterRef("pk"), status=Turn.Status.PENDING)
     conversations = (
         Conversation.objects.for_user(user).filter(archived=archived, delete_after__isnull=True)
         .annotate(is_running=Exists(running))
@@ -156,10 +156,10 @@ def history_for_model(conversation: Conversation, *, last_turn_id: int, vision: 
             f"""{_PATH_CTE}
                 SELECT t.id, t.role, t.content, t.tool_calls, t.tool_call_id FROM conversations_turn t
                 JOIN path ON t.id = path.id
-                WHERE NOT (t.role = %s AND t.status IN (%s, %s, %s, %s))
+                WHERE NOT (t.role = %s AND t.status IN (%s, %s, %s))
                 ORDER BY t.position""",
             [last_turn_id, _conversation_param(conversation), Turn.Role.ASSISTANT,
-             Turn.Status.FAILED, Turn.Status.CANCELLED, Turn.Status.PENDING, Turn.Status.STREAMING],
+             Turn.Status.FAILED, Turn.Status.CANCELLED, Turn.Status.PENDING],
         )
         rows = cursor.fetchall()
     messages = [model_message(*row[1:]) for row in rows]
@@ -249,4 +249,4 @@ def model_backend_health() -> dict[str, str]:
 
 def running_answer(conversation: Conversation) -> Turn | None:
     """The answer being written in this conversation, if any (there is at most one)."""
-    return conversation.turns.filter(role=Turn.Role.ASSISTANT, status__in=Turn.RUNNING_STATUSES).first()
+    return conversation.turns.filter(role=Turn.Role.ASSISTANT, status=Turn.Status.PENDING).first()

@@ -59,7 +59,7 @@ def answer_fail_if_abandoned(turn: Turn) -> bool:
     grace = timezone.now() - timedelta(seconds=UNVOUCHED_GRACE_SECONDS)
     if turn.created_at > grace or cache.get(_running_key(turn.pk)):
         return False
-    failed = Turn.objects.filter(pk=turn.pk, status__in=Turn.RUNNING_STATUSES).update(
+    failed = Turn.objects.filter(pk=turn.pk, status=Turn.Status.PENDING).update(
         status=Turn.Status.FAILED, error=INTERRUPTED, completed_at=timezone.now()
     )
     if failed:
@@ -114,7 +114,7 @@ def answer_stop(turn_id: int) -> None:
 
 def turn_stop(*, conversation: Conversation) -> Turn | None:
     """Ask the running answer of a conversation to stop; returns it, or None if nothing runs."""
-    turn = conversation.turns.filter(role=Turn.Role.ASSISTANT, status__in=Turn.RUNNING_STATUSES).first()
+    turn = conversation.turns.filter(role=Turn.Role.ASSISTANT, status=Turn.Status.PENDING).first()
     if turn is None:
         return None
     local = _local_stops.get(turn.pk)
@@ -129,6 +129,6 @@ def turns_fail_stale(*, older_than_seconds: int | None = None) -> int:
     """Mark answers abandoned by a dead worker as failed; returns how many."""
     seconds = settings.CHAT_STALE_TURN_SECONDS if older_than_seconds is None else older_than_seconds
     cutoff = timezone.now() - timedelta(seconds=seconds)
-    return Turn.objects.filter(status__in=Turn.RUNNING_STATUSES, created_at__lt=cutoff).update(
+    return Turn.objects.filter(status=Turn.Status.PENDING, created_at__lt=cutoff).update(
         status=Turn.Status.FAILED, error=INTERRUPTED, completed_at=timezone.now()
     )

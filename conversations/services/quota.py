@@ -40,7 +40,7 @@ def _tokens_held(user) -> int:
     """Tokens held by the user's running answers; one whose worker died (no heartbeat) holds nothing."""
     running = list(
         Turn.objects.filter(
-            conversation__owner=user, role=Turn.Role.ASSISTANT, status__in=Turn.RUNNING_STATUSES,
+            conversation__owner=user, role=Turn.Role.ASSISTANT, status=Turn.Status.PENDING,
             quota_reserved__gt=0,
         ).values_list("pk", "quota_reserved", "created_at")
     )

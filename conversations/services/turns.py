@@ -95,7 +95,7 @@ def _claim_conversation(conversation_id) -> Conversation:
         Conversation.objects.select_for_update(of=("self",)).select_related("current_turn").get(pk=conversation_id)
     )
     running = (
-        Turn.objects.filter(conversation_id=conversation_id, status__in=Turn.RUNNING_STATUSES)
+        Turn.objects.filter(conversation_id=conversation_id, status=Turn.Status.PENDING)
         .only("id", "created_at")
         .first()
     )

@@ -49,7 +49,7 @@ def test_summary_counts_the_last_30_days(usage_data, user, other_user):
     assert [bar.value for bar in per_user["alice"]["chart"].bars][-4:] == [60, 0, 0, 120]
 
     statuses = {row["status"]: row["count"] for row in summary["statuses"]}
-    assert statuses == {"pending": 0, "streaming": 0, "complete": 2, "failed": 1, "cancelled": 1}
+    assert statuses == {"pending": 0, "complete": 2, "failed": 1, "cancelled": 1}
     assert (summary["feedback_positive"], summary["feedback_negative"]) == (1, 1)
 
 

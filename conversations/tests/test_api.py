@@ -230,7 +230,7 @@ def test_regenerate_conflicts(key_client, user, fake_upstream):
     assert_error(post(key_client, f"/api/v1/conversations/{empty.pk}/regenerate/", {}), 409, "nothing_to_regenerate")
     busy = conversation_create(owner=user)
     add_turns(busy, ("user", "q"))
-    add_turns(busy, ("assistant", ""), status="streaming")
+    add_turns(busy, ("assistant", ""), status="pending")
     assert_error(post(key_client, f"/api/v1/conversations/{busy.pk}/regenerate/", {}), 409, "busy")
     assert_error(post(key_client, f"/api/v1/conversations/{busy.pk}/turns/", {"content": "more"}), 409, "busy")
     assert fake_upstream.chat_requests == []
@@ -241,7 +241,7 @@ def test_stop(key_client, user):
     response = post(key_client, f"/api/v1/conversations/{conversation.pk}/stop/", {})
     assert response.status_code == 200 and response.json() == {"assistant_turn": None}
     add_turns(conversation, ("user", "q"))
-    running = add_turns(conversation, ("assistant", ""), status="streaming")
+    running = add_turns(conversation, ("assistant", ""), status="pending")
     response = post(key_client, f"/api/v1/conversations/{conversation.pk}/stop/", {})
     assert response.json()["assistant_turn"]["id"] == running.pk
     from django.core.cache import cache
@@ -301,7 +301,7 @@ def test_quota_exceeded_is_429_with_retry_after(key_client, user, fake_upstream,
     assert key_client.get("/api/v1/usage/").json()["quota_left"] == 0
 
 
-# --- Seed-compatible /api/chat --------------------------------------------------------------------
+# --- /api/chat, the prototype's contract --------------------------------------------------------------------
 
 
 def test_seed_chat_contract_and_storage(client_any, user, fake_upstream):
@@ -314,7 +314,7 @@ def test_seed_chat_contract_and_storage(client_any, user, fake_upstream):
     assert response.status_code == 200
     assert response.json() == {"role": "assistant", "content": fake_upstream.behaviour.reply}
     conversation = Conversation.objects.get(owner=user)
-    assert conversation.source == Conversation.Source.SEED_API
+    assert conversation.source == Conversation.Source.CHAT_ENDPOINT
     assert conversation.system_prompt == "Answer in French."
     assert list(conversation.turns.values_list("position", "role", "content")) == [
         (1, "user", "Hi"), (2, "assistant", "Bonjour"), (3, "user", "How are you?"),

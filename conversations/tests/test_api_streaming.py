@@ -134,7 +134,7 @@ async def test_refusals_before_streaming_are_json(fake_upstream, conversation, k
                                  {"stream": True}, key_headers), 409, "nothing_to_regenerate")
 
     await sync_to_async(add_turns)(conversation, ("user", "q"))
-    await sync_to_async(add_turns)(conversation, ("assistant", ""), status="streaming")
+    await sync_to_async(add_turns)(conversation, ("assistant", ""), status="pending")
     assert_error(await post_json(client, url, {"content": "hi", "stream": True}, key_headers), 409, "busy")
     assert fake_upstream.chat_requests == []
 

@@ -49,9 +49,16 @@ def test_only_one_answer_runs_per_conversation(conversation):
     Turn.objects.create(conversation=conversation, parent=question, position=2, role="assistant", status="pending")
     with pytest.raises(IntegrityError) as caught, transaction.atomic():
         Turn.objects.create(
-            conversation=conversation, parent=question, position=2, role="assistant", status="streaming"
+            conversation=conversation, parent=question, position=2, role="assistant", status="pending"
         )
     assert "turn_one_running_per_conversation" in str(caught.value) or "UNIQUE" in str(caught.value)
+
+
+@pytest.mark.django_db
+def test_a_turn_status_is_one_of_the_four(conversation):
+    with pytest.raises(IntegrityError) as caught, transaction.atomic():
+        Turn.objects.create(conversation=conversation, position=1, role="user", content="q", status="streaming")
+    assert "turn_status_valid" in str(caught.value)
 
 
 @pytest.mark.django_db
@@ -105,3 +112,35 @@ def test_for_user_only_returns_own_conversations(conversation, other_user):
 def test_str_and_url(conversation):
     assert str(conversation) == "t"
     assert conversation.get_absolute_url() == f"/c/{conversation.id}/"
+
+
+# --- Migrations 0011-0012: meaningful names ------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_renaming_migrations_carry_old_rows_over():
+    """Chats from /api/chat stored as "seed_api" become "chat_endpoint"; an answer left "streaming" (a status
+    older code could write) becomes "pending", so the stale sweep still finds it."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("conversations", "0010_organize")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    try:
+        owner = old.get_model("accounts", "User").objects.create(username="legacy")
+        chat = old.get_model("conversations", "Conversation").objects.create(owner=owner, source="seed_api")
+        question = old.get_model("conversations", "Turn").objects.create(
+            conversation=chat, position=1, role="user", content="q", status="complete")
+        answer = old.get_model("conversations", "Turn").objects.create(
+            conversation=chat, parent=question, position=2, role="assistant", status="streaming")
+
+        executor = MigrationExecutor(connection)
+        leaf = executor.loader.graph.leaf_nodes()
+        executor.migrate(leaf)
+        assert Conversation.objects.get(pk=chat.pk).source == Conversation.Source.CHAT_ENDPOINT
+        assert Turn.objects.get(pk=answer.pk).status == Turn.Status.PENDING
+        assert Turn.objects.running().filter(pk=answer.pk).exists()
+    finally:
+        MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

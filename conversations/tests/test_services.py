@@ -309,6 +309,6 @@ def test_stale_running_answer_is_failed_and_the_chat_goes_on(fake_upstream, conv
     assert run.assistant_turn.status == Turn.Status.COMPLETE
     assert Turn.objects.get(conversation=conversation, position=2).status == Turn.Status.FAILED
 
-    add_turns(conversation, ("assistant", ""), status="streaming", created_at=long_ago)
+    add_turns(conversation, ("assistant", ""), status="pending", created_at=long_ago)
     assert turns_fail_stale() == 1
     assert not Turn.objects.running().exists()

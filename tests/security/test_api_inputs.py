@@ -249,7 +249,7 @@ def test_conversation_create_ignores_server_fields(key_client, user, other_user)
 def test_conversation_update_ignores_server_fields(key_client, user, other_user, conversation):
     before = Conversation.objects.values().get()
     response = key_client.patch(f"/api/v1/conversations/{conversation.pk}/", {
-        "id": str(uuid.uuid4()), "owner": other_user.pk, "turn_count": 50, "source": "seed_api",
+        "id": str(uuid.uuid4()), "owner": other_user.pk, "turn_count": 50, "source": "chat_endpoint",
         "created_at": "2000-01-01T00:00:00Z",
     }, format="json")
     assert response.status_code == 200, response.content
