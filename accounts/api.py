@@ -64,9 +64,8 @@ class ApiKeyListView(ApiView, generics.GenericAPIView):
     def post(self, request):
         if isinstance(request.auth, ApiKey):
             raise exceptions.PermissionDenied("Create API keys from a logged-in session, not with a key.")
-        serializer = ApiKeyCreateSerializer(data=self.body(request))
-        serializer.is_valid(raise_exception=True)
-        key, raw = ApiKey.generate(user=request.user, **serializer.validated_data)
+        data = self.validated(request, ApiKeyCreateSerializer)
+        key, raw = ApiKey.generate(user=request.user, **data)
         key.key = raw
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
 

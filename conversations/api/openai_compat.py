@@ -33,7 +33,7 @@ from conversations.api.message_lists import (
     validate_message_list,
 )
 from conversations.api.serializers import StrictBooleanField, TextField
-from conversations.api.streaming import event_stream_response
+from conversations.api.streaming import event_stream_response, sse
 from conversations.models import Conversation, Turn
 
 CONVERSATION_HEADER = "X-Chatsite-Conversation"
@@ -252,9 +252,7 @@ class ChatCompletionsView(OpenAIApiView):
         },
     )
     def post(self, request):
-        serializer = ChatCompletionRequestSerializer(data=self.body(request))
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated(request, ChatCompletionRequestSerializer)
         require_offered_model(data["model"])
         conversation_id = _requested_conversation_id(request, data.get("metadata"))
         target = turn_target(
@@ -285,10 +283,6 @@ class ChatCompletionsView(OpenAIApiView):
         return Response(completion_body(run.assistant_turn), headers={CONVERSATION_HEADER: str(conversation.pk)})
 
 
-def _data(payload: dict) -> bytes:
-    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
-
-
 async def completion_chunks(run: services.ChatRun, log: answers.AnswerLog, *, include_usage: bool):
     """The answer as OpenAI `chat.completion.chunk` server-sent events.
 
@@ -299,7 +293,7 @@ async def completion_chunks(run: services.ChatRun, log: answers.AnswerLog, *, in
             "created": int(turn.created_at.timestamp()), "model": turn.model}
 
     def chunk(delta: dict, finish_reason: str | None = None) -> bytes:
-        return _data({**base, "choices": [
+        return sse(None, {**base, "choices": [
             {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         ]})
 
@@ -316,11 +310,11 @@ async def completion_chunks(run: services.ChatRun, log: answers.AnswerLog, *, in
                 elif isinstance(event, services.AnswerDone):
                     yield chunk({}, _finish_reason(event.assistant_turn))
                     if include_usage:
-                        yield _data({**base, "choices": [], "usage": _usage(event.assistant_turn)})
+                        yield sse(None, {**base, "choices": [], "usage": _usage(event.assistant_turn)})
                     yield b"data: [DONE]\n\n"
                 elif isinstance(event, services.AnswerFailed):
                     error = event.error
-                    yield _data({"error": {
+                    yield sse(None, {"error": {
                         "code": error.code, "message": error.message, "param": None,
                         "type": OPENAI_ERROR_TYPES.get(error.status, "api_error"),
                     }})

@@ -11,7 +11,6 @@ structured `text.format`, `store: false`) is a 400 naming the parameter.
 
 from __future__ import annotations
 
-import json
 from contextlib import aclosing
 
 from django.conf import settings
@@ -36,7 +35,7 @@ from conversations.api.openai_compat import (
     turn_target,
 )
 from conversations.api.serializers import StrictBooleanField, TextField
-from conversations.api.streaming import event_stream_response
+from conversations.api.streaming import event_stream_response, sse
 from conversations.models import Turn
 
 # Known to OpenAI's Responses API and refused here, with the reason.
@@ -246,9 +245,7 @@ class ResponsesView(OpenAIApiView):
         },
     )
     def post(self, request):
-        serializer = ResponseRequestSerializer(data=self.body(request))
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated(request, ResponseRequestSerializer)
         require_offered_model(data["model"])
         messages = data["messages"]
         if data.get("instructions"):
@@ -303,10 +300,6 @@ class ResponseDetailView(OpenAIApiView):
         )
 
 
-def _sse(payload: dict) -> bytes:
-    return f"event: {payload['type']}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
-
-
 async def response_events(run: services.ChatRun, log: answers.AnswerLog, *, previous: str | None):
     """The answer as the Responses API's semantic events. A client that leaves stops the answer, as OpenAI does."""
     sequence = -1  # the first event is number 0, as OpenAI's
@@ -317,7 +310,7 @@ async def response_events(run: services.ChatRun, log: answers.AnswerLog, *, prev
     def event(kind: str, **fields) -> bytes:
         nonlocal sequence
         sequence += 1
-        return _sse({"type": kind, "sequence_number": sequence, **fields})
+        return sse(kind, {"type": kind, "sequence_number": sequence, **fields})
 
     started = response_body(turn, previous=previous, status="in_progress")
     try:

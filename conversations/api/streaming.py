@@ -48,10 +48,14 @@ start or, with a `Last-Event-ID` header, after the last event you saw.
 """
 
 
-def sse(event: str, data: dict, seq: int | None = None) -> bytes:
-    # Bytes, not str: Django's response would look up the charset in the Content-Type for every event.
+def sse(event: str | None, data: dict, seq: int | None = None) -> bytes:
+    """One server-sent event: `id:` when numbered, `event:` when named (OpenAI's chunks are unnamed), `data:`.
+
+    Bytes, not str: Django's response would look up the charset in the Content-Type for every event."""
     head = f"id: {seq}\n" if seq is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+    if event is not None:
+        head += f"event: {event}\n"
+    return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
 async def frames(entries: AsyncIterator[answers.Entry]) -> AsyncIterator[bytes]:

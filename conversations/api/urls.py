@@ -1,4 +1,4 @@
-"""REST API routes under /api/: v1 resources, the seed-compatible /api/chat, the schema and its docs."""
+"""REST API routes under /api/: v1 resources, the prototype's /api/chat, the schema and its docs."""
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView

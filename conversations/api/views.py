@@ -44,6 +44,16 @@ def _query_bool(request, name: str, default: bool) -> bool:
 ANSWER_EVENTS = OpenApiResponse(schema.answer_stream_schema(), description="The answer as server-sent events.")
 
 
+def answer_schema(*, summary: str, description: str, request, json_status: int):
+    """The schema of a route that answers a message: the stored pair as JSON, or the answer's event stream."""
+    return extend_schema(
+        summary=summary,
+        description=f"{description}\n\n{SSE_DESCRIPTION}",
+        request=request,
+        responses={json_status: s.TurnPairSerializer, (200, "text/event-stream"): ANSWER_EVENTS},
+    )
+
+
 def turn_pair(run) -> dict:
     return {
         "user_turn": s.TurnSerializer(run.user_turn).data if run.user_turn is not None else None,
@@ -87,13 +97,12 @@ class ConversationListView(ApiView, generics.GenericAPIView):
         responses={201: s.ConversationSerializer},
     )
     def post(self, request):
-        serializer = s.ConversationWriteSerializer(data=self.body(request))
-        serializer.is_valid(raise_exception=True)
-        fields = {k: v for k, v in serializer.validated_data.items() if k != "archived"}
+        data = self.validated(request, s.ConversationWriteSerializer)
+        fields = {k: v for k, v in data.items() if k != "archived"}
         conversation = services.conversation_create(
             owner=request.user, source=Conversation.Source.API, **fields
         )
-        if serializer.validated_data.get("archived"):
+        if data.get("archived"):
             services.conversation_update(conversation=conversation, archived=True)
         return Response(s.ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
 
@@ -114,10 +123,9 @@ class ConversationDetailView(ApiView):
     )
     def patch(self, request, conversation_id):
         conversation = own_conversation(request, conversation_id)
-        serializer = s.ConversationWriteSerializer(data=self.body(request), partial=True)
-        serializer.is_valid(raise_exception=True)
-        if serializer.validated_data:
-            services.conversation_update(conversation=conversation, **serializer.validated_data)
+        data = self.validated(request, s.ConversationWriteSerializer, partial=True)
+        if data:
+            services.conversation_update(conversation=conversation, **data)
         return Response(s.ConversationSerializer(conversation).data)
 
     @extend_schema(summary="Delete a conversation and its turns", responses={204: None})
@@ -161,23 +169,18 @@ class TurnListCreateView(ApiView, generics.GenericAPIView):
         page = self.paginate_queryset(selectors.turn_path(conversation, leaf_id=leaf_id))
         return self.get_paginated_response(s.TurnSerializer(page, many=True).data)
 
-    @extend_schema(
+    @answer_schema(
         summary="Send a message and get the answer (JSON, or a stream of server-sent events)",
         description=(
             "Stores your message, calls the model with the conversation's history and stores the answer. "
-            "The message is stored before the model is called, and kept if the model fails.\n\n" + SSE_DESCRIPTION
+            "The message is stored before the model is called, and kept if the model fails."
         ),
         request=s.TurnCreateSerializer,
-        responses={
-            201: s.TurnPairSerializer,
-            (200, "text/event-stream"): ANSWER_EVENTS,
-        },
+        json_status=status.HTTP_201_CREATED,
     )
     def post(self, request, conversation_id):
         conversation = own_conversation(request, conversation_id)
-        serializer = s.TurnCreateSerializer(data=self.body(request))
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated(request, s.TurnCreateSerializer)
         return answer_response(request, data["stream"], status.HTTP_201_CREATED, conversation=conversation,
                                content=data["content"], attachment_ids=data.get("attachments"))
 
@@ -185,25 +188,20 @@ class TurnListCreateView(ApiView, generics.GenericAPIView):
 class RegenerateView(ApiView):
     chat_methods = ("POST",)
 
-    @extend_schema(
+    @answer_schema(
         summary="Write a new version of an answer (optionally of the message it answers)",
         description=(
             "Adds a new version of the answer `turn_id` (default: the current turn) beside the old ones, "
             "which keep their text, usage, feedback and status, and shows it. With `content`, a new version "
             "of the message that answer answers is written first (as `turns/{id}/edit/`). "
-            "409 while an answer is still being written.\n\n" + SSE_DESCRIPTION
+            "409 while an answer is still being written."
         ),
         request=s.RegenerateSerializer,
-        responses={
-            200: s.TurnPairSerializer,
-            (200, "text/event-stream"): ANSWER_EVENTS,
-        },
+        json_status=status.HTTP_200_OK,
     )
     def post(self, request, conversation_id):
         conversation = own_conversation(request, conversation_id)
-        serializer = s.RegenerateSerializer(data=self.body(request))
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated(request, s.RegenerateSerializer)
         return answer_response(request, data["stream"], status.HTTP_200_OK, conversation=conversation,
                                content=data.get("content"), regenerate=True, turn_id=data.get("turn_id"))
 
@@ -211,24 +209,19 @@ class RegenerateView(ApiView):
 class EditView(ApiView):
     chat_methods = ("POST",)
 
-    @extend_schema(
+    @answer_schema(
         summary="Write a new version of one of your messages, and answer it",
         description=(
             "Any user message, not only the last: the new version is added beside the old one, answered, and "
             "shown; everything below the old message stays on its own branch (switch back with `switch/`). "
-            "409 while an answer is still being written.\n\n" + SSE_DESCRIPTION
+            "409 while an answer is still being written."
         ),
         request=s.TurnCreateSerializer,
-        responses={
-            201: s.TurnPairSerializer,
-            (200, "text/event-stream"): ANSWER_EVENTS,
-        },
+        json_status=status.HTTP_201_CREATED,
     )
     def post(self, request, conversation_id, turn_id):
         conversation = own_conversation(request, conversation_id)
-        serializer = s.TurnCreateSerializer(data=self.body(request))
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated(request, s.TurnCreateSerializer)
         return answer_response(request, data["stream"], status.HTTP_201_CREATED, conversation=conversation,
                                content=data["content"], turn_id=turn_id)
 
@@ -242,10 +235,9 @@ class SwitchView(ApiView):
     )
     def post(self, request, conversation_id):
         conversation = own_conversation(request, conversation_id)
-        serializer = s.SwitchSerializer(data=self.body(request))
-        serializer.is_valid(raise_exception=True)
+        data = self.validated(request, s.SwitchSerializer)
         try:
-            services.conversation_switch(conversation=conversation, turn_id=serializer.validated_data["turn_id"])
+            services.conversation_switch(conversation=conversation, turn_id=data["turn_id"])
         except Turn.DoesNotExist:
             raise exceptions.NotFound("Turn not found.") from None
         turns = selectors.turn_path(conversation)
@@ -327,11 +319,10 @@ class FeedbackView(ApiView):
     )
     def post(self, request, turn_id):
         turn = own_turn(request, turn_id)
-        serializer = s.FeedbackSerializer(data=self.body(request))
-        serializer.is_valid(raise_exception=True)
+        data = self.validated(request, s.FeedbackSerializer)
         if turn.role != Turn.Role.ASSISTANT:
             raise exceptions.ValidationError("Feedback is only for answers (assistant turns).")
-        feedback = services.feedback_set(turn=turn, **serializer.validated_data)
+        feedback = services.feedback_set(turn=turn, **data)
         return Response(s.FeedbackSerializer(feedback).data)
 
 
@@ -405,7 +396,7 @@ class ApiChatView(ApiView):
     chat_methods = ("POST",)
 
     @extend_schema(
-        summary="Seed-compatible chat: a message list in, the answer out",
+        summary="Chat from a message list: the messages in, the answer out",
         description=(
             "The original backend's contract. Each call is stored as a new conversation of the caller: "
             "system messages become its system prompt, earlier messages its history, and the last message "
@@ -415,11 +406,10 @@ class ApiChatView(ApiView):
         responses=ChatReplySerializer,
     )
     def post(self, request):
-        serializer = ChatRequestSerializer(data=self.body(request))
-        serializer.is_valid(raise_exception=True)
-        messages = serializer.validated_data["messages"]
+        data = self.validated(request, ChatRequestSerializer)
+        messages = data["messages"]
         conversation = conversation_from_messages(
-            owner=request.user, source=Conversation.Source.SEED_API, messages=messages
+            owner=request.user, source=Conversation.Source.CHAT_ENDPOINT, messages=messages
         )
         try:
             run = services.chat_turn(conversation=conversation, user=request.user, content=messages[-1]["content"])

@@ -10,13 +10,15 @@ ids used are real and the routes work.
 """
 
 import itertools
+import json
 import re
 import uuid
 from dataclasses import dataclass
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.urls import URLResolver, get_resolver
 from rest_framework.test import APIClient
 
@@ -310,4 +312,25 @@ def test_admin_id_routes_refuse_non_staff(world, fake_upstream, other_user):
                 assert response.status_code == 302, (url, method, response.status_code)
                 assert response["Location"].startswith("/admin/login/"), (url, response["Location"])
     assert snapshot() == before
+    assert fake_upstream.chat_requests == []
+
+
+async def test_another_users_ids_are_404_on_the_async_streaming_path(world, fake_upstream):
+    """The streamed answer routes run as coroutines under ASGI: the same refusals through Django's AsyncClient."""
+    client = AsyncClient()
+    auth = {"Authorization": f"Bearer {world['bob_key']}", "Accept": "text/event-stream"}
+    before = await sync_to_async(snapshot)()
+    alice = world["alice"]
+    for route in ("api/v1/conversations/<uuid:conversation_id>/turns/",
+                  "api/v1/conversations/<uuid:conversation_id>/regenerate/",
+                  "api/v1/conversations/<uuid:conversation_id>/turns/<int:turn_id>/edit/"):
+        response = await client.post(fill(route, ids_for(route, alice)), json.dumps({"content": "x", "stream": True}),
+                                     content_type="application/json", headers=auth)
+        assert_error_shape(response, 404)
+    response = await client.post("/v1/chat/completions", json.dumps({
+        "model": "fake-model", "stream": True, "messages": [{"role": "user", "content": "x"}],
+        "metadata": {"chatsite_conversation_id": str(alice["conversation_id"])},
+    }), content_type="application/json", headers=auth)
+    assert_error_shape(response, 404)
+    assert await sync_to_async(snapshot)() == before
     assert fake_upstream.chat_requests == []
