@@ -120,68 +120,11 @@ def _feedback_block(turn):
     return format_html("{} {}", rating, _content_block(feedback.comment))
 
 
-class LastActivityFilter(admin.DateFieldListFilter):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.title = _("last activity")
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown beside a chat for review: nothing added, changed or deleted from the admin."""
 
-
-class HasFailedAnswerFilter(admin.SimpleListFilter):
-    title = _("failed answers")
-    parameter_name = "failed"
-
-    def lookups(self, request, model_admin):
-        return [("yes", _("Has a failed answer")), ("no", _("No failed answer"))]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(has_failed_answer=True)
-        if self.value() == "no":
-            return queryset.filter(has_failed_answer=False)
-        return queryset
-
-
-class HasNegativeFeedbackFilter(admin.SimpleListFilter):
-    title = _("negative feedback")
-    parameter_name = "negative"
-
-    def lookups(self, request, model_admin):
-        return [("yes", _("Has negative feedback")), ("no", _("No negative feedback"))]
-
-    def queryset(self, request, queryset):
-        negative = Exists(Feedback.objects.filter(turn__conversation=OuterRef("pk"), rating=-1))
-        if self.value() == "yes":
-            return queryset.filter(negative)
-        if self.value() == "no":
-            return queryset.filter(~negative)
-        return queryset
-
-
-class SharedFilter(admin.SimpleListFilter):
-    title = _("shared")
-    parameter_name = "shared"
-
-    def lookups(self, request, model_admin):
-        return [("yes", _("Shared by link")), ("no", _("Never shared"))]
-
-    def queryset(self, request, queryset):
-        shared = Exists(ShareLink.objects.filter(conversation=OuterRef("pk")))
-        if self.value() == "yes":
-            return queryset.filter(shared)
-        if self.value() == "no":
-            return queryset.filter(~shared)
-        return queryset
-
-
-class ShareLinkInline(admin.TabularInline):
-    """The chat's share links: when, as whom, until when, and whether revoked (the token is not shown)."""
-
-    model = ShareLink
     extra = 0
     can_delete = False
-    fields = ["created_at", "display_name", "shared_messages", "expires_at", "revoked_at", "live"]
-    readonly_fields = fields
-    verbose_name = _("share link")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -192,6 +135,67 @@ class ShareLinkInline(admin.TabularInline):
     def has_delete_permission(self, request, obj=None):
         return False
 
+
+class LastActivityFilter(admin.DateFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = _("last activity")
+
+
+class YesNoFilter(admin.SimpleListFilter):
+    """A yes/no list filter on one condition (a Q or an Exists): "yes" keeps the rows that meet it, "no" the rest."""
+
+    yes_label = no_label = ""
+
+    def condition(self):
+        raise NotImplementedError
+
+    def lookups(self, request, model_admin):
+        return [("yes", self.yes_label), ("no", self.no_label)]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(self.condition())
+        if self.value() == "no":
+            return queryset.filter(~self.condition())
+        return queryset
+
+
+class HasFailedAnswerFilter(YesNoFilter):
+    title = _("failed answers")
+    parameter_name = "failed"
+    yes_label, no_label = _("Has a failed answer"), _("No failed answer")
+
+    def condition(self):
+        return Q(has_failed_answer=True)
+
+
+class HasNegativeFeedbackFilter(YesNoFilter):
+    title = _("negative feedback")
+    parameter_name = "negative"
+    yes_label, no_label = _("Has negative feedback"), _("No negative feedback")
+
+    def condition(self):
+        return Exists(Feedback.objects.filter(turn__conversation=OuterRef("pk"), rating=-1))
+
+
+class SharedFilter(YesNoFilter):
+    title = _("shared")
+    parameter_name = "shared"
+    yes_label, no_label = _("Shared by link"), _("Never shared")
+
+    def condition(self):
+        return Exists(ShareLink.objects.filter(conversation=OuterRef("pk")))
+
+
+class ShareLinkInline(ReadOnlyInline):
+    """The chat's share links: when, as whom, until when, and whether revoked (the token is not shown)."""
+
+    model = ShareLink
+    fields = ["created_at", "display_name", "shared_messages", "expires_at", "revoked_at", "live"]
+    readonly_fields = fields
+    verbose_name = _("share link")
+
     @admin.display(description=_("messages"))
     def shared_messages(self, link):
         return len(link.messages)
@@ -201,15 +205,13 @@ class ShareLinkInline(admin.TabularInline):
         return link.is_live
 
 
-class TurnInline(admin.TabularInline):
+class TurnInline(ReadOnlyInline):
     """Every turn of the conversation, every version of every branch, read-only, in the order written.
 
     `follows` names each turn's parent, so a reviewer can tell versions (same parent) and branches apart.
     """
 
     model = Turn
-    extra = 0
-    can_delete = False
     show_change_link = True
     ordering = ["id"]
     fields = [
@@ -221,15 +223,6 @@ class TurnInline(admin.TabularInline):
     def follows(self, turn):
         return f"#{turn.parent_id}" if turn.parent_id else "-"
     classes = ["review-turns"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("feedback").prefetch_related("attachments")
