@@ -48,7 +48,7 @@ def request_id_from(header: str | None) -> str:
 
 
 def surface_of(path: str) -> str:
-    """Which product surface a request is: the OpenAI-compatible API, the seed's /api/chat, REST, or pages."""
+    """Which product surface a request is: the OpenAI-compatible API, the prototype's /api/chat, REST, or pages."""
     if path.startswith("/v1/"):
         return "v1"
     if path.rstrip("/") == "/api/chat":

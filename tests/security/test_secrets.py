@@ -94,7 +94,7 @@ def test_no_secret_in_any_output(fake_upstream, debug_logs, capfd, settings, use
         "model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}, format="json"))
     out.add("v1 stream", key_client.post("/v1/chat/completions", {
         "model": "fake-model", "stream": True, "messages": [{"role": "user", "content": "hi"}]}, format="json"))
-    out.add("seed chat", key_client.post("/api/chat", {"messages": [{"role": "user", "content": "hi"}]},
+    out.add("prototype chat", key_client.post("/api/chat", {"messages": [{"role": "user", "content": "hi"}]},
                                          format="json"))
 
     # The upstream did get the key (that is its one legitimate use), so there was a secret to leak.
