@@ -1,5 +1,7 @@
 """REST API routes under /api/: v1 resources, the prototype's /api/chat, the schema and its docs."""
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -34,5 +36,7 @@ urlpatterns = [
     path("v1/keys/<int:key_id>/", accounts_api.ApiKeyDetailView.as_view(), name="key-detail"),
     path("chat", views.ApiChatView.as_view(), name="chat"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # The vendored Swagger UI starts with an inline script and inline styles.
+    path("docs/", csp_update({"script-src": [UNSAFE_INLINE], "style-src": [UNSAFE_INLINE]})(
+        SpectacularSwaggerView.as_view(url_name="api:schema")), name="docs"),
 ]
