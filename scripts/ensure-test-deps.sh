@@ -1,16 +1,13 @@
 #!/usr/bin/env bash
 # What the test suite needs besides Python packages: Chromium (browser tests), gettext (translations), binutils
-# (the embedded model's portable-build check), Node.js and npm (tests/clients) and a
-# Redis server on 127.0.0.1:6379 (cache and cross-worker throttle tests). Installed with apt-get and started
-# when missing and we are root (as on CI); otherwise say what is missing. PostgreSQL is optional:
+# (the embedded model's portable-build check) and a Redis server on 127.0.0.1:6379 (cache and cross-worker
+# throttle tests). Installed with apt-get and started when missing and we are root (as on CI); otherwise say what is missing. PostgreSQL is optional:
 # `DATABASE_URL=postgres://... make test` runs the suite on it.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
 command -v objdump >/dev/null 2>&1 || missing+=(binutils)  # the portable-build check disassembles llama.cpp
-# tests/clients drives the Vercel AI SDK with Node.js; the Makefile installs it with npm ci.
-(command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1) || missing+=(nodejs npm)
 redis_up() { command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; }
 if ! redis_up && ! command -v redis-server >/dev/null 2>&1; then missing+=(redis-server); fi
 

