@@ -6,8 +6,8 @@ from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
-from conversations.api.base import ApiView
-from conversations.api.serializers import TextField
+from chatsite.api.fields import TextField
+from chatsite.api.views import ApiView
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

@@ -72,7 +72,7 @@ def _user_id(request, *, may_load: bool):
 
 class RequestContextMiddleware(HybridMiddleware):
     """First in MIDDLEWARE: the request id (the client's or a new one) on the response, in error bodies
-    (chatsite.api_errors) and on every log line; then one access line and the HTTP metrics per request.
+    (chatsite.api.errors) and on every log line; then one access line and the HTTP metrics per request.
 
     An exception inside is already a response when it gets here (Django converts it at each layer).
     """

@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from chatsite.api_errors import (
+from chatsite.api.errors import (
     DATABASE_RETRY_AFTER_SECONDS,
     database_unavailable_response,
     error_response,

@@ -10,7 +10,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from conversations.api.serializers import StrictBooleanField
+from chatsite.api.fields import StrictBooleanField
 
 # Sent to the model as given, when present and not null.
 FORWARDED = (

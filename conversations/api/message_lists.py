@@ -13,8 +13,9 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from chatsite.api.fields import reject_unencodable
 from conversations import attachments, services
-from conversations.api.serializers import MessageContentField, reject_unencodable
+from conversations.api.serializers import MessageContentField
 from conversations.digests import next_digest, root_digest
 from conversations.models import Conversation, Turn
 

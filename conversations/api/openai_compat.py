@@ -20,10 +20,11 @@ from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 
 from accounts.authentication import ApiKeyAuthentication
-from chatsite.api_errors import exception_handler
+from chatsite.api.errors import exception_handler
+from chatsite.api.fields import StrictBooleanField, TextField
 from conversations import answers, errors, selectors, services
 from conversations.api import schema
-from conversations.api.base import ApiView, own_conversation
+from conversations.api.base import ChatApiView, own_conversation
 from conversations.api.chat_parameters import ChatParametersSerializer, model_options
 from conversations.api.message_lists import (
     OpenAIMessageSerializer,
@@ -32,7 +33,6 @@ from conversations.api.message_lists import (
     upload_files,
     validate_message_list,
 )
-from conversations.api.serializers import StrictBooleanField, TextField
 from conversations.api.streaming import event_stream_response, sse
 from conversations.models import Conversation, Turn
 
@@ -145,7 +145,7 @@ def openai_exception_handler(exc, context):
     return None if response is None else _with_openai_type(response, getattr(exc, "param", None))
 
 
-class OpenAIApiView(ApiView):
+class OpenAIApiView(ChatApiView):
     authentication_classes = [ApiKeyAuthentication]
 
     def get_exception_handler(self):

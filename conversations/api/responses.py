@@ -19,6 +19,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
+from chatsite.api.fields import StrictBooleanField, TextField
 from conversations import answers, services
 from conversations.api.chat_parameters import StrictNumberField
 from conversations.api.message_lists import (
@@ -34,7 +35,6 @@ from conversations.api.openai_compat import (
     require_offered_model,
     turn_target,
 )
-from conversations.api.serializers import StrictBooleanField, TextField
 from conversations.api.streaming import event_stream_response, sse
 from conversations.models import Turn
 

@@ -5,6 +5,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from chatsite.api.fields import StrictBooleanField, TextField
 from conversations import selectors
 from conversations.models import Attachment, Conversation, Feedback, Turn
 from conversations.reviews import review_notice_for
@@ -14,37 +15,6 @@ from conversations.turn_json import TURN_FIELDS, VERSION_FIELDS, attachment_list
 CONVERSATION_FIELDS = (
     "id", "title", "model", "system_prompt", "archived", "created_at", "updated_at", "turn_count", "current_turn_id",
 )
-
-
-def reject_unencodable(value: str) -> str:
-    """Lone surrogates ("\\ud800") parse as JSON but can't be stored (PostgreSQL rejects them)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise serializers.ValidationError("The text contains invalid Unicode (a lone surrogate).") from None
-    return value
-
-
-class TextField(serializers.CharField):
-    """A CharField that also refuses text the database can't store (NUL is refused by DRF already)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.validators.append(reject_unencodable)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):  # DRF would turn 12 into "12"; text fields take JSON strings only
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """JSON true or false only (DRF would also take 0, 1, "yes"...): what the schema says is what works."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
 
 
 class MessageContentField(TextField):

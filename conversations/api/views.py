@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from conversations import attachments, errors, exports, selectors, services
 from conversations.api import schema
 from conversations.api import serializers as s
-from conversations.api.base import ApiView, own_conversation, own_turn, wants_event_stream
+from conversations.api.base import ChatApiView, own_conversation, own_turn, wants_event_stream
 from conversations.api.message_lists import ChatReplySerializer, ChatRequestSerializer, conversation_from_messages
 from conversations.api.streaming import SSE_DESCRIPTION, answer_stream, follow_stream, interrupted_stream
 from conversations.models import Attachment, Conversation, Turn
@@ -70,7 +70,7 @@ def answer_response(request, stream: bool, json_status: int, **turn):
     return Response(turn_pair(services.chat_turn(user=request.user, **turn)), status=json_status)
 
 
-class ConversationListView(ApiView, generics.GenericAPIView):
+class ConversationListView(ChatApiView, generics.GenericAPIView):
     serializer_class = s.ConversationSerializer
 
     @extend_schema(
@@ -107,7 +107,7 @@ class ConversationListView(ApiView, generics.GenericAPIView):
         return Response(s.ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
 
 
-class ConversationDetailView(ApiView):
+class ConversationDetailView(ChatApiView):
     http_method_names = ["get", "patch", "delete", "options"]
 
     @extend_schema(summary="A conversation with its turns", responses=s.ConversationDetailSerializer)
@@ -143,7 +143,7 @@ def _turn_id_param(request, name: str) -> int | None:
     return int(raw)
 
 
-class TurnListCreateView(ApiView, generics.GenericAPIView):
+class TurnListCreateView(ChatApiView, generics.GenericAPIView):
     serializer_class = s.TurnSerializer
     chat_methods = ("POST",)
 
@@ -185,7 +185,7 @@ class TurnListCreateView(ApiView, generics.GenericAPIView):
                                content=data["content"], attachment_ids=data.get("attachments"))
 
 
-class RegenerateView(ApiView):
+class RegenerateView(ChatApiView):
     chat_methods = ("POST",)
 
     @answer_schema(
@@ -206,7 +206,7 @@ class RegenerateView(ApiView):
                                content=data.get("content"), regenerate=True, turn_id=data.get("turn_id"))
 
 
-class EditView(ApiView):
+class EditView(ChatApiView):
     chat_methods = ("POST",)
 
     @answer_schema(
@@ -226,7 +226,7 @@ class EditView(ApiView):
                                content=data["content"], turn_id=turn_id)
 
 
-class SwitchView(ApiView):
+class SwitchView(ChatApiView):
     @extend_schema(
         summary="Show another version: the branch through a turn, down to its newest turn",
         description="The choice is stored: it holds across reloads and devices. Answers the branch now shown.",
@@ -246,7 +246,7 @@ class SwitchView(ApiView):
         })
 
 
-class TreeView(ApiView):
+class TreeView(ChatApiView):
     @extend_schema(
         summary="Every version of every turn: the whole tree",
         description="Turns oldest first, each with its `parent_id`; `current_turn_id` ends the branch shown.",
@@ -267,7 +267,7 @@ def _last_event_id(request) -> int:
     return int(raw)
 
 
-class AnswerStreamView(ApiView):
+class AnswerStreamView(ChatApiView):
     @extend_schema(
         summary="Follow the answer being written, live (server-sent events)",
         description=(
@@ -299,7 +299,7 @@ class AnswerStreamView(ApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class StopView(ApiView):
+class StopView(ChatApiView):
     @extend_schema(
         summary="Stop the answer being written",
         description="The partial answer is kept, with status cancelled. Answers null if nothing was running.",
@@ -311,7 +311,7 @@ class StopView(ApiView):
         return Response({"assistant_turn": s.TurnSerializer(turn).data if turn is not None else None})
 
 
-class FeedbackView(ApiView):
+class FeedbackView(ChatApiView):
     @extend_schema(
         summary="Rate an answer (+1 or -1, with an optional comment)",
         request=s.FeedbackSerializer,
@@ -326,7 +326,7 @@ class FeedbackView(ApiView):
         return Response(s.FeedbackSerializer(feedback).data)
 
 
-class ExportView(ApiView):
+class ExportView(ChatApiView):
     @extend_schema(
         summary="Download a conversation as Markdown or JSON",
         parameters=[OpenApiParameter("format", str, enum=["md", "json"], description="Default md.")],
@@ -348,7 +348,7 @@ class ExportView(ApiView):
         return response
 
 
-class UsageView(ApiView):
+class UsageView(ChatApiView):
     @extend_schema(
         summary="Your token usage by day, and today's quota left",
         parameters=[OpenApiParameter(
@@ -390,7 +390,7 @@ def _delete_if_refused(conversation, exc: errors.ChatError) -> None:
         services.conversation_delete(conversation=conversation)
 
 
-class ApiChatView(ApiView):
+class ApiChatView(ChatApiView):
     """The original FastAPI backend's endpoint, kept so its clients work unchanged."""
 
     chat_methods = ("POST",)
@@ -419,7 +419,7 @@ class ApiChatView(ApiView):
         return Response({"role": "assistant", "content": run.assistant_turn.content})
 
 
-class AttachmentUploadView(ApiView):
+class AttachmentUploadView(ChatApiView):
     """Upload a file (multipart/form-data, field `file`), then send its id with a message."""
 
     parser_classes = [MultiPartParser]
@@ -456,7 +456,7 @@ def own_attachment(request, attachment_id) -> Attachment:
     return attachment
 
 
-class AttachmentDetailView(ApiView):
+class AttachmentDetailView(ChatApiView):
     @extend_schema(summary="One of your attachments", responses=s.AttachmentSerializer)
     def get(self, request, attachment_id):
         return Response(s.AttachmentSerializer(own_attachment(request, attachment_id)).data)
@@ -470,7 +470,7 @@ class AttachmentDetailView(ApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AttachmentContentView(ApiView):
+class AttachmentContentView(ChatApiView):
     @extend_schema(
         summary="The file itself",
         description="Images are shown inline; anything else downloads (`Content-Disposition: attachment`).",
