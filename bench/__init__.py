@@ -1,4 +1,4 @@
-"""The benchmark: chatsite's streaming API against the upstream itself and the seed's design."""
+"""The benchmark: chatsite's streaming API against the upstream itself and the prototype's design."""
 
 from pathlib import Path
 

@@ -40,7 +40,7 @@ def chatsite_env(*, database_url: str, upstream_url: str, redis_url: str, cache_
         "OPENAI_BASE_URL": f"{upstream_url}/v1",
         "OPENAI_API_KEY": "bench",
         "OPENAI_MODEL": "fake-model",
-        "OPENAI_MAX_RETRIES": "0",  # like the direct and seed clients: a failure shows as an error
+        "OPENAI_MAX_RETRIES": "0",  # like the direct and prototype clients: a failure shows as an error
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(40),
         "ALLOWED_HOSTS": "127.0.0.1",

@@ -49,7 +49,7 @@ def render(results: RunResults) -> str:
         "",
         "## Streaming under load",
         "",
-        "TTFT = time to the first text (for the seed design, which answers at once, the whole answer). "
+        "TTFT = time to the first text (for the prototype design, which answers at once, the whole answer). "
         "+ columns: that percentile minus the direct upstream's at the same level. gap = time between "
         "two text events of one chat. chats/s = answers completed per second in the steady part of the run. "
         "Server CPU ms/chat: CPU time (user + system) of the server process under test during the run, per "
@@ -103,7 +103,7 @@ def describe_run(*, started_at: datetime.datetime, elapsed: float, cores: Cores,
         f"request, and for chatsite a new conversation, per chat) for {duration:g} s more; chats/s counts "
         f"answers completed in those {duration:g} s\n"
         f"- chatsite: uvicorn 1 worker, PostgreSQL pool max {pool_size}, Redis cache, titles by the model "
-        f"off; seed design: uvicorn 1 worker, FastAPI `def` endpoint (Starlette's 40-thread pool)"
+        f"off; prototype design: uvicorn 1 worker, FastAPI `def` endpoint (Starlette's 40-thread pool)"
     )
 
 

@@ -1,6 +1,6 @@
-"""The benchmark runner (`make bench`): the upstream, chatsite and the seed design side by side in one run.
+"""The benchmark runner (`make bench`): the upstream, chatsite and the prototype design side by side in one run.
 
-It starts the fake upstream, chatsite under uvicorn (PostgreSQL + Redis) and the seed design under
+It starts the fake upstream, chatsite under uvicorn (PostgreSQL + Redis) and the prototype design under
 uvicorn, pins the server under test and the load (generator and upstream) to different cores, then for
 each concurrency level runs the load generator against each target in turn while it polls the server's
 memory and chatsite's PostgreSQL connections every 100 ms. After each chatsite run it checks that every
@@ -82,12 +82,12 @@ class Bench:
         self.cores = Cores.split()
         self.processes = Processes()
         self.results = RunResults(quick=quick, pool_size=int(env_float("BENCH_POOL_SIZE", 20)))
-        self.ports = {name: free_port() for name in ("upstream", "chatsite", "seed")}
+        self.ports = {name: free_port() for name in ("upstream", "chatsite", "prototype")}
         self.upstream_url = f"http://127.0.0.1:{self.ports['upstream']}"
         self.urls = {
             "direct": self.upstream_url,
             "chatsite": f"http://127.0.0.1:{self.ports['chatsite']}",
-            "seed": f"http://127.0.0.1:{self.ports['seed']}",
+            "prototype": f"http://127.0.0.1:{self.ports['prototype']}",
         }
         # shared by chatsite's server and its setup scripts
         self.chatsite_env = chatsite_env(
@@ -114,18 +114,18 @@ class Bench:
             + [UVICORN, "chatsite.asgi:application", "--port", str(self.ports["chatsite"]), *uvicorn_options],
             self.chatsite_env,
         )
-        seed_env = {**os.environ, "OPENAI_BASE_URL": f"{self.upstream_url}/v1", "OPENAI_API_KEY": "bench"}
-        self.seed = self.processes.start(
-            "seed",
+        prototype_env = {**os.environ, "OPENAI_BASE_URL": f"{self.upstream_url}/v1", "OPENAI_API_KEY": "bench"}
+        self.prototype = self.processes.start(
+            "prototype",
             self.cores.prefix("server")
-            + [UVICORN, "bench.seed_app:app", "--port", str(self.ports["seed"]), *uvicorn_options],
-            seed_env,
+            + [UVICORN, "bench.prototype_app:app", "--port", str(self.ports["prototype"]), *uvicorn_options],
+            prototype_env,
         )
         wait_for_http(f"{self.urls['chatsite']}/healthz")
-        wait_for_http(f"{self.urls['seed']}/chat", method="POST", body=b'{"content": "warm up"}')
+        wait_for_http(f"{self.urls['prototype']}/chat", method="POST", body=b'{"content": "warm up"}')
 
     def server_pid(self, target: str) -> int:
-        return {"direct": self.upstream, "chatsite": self.chatsite, "seed": self.seed}[target].pid
+        return {"direct": self.upstream, "chatsite": self.chatsite, "prototype": self.prototype}[target].pid
 
     def run_target(self, level: int, target: str, *, plan: str | None = None, record: bool = True) -> Row | None:
         out = OUT / f"result-{target}-{plan or level}.json"
@@ -198,9 +198,9 @@ class Bench:
                         self.chatsite_env, "bench data (cost split)")
         try:
             self.start_servers()
-            log("warming up chatsite and the seed design")
+            log("warming up chatsite and the prototype design")
             self.run_target(8, "chatsite", plan="warmup", record=False)
-            self.run_target(8, "seed", record=False)
+            self.run_target(8, "prototype", record=False)
             for level in self.levels:
                 for target in TARGETS:
                     log(f"{level} concurrent: {TARGET_NAMES[target]}")

@@ -10,9 +10,9 @@ CHAT_SECONDS = UPSTREAM_TTFT + (UPSTREAM_TOKENS - 1) * UPSTREAM_TOKEN_DELAY
 SPLIT_LEVEL = 30
 SPLIT_TOKENS = (1, 101)
 
-TARGETS = ("direct", "chatsite", "seed")
+TARGETS = ("direct", "chatsite", "prototype")
 TARGET_NAMES = {
     "direct": "upstream direct",
     "chatsite": "chatsite (SSE, uvicorn)",
-    "seed": "seed design (FastAPI def, sync openai)",
+    "prototype": "prototype design (FastAPI def, sync openai)",
 }
