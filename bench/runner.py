@@ -71,6 +71,8 @@ def env_float(name: str, default: float) -> float:
 
 
 class Bench:
+    """One run: its settings (from the environment), the servers it starts and the results it collects."""
+
     def __init__(self, *, quick: bool):
         self.quick = quick
         default_levels = "1,20" if quick else "1,100,400,1000"
