@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 import time
 import urllib.request
 
 import aiohttp
 import psutil
-import psycopg
 
-from bench.runner import OUT, PYTHON, UVICORN, Processes, free_port, run_checked, wait_for_http
+from bench import OUT
+from bench.processes import PYTHON, UVICORN, Processes, chatsite_env, reset_database, run_checked, wait_for_http
+from tests.servers import free_port
 
 ANSWERS = 20
 ANSWER_TOKENS = 100
@@ -72,19 +72,12 @@ def create_conversation(base: str, key: str) -> str:
 def main():
     pg = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432").rstrip("/")
     ports = {"upstream": free_port(), "chatsite": free_port()}
-    env = {
-        **os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings", "CHATSITE_ENV_FILE": "/nonexistent",
-        "DATABASE_URL": f"{pg}/{DB}", "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"),
-        "CACHE_KEY_PREFIX": "chatsite-bench-followers", "LLM_BACKEND": "openai",
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{ports['upstream']}/v1", "OPENAI_API_KEY": "bench",
-        "OPENAI_MODEL": "fake-model", "OPENAI_MAX_RETRIES": "0", "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(40), "ALLOWED_HOSTS": "127.0.0.1", "CHAT_THROTTLE_RATE": "1000000/min",
-        "CHAT_MODEL_TITLES": "0", "LOG_LEVEL": "WARNING",
-    }
-    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
-    run_checked([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env, "migrate")
+    env = chatsite_env(
+        database_url=f"{pg}/{DB}", upstream_url=f"http://127.0.0.1:{ports['upstream']}",
+        redis_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"),
+        cache_prefix="chatsite-bench-followers",
+    )
+    reset_database(pg, DB, env)
     key = run_checked([PYTHON, "manage.py", "shell", "-c", (
         "from accounts.models import ApiKey, User; "
         "u = User.objects.create_user('followers'); print(ApiKey.generate(user=u, name='bench')[1])"

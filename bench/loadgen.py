@@ -8,7 +8,7 @@ Targets:
 - `direct`: the upstream's OpenAI-style streaming `/v1/chat/completions` (the limit);
 - `chatsite`: `POST /api/v1/conversations/{id}/turns/` with `stream: true` (SSE `delta` events, then
   `done` or `error`), one conversation per chat, from a plan written by `bench.chatsite_data`;
-- `seed`: the seed design's `POST /chat`, whole answer at once (time to first text = total time).
+- `prototype`: the prototype design's `POST /chat`, whole answer at once (time to first text = total time).
 
 Run: `python -m bench.loadgen --target direct --url http://127.0.0.1:9100 --users 100 --out out.json`.
 """
@@ -134,7 +134,7 @@ class ChatsiteTarget(Target):
                 chat.error = "stream ended without done or error"
 
 
-class SeedTarget(Target):
+class PrototypeTarget(Target):
     async def chat(self, session, chat, content, started):
         async with session.post(f"{self.url}/chat", json={"content": content}) as response:
             if response.status != 200:
@@ -207,7 +207,7 @@ def percentile(ordered: list[float], pct: float) -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", choices=["direct", "chatsite", "seed"], required=True)
+    parser.add_argument("--target", choices=["direct", "chatsite", "prototype"], required=True)
     parser.add_argument("--url", required=True)
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--ramp", type=float, default=1.0, help="seconds over which users start")
@@ -220,7 +220,7 @@ def main():
         with open(args.plan) as plan:
             target = ChatsiteTarget(args.url, json.load(plan))
     else:
-        target = {"direct": DirectTarget, "seed": SeedTarget}[args.target](args.url)
+        target = {"direct": DirectTarget, "prototype": PrototypeTarget}[args.target](args.url)
     try:
         import uvloop
     except ImportError:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: chatsite against the upstream itself and the seed design; writes bench/RESULTS.md.
+# `make bench`: chatsite against the upstream itself and the prototype design; writes bench/RESULTS.md.
 # Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432) and Redis (BENCH_REDIS_URL,
 # default redis://127.0.0.1:6379/3). `bench/run.sh --quick` is a short smoke run (levels 1 and 20)
 # that writes bench/out/RESULTS-quick.md instead. See bench/runner.py for the other settings.

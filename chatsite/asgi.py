@@ -16,10 +16,11 @@ class RequestThreads:
     """Single-thread executors lent to requests and reused, instead of a new thread per request.
 
     Django gives every request its own thread for sync code (asgiref's ThreadSensitiveContext) and
-    starts it, then joins it from yet another new thread, per request: about a tenth of the server's
-    CPU under streaming load. A request borrows one of these for its whole life, so its sync code still
-    runs on one thread of its own; afterwards the thread waits for the next request. Only the event
-    loop's thread touches the pool, so it needs no lock. At most `keep` idle threads are kept.
+    starts it, then joins it from yet another new thread, per request; starting a thread stalls the event
+    loop until the thread runs (what that cost: bench/ANALYSIS.md). A request borrows one of these for its
+    whole life, so its sync code still runs on one thread of its own; afterwards the thread waits for the
+    next request. Only the event loop's thread touches the pool, so it needs no lock. At most `keep` idle
+    threads are kept.
     """
 
     def __init__(self, keep: int):

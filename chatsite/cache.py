@@ -1,7 +1,8 @@
 """Django's Redis cache with one connection pool per process instead of one per thread.
 
 Django keeps a cache object per thread, and each made its own pool: under ASGI every request runs its sync
-parts in a fresh thread, so every request opened a new Redis connection. Here the pools are shared.
+parts in a fresh thread, so every request opened a new Redis connection (bench/ANALYSIS.md). Here the pools
+are shared.
 """
 
 import threading

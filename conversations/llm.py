@@ -166,7 +166,7 @@ class OpenAIBackend(Backend):
         The HTTP connection pool under the SDK (httpcore) walks every pooled connection, probing idle
         ones' sockets, each time a request starts or ends: with hundreds of answers streaming at once
         that is O(connections) per request. Spreading requests over CLIENTS_PER_LOOP clients keeps each
-        pool small (profiled: about a tenth of the server's CPU at 100 concurrent streams with one).
+        pool small (what one pool cost under load: bench/ANALYSIS.md).
         """
         loop = asyncio.get_running_loop()
         clients = self._clients.setdefault(loop, [])
@@ -227,8 +227,8 @@ class OpenAIBackend(Backend):
     async def stream(self, messages, *, model, max_tokens, options=None):
         """Stream through the SDK's client (its retries, timeouts and error types), reading the raw SSE lines.
 
-        Parsing the lines ourselves skips building an SDK object per chunk, the largest CPU cost per
-        answer in the benchmark. Deltas that arrive in one network read are sent on as one.
+        Parsing the lines ourselves skips building an SDK object per chunk, a cost paid for every streamed
+        token (bench/ANALYSIS.md). Deltas that arrive in one network read are sent on as one.
         """
         import openai
 
@@ -246,8 +246,8 @@ class OpenAIBackend(Backend):
             del body["max_tokens"]  # the caller's newer name for it: OpenAI refuses both at once
         try:
             # The client's own `post` (what `chat.completions.create` calls after turning its typed
-            # arguments into this same JSON body, a walk over every message that cost ~5 % of the server's
-            # CPU): the SDK's auth, retries, timeouts and errors, and an unread response.
+            # arguments into this same JSON body, walking every message of the history on every request; see
+            # bench/ANALYSIS.md): the SDK's auth, retries, timeouts and errors, and an unread response.
             request_id = observability.current("request_id")
             response = await client.post(
                 "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=openai.AsyncStream[object],

@@ -3,13 +3,13 @@ moto's S3 server over real HTTP on 127.0.0.1: upload, the model reads the text, 
 deleting the chat deletes the object."""
 
 import io
-import socket
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
 from conversations.services import conversation_create
+from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,9 +19,7 @@ CREDENTIALS = {"aws_access_key_id": "test-key", "aws_secret_access_key": "test-s
 
 @pytest.fixture
 def s3(settings):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from tests.browser.helpers import ARTIFACTS, ROOT, launch_chromium
+from tests.servers import free_port
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -82,12 +82,6 @@ def _make_database(tmp: Path) -> ServerDatabase:
     return ServerDatabase(url=urlunsplit(parts._replace(path=f"/{name}")))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class LiveServer:
     url: str
@@ -123,7 +117,7 @@ def server(_fake_upstream_server):
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
     )
-    port = _free_port()
+    port = free_port()
     log_path = ARTIFACTS / "browser-server.log"
     log = log_path.open("w")
     process = subprocess.Popen(

@@ -1,8 +1,8 @@
-"""A minimal re-creation of the seed's design, the baseline the benchmark compares chatsite with.
+"""A minimal re-creation of the prototype's design, the baseline the benchmark compares chatsite with.
 
 A FastAPI `def` endpoint (so it runs in Starlette's thread pool) that calls the sync `openai` client
 without streaming and returns the whole answer at once. Serve it with
-`uvicorn bench.seed_app:app`; it reads OPENAI_BASE_URL and OPENAI_API_KEY like chatsite does.
+`uvicorn bench.prototype_app:app`; it reads OPENAI_BASE_URL and OPENAI_API_KEY like chatsite does.
 """
 
 import os
