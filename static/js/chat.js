@@ -22,6 +22,7 @@ const titleEl = document.getElementById("chat-title");
 const historyEl = document.getElementById("history");
 const searchInput = document.getElementById("history-search");
 const settingsForm = document.getElementById("chat-settings");
+const modelPicker = document.getElementById("model-picker"); // absent when only one model is offered
 const dialog = document.getElementById("dialog");
 const sidebar = document.getElementById("sidebar");
 const countEl = document.getElementById("composer-count");
@@ -369,6 +370,7 @@ async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft
   // `body` null: follow an answer already being written (GET), from its first event.
   hideError();
   setBusy(true);
+  if (body !== null) await modelSaving;
   const thisRun = {};
   run.current = thisRun;
   run.stopRequested = false;
@@ -513,7 +515,7 @@ async function ensureConversation() {
   // True when this call created the chat (so a refused first message can take it back).
   if (conversationId) return false;
   const settings = {};
-  const model = settingsForm.elements.model.value;
+  const model = modelPicker?.value;
   const systemPrompt = settingsForm.elements.system_prompt.value.trim();
   if (model) settings.model = model;
   if (systemPrompt) settings.system_prompt = systemPrompt;
@@ -809,10 +811,7 @@ settingsForm.addEventListener("submit", async (event) => {
   const status = document.getElementById("settings-status");
   if (conversationId) {
     try {
-      await api("PATCH", `conversations/${conversationId}/`, {
-        model: settingsForm.elements.model.value,
-        system_prompt: settingsForm.elements.system_prompt.value,
-      });
+      await api("PATCH", `conversations/${conversationId}/`, { system_prompt: settingsForm.elements.system_prompt.value });
     } catch (error) {
       status.textContent = error.message;
       return;
@@ -820,6 +819,31 @@ settingsForm.addEventListener("submit", async (event) => {
   }
   // Without a conversation yet the settings are sent when the first message creates it.
   status.textContent = strings.saved;
+});
+
+// --- Model picker: the chat's model, saved as soon as it is chosen ----------------------------------------
+
+// The last saved choice (what the server has), and the save under way: a message waits for it, so the model
+// chosen just before sending is the one that answers.
+let savedModel = modelPicker?.value ?? "";
+let modelSaving = Promise.resolve();
+
+modelPicker?.addEventListener("change", () => {
+  const chosen = modelPicker.value;
+  if (!conversationId) {
+    savedModel = chosen; // a new chat is created with it
+    return;
+  }
+  modelSaving = api("PATCH", `conversations/${conversationId}/`, { model: chosen }).then(
+    () => {
+      savedModel = chosen;
+    },
+    (error) => {
+      // Not saved: the picker goes back to the model the chat still has, so the two never disagree.
+      if (modelPicker.value === chosen) modelPicker.value = savedModel;
+      showError(error.message);
+    },
+  );
 });
 
 // --- History sidebar -------------------------------------------------------------------------------------
@@ -1337,14 +1361,9 @@ function setSettingsOpen(open) {
   for (const toggle of document.querySelectorAll('[data-action="toggle-settings"]')) {
     toggle.setAttribute("aria-expanded", String(open));
   }
-  if (open) settingsForm.elements.model.focus();
+  if (open) settingsForm.elements.system_prompt.focus();
   else document.querySelector('.chat-tools [data-action="toggle-settings"]').focus();
 }
-
-settingsForm.elements.model.addEventListener("change", () => {
-  const chosen = settingsForm.elements.model.selectedOptions[0];
-  document.getElementById("empty-model-name").textContent = chosen.value || chosen.dataset.defaultModel;
-});
 
 // Opening a chat from the sidebar reloads the page: keep the sidebar where it was scrolled.
 const SIDEBAR_SCROLL_KEY = "chatsite:sidebar-scroll";
