@@ -27,7 +27,7 @@ def collected(settings, tmp_path):
     """collectstatic into a fresh STATIC_ROOT with the production storage (manifest + compression)."""
     settings.STATIC_ROOT = tmp_path / "static"
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {
-        "BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"}}
+        "BACKEND": "chatsite.storage.StaticFilesStorage"}}
     settings.SERVESTATIC_USE_FINDERS = False
     call_command("collectstatic", interactive=False, verbosity=0)
     return settings.STATIC_ROOT

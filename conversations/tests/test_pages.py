@@ -50,6 +50,51 @@ def test_home_is_an_empty_new_chat(authenticated_client):
     assert "How can I help you today?" in html
 
 
+def model_picker(html: str) -> list[tuple[str, str, bool]]:
+    """The header's model picker as (value, name, selected) options."""
+    select = re.search(r'<select id="model-picker"[^>]*>(.*?)</select>', html, re.S)
+    assert select, "no model picker on the page"
+    return [(value, name, bool(selected)) for value, selected, name in
+            re.findall(r'<option value="([^"]*)"( selected)?>([^<]*)</option>', select.group(1))]
+
+
+@pytest.fixture
+def two_models(settings):
+    settings.LLM_BACKEND = "openai"
+    settings.OPENAI_MODEL = "model-a"
+    settings.CHAT_MODELS = ["model-a", "model-b"]
+
+
+def test_the_model_picker_shows_the_site_default_on_a_new_chat(authenticated_client, two_models):
+    html = authenticated_client.get("/").content.decode()
+    # The default's value is "": a chat created with it follows the site default.
+    assert model_picker(html) == [("", "model-a", True), ("model-b", "model-b", False)]
+    assert '<label class="model-picker-label" for="model-picker">Model</label>' in html
+    assert 'id="setting-model"' not in html  # the picker is the page's one model control
+
+
+@pytest.mark.parametrize(("stored", "shown"), [("", "model-a"), ("model-a", "model-a"), ("model-b", "model-b")])
+def test_the_model_picker_shows_the_chats_model(authenticated_client, user, two_models, stored, shown):
+    conversation = make_conversation(user, model=stored)
+    options = model_picker(authenticated_client.get(conversation.get_absolute_url()).content.decode())
+    assert [name for _value, name, selected in options if selected] == [shown]
+
+
+def test_a_chat_on_a_model_no_longer_offered_still_shows_it(authenticated_client, user, two_models):
+    conversation = make_conversation(user, model="retired-model")
+    options = model_picker(authenticated_client.get(conversation.get_absolute_url()).content.decode())
+    assert options[-1] == ("retired-model", "retired-model", True)
+
+
+def test_with_one_model_offered_the_picker_is_its_name(authenticated_client, settings):
+    settings.LLM_BACKEND = "openai"
+    settings.OPENAI_MODEL = "only-model"
+    settings.CHAT_MODELS = []
+    html = authenticated_client.get("/").content.decode()
+    assert 'id="model-picker"' not in html
+    assert '<span class="model-name" id="model-name">only-model</span>' in html
+
+
 def test_conversation_page_shows_its_turns(authenticated_client, user):
     conversation = make_conversation(user, "Trip plan", [("user", "Plan a trip"), ("assistant", "**Day 1**: Seoul")])
     response = authenticated_client.get(conversation.get_absolute_url())

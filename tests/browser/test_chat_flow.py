@@ -218,7 +218,7 @@ def test_an_unsent_draft_survives_reload_and_logging_in_again(make_page, server,
     assert page.input_value("#composer-input") == ""
 
 
-def test_per_conversation_model_and_system_prompt(make_page, server, upstream):
+def test_per_conversation_system_prompt(make_page, server, upstream):
     page = make_page()
     sign_up(page)
     page.click("[data-action=toggle-settings]")

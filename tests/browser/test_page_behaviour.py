@@ -296,7 +296,8 @@ def test_phone_sidebar_escape_and_tab_order_header_and_empty_chat(make_page, ser
         page = make_page(width=390, height=780, color_scheme=scheme)
         sign_up(page)
         # The empty chat: the model it will use, and suggestions that fill the composer.
-        assert page.locator("#empty-model-name").inner_text() == "fake-model"
+        assert page.locator("#model-picker").is_visible()
+        assert page.evaluate("document.getElementById('model-picker').selectedOptions[0].textContent") == "fake-model"
         assert page.locator(".suggestion").count() >= 3
         screenshot(page, f"empty-chat-phone-{scheme}")
     page.locator(".suggestion").first.click()

@@ -1,0 +1,120 @@
+// The composer: the message box (autosize, character count, Enter to send), its files, its draft (kept per user and
+// conversation in localStorage), its error line and the send/stop buttons.
+
+import { apiBase, chat, conversationId, run, userId } from "./page.js";
+import { setupAttachments } from "../attachments.js";
+import { format, strings } from "../util.js";
+
+export const form = document.getElementById("composer");
+export const input = document.getElementById("composer-input");
+const sendButton = document.getElementById("composer-send");
+export const stopButton = document.getElementById("composer-stop");
+const errorEl = document.getElementById("composer-error");
+const countEl = document.getElementById("composer-count");
+const maxChars = Number(chat.dataset.maxChars) || Infinity;
+
+export const files = setupAttachments({
+  apiBase, form, input, dropZone: chat, listEl: document.getElementById("composer-files"),
+  fileInput: document.getElementById("composer-file"), button: document.getElementById("composer-attach"),
+  showError: (message) => showError(message),
+});
+
+export function showError(message) {
+  errorEl.textContent = message;
+  errorEl.classList.remove("is-hidden");
+}
+
+export function hideError() {
+  errorEl.textContent = "";
+  errorEl.classList.add("is-hidden");
+}
+
+// --- Drafts: kept per user and conversation in localStorage -------------------------------------------
+
+export function draftKey() {
+  return `chatsite:draft:${userId}:${conversationId || "new"}`;
+}
+
+export function saveDraft() {
+  try {
+    if (input.value.trim()) localStorage.setItem(draftKey(), input.value);
+    else localStorage.removeItem(draftKey());
+  } catch {
+    // Storage full or unavailable: the draft just isn't kept.
+  }
+}
+
+export function restoreDraft() {
+  try {
+    const draft = localStorage.getItem(draftKey());
+    if (draft && !input.value) input.value = draft;
+  } catch {
+    // No storage: nothing to restore.
+  }
+}
+
+// --- The message box -----------------------------------------------------------------------------------
+
+export function autosize() {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 240)}px`;
+}
+
+export function setBusy(busy) {
+  run.busy = busy;
+  chat.classList.toggle("is-busy", busy);
+  // The composer stays usable while an answer is written: a follow-up can be typed meanwhile.
+  sendButton.classList.toggle("is-hidden", busy);
+  stopButton.classList.toggle("is-hidden", !busy);
+  stopButton.disabled = false;
+  if (!busy) {
+    input.focus();
+    updateSendState();
+  }
+}
+
+export function tooLong() {
+  return input.value.length > maxChars;
+}
+
+export function updateSendState() {
+  sendButton.disabled = run.busy || !input.value.trim() || tooLong();
+  updateCount();
+}
+
+export function updateCount() {
+  // Nothing is ever cut: over the limit the message stays whole, with a warning, and cannot be sent.
+  const count = input.value.length;
+  const near = count > maxChars * 0.9;
+  countEl.classList.toggle("is-hidden", !near);
+  countEl.classList.toggle("is-over", tooLong());
+  if (!near) {
+    countEl.textContent = "";
+  } else if (tooLong()) {
+    countEl.textContent = format(strings.too_long, {
+      count: count.toLocaleString(), limit: maxChars.toLocaleString(), over: (count - maxChars).toLocaleString(),
+    });
+  } else {
+    countEl.textContent = format(strings.char_count, { count: count.toLocaleString(), limit: maxChars.toLocaleString() });
+  }
+  input.setAttribute("aria-invalid", String(tooLong()));
+}
+
+input.addEventListener("input", () => {
+  autosize();
+  saveDraft();
+  updateSendState();
+});
+
+// Enter sends; Shift+Enter is a new line; Ctrl/Cmd+Enter sends too (the same in the edit box).
+export function isSendKey(event) {
+  // isComposing: Enter also confirms a Korean/Japanese IME composition; that must not send.
+  return event.key === "Enter" && !event.shiftKey && !event.isComposing;
+}
+
+input.addEventListener("keydown", (event) => {
+  if (isSendKey(event)) {
+    event.preventDefault();
+    form.requestSubmit();
+  }
+});

@@ -1,0 +1,135 @@
+// The turns on the page: new ones while a message is sent, the answer rendered as markdown while it streams, then
+// swapped for the server's rendered (sanitized) turn; code blocks get a language label and a copy button.
+
+import { conversationId, conversationUrl } from "./page.js";
+import { fragment } from "./api.js";
+import { canRender, renderMarkdown } from "../markdown.js";
+import { strings } from "../util.js";
+
+export const turnsEl = document.getElementById("turns");
+export const scrollEl = document.getElementById("turns-scroll");
+
+export function nearBottom() {
+  return scrollEl.scrollHeight - scrollEl.scrollTop - scrollEl.clientHeight < 120;
+}
+
+export function scrollToBottom() {
+  scrollEl.scrollTop = scrollEl.scrollHeight;
+}
+
+export function newTurnElement(role, text) {
+  const article = document.createElement("article");
+  article.className = `turn turn-${role} status-${role === "user" ? "complete" : "streaming"}`;
+  article.dataset.role = role;
+  const body = document.createElement("div");
+  body.className = role === "user" ? "turn-body user-text" : "turn-body streaming-text";
+  body.textContent = text;
+  const raw = document.createElement("template");
+  raw.className = "turn-raw";
+  raw.content.textContent = text;
+  if (role === "assistant") {
+    const avatar = document.createElement("div");
+    avatar.className = "turn-avatar";
+    avatar.setAttribute("aria-hidden", "true");
+    avatar.textContent = "AI";
+    const main = document.createElement("div");
+    main.className = "turn-main";
+    main.append(body);
+    if (!text) {
+      const thinking = document.createElement("span");
+      thinking.className = "thinking";
+      thinking.textContent = strings.thinking;
+      body.append(thinking);
+    }
+    article.append(avatar, main, raw);
+  } else {
+    article.append(body, raw);
+  }
+  return article;
+}
+
+function setTurnText(article, text) {
+  article.querySelector(".turn-body").textContent = text;
+  article.querySelector("template.turn-raw").content.textContent = text;
+}
+
+// While streaming: the partial answer rendered as markdown, at most once a frame.
+const pendingRenders = new Map();
+
+export function renderStreaming(article, text) {
+  article.querySelector("template.turn-raw").content.textContent = text;
+  if (!canRender) {
+    article.querySelector(".turn-body").textContent = text;
+    return;
+  }
+  const first = !pendingRenders.size;
+  pendingRenders.set(article, text);
+  if (!first) return;
+  requestAnimationFrame(() => {
+    for (const [element, latest] of pendingRenders) {
+      const body = element.querySelector(".turn-body");
+      body.classList.add("markdown");
+      body.replaceChildren(renderMarkdown(latest));
+    }
+    pendingRenders.clear();
+  });
+}
+
+export function enhance(root) {
+  for (const pre of root.querySelectorAll(".markdown pre")) {
+    if (pre.parentElement.classList.contains("code-block")) continue;
+    const wrapper = document.createElement("div");
+    wrapper.className = "code-block";
+    const head = document.createElement("div");
+    head.className = "code-head";
+    const lang = document.createElement("span");
+    const codeClass = [...(pre.querySelector("code")?.classList || [])].find((c) => c.startsWith("language-"));
+    lang.textContent = codeClass ? codeClass.slice("language-".length) : "";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy-code";
+    button.dataset.action = "copy-code";
+    button.textContent = strings.copy_code;
+    head.append(lang, button);
+    pre.replaceWith(wrapper);
+    wrapper.append(head, pre);
+  }
+}
+
+export async function replaceWithServerTurn(article, turnId) {
+  pendingRenders.delete(article);
+  const response = await fetch(`${conversationUrl(conversationId)}turns/${turnId}/`, {
+    credentials: "same-origin",
+  });
+  if (!response.ok) throw new Error(strings.load_failed);
+  const rendered = fragment(await response.text()).firstElementChild;
+  enhance(rendered);
+  article.replaceWith(rendered);
+  return rendered;
+}
+
+export function markInterrupted(article, text, message) {
+  pendingRenders.delete(article);
+  article.classList.remove("status-streaming");
+  article.classList.add("status-failed");
+  setTurnText(article, text);
+  const note = document.createElement("div");
+  note.className = "turn-error";
+  note.setAttribute("role", "alert");
+  const label = document.createElement("span");
+  label.textContent = message;
+  const retry = document.createElement("button");
+  retry.type = "button";
+  retry.className = "btn btn-small action-retry";
+  retry.dataset.action = "regenerate";
+  retry.textContent = strings.retry;
+  note.append(label, retry);
+  (article.querySelector(".turn-main") || article).append(note);
+}
+
+export function finishLocally(article, text) {
+  pendingRenders.delete(article);
+  article.classList.remove("status-streaming");
+  article.classList.add("status-complete");
+  setTurnText(article, text);
+}
