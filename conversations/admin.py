@@ -189,10 +189,11 @@ class SharedFilter(YesNoFilter):
 
 
 class ShareLinkInline(ReadOnlyInline):
-    """The chat's share links: when, as whom, until when, and whether revoked (the token is not shown)."""
+    """The chat's share links: when, as whom, until when, with files or not, and whether revoked (the token is not
+    shown)."""
 
     model = ShareLink
-    fields = ["created_at", "display_name", "shared_messages", "expires_at", "revoked_at", "live"]
+    fields = ["created_at", "display_name", "shared_messages", "include_files", "expires_at", "revoked_at", "live"]
     readonly_fields = fields
     verbose_name = _("share link")
 

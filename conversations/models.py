@@ -366,7 +366,17 @@ class ShareLink(models.Model):
     display_name = models.CharField(
         max_length=100, blank=True, help_text="Shown as the author on the shared page; empty = anonymous."
     )
-    messages = models.JSONField(help_text="The thread when shared: [{role, content}], oldest first.")
+    messages = models.JSONField(
+        help_text="The thread when shared: [{role, content}], oldest first; a user message also lists its "
+        "attachments [{id, name, kind, content_type, size}] when the link includes files."
+    )
+    include_files = models.BooleanField(
+        default=False, help_text="The owner chose to share the files sent with the snapshot's messages."
+    )
+    files = models.ManyToManyField(
+        "Attachment", blank=True, related_name="share_links",
+        help_text="The files the link opens: those of the snapshot's messages, only when it includes files.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="After this the link no longer opens.")
     revoked_at = models.DateTimeField(null=True, blank=True, help_text="Set when the owner revokes the link.")

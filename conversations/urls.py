@@ -22,6 +22,7 @@ urlpatterns = [
     path("shares/", views.share_list, name="shares"),
     path("shares/<int:link_id>/revoke/", views.share_revoke, name="share-revoke"),
     path("s/<str:token>/", views.share_page, name="share"),
+    path("s/<str:token>/files/<uuid:attachment_id>/", views.share_file, name="share-file"),
     path("account/export/", views.account_export, name="account-export"),
     path("account/delete/", views.account_delete, name="account-delete"),
 ]

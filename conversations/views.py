@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -22,7 +22,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import account_data, organizing, selectors, services, sharing
+from conversations import account_data, attachments, organizing, selectors, services, sharing
 from conversations.api.serializers import ConversationWriteSerializer
 from conversations.models import Conversation, Folder, ShareLink, Turn
 from conversations.selectors import conversation_list
@@ -309,20 +309,27 @@ def turn_feedback(request, conversation_id, turn_id: int):
 @require_POST
 def share_create(request, conversation_id):
     """Make a share link for one of the user's chats: `display_name` (optional), `expires_in_days` (1, 7, 30 or
-    null for until revoked)."""
+    null for until revoked), `include_files` (false unless the owner ticks it: the files sent in the chat)."""
     conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
     try:
         body = _json_body(request)
     except BadJsonBody:
         return _json_error("Send a JSON object.")
     display_name, days = body.get("display_name", ""), body.get("expires_in_days")
+    include_files = body.get("include_files", False)
     if not isinstance(display_name, str) or len(display_name) > 100 or isinstance(days, bool) or (
         days not in sharing.EXPIRY_DAYS
-    ):
-        return _json_error("Send a display name of at most 100 characters and expires_in_days of 1, 7, 30 or null.")
-    link = sharing.share_link_create(conversation=conversation, display_name=display_name, expires_in_days=days)
+    ) or not isinstance(include_files, bool):
+        return _json_error(
+            "Send a display name of at most 100 characters, expires_in_days of 1, 7, 30 or null, and include_files "
+            "true or false."
+        )
+    link = sharing.share_link_create(
+        conversation=conversation, display_name=display_name, expires_in_days=days, include_files=include_files
+    )
     return JsonResponse(
         {"url": request.build_absolute_uri(link.get_absolute_url()), "messages": len(link.messages),
+         "include_files": link.include_files, "files": link.files.count(),
          "expires_at": link.expires_at.isoformat() if link.expires_at else None},
         status=201,
     )
@@ -333,9 +340,9 @@ def share_create(request, conversation_id):
 def share_list(request):
     """The user's share links, newest first, with what each shows and whether it still opens."""
     links = ShareLink.objects.for_user(request.user).select_related("conversation").only(
-        "id", "token", "title", "display_name", "created_at", "expires_at", "revoked_at", "conversation__title",
-        "conversation__id",
-    )
+        "id", "token", "title", "display_name", "include_files", "created_at", "expires_at", "revoked_at",
+        "conversation__title", "conversation__id",
+    ).annotate(file_count=Count("files")).order_by("-created_at", "-pk")  # a GROUP BY drops Meta.ordering
     return render(request, "conversations/shares.html", {"links": links})
 
 
@@ -348,16 +355,37 @@ def share_revoke(request, link_id: int):
     return redirect("conversations:shares")
 
 
+NO_SUCH_SHARE = "No such link, or it was revoked or has expired."
+
+
+def _not_indexed(response):
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"  # the token stays out of other sites' logs
+    return response
+
+
 @require_GET
 def share_page(request, token: str):
     """The public, read-only snapshot behind a share link: no login, never indexed."""
     link = ShareLink.objects.live().filter(token=token).first()
     if link is None:
-        raise Http404("No such link, or it was revoked or has expired.")
-    response = render(request, "conversations/share.html", {"link": link})
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"  # the token stays out of other sites' logs
-    return response
+        raise Http404(NO_SUCH_SHARE)
+    context = {"link": link, "shared_messages": sharing.shared_messages(link)}
+    return _not_indexed(render(request, "conversations/share.html", context))
+
+
+@require_GET
+def share_file(request, token: str, attachment_id):
+    """A file of a share link's snapshot, public like the page: only while the link opens, only if the owner
+    included files, only a file of that snapshot; served as inertly as to its owner."""
+    attachment = sharing.shared_attachment(token=token, attachment_id=attachment_id)
+    if attachment is None:
+        raise Http404(NO_SUCH_SHARE)
+    try:
+        response = attachments.file_response(attachment)
+    except FileNotFoundError:  # the row outlived its bytes: the page says "no longer available"
+        raise Http404(NO_SUCH_SHARE) from None
+    return _not_indexed(response)
 
 
 # --- Pins and folders ---------------------------------------------------------------------------------------------

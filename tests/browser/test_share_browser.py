@@ -1,4 +1,9 @@
-"""Share links in Chromium: made from the chat's menu, read without an account, revoked from the list."""
+"""Share links in Chromium: made from the chat's menu, read without an account, revoked from the list; the files
+sent in the chat shown through the link only when the owner includes them."""
+
+import struct
+import zlib
+from pathlib import Path
 
 from tests.browser.helpers import PASSWORD, screenshot, send_message, sign_up
 
@@ -56,3 +61,89 @@ def test_share_a_chat_read_it_logged_out_then_revoke_it(make_page, server, upstr
     gone = make_page().goto(url)
     assert gone.status == 404
     assert PASSWORD not in page.content()
+
+
+def png(width: int, height: int) -> bytes:
+    """A small striped PNG, big enough to be seen in a screenshot."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    def pixel(x: int, y: int) -> bytes:
+        return bytes((40, 120 + y, 200 - y)) if (x // 12) % 2 else bytes((240, 180, 60))
+
+    rows = b"".join(b"\x00" + b"".join(pixel(x, y) for x in range(width)) for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def path_of(url: str) -> str:
+    return "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+
+def create_link(page, *, include_files: bool) -> str:
+    page.click("#export-links summary")
+    page.click("[data-action=share]")
+    page.wait_for_selector("#share-dialog[open]")
+    assert not page.is_checked("#share-files")  # off by default, every time the dialog opens
+    if include_files:
+        page.check("#share-files")
+    page.click("#share-create")
+    page.wait_for_selector("#share-result:not(.is-hidden)")
+    return page.input_value("#share-url")
+
+
+def test_share_with_files_shows_them_logged_out_and_without_files_shows_none(make_page, server, upstream, tmp_path):
+    upstream.behaviour.reply = "A fine photo, and a sensible packing list."
+    notes, photo = tmp_path / "packing-list.md", tmp_path / "harbour.png"
+    notes.write_text("# Packing\n\n- umbrella\n- passport\n")
+    photo.write_bytes(png(96, 64))
+    page = make_page()
+    sign_up(page)
+    page.set_input_files("#composer-file", [str(notes), str(photo)])  # the paperclip button's file picker
+    page.wait_for_selector("#composer-files .pending-file:not(.is-uploading) >> text=harbour.png")
+    page.wait_for_selector("#composer-files .pending-file:not(.is-uploading) >> text=packing-list.md")
+    send_message(page, "My trip photo and packing list")
+    page.wait_for_selector(COMPLETE_ANSWER)
+    page.locator(".turn-user .attachment-thumb").wait_for()
+
+    with_files = create_link(page, include_files=True)
+    help_text = page.inner_text("#share-files-help")
+    assert "Off by default" in help_text
+    screenshot(page, "share-dialog-files")
+    page.click("[data-action=close-share]")
+    without_files = create_link(page, include_files=False)
+    page.click("[data-action=close-share]")
+    assert with_files != without_files
+
+    for scheme, width in (("light", 1280), ("dark", 1280), ("light", 390)):
+        reader = make_page(color_scheme=scheme, width=width)  # a fresh context: logged out
+        assert reader.goto(with_files).status == 200
+        assert reader.locator(".logout-form").count() == 0
+        thumb = reader.locator(".turn-user .attachment-thumb")
+        assert thumb.get_attribute("alt") == "harbour.png"
+        image_path = thumb.get_attribute("src")
+        assert image_path.startswith(f"{path_of(with_files)}files/")
+        thumb.scroll_into_view_if_needed()
+        assert reader.evaluate("document.querySelector('.attachment-thumb').complete") is True
+        assert reader.evaluate("document.querySelector('.attachment-thumb').naturalWidth") == 96
+        chip = reader.locator(".turn-user .attachment-chip", has_text="packing-list.md")
+        with reader.expect_download() as download:
+            chip.click()
+        assert download.value.suggested_filename == "packing-list.md"
+        assert Path(download.value.path()).read_bytes() == notes.read_bytes()
+        reader.mouse.move(0, 0)  # no hover left on the chip in the screenshot
+        screenshot(reader, f"share-page-files-{scheme}{'-phone' if width < 500 else ''}")
+
+        assert reader.goto(without_files).status == 200
+        assert "My trip photo and packing list" in reader.locator("main").inner_text()
+        assert reader.locator(".turn-attachments, .attachment-thumb, .attachment-chip").count() == 0
+        assert "harbour.png" not in reader.content() and "packing-list.md" not in reader.content()
+        # The same file through the link without files: not found.
+        assert reader.request.get(image_path.replace(path_of(with_files), path_of(without_files))).status == 404
+        screenshot(reader, f"share-page-no-files-{scheme}{'-phone' if width < 500 else ''}")
+
+    page.goto("/shares/")
+    rows = page.locator("table.shares tbody tr")
+    assert rows.count() == 2
+    assert "Not included" in rows.nth(0).inner_text() and "Included (2 files)" in rows.nth(1).inner_text()
+    screenshot(page, "shared-links-files")

@@ -23,11 +23,11 @@ from django.urls import URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
-from conversations.attachments import attachment_create
+from conversations.attachments import attachment_create, bind
 from conversations.models import Attachment, Conversation, Feedback, Folder, ReviewLog, ShareLink, Turn
 from conversations.organizing import folder_create
 from conversations.services import chat_turn, conversation_create, feedback_set
-from conversations.sharing import share_link_create
+from conversations.sharing import share_link_create, share_link_revoke
 from tests.support import assert_error_shape
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -80,13 +80,27 @@ OWNED_ROUTES = {
     "c/<uuid:conversation_id>/organize/": [P("POST")],
     "folders/<int:folder_id>/delete/": [P("POST")],
 }
-# Id-taking routes (by prefix) that are not per-user objects, and why.
+# Id-taking routes that are not per-user objects, and why: exact routes, and a DRF regex route by the part before
+# its regex (a "^"), so that a new route below a listed one is not covered by accident.
 NOT_OWNED = {
     "accounts/reset/<uidb64>/<token>/": "password reset link: checked by Django's signed token, not an owner",
     "v1/^models/": "a model name: the same list for every user (GET /v1/models)",
     "s/<str:token>/": "a share link's token: public by design; only live links open (test_sharing.py)",
 }
+# Public routes that take an owned object's id behind a share link's token: anyone may call them, and only the
+# link's own objects come out (test_shared_files_open_only_through_their_own_live_link).
+PUBLIC_ROUTES = {
+    "s/<str:token>/files/<uuid:attachment_id>/": "a file of a share link's snapshot, when the link includes files",
+}
 ADMIN_PREFIX = "admin/"  # staff only: checked by test_admin_id_routes_refuse_non_staff
+
+
+def _listed_as(known: str, route: str) -> bool:
+    return route == known or ("^" in known and route.startswith(known))
+
+
+def not_owned(route: str) -> bool:
+    return any(_listed_as(known, route) for known in NOT_OWNED)
 
 
 def all_routes():
@@ -108,10 +122,12 @@ def id_routes():
 def test_every_id_route_is_covered():
     uncovered = [
         route for route in id_routes()
-        if route not in OWNED_ROUTES and not route.startswith((*NOT_OWNED, ADMIN_PREFIX))
+        if route not in OWNED_ROUTES and route not in PUBLIC_ROUTES and not not_owned(route)
+        and not route.startswith(ADMIN_PREFIX)
     ]
-    assert uncovered == [], f"add these id routes to OWNED_ROUTES in {__file__}: {uncovered}"
-    stale = [route for route in OWNED_ROUTES if route not in id_routes()]
+    assert uncovered == [], f"add these id routes to OWNED_ROUTES (or PUBLIC_ROUTES) in {__file__}: {uncovered}"
+    stale = [route for route in [*OWNED_ROUTES, *PUBLIC_ROUTES] if route not in id_routes()]
+    stale += [known for known in NOT_OWNED if not any(_listed_as(known, route) for route in id_routes())]
     assert stale == [], f"these routes no longer exist: {stale}"
 
 
@@ -250,6 +266,54 @@ def test_anonymous_callers_are_refused(world, fake_upstream, route):
             assert response["Location"].startswith("/accounts/login/"), response["Location"]
         else:
             assert response.status_code in (302, 405), (probe, url, response.status_code)
+    assert snapshot() == before
+    assert fake_upstream.chat_requests == []
+
+
+def test_shared_files_open_only_through_their_own_live_link(world, fake_upstream, user, other_user):
+    """The public file route aimed every way: each link's token with each file's id, by anyone (anonymous, Bob,
+    Alice), with every method. Only a live link that includes files opens a file, and only one of its snapshot."""
+    [route] = PUBLIC_ROUTES
+    sent = {}
+    for owner, name in ((user, "alice"), (other_user, "bob")):
+        turn = Turn.objects.get(pk=world[name]["message_id"])
+        upload = SimpleUploadedFile(f"{name}.txt", f"{name}'s sent file".encode())
+        sent[name] = attachment_create(owner=owner, upload=upload)
+        bind([sent[name]], turn)
+    alice_chat = Conversation.objects.get(pk=world["alice"]["conversation_id"])
+    links = {
+        "alice's link with files": share_link_create(conversation=alice_chat, include_files=True),
+        "alice's link without files": share_link_create(conversation=alice_chat),
+        "alice's revoked link": share_link_revoke(link=share_link_create(conversation=alice_chat, include_files=True)),
+        "bob's link with files": share_link_create(
+            conversation=Conversation.objects.get(pk=world["bob"]["conversation_id"]), include_files=True),
+    }
+    files = {
+        "alice's sent file": sent["alice"],
+        "alice's unsent file": Attachment.objects.get(pk=world["alice"]["attachment_id"]),
+        "bob's sent file": sent["bob"],
+    }
+    opens = {("alice's link with files", "alice's sent file"), ("bob's link with files", "bob's sent file")}
+    clients = {"anonymous": Client(), "bob": Client(), "alice": Client()}
+    clients["bob"].force_login(other_user)
+    clients["alice"].force_login(user)
+    before = snapshot()
+
+    for (link_name, link), (file_name, attachment) in itertools.product(links.items(), files.items()):
+        url = fill(route, {"token": link.token, "attachment_id": attachment.pk})
+        for who, client in clients.items():
+            for method in METHODS:
+                response = getattr(client, method.lower())(url)
+                where = (who, method, link_name, file_name, response.status_code)
+                if method != "GET":
+                    assert response.status_code == 405, where
+                elif (link_name, file_name) in opens:
+                    assert response.status_code == 200, where
+                    assert b"".join(response.streaming_content) == attachment.file.open("rb").read(), where
+                else:
+                    assert response.status_code == 404, where
+                    assert b"sent file" not in response.content, where
+
     assert snapshot() == before
     assert fake_upstream.chat_requests == []
 

@@ -11,6 +11,7 @@ export function openShareDialog() {
   if (!conversationId) return;
   document.getElementById("share-result").classList.add("is-hidden");
   document.getElementById("share-create").disabled = false;
+  shareForm.elements.include_files.checked = false; // files are shared only when ticked for this link
   shareDialog.showModal();
 }
 
@@ -23,6 +24,7 @@ shareForm.addEventListener("submit", async (event) => {
     const link = await request("POST", `${conversationUrl(conversationId)}share/`, {
       display_name: shareForm.elements.display_name.value,
       expires_in_days: days ? Number(days) : null,
+      include_files: shareForm.elements.include_files.checked,
     });
     const field = document.getElementById("share-url");
     field.value = link.url;
