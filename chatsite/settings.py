@@ -307,8 +307,12 @@ CHAT_STALE_TURN_SECONDS = env.int("CHAT_STALE_TURN_SECONDS", default=600)
 # mid-answer leaves the answer failed (and the chat free) within about this many seconds.
 CHAT_ANSWER_HEARTBEAT_SECONDS = env.int("CHAT_ANSWER_HEARTBEAT_SECONDS", default=15)
 CHAT_SHOW_REVIEWER = env.bool("CHAT_SHOW_REVIEWER", default=False)
-# A temporary chat is never listed and is deleted this many hours after it starts (delete_temporary_chats).
+# A temporary chat is never listed and is deleted this many hours after it starts (manage.py housekeeping).
 CHAT_TEMPORARY_HOURS = env.int("CHAT_TEMPORARY_HOURS", default=24)
+# `manage.py serve` runs `manage.py housekeeping` at start and then this often; 0: never (run it from cron instead).
+CHAT_HOUSEKEEPING_SECONDS = env.int("CHAT_HOUSEKEEPING_SECONDS", default=3600)
+if CHAT_HOUSEKEEPING_SECONDS < 0:
+    raise ImproperlyConfigured("CHAT_HOUSEKEEPING_SECONDS must be 0 (off) or a number of seconds.")
 # Attachments: per file, per message, per user; how much of a document's text goes to the model; which models
 # read images (the others get a clear refusal before anything is sent).
 CHAT_ATTACHMENT_MAX_BYTES = env.int("CHAT_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)

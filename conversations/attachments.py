@@ -12,6 +12,7 @@ import itertools
 import logging
 import re
 import zipfile
+from datetime import timedelta
 from xml.etree import ElementTree
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from django.db.models import Sum
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.http import FileResponse
+from django.utils import timezone
 
 from conversations import errors, llm
 from conversations.llm import IMAGE_TOKENS
@@ -32,6 +34,7 @@ IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 DOCX_MAX_XML_BYTES = 20 * 1024 * 1024  # word/document.xml unpacked
 ZIP_MAX_RATIO = 100  # unpacked / packed: a zip bomb is far above this
+UNSENT_FILE_HOURS = 24  # an upload not sent with a message within this long is deleted (housekeeping)
 _WORD = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
@@ -178,6 +181,22 @@ def _docx_text(upload) -> tuple[str, bool]:
         ) from None
     paragraphs = ["".join(node.text or "" for node in p.iter(f"{_WORD}t")) for p in root.iter(f"{_WORD}p")]
     return _limit("\n".join(paragraphs).strip())
+
+
+def unsent_attachments():
+    """Files uploaded but never sent for UNSENT_FILE_HOURS: an abandoned draft's, or an upload that was never used."""
+    return Attachment.objects.filter(
+        turn__isnull=True, created_at__lt=timezone.now() - timedelta(hours=UNSENT_FILE_HOURS)
+    )
+
+
+def unsent_attachments_delete() -> int:
+    """Delete the files never sent for UNSENT_FILE_HOURS (housekeeping, prune_conversations); how many went."""
+    deleted = 0
+    for attachment in unsent_attachments().iterator():  # one by one: each file leaves the storage with its row
+        attachment.delete()
+        deleted += 1
+    return deleted
 
 
 @receiver(post_delete, sender=Attachment)

@@ -104,8 +104,8 @@ def test_a_temporary_chat_is_never_listed_and_goes_after_its_time(authenticated_
     Conversation.objects.filter(pk=conversation.pk).update(delete_after=timezone.now() - timedelta(seconds=1))
     assert authenticated_client.get(conversation.get_absolute_url()).status_code == 404  # gone before deletion
     out = io.StringIO()
-    call_command("delete_temporary_chats", stdout=out)
-    assert "Deleted 1 temporary chat" in out.getvalue()
+    call_command("housekeeping", stdout=out)
+    assert out.getvalue() == "Deleted 1 temporary chat(s), 0 unsent file(s).\n"
     assert list(Conversation.objects.all()) == [kept]
     assert not Turn.objects.exists()
 

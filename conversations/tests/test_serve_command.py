@@ -2,7 +2,8 @@
 
 A real model server is killed mid-answer through the production stack (uvicorn, REST API, API key):
 the web server keeps serving, the answer is stored failed, and the next message is answered by the
-restarted model server. Ctrl-C stops both processes; a killed supervisor leaves no orphan.
+restarted model server. Ctrl-C stops both processes; a killed supervisor leaves no orphan. The supervisor
+runs housekeeping (temporary chats and unsent files past their time) once at start, however many workers.
 """
 
 import json
@@ -19,8 +20,6 @@ import pytest
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-pytestmark = pytest.mark.local_model
 
 
 def _alive(pid: int) -> bool:
@@ -48,7 +47,8 @@ def _wait_for(predicate, timeout: float, what: str):
 class Serve:
     """`python manage.py serve` in its own session, as a terminal would run `make run`."""
 
-    def __init__(self, tmp_path: Path):
+    def __init__(self, tmp_path: Path, *, local_model: bool = True):
+        self.local_model = local_model
         self.port = free_port()
         self.model_port = free_port()
         self.state_dir = tmp_path / "var"
@@ -59,7 +59,8 @@ class Serve:
         } | {
             "DJANGO_SETTINGS_MODULE": "chatsite.settings_test",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "LLM_BACKEND": "local",
+            "LLM_BACKEND": "local" if local_model else "openai",
+            "OPENAI_BASE_URL": "" if local_model else f"http://127.0.0.1:{free_port()}/v1",  # none: no chat here
             "LOCAL_MODEL_PORT": str(self.model_port),
             "LOCAL_MODEL_STATE_DIR": str(self.state_dir),
             "CHAT_MAX_ANSWER_TOKENS": "300",
@@ -78,14 +79,17 @@ class Serve:
             [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, capture_output=True, text=True
         ).stdout
 
-    def start(self) -> "Serve":
+    def start(self, *, workers: int = 1) -> "Serve":
         self.manage("migrate", "--noinput", "-v", "0")
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "serve", "--port", str(self.port)],
+                [sys.executable, "manage.py", "serve", "--port", str(self.port), "--workers", str(workers)],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        _wait_for(lambda: self.health().get("model", {}).get("state") == "up", 120, "the model server to be up")
+        if self.local_model:
+            _wait_for(lambda: self.health().get("model", {}).get("state") == "up", 120, "the model server to be up")
+        else:
+            _wait_for(lambda: self.health().get("status") == "ok", 60, "the web server to be up")
         return self
 
     def health(self) -> dict:
@@ -119,6 +123,7 @@ def serve(tmp_path):
     server.stop()
 
 
+@pytest.mark.local_model
 def test_killing_the_model_server_mid_answer_keeps_the_web_server_serving(serve):
     serve.start()
     serve.manage("shell", "-c", "from accounts.models import User; User.objects.create_user('alice', password='x')")
@@ -180,6 +185,7 @@ def test_killing_the_model_server_mid_answer_keeps_the_web_server_serving(serve)
     assert serve.model_state()["state"] == "down"
 
 
+@pytest.mark.local_model
 def test_a_killed_supervisor_leaves_no_orphan(serve):
     serve.start()
     model_pid = serve.model_state()["pid"]
@@ -189,3 +195,69 @@ def test_a_killed_supervisor_leaves_no_orphan(serve):
     serve.process.kill()  # SIGKILL: no chance to clean up; the kernel tells the children
     serve.process.wait()
     _wait_for(lambda: not any(_alive(pid) for pid in [*web_pids, model_pid]), 20, "the children to stop")
+
+
+HOUSEKEEPING_DATA = """
+from datetime import timedelta
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from accounts.models import User
+from conversations.attachments import attachment_create
+from conversations.models import Attachment, Conversation
+alice = User.objects.create_user("alice", password="x")
+now = timezone.now()
+for title, delete_after in (("expired 1", now - timedelta(hours=1)), ("expired 2", now - timedelta(seconds=1)),
+                            ("still running", now + timedelta(hours=1)), ("kept", None)):
+    Conversation.objects.create(owner=alice, title=title, delete_after=delete_after)
+for name, hours in (("old draft", 25), ("fresh draft", 1)):
+    upload = ContentFile(b"draft", name=name)
+    upload.size = 5
+    file = attachment_create(owner=alice, upload=upload)
+    Attachment.objects.filter(pk=file.pk).update(created_at=now - timedelta(hours=hours))
+"""
+
+REMAINING = (
+    "from conversations.models import Attachment, Conversation; "
+    "print(sorted(Conversation.objects.values_list('title', flat=True)), "
+    "sorted(Attachment.objects.values_list('name', flat=True)))"
+)
+
+
+def test_serve_runs_housekeeping_once_at_start_in_the_supervisor_not_in_each_worker(tmp_path):
+    serve = Serve(tmp_path, local_model=False)
+    serve.env.update({"CHAT_HOUSEKEEPING_SECONDS": "3600", "MEDIA_ROOT": str(tmp_path / "media")})
+    try:
+        serve.manage("migrate", "--noinput", "-v", "0")
+        serve.manage("shell", "-c", HOUSEKEEPING_DATA)
+        serve.start(workers=2)
+        _wait_for(lambda: "housekeeping: Deleted" in serve.log(), 60, "the first housekeeping run")
+        remaining = serve.manage("shell", "--no-imports", "-c", REMAINING).strip()
+        assert remaining == "['kept', 'still running'] ['fresh draft']"
+        assert httpx.get(f"{serve.base_url}/accounts/login/").status_code == 200
+
+        # Ctrl-C: one run, by the supervisor, whatever the number of workers; everything stops.
+        os.killpg(serve.process.pid, signal.SIGINT)
+        assert serve.process.wait(30) == 0, serve.log()
+        runs = [line for line in serve.log().splitlines() if "housekeeping: " in line]
+        assert len(runs) == 1, serve.log()
+        assert runs[0].endswith("housekeeping: Deleted 2 temporary chat(s), 1 unsent file(s).")
+        assert "conversations.housekeeping" in runs[0]  # logged by the supervisor's timer
+    finally:
+        serve.stop()
+
+
+def test_serve_without_housekeeping_when_the_interval_is_zero(tmp_path):
+    serve = Serve(tmp_path, local_model=False)
+    serve.env.update({"CHAT_HOUSEKEEPING_SECONDS": "0", "MEDIA_ROOT": str(tmp_path / "media")})
+    try:
+        serve.manage("migrate", "--noinput", "-v", "0")
+        serve.manage("shell", "-c", HOUSEKEEPING_DATA)
+        serve.start()
+        assert httpx.get(f"{serve.base_url}/accounts/login/").status_code == 200
+        os.killpg(serve.process.pid, signal.SIGINT)
+        assert serve.process.wait(30) == 0, serve.log()
+        assert "housekeeping" not in serve.log()
+        remaining = serve.manage("shell", "--no-imports", "-c", REMAINING).strip()
+        assert remaining == "['expired 1', 'expired 2', 'kept', 'still running'] ['fresh draft', 'old draft']"
+    finally:
+        serve.stop()

@@ -1,5 +1,6 @@
 """Retention: delete conversations whose last activity is older than --older-than DAYS (--dry-run to preview),
-with their attachments' files; and files uploaded but never sent for a day (UNSENT_FILE_HOURS)."""
+with their attachments' files; and files uploaded but never sent for a day (attachments.UNSENT_FILE_HOURS; the
+hourly `housekeeping` deletes those too)."""
 
 from collections import Counter
 from datetime import timedelta
@@ -8,11 +9,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from conversations.attachments import unsent_attachments, unsent_attachments_delete
 from conversations.models import Attachment, Conversation, Feedback, ReviewLog, Turn
 
 # Conversations deleted per transaction: bounded locks and memory however much is pruned.
 BATCH_SIZE = 500
-UNSENT_FILE_HOURS = 24
 
 
 def _positive_int(value: str) -> int:
@@ -38,16 +39,14 @@ class Command(BaseCommand):
     def handle(self, *args, older_than: int, dry_run: bool, **options):
         cutoff = timezone.now() - timedelta(days=older_than)
         stale = Conversation.objects.filter(updated_at__lt=cutoff)
-        unsent = Attachment.objects.filter(
-            turn__isnull=True, created_at__lt=timezone.now() - timedelta(hours=UNSENT_FILE_HOURS)
-        )
         if dry_run:
             counts = {
                 "conversations": stale.count(),
                 "turns": Turn.objects.filter(conversation__in=stale).count(),
                 "feedback": Feedback.objects.filter(turn__conversation__in=stale).count(),
                 "review log entries": ReviewLog.objects.filter(conversation__in=stale).count(),
-                "attachments": Attachment.objects.filter(turn__conversation__in=stale).count() + unsent.count(),
+                "attachments": Attachment.objects.filter(turn__conversation__in=stale).count()
+                + unsent_attachments().count(),
             }
             self.stdout.write(f"Dry run: would delete {self._describe(counts)} (last activity before "
                               f"{cutoff:%Y-%m-%d %H:%M} UTC).")
@@ -64,9 +63,7 @@ class Command(BaseCommand):
             deleted.update(per_model)
             if len(batch) < BATCH_SIZE:
                 break
-        for attachment in unsent.iterator():  # one by one: each file leaves the storage with its row
-            attachment.delete()
-            deleted[Attachment._meta.label] += 1
+        deleted[Attachment._meta.label] += unsent_attachments_delete()
         counts = {
             "conversations": deleted[Conversation._meta.label],
             "turns": deleted[Turn._meta.label],

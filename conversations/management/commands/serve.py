@@ -5,6 +5,8 @@ Two processes (three with the supervisor, which is this command):
 - with LLM_BACKEND=local, llama.cpp's OpenAI-compatible server on 127.0.0.1:LOCAL_MODEL_PORT, started again
   whenever it exits (a crash costs the answer being written, never the web server).
 Ctrl-C or SIGTERM stops both; the kernel stops each child if this process dies, so none is left behind.
+It also runs `manage.py housekeeping` (temporary chats and unsent files past their time) at start and then every
+CHAT_HOUSEKEEPING_SECONDS, here and not in the web workers, so it runs once however many workers there are.
 The workers share an empty PROMETHEUS_MULTIPROC_DIR (the operator's, emptied, or a new temporary one), so that
 /metrics adds them all up.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from conversations import model_server
+from conversations import housekeeping, model_server
 
 
 class Command(BaseCommand):
@@ -48,7 +50,12 @@ class Command(BaseCommand):
         # SIGINT too: a shell that starts this in the background hands it SIGINT ignored, and Python keeps that.
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
+        upkeep = None
         try:
+            if settings.CHAT_HOUSEKEEPING_SECONDS:
+                upkeep = housekeeping.PeriodicCommand(
+                    housekeeping.housekeeping_command(), interval=settings.CHAT_HOUSEKEEPING_SECONDS
+                ).start()
             returncode = web.wait()
             raise CommandError(f"uvicorn stopped ({model_server.describe_exit(returncode)}).")
         except KeyboardInterrupt:
@@ -61,6 +68,8 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     web.kill()
                     web.wait()
+            if upkeep is not None:
+                upkeep.stop()
             if supervisor is not None:
                 supervisor.stop()
             if own_metrics_dir:
