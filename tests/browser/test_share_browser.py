@@ -5,7 +5,8 @@ import struct
 import zlib
 from pathlib import Path
 
-from tests.browser.helpers import PASSWORD, screenshot, send_message, sign_up
+from tests.browser.helpers import PASSWORD, screenshot, send_message, sign_up, wait_until
+from tests.browser.test_accessibility import AXE, assert_clean
 
 COMPLETE_ANSWER = ".turn-assistant[data-status=complete]"
 
@@ -117,6 +118,7 @@ def test_share_with_files_shows_them_logged_out_and_without_files_shows_none(mak
 
     for scheme, width in (("light", 1280), ("dark", 1280), ("light", 390)):
         reader = make_page(color_scheme=scheme, width=width)  # a fresh context: logged out
+        reader.add_init_script(path=str(AXE))
         assert reader.goto(with_files).status == 200
         assert reader.locator(".logout-form").count() == 0
         thumb = reader.locator(".turn-user .attachment-thumb")
@@ -124,7 +126,7 @@ def test_share_with_files_shows_them_logged_out_and_without_files_shows_none(mak
         image_path = thumb.get_attribute("src")
         assert image_path.startswith(f"{path_of(with_files)}files/")
         thumb.scroll_into_view_if_needed()
-        assert reader.evaluate("document.querySelector('.attachment-thumb').complete") is True
+        wait_until(reader, "document.querySelector('.attachment-thumb').complete")  # loaded (or failed to)
         assert reader.evaluate("document.querySelector('.attachment-thumb').naturalWidth") == 96
         chip = reader.locator(".turn-user .attachment-chip", has_text="packing-list.md")
         with reader.expect_download() as download:
@@ -133,6 +135,7 @@ def test_share_with_files_shows_them_logged_out_and_without_files_shows_none(mak
         assert Path(download.value.path()).read_bytes() == notes.read_bytes()
         reader.mouse.move(0, 0)  # no hover left on the chip in the screenshot
         screenshot(reader, f"share-page-files-{scheme}{'-phone' if width < 500 else ''}")
+        assert_clean(reader, f"share-page-files-{scheme}-{width}")  # WCAG 2.2 AA (axe)
 
         assert reader.goto(without_files).status == 200
         assert "My trip photo and packing list" in reader.locator("main").inner_text()
