@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.utils import timezone
 
 from conversations import errors, llm
@@ -282,10 +282,14 @@ def data_url(attachment) -> str:
 
 def file_response(attachment: Attachment) -> FileResponse:
     """The file, streamed, inert: images inline with their own type; anything else as a download; never
-    sniffed, and sandboxed even if a browser opened it."""
+    sniffed, and sandboxed even if a browser opened it. A file no longer in storage is a 404."""
     inline = attachment.content_type in IMAGE_TYPES
+    try:
+        stored = attachment.file.open("rb")
+    except FileNotFoundError:  # the row outlived its bytes (storage emptied by hand, a restore without media)
+        raise Http404("The file is no longer stored.") from None
     response = FileResponse(
-        attachment.file.open("rb"), as_attachment=not inline, filename=attachment.name,
+        stored, as_attachment=not inline, filename=attachment.name,
         content_type=attachment.content_type if inline or attachment.content_type != "text/plain"
         else "text/plain; charset=utf-8",
     )

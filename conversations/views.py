@@ -381,11 +381,7 @@ def share_file(request, token: str, attachment_id):
     attachment = sharing.shared_attachment(token=token, attachment_id=attachment_id)
     if attachment is None:
         raise Http404(NO_SUCH_SHARE)
-    try:
-        response = attachments.file_response(attachment)
-    except FileNotFoundError:  # the row outlived its bytes: the page says "no longer available"
-        raise Http404(NO_SUCH_SHARE) from None
-    return _not_indexed(response)
+    return _not_indexed(attachments.file_response(attachment))  # bytes gone: a 404, the page says so too
 
 
 # --- Pins and folders ---------------------------------------------------------------------------------------------

@@ -162,6 +162,14 @@ def test_files_are_served_inert_and_typed_by_content(key_client):
         assert response["Content-Type"] != "text/html" and "svg" not in response["Content-Type"]
 
 
+def test_a_file_no_longer_in_storage_is_a_404_not_a_500(key_client, client, user):
+    attachment = upload(key_client, "notes.txt", b"some notes").json()
+    stored = Attachment.objects.get(pk=attachment["id"])
+    stored.file.storage.delete(stored.file.name)
+    response = key_client.get(attachment["url"])
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found", response.content
+
+
 def test_limits_are_clear(key_client, user, settings, fake_upstream):
     settings.CHAT_ATTACHMENT_MAX_BYTES = 100
     response = upload(key_client, "big.txt", b"x" * 101)
