@@ -198,6 +198,7 @@ def test_files_are_shared_when_the_owner_includes_them(authenticated_client, cha
         assert "default-src 'none'" in response["Content-Security-Policy"]
         assert response["X-Robots-Tag"] == "noindex, nofollow"
         assert response["Referrer-Policy"] == "no-referrer"
+        assert response["Cache-Control"] == "no-store"  # revoking stops it at once
     assert anonymous.post(file_url(link, image.pk)).status_code == 405
 
 
