@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# What the test suite needs besides Python packages: Chromium (browser tests), gettext (translations), binutils
-# (the embedded model's portable-build check) and a Redis server on 127.0.0.1:6379 (cache and cross-worker
-# throttle tests). Installed with apt-get and started when missing and we are root (as on CI); otherwise say what is missing. PostgreSQL is optional:
+# What the test suite needs besides Python packages: Chromium and a CJK font (browser tests), gettext
+# (translations), binutils (the embedded model's portable-build check) and a Redis server on 127.0.0.1:6379 (cache
+# and cross-worker throttle tests). Installed with apt-get and started when missing and we are root (as on CI);
+# otherwise say what is missing. PostgreSQL is optional:
 # `DATABASE_URL=postgres://... make test` runs the suite on it.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
 command -v objdump >/dev/null 2>&1 || missing+=(binutils)  # the portable-build check disassembles llama.cpp
+# Korean text in browser screenshots needs a CJK font (without one, 한국어 renders as empty boxes).
+(command -v fc-list >/dev/null 2>&1 && fc-list | grep -qi "CJK") || missing+=(fonts-noto-cjk)
 redis_up() { command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; }
 if ! redis_up && ! command -v redis-server >/dev/null 2>&1; then missing+=(redis-server); fi
 
