@@ -14,7 +14,7 @@ help:
 	@echo "make serve      production-style uvicorn with WORKERS=$(WORKERS) (env: DATABASE_URL, REDIS_URL, ...)"
 	@echo "make superuser  create an admin account"
 	@echo "make bench      run the benchmark and write bench/RESULTS.md"
-	@echo "make lint       ruff + migrations check"
+	@echo "make lint       ruff, mypy (the type checker) and the migrations check"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +97,7 @@ test: test-deps $(NODE_CLIENTS)/node_modules/.package-lock.json
 
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	SECRET_KEY=lint $(BIN)/python manage.py makemigrations --check --dry-run
 
 check-deploy: install

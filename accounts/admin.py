@@ -38,7 +38,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     ordering = ["-created_at"]
     # An explicit field list: key_hash never reaches a form, a page or an export of this admin.
-    fields = ["name", "key_prefix", "user", "created_at", "last_used_at", "expires_at", "revoked_at", "state"]
+    fields = ("name", "key_prefix", "user", "created_at", "last_used_at", "expires_at", "revoked_at", "state")
     readonly_fields = fields
     actions = ["revoke_selected"]
 

@@ -15,7 +15,9 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApiKey
-        fields = ("id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at", "is_active")
+        fields: tuple[str, ...] = (
+            "id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at", "is_active"
+        )
         read_only_fields = fields
 
 
@@ -59,7 +61,9 @@ class ApiKeyListView(ApiView, generics.GenericAPIView):
         ),
         request=ApiKeyCreateSerializer,
         responses={201: ApiKeyCreatedSerializer},
-        auth=[{"cookieAuth": []}],  # a logged-in session only (with its CSRF token): a key gets a 403
+        # A logged-in session only (with its CSRF token): a key gets a 403. A security requirement object, as
+        # drf-spectacular puts in the schema as given (its annotation says names).
+        auth=[{"cookieAuth": []}],  # type: ignore[list-item]
     )
     def post(self, request):
         if isinstance(request.auth, ApiKey):

@@ -48,6 +48,8 @@ class ApiKeyQuerySet(models.QuerySet):
 
 
 class ApiKey(models.Model):
+    key: str  # not a column: the raw key, on the row `generate` just made only (shown once, then gone)
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys",
         help_text="Whose key this is; requests with it act as this user.",

@@ -6,15 +6,25 @@ are shared.
 """
 
 import threading
+from typing import TYPE_CHECKING, Any
 
+import redis
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
-_pools: dict = {}
+_pools: dict[tuple[Any, ...], redis.ConnectionPool] = {}
 _pools_lock = threading.Lock()
 
 
 class SharedPoolRedisCacheClient(RedisCacheClient):
-    def _get_connection_pool(self, write):
+    # Django's RedisCacheClient's own (private, so django-stubs does not declare them): set in its __init__.
+    _servers: list[str]
+    _pool_class: type[redis.ConnectionPool]
+    _pool_options: dict[str, Any]
+    if TYPE_CHECKING:
+
+        def _get_connection_pool_index(self, write: bool) -> int: ...
+
+    def _get_connection_pool(self, write: bool) -> redis.ConnectionPool:
         index = self._get_connection_pool_index(write)
         key = (self._servers[index], self._pool_class, tuple(sorted(self._pool_options.items())))
         pool = _pools.get(key)

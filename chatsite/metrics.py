@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-_LIVE = {"multiprocess_mode": "livesum"} if MULTIPROCESS else {}
+# Gauges add up the live workers' values only; in one process, the client's default mode.
+_LIVE: Literal["livesum", "all"] = "livesum" if MULTIPROCESS else "all"
 
 # Seconds: from tens of milliseconds (a fast upstream) to minutes (a long local answer).
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 21, 34, 60, 120, 300)
@@ -32,8 +34,8 @@ TIME_TO_FIRST_TOKEN = Histogram(
 ANSWER_DURATION = Histogram(
     "chatsite_answer_duration_seconds", "From the model call to the stored answer.", ["model"], buckets=LATENCY_BUCKETS
 )
-ANSWERS_RUNNING = Gauge("chatsite_answers_running", "Answers being written now.", **_LIVE)
-FOLLOWERS = Gauge("chatsite_followers", "Clients following a running answer now.", **_LIVE)
+ANSWERS_RUNNING = Gauge("chatsite_answers_running", "Answers being written now.", multiprocess_mode=_LIVE)
+FOLLOWERS = Gauge("chatsite_followers", "Clients following a running answer now.", multiprocess_mode=_LIVE)
 UPSTREAM_REQUESTS = Counter(
     "chatsite_upstream_requests", "Requests to the model server, by HTTP status (or connection, timeout).", ["status"]
 )
@@ -43,7 +45,9 @@ HTTP_DURATION = Histogram(
     "chatsite_http_request_duration_seconds", "Time to the response's headers, by route.", ["route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-DB_POOL = Gauge("chatsite_db_pool_connections", "PostgreSQL pool connections by state.", ["state"], **_LIVE)
+DB_POOL = Gauge(
+    "chatsite_db_pool_connections", "PostgreSQL pool connections by state.", ["state"], multiprocess_mode=_LIVE
+)
 
 
 def http_request(*, route: str, method: str, status: int, seconds: float) -> None:

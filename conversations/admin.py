@@ -6,6 +6,7 @@ feedback, whoever asks. Superusers may delete (data requests) and export; "Revie
 """
 
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.contrib import admin
@@ -14,8 +15,10 @@ from django.core.exceptions import BadRequest, PermissionDenied
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator, smart_split, unescape_string_literal
 from django.utils.translation import gettext_lazy as _
@@ -44,7 +47,13 @@ def _refuse_unusable_filters(request) -> None:
                     raise BadRequest("That date is outside the calendar.")
 
 
-class ReadOnlyAdminMixin:
+if TYPE_CHECKING:  # what the mixins below are mixed into: their super() calls reach ModelAdmin
+    _ModelAdminBase = admin.ModelAdmin[Any]
+else:
+    _ModelAdminBase = object
+
+
+class ReadOnlyAdminMixin(_ModelAdminBase):
     """No add and no change for anyone: the chat service is the only writer of chats.
 
     Also turns a POSTed action the user may not run into a 403 (Django's default is a silent "no action").
@@ -145,7 +154,8 @@ class LastActivityFilter(admin.DateFieldListFilter):
 class YesNoFilter(admin.SimpleListFilter):
     """A yes/no list filter on one condition (a Q or an Exists): "yes" keeps the rows that meet it, "no" the rest."""
 
-    yes_label = no_label = ""
+    yes_label: str | Promise = ""
+    no_label: str | Promise = ""
 
     def condition(self):
         raise NotImplementedError
@@ -193,7 +203,7 @@ class ShareLinkInline(ReadOnlyInline):
     shown)."""
 
     model = ShareLink
-    fields = ["created_at", "display_name", "shared_messages", "include_files", "expires_at", "revoked_at", "live"]
+    fields = ("created_at", "display_name", "shared_messages", "include_files", "expires_at", "revoked_at", "live")
     readonly_fields = fields
     verbose_name = _("share link")
 
@@ -215,9 +225,9 @@ class TurnInline(ReadOnlyInline):
     model = Turn
     show_change_link = True
     ordering = ["id"]
-    fields = [
+    fields = (
         "id", "follows", "position", "role", "content_text", "status", "tokens", "latency", "error", "feedback_display",
-    ]
+    )
     readonly_fields = fields
 
     @admin.display(description="follows")
@@ -277,10 +287,10 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ["-updated_at"]
     list_per_page = 50
     actions = ["export_json", "export_csv"]
-    fields = [
+    fields = (
         "title", "owner", "model", "source", "archived", "system_prompt", "turn_count", "total_tokens",
         "feedback_score", "created_at", "updated_at",
-    ]
+    )
     readonly_fields = fields
     inlines = [ShareLinkInline, TurnInline]
     view_on_site = False  # the chat page is the owner's only: a reviewer following the link gets a 404
@@ -377,7 +387,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return self._export_response(queryset, exports.export_csv, "text/csv; charset=utf-8", "csv")
 
 
-class ChatTextReviewMixin:
+class ChatTextReviewMixin(_ModelAdminBase):
     """Admin pages that show a chat's text (a turn, an answer with its feedback) log a review of that chat,
     as the conversation page does, so that its owner is told: the change page one, a list page one per
     conversation whose text is on it."""
@@ -387,8 +397,9 @@ class ChatTextReviewMixin:
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
-        if request.method == "GET" and response.status_code == 200:
-            obj = response.context_data["original"]
+        context = response.context_data if isinstance(response, TemplateResponse) else None
+        if request.method == "GET" and response.status_code == 200 and context is not None:
+            obj = context["original"]
             review_record(conversation_id=self.conversation_id_of(obj), reviewer=request.user)
         return response
 
@@ -420,11 +431,11 @@ class TurnAdmin(ChatTextReviewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["content", "error", "conversation__title", "conversation__owner__username"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
-    fields = [
+    fields = (
         "conversation_link", "owner", "position", "role", "content_text", "status", "model", "prompt_tokens",
         "completion_tokens", "usage_approximate", "finish_reason", "latency_ms", "first_token_ms",
         "dropped_turns", "error", "created_at", "completed_at", "feedback_display",
-    ]
+    )
     readonly_fields = fields
 
     class Media:
@@ -472,8 +483,8 @@ class FeedbackAdmin(ChatTextReviewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["comment", "turn__content", "turn__conversation__title", "turn__conversation__owner__username"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
-    fields = ["rating_display", "comment_text", "turn_link", "answer_text", "conversation_link", "owner", "created_at",
-              "updated_at"]
+    fields = ("rating_display", "comment_text", "turn_link", "answer_text", "conversation_link", "owner", "created_at",
+              "updated_at")
     readonly_fields = fields
 
     class Media:
@@ -520,7 +531,7 @@ class ReviewLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["reviewer", "conversation__owner"]
     search_fields = ["reviewer__username", "conversation__title", "conversation__owner__username"]
     date_hierarchy = "created_at"
-    fields = ["created_at", "reviewer", "conversation_link", "owner"]
+    fields = ("created_at", "reviewer", "conversation_link", "owner")
     readonly_fields = fields
 
     def has_module_permission(self, request):

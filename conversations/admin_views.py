@@ -6,12 +6,14 @@ template only writes attributes, which the strict CSP allows.
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypedDict
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -81,6 +83,12 @@ def _day_label(day: date) -> str:
     return date_format(day, "M j")
 
 
+class DayTotals(TypedDict):
+    day: date
+    tokens: int
+    answers: int
+
+
 def usage_summary() -> dict:
     """Everything the usage page shows, for the last USAGE_DAYS days (today included), in 6 queries."""
     since = start_of_today() - timedelta(days=USAGE_DAYS - 1)
@@ -95,7 +103,7 @@ def usage_summary() -> dict:
         )
     }
     empty_day = {"tokens": 0, "answers": 0}
-    overall = [
+    overall: list[DayTotals] = [
         {"day": day, "tokens": row["tokens"] or 0, "answers": row["answers"]}
         for day, row in ((day, per_day.get(day, empty_day)) for day in days)
     ]
@@ -171,6 +179,8 @@ def attachment_file_view(request, attachment_id):
     so its owner is told, and served inert like the owner's own view."""
     if not request.user.has_perm("conversations.view_conversation"):
         raise PermissionDenied
-    attachment = get_object_or_404(Attachment.objects.select_related("turn"), pk=attachment_id, turn__isnull=False)
+    attachment = get_object_or_404(Attachment.objects.select_related("turn"), pk=attachment_id)
+    if attachment.turn is None:  # not sent yet: in no chat a reviewer may see
+        raise Http404
     review_record(conversation_id=attachment.turn.conversation_id, reviewer=request.user)
     return file_response(attachment)

@@ -20,14 +20,16 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import Any, TypedDict, cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from chatsite import metrics
 from conversations import services
+from conversations.messages import ToolCallChunk
 from conversations.turn_json import turn_data
 
 logger = logging.getLogger(__name__)
@@ -45,7 +47,45 @@ def redis_key(turn_id: int) -> str:
     return f"{prefix}:chat:answer:{turn_id}"
 
 
-def event_frame(event: services.ChatEvent) -> tuple[str, dict]:
+# What each event's data is, as the REST API and the page receive it (conversations.api.streaming describes
+# them for clients). A turn is turn_json's form.
+
+
+class TurnStoredData(TypedDict):
+    user_turn: dict[str, Any] | None
+    assistant_turn: dict[str, Any]
+
+
+class DeltaData(TypedDict):
+    text: str
+
+
+class ToolCallData(TypedDict):
+    tool_calls: list[ToolCallChunk]
+
+
+class DoneData(TypedDict):
+    assistant_turn: dict[str, Any]
+
+
+class ErrorDetail(TypedDict):
+    code: str
+    message: str
+
+
+class ErrorData(TypedDict):
+    error: ErrorDetail
+    assistant_turn: dict[str, Any]
+
+
+class TitleData(TypedDict):
+    title: str
+
+
+EventData = TurnStoredData | DeltaData | ToolCallData | DoneData | ErrorData | TitleData
+
+
+def event_frame(event: services.ChatEvent) -> tuple[str, EventData]:
     """An event as the REST API and the page receive it: (SSE event name, JSON data)."""
     if isinstance(event, services.TurnStored):
         user_turn = turn_data(event.user_turn) if event.user_turn is not None else None
@@ -57,7 +97,7 @@ def event_frame(event: services.ChatEvent) -> tuple[str, dict]:
     if isinstance(event, services.AnswerDone):
         return "done", {"assistant_turn": turn_data(event.assistant_turn)}
     if isinstance(event, services.AnswerFailed):
-        error = {"code": event.error.code, "message": event.error.message}
+        error: ErrorDetail = {"code": event.error.code, "message": event.error.message}
         return "error", {"error": error, "assistant_turn": turn_data(event.assistant_turn)}
     if isinstance(event, services.TitleSet):
         return "title", {"title": event.title}
@@ -69,7 +109,7 @@ class Entry:
     seq: int
     event: services.ChatEvent | None  # None when read from Redis (another process made it)
     name: str
-    data: dict
+    data: EventData
 
 
 class AnswerLog:
@@ -123,7 +163,7 @@ class AnswerLog:
             with contextlib.suppress(RuntimeError):  # that follower's loop is closed
                 loop.call_soon_threadsafe(wake.set)
 
-    async def follow(self, after: int = 0) -> AsyncIterator[Entry]:
+    async def follow(self, after: int = 0) -> AsyncGenerator[Entry, None]:
         """The entries after `after`, then each new one as it comes, until the answer is finished."""
         waiter = (asyncio.get_running_loop(), asyncio.Event())
         with self._lock:
@@ -162,11 +202,11 @@ class AnswerEngine:
     """Runs answers detached from requests, on the server's event loop (under uvicorn: `adopt_loop`) or else
     in a thread with an event loop of its own (WSGI, tests, management commands); keeps their logs a while."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self.logs: dict[int, AnswerLog] = {}
-        self._tasks: dict[int, asyncio.Task] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
         self._stopping: set[int] = set()
 
     def adopt_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -207,7 +247,8 @@ class AnswerEngine:
 
     async def _drive(self, run: services.ChatRun, log: AnswerLog) -> None:
         turn_id = log.turn_id
-        self._tasks[turn_id] = asyncio.current_task()
+        task = cast(asyncio.Task[None], asyncio.current_task())  # run_coroutine_threadsafe runs this as a task
+        self._tasks[turn_id] = task
         publisher = RedisPublisher(turn_id) if settings.REDIS_URL else None
         heartbeat = asyncio.get_running_loop().create_task(_heartbeat(turn_id))
         try:
@@ -220,7 +261,7 @@ class AnswerEngine:
                 if turn_id not in self._stopping:
                     raise
                 # Cut after Stop: events() stored the partial answer as cancelled before letting go.
-                asyncio.current_task().uncancel()
+                task.uncancel()
                 entry = log.append(services.AnswerDone(run.assistant_turn))
                 if publisher is not None:
                     await publisher.add(entry)
@@ -252,10 +293,10 @@ async def _heartbeat(turn_id: int) -> None:
 
 # --- Across workers: Redis streams ------------------------------------------------------------------------
 
-_redis_clients: dict = {}
+_redis_clients: dict[asyncio.AbstractEventLoop, Any] = {}
 
 
-def _redis():
+def _redis() -> Any:
     """An asyncio Redis client for the running loop (a client belongs to the loop that made it)."""
     import redis.asyncio
 
@@ -303,7 +344,7 @@ class AnswerLapsed(Exception):
     """The worker producing an answer stopped vouching for it (it died): nothing more will come."""
 
 
-async def follow_remote(turn_id: int, after: int = 0) -> AsyncIterator[Entry]:
+async def follow_remote(turn_id: int, after: int = 0) -> AsyncGenerator[Entry, None]:
     """An answer generated by another worker, from its Redis stream; ends at its end marker.
 
     Raises AnswerLapsed when the stream goes quiet and its worker's heartbeat has lapsed.
@@ -316,7 +357,7 @@ async def follow_remote(turn_id: int, after: int = 0) -> AsyncIterator[Entry]:
         metrics.FOLLOWERS.dec()
 
 
-async def _read_remote(turn_id: int, after: int) -> AsyncIterator[Entry]:
+async def _read_remote(turn_id: int, after: int) -> AsyncGenerator[Entry, None]:
     client = _redis()
     last = f"0-{max(0, after)}"
     vouched = sync_to_async(services.answer_is_vouched, thread_sensitive=False)

@@ -13,12 +13,13 @@ import logging
 import re
 import zipfile
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.http import FileResponse, Http404
@@ -26,7 +27,13 @@ from django.utils import timezone
 
 from conversations import errors, llm
 from conversations.llm import IMAGE_TOKENS
+from conversations.messages import ContentPart
 from conversations.models import Attachment, Conversation, Turn
+
+if TYPE_CHECKING:
+    import uuid
+
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +61,12 @@ def _detect(head: bytes) -> str | None:
     return None
 
 
-def _clean_name(name: str) -> str:
+def _clean_name(name: str | None) -> str:
     name = re.sub(r"[\x00-\x1f\x7f/\\\\]", "_", (name or "file").strip())[-200:]
     return name or "file"
 
 
-def attachment_create(*, owner, upload: UploadedFile) -> Attachment:
+def attachment_create(*, owner: User, upload: UploadedFile) -> Attachment:
     """Check, read and store an uploaded file for `owner`. Raises errors.AttachmentRefused (what and why)."""
     size = upload.size or 0
     if size > settings.CHAT_ATTACHMENT_MAX_BYTES:
@@ -108,7 +115,7 @@ def _limit(text: str) -> tuple[str, bool]:
     return (text[:limit], True) if len(text) > limit else (text, False)
 
 
-def _plain_text(upload) -> tuple[str, bool]:
+def _plain_text(upload: UploadedFile) -> tuple[str, bool]:
     """The file's text, read chunk by chunk: the whole file is checked (UTF-8, no NUL), only the part the model
     reads (CHAT_ATTACHMENT_MAX_TEXT_CHARS) is kept in memory."""
     limit = settings.CHAT_ATTACHMENT_MAX_TEXT_CHARS
@@ -131,13 +138,15 @@ def _plain_text(upload) -> tuple[str, bool]:
     return "".join(kept), length > limit
 
 
-def _pdf_text(upload) -> tuple[str, bool]:
+def _pdf_text(upload: UploadedFile) -> tuple[str, bool]:
     import pypdf
 
     upload.seek(0)
     try:
         reader = pypdf.PdfReader(upload)
-        declared = reader.trailer["/Root"]["/Pages"].get("/Count", 0)  # before walking a hostile page tree
+        # Any: a hostile file may hold anything here, and whatever fails is caught below.
+        root: Any = reader.trailer["/Root"]
+        declared = root["/Pages"].get("/Count", 0)  # before walking a hostile page tree
         pages = max(int(declared), 0) if int(declared) > settings.CHAT_ATTACHMENT_MAX_PDF_PAGES else len(reader.pages)
         if pages > settings.CHAT_ATTACHMENT_MAX_PDF_PAGES:
             raise errors.AttachmentRefused(
@@ -161,7 +170,7 @@ def _pdf_text(upload) -> tuple[str, bool]:
     return _limit(text)
 
 
-def _docx_text(upload) -> tuple[str, bool]:
+def _docx_text(upload: UploadedFile) -> tuple[str, bool]:
     upload.seek(0)
     try:
         with zipfile.ZipFile(upload) as archive:
@@ -183,7 +192,7 @@ def _docx_text(upload) -> tuple[str, bool]:
     return _limit("\n".join(paragraphs).strip())
 
 
-def unsent_attachments():
+def unsent_attachments() -> QuerySet[Attachment]:
     """Files uploaded but never sent for UNSENT_FILE_HOURS: an abandoned draft's, or an upload that was never used."""
     return Attachment.objects.filter(
         turn__isnull=True, created_at__lt=timezone.now() - timedelta(hours=UNSENT_FILE_HOURS)
@@ -200,10 +209,11 @@ def unsent_attachments_delete() -> int:
 
 
 @receiver(post_delete, sender=Attachment)
-def _delete_file(sender, instance: Attachment, **kwargs):
+def _delete_file(sender: type[Attachment], instance: Attachment, **kwargs: Any) -> None:
     """The bytes go with the row (a deleted message, conversation, account, or prune_conversations)."""
-    if instance.file:
-        transaction.on_commit(lambda: instance.file.storage.delete(instance.file.name))
+    name = instance.file.name  # none: no file (a FieldFile is false then)
+    if name:
+        transaction.on_commit(lambda: instance.file.storage.delete(name))
 
 
 # --- At send time ------------------------------------------------------------------------------------
@@ -215,7 +225,7 @@ def model_reads_images(model: str) -> bool:
     return model in settings.CHAT_VISION_MODELS
 
 
-def attachments_to_send(*, owner, ids: list, model: str) -> list[Attachment]:
+def attachments_to_send(*, owner: User, ids: list[uuid.UUID], model: str) -> list[Attachment]:
     """The user's unsent attachments `ids`, checked for this model; AttachmentRefused otherwise."""
     if not ids:
         return []
@@ -253,7 +263,7 @@ def bind(attachments: list[Attachment], turn: Turn) -> None:
 # --- What the model reads --------------------------------------------------------------------------
 
 
-def document_block(attachment) -> str:
+def document_block(attachment: Attachment) -> str:
     note = (
         f"\n[Only the first {len(attachment.text):,} characters of this file are included.]"
         if attachment.text_truncated else ""
@@ -261,7 +271,7 @@ def document_block(attachment) -> str:
     return f'\n\n<file name="{attachment.name}">\n{attachment.text}\n</file>{note}'
 
 
-def message_content(text: str, attachments, *, vision: bool):
+def message_content(text: str, attachments: list[Attachment], *, vision: bool) -> str | list[ContentPart]:
     """A user message's content for the model: its text and documents, and images as parts when `vision`."""
     documents = "".join(document_block(a) for a in attachments if a.kind == Attachment.Kind.DOCUMENT)
     images = [a for a in attachments if a.kind == Attachment.Kind.IMAGE]
@@ -270,12 +280,12 @@ def message_content(text: str, attachments, *, vision: bool):
     if not vision:
         shown = "".join(f'\n\n[image "{a.name}": not shown, this model reads text only]' for a in images)
         return text + documents + shown
-    return [{"type": "text", "text": text + documents}, *(
-        {"type": "image_url", "image_url": {"url": data_url(a)}} for a in images
-    )]
+    parts: list[ContentPart] = [{"type": "text", "text": text + documents}]
+    parts += [{"type": "image_url", "image_url": {"url": data_url(a)}} for a in images]
+    return parts
 
 
-def data_url(attachment) -> str:
+def data_url(attachment: Attachment) -> str:
     with attachment.file.open("rb") as file:
         return f"data:{attachment.content_type};base64,{base64.b64encode(file.read()).decode()}"
 

@@ -11,13 +11,16 @@ becomes a new branch beside the old one, any other edit starts a new conversatio
 
 import hashlib
 import json
+from typing import Any
+
+from conversations.messages import StoredMessage, ToolCall
 
 
 def root_digest(system_prompt: str) -> str:
     return hashlib.sha256(b"system-prompt\0" + system_prompt.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def canonical_tool_calls(tool_calls: list | None) -> str:
+def canonical_tool_calls(tool_calls: list[ToolCall] | None) -> str:
     """Tool calls as a client resends them: id, type, function name and arguments, in a fixed form.
 
     Clients parse the arguments and write them out again their own way (LangChain with spaces, the Vercel AI
@@ -34,7 +37,7 @@ def canonical_tool_calls(tool_calls: list | None) -> str:
     return json.dumps(calls, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _canonical_json(text):
+def _canonical_json(text: Any) -> Any:
     if not isinstance(text, str):
         return text
     try:
@@ -44,7 +47,7 @@ def _canonical_json(text):
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def next_digest(previous: str, message: dict) -> str:
+def next_digest(previous: str, message: StoredMessage) -> str:
     """`message`: {"role" (as stored), "content", "tool_calls"?, "tool_call_id"?, "attachments"? (SHA-256s)}."""
     text = "\0".join([
         previous, message["role"], message.get("content") or "", canonical_tool_calls(message.get("tool_calls")),
@@ -53,7 +56,7 @@ def next_digest(previous: str, message: dict) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def history_digest(system_prompt: str, messages: list[dict]) -> str:
+def history_digest(system_prompt: str, messages: list[StoredMessage]) -> str:
     """The digest a stored turn would have after `messages` (roles as stored)."""
     digest = root_digest(system_prompt)
     for message in messages:

@@ -12,7 +12,7 @@ from conversations.models import Conversation, Turn
 from conversations.selectors import conversation_tree, turn_path
 
 FORMATS = {"md": "text/markdown; charset=utf-8", "json": "application/json"}
-ROLE_HEADINGS = {Turn.Role.USER: "You", Turn.Role.ASSISTANT: "Assistant", Turn.Role.SYSTEM: "System"}
+ROLE_HEADINGS: dict[str, str] = {Turn.Role.USER: "You", Turn.Role.ASSISTANT: "Assistant", Turn.Role.SYSTEM: "System"}
 
 
 def export_filename(conversation: Conversation, export_format: str) -> str:

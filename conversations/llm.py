@@ -17,19 +17,22 @@ import threading
 import time
 import urllib.request
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
 
 from chatsite import metrics, observability
 from conversations import errors
+from conversations.messages import ModelMessage, ToolCallChunk, message_text
+
+if TYPE_CHECKING:
+    import openai
 
 logger = logging.getLogger(__name__)
-
-Message = dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class TextDelta:
 class ToolCallDelta:
     """Pieces of the model's tool calls, exactly as the upstream streamed them (OpenAI's `delta.tool_calls`)."""
 
-    tool_calls: list
+    tool_calls: list[ToolCallChunk]
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class Finished:
     completion_tokens: int
     usage_approximate: bool
     model: str
+
+
+StreamItem = TextDelta | ToolCallDelta | Finished
 
 
 def approximate_tokens(text: str) -> int:
@@ -79,24 +85,22 @@ class Backend:
     default_model: str
 
     def stream(
-        self, messages: list[Message], *, model: str, max_tokens: int, options: dict | None = None
-    ) -> AsyncIterator[TextDelta | Finished]:
+        self, messages: list[ModelMessage], *, model: str, max_tokens: int, options: dict[str, Any] | None = None
+    ) -> AsyncGenerator[StreamItem, None]:
         """Stream an answer. `options`: Chat Completions parameters from the caller (temperature, stop, seed,
         max_completion_tokens, response_format...), validated by the caller and sent as given."""
         raise NotImplementedError
 
-    def refused_option(self, options: dict) -> tuple[str, str] | None:
+    def refused_option(self, options: dict[str, Any]) -> tuple[str, str] | None:
         """(parameter, reason) for the first option this backend cannot honour; None if it can honour all."""
         return None
 
     def count_tokens(self, text: str) -> int:
         return approximate_tokens(text)
 
-    def message_tokens(self, message: Message) -> int:
-        text, images = message.get("content") or "", 0
-        if isinstance(text, list):  # text and image parts (attachments)
-            images = sum(part.get("type") == "image_url" for part in text)
-            text = "".join(part.get("text", "") for part in text)
+    def message_tokens(self, message: ModelMessage) -> int:
+        content, text = message.get("content"), message_text(message)
+        images = sum(part["type"] == "image_url" for part in content) if isinstance(content, list) else 0
         if message.get("tool_calls"):
             text += json.dumps(message["tool_calls"])
         return self.count_tokens(text) + IMAGE_TOKENS * images + MESSAGE_OVERHEAD_TOKENS
@@ -115,7 +119,7 @@ class Backend:
 # --- OpenAI and OpenAI-compatible servers -------------------------------------------------------
 
 
-def _retry_after(response) -> float | None:
+def _retry_after(response: Any) -> float | None:
     if response is None:
         return None
     value = response.headers.get("retry-after")
@@ -147,7 +151,7 @@ class OpenAIBackend(Backend):
 
     def __init__(
         self, *, api_key: str, base_url: str, default_model: str, timeout: float, max_retries: int,
-        sampling: dict | None = None,
+        sampling: dict[str, Any] | None = None,
     ):
         self._api_key = api_key
         self._base_url = base_url or None
@@ -157,10 +161,12 @@ class OpenAIBackend(Backend):
         self._timeout = timeout
         self._max_retries = max_retries
         # An AsyncOpenAI client's connection pool belongs to the event loop that created it.
-        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[openai.AsyncOpenAI]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._turn = 0
 
-    def _client(self):
+    def _client(self) -> openai.AsyncOpenAI:
         """One of this event loop's clients, in turn.
 
         The HTTP connection pool under the SDK (httpcore) walks every pooled connection, probing idle
@@ -176,7 +182,7 @@ class OpenAIBackend(Backend):
         self._turn = (self._turn + 1) % len(clients)
         return clients[self._turn]
 
-    def _new_client(self):
+    def _new_client(self) -> openai.AsyncOpenAI:
         import openai
 
         return openai.AsyncOpenAI(
@@ -224,7 +230,9 @@ class OpenAIBackend(Backend):
             return errors.UpstreamRejected(f"The model service rejected the request (HTTP {exc.status_code}).")
         return errors.UpstreamStreamBroken()
 
-    async def stream(self, messages, *, model, max_tokens, options=None):
+    async def stream(
+        self, messages: list[ModelMessage], *, model: str, max_tokens: int, options: dict[str, Any] | None = None
+    ) -> AsyncGenerator[StreamItem, None]:
         """Stream through the SDK's client (its retries, timeouts and error types), reading the raw SSE lines.
 
         Parsing the lines ourselves skips building an SDK object per chunk, a cost paid for every streamed
@@ -361,13 +369,15 @@ class LocalServerBackend(OpenAIBackend):
         "service_tier": "The embedded model has no service tiers.",
     }
 
-    def refused_option(self, options: dict) -> tuple[str, str] | None:
+    def refused_option(self, options: dict[str, Any]) -> tuple[str, str] | None:
         for name in options:
             if name in self.REFUSED_OPTIONS:
                 return name, self.REFUSED_OPTIONS[name]
         return None
 
-    async def stream(self, messages, *, model, max_tokens, options=None):
+    async def stream(
+        self, messages: list[ModelMessage], *, model: str, max_tokens: int, options: dict[str, Any] | None = None
+    ) -> AsyncGenerator[StreamItem, None]:
         options = dict(options or {})
         if "max_completion_tokens" in options:  # llama.cpp's server knows only the older name
             options.setdefault("max_tokens", options.pop("max_completion_tokens"))

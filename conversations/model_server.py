@@ -173,7 +173,7 @@ class ModelServerSupervisor:
                 start_new_session=True,
             )
         finally:
-            if log is not subprocess.DEVNULL:
+            if not isinstance(log, int):  # a file we opened, not DEVNULL
                 log.close()
 
     def _supervise(self) -> None:

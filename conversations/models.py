@@ -156,6 +156,15 @@ class Turn(models.Model):
 
     objects = TurnQuerySet.as_manager()
 
+    # Not columns: carried by the turns that path reads (selectors.turn_path, turn_with_versions) and the turn
+    # service return, and absent from other turns (turn_json reads them with getattr). The versions beside
+    # this turn (turns with the same parent), and the files sent with it.
+    sibling_count: int
+    sibling_index: int
+    previous_sibling_id: int | None
+    next_sibling_id: int | None
+    attachment_list: list["Attachment"]
+
     class Meta:
         ordering = ["conversation_id", "position"]  # the column: "conversation" would join to sort by its updated_at
         constraints = [
@@ -374,7 +383,7 @@ class ShareLink(models.Model):
         default=False, help_text="The owner chose to share the files sent with the snapshot's messages."
     )
     files = models.ManyToManyField(
-        "Attachment", blank=True, related_name="share_links",
+        Attachment, blank=True, related_name="share_links",
         help_text="The files the link opens: those of the snapshot's messages, only when it includes files.",
     )
     created_at = models.DateTimeField(default=timezone.now)

@@ -1,17 +1,26 @@
 """Reads: conversations for a user, the history sent to the model, usage."""
 
+from __future__ import annotations
+
 import json
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from conversations.digests import history_digest
+from conversations.messages import ModelMessage, StoredMessage, ToolCall
 from conversations.models import Attachment, Conversation, DailyUsage, Turn
 
+if TYPE_CHECKING:
+    import uuid
 
-def conversation_list(*, user, archived: bool = False, search: str = ""):
+    from accounts.models import ApiKey, User
+
+
+def conversation_list(*, user: User, archived: bool = False, search: str = "") -> QuerySet[Conversation]:
     """The user's conversations, newest activity first; search matches titles and turn text. Temporary chats
     are never listed (on the page or through the API).
 
@@ -31,7 +40,7 @@ def conversation_list(*, user, archived: bool = False, search: str = ""):
     return conversations.order_by("-updated_at")
 
 
-def conversation_get(*, user, conversation_id) -> Conversation:
+def conversation_get(*, user: User, conversation_id: uuid.UUID | str) -> Conversation:
     """The user's conversation or Conversation.DoesNotExist (a foreign id is 'not found', never 'forbidden')."""
     return Conversation.objects.for_user(user).get(pk=conversation_id)
 
@@ -69,7 +78,7 @@ _PATH_CTE = """
     )"""
 
 
-def _conversation_param(conversation: Conversation):
+def _conversation_param(conversation: Conversation) -> Any:
     # Raw SQL gets the id as the database stores it (a UUID on PostgreSQL, 32 hex digits on SQLite).
     return Conversation._meta.pk.get_db_prep_value(conversation.pk, connection)
 
@@ -90,7 +99,7 @@ def turn_path(
     sql = f"""{_PATH_CTE}
         SELECT t.*, {_SIBLING_COLUMNS}
         FROM conversations_turn t JOIN path ON t.id = path.id"""
-    params: list = [leaf_id, _conversation_param(conversation)]
+    params: list[Any] = [leaf_id, _conversation_param(conversation)]
     if before_position is not None:
         sql += " WHERE t.position < %s"
         params.append(before_position)
@@ -144,7 +153,9 @@ def latest_leaf_id(conversation: Conversation, turn_id: int) -> int | None:
     return row[0] if row else None
 
 
-def history_for_model(conversation: Conversation, *, last_turn_id: int, vision: bool = False) -> list[dict]:
+def history_for_model(
+    conversation: Conversation, *, last_turn_id: int, vision: bool = False
+) -> list[ModelMessage]:
     """The path from the first message down to `last_turn_id`, as model messages.
 
     Failed, cancelled and unfinished answers are left out: the model never sees an error text or
@@ -166,27 +177,31 @@ def history_for_model(conversation: Conversation, *, last_turn_id: int, vision: 
     if conversation.has_attachments:
         from conversations.attachments import message_content
 
-        files: dict[int, list] = {}
+        files: dict[int | None, list[Attachment]] = {}
         for attachment in Attachment.objects.filter(turn_id__in=[row[0] for row in rows]).order_by("created_at"):
             files.setdefault(attachment.turn_id, []).append(attachment)
-        for row, message in zip(rows, messages, strict=True):
-            if row[0] in files:
-                message["content"] = message_content(message["content"], files[row[0]], vision=vision)
+        for (turn_id, _role, content, *_calls), message in zip(rows, messages, strict=True):
+            if turn_id in files:  # a user message: its text, its documents' text, its images
+                message["content"] = message_content(content, files[turn_id], vision=vision)
     return messages
 
 
-def model_message(role: str, content: str, tool_calls, tool_call_id: str | None) -> dict:
+def model_message(
+    role: str, content: str, tool_calls: list[ToolCall] | str | None, tool_call_id: str | None
+) -> ModelMessage:
     """A stored turn as an OpenAI message: an answer's tool calls and a tool result's call id included."""
     if role == Turn.Role.TOOL:
         return {"role": role, "tool_call_id": tool_call_id or "", "content": content}
     if tool_calls:
-        if isinstance(tool_calls, str):  # a JSON column read with raw SQL (SQLite)
-            tool_calls = json.loads(tool_calls)
-        return {"role": role, "content": content or None, "tool_calls": tool_calls}
+        # A string: a JSON column read with raw SQL (SQLite).
+        calls: list[ToolCall] = json.loads(tool_calls) if isinstance(tool_calls, str) else tool_calls
+        return {"role": role, "content": content or None, "tool_calls": calls}
     return {"role": role, "content": content}
 
 
-def turn_continued_by(*, user, api_key, system_prompt: str, history: list[dict]) -> Turn | None:
+def turn_continued_by(
+    *, user: User, api_key: ApiKey | None, system_prompt: str, history: list[StoredMessage]
+) -> Turn | None:
     """The turn a resent history ends at, in a conversation this API key started (conversations.digests).
 
     `history`: the request's messages before its new one, roles as stored. The newest match wins.
@@ -211,13 +226,20 @@ def start_of_today() -> datetime:
     return timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
 
 
-def tokens_used_today(user) -> int:
+def tokens_used_today(user: User) -> int:
     """Tokens spent upstream today (the usage ledger: deleting chats or answers does not reduce it)."""
     usage = DailyUsage.objects.filter(user=user, day=timezone.localdate()).first()
     return usage.total_tokens if usage is not None else 0
 
 
-def usage_by_day(user, *, days: int = 30) -> list[dict]:
+class DayUsage(TypedDict):
+    day: date
+    prompt_tokens: int
+    completion_tokens: int
+    answers: int
+
+
+def usage_by_day(user: User, *, days: int = 30) -> list[DayUsage]:
     """Token usage per day (oldest first) over the last `days` days, including the answer count."""
     since = timezone.localdate() - timedelta(days=days - 1)
     return list(

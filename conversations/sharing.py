@@ -33,7 +33,7 @@ def share_link_create(*, conversation: Conversation, display_name: str = "", exp
     ]
     messages, files = [], []
     for turn in turns:
-        message = {"role": turn.role, "content": turn.content}
+        message: dict[str, object] = {"role": turn.role, "content": turn.content}
         if include_files and turn.attachment_list:
             message["attachments"] = [
                 {"id": str(a.pk), "name": a.name, "kind": a.kind, "content_type": a.content_type, "size": a.size}
@@ -75,7 +75,8 @@ def shared_messages(link: ShareLink) -> list[dict]:
         files = []
         for entry in message.get("attachments", ()):
             attachment = stored.get(entry["id"])
-            available = attachment is not None and attachment.file.storage.exists(attachment.file.name)
+            name = attachment.file.name if attachment is not None else None  # None: no file (or no such attachment)
+            available = attachment is not None and name is not None and attachment.file.storage.exists(name)
             files.append({
                 **entry, "available": available,
                 "url": reverse("conversations:share-file", kwargs={"token": link.token, "attachment_id": entry["id"]}),

@@ -76,14 +76,14 @@ def _cursor(conversation: Conversation) -> str:
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    when, _sep, last_id = cursor.partition("|")
+    raw_when, _sep, raw_id = cursor.partition("|")
     try:
-        when = parse_datetime(when)
-        last_id = uuid.UUID(last_id)
+        when = parse_datetime(raw_when)
+        last_id = uuid.UUID(raw_id)
         if when is not None:
             when = when.astimezone(UTC)  # a far-off offset can overflow the year: refuse it here, not in SQL
     except (ValueError, OverflowError):
-        when = None
+        raise Http404("bad cursor") from None
     if when is None:
         raise Http404("bad cursor")
     return when, last_id

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx2 as httpx
 
@@ -72,7 +73,7 @@ class Server:
         self.workers = workers
         self.log_path = ROOT / "test-artifacts" / f"uvicorn-{self.port}.log"
         self.process: subprocess.Popen | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
 
     def start(self, timeout: float = 30, *, ready_status: int = 200) -> Server:
         """Start and wait until /healthz answers `ready_status` (503 for a server whose database is down)."""
@@ -89,6 +90,7 @@ class Server:
         return self
 
     def wait_ready(self, timeout: float = 30, *, ready_status: int = 200) -> Server:
+        assert self.process is not None, "launched"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -18,7 +18,7 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
-    error = {"code": code, "message": message}
+    error: dict[str, object] = {"code": code, "message": message}
     if fields:
         error["fields"] = fields
     request_id = observability.current("request_id")
@@ -100,7 +100,7 @@ def exception_handler(exc, context):
         detail = exc.detail
         if isinstance(detail, dict):
             non_field = detail.get("non_field_errors")
-            message = str(non_field[0]) if non_field else "Some fields are invalid."
+            message = str(non_field[0]) if isinstance(non_field, list) and non_field else "Some fields are invalid."
             body = error_body("invalid", message, _flatten(detail))
         else:
             messages = _flatten(detail)

@@ -3,13 +3,12 @@
 from rest_framework import serializers
 
 
-def reject_unencodable(value: str) -> str:
+def reject_unencodable(value: str) -> None:
     """Lone surrogates ("\\ud800") parse as JSON but can't be stored (PostgreSQL rejects them)."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise serializers.ValidationError("The text contains invalid Unicode (a lone surrogate).") from None
-    return value
 
 
 class TextField(serializers.CharField):

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
@@ -61,7 +61,7 @@ class ApiView(APIView):
     """JSON in and out (the error shape of errors.py), bodies bounded by DATA_UPLOAD_MAX_MEMORY_SIZE, pages of
     ApiPagination; `validated()` reads a body through a serializer."""
 
-    pagination_class = ApiPagination
+    pagination_class: type[BasePagination] | None = ApiPagination  # GenericAPIView's type, for views that are both
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JsonOnlyNegotiation

@@ -27,8 +27,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if self.settings_dict.get("CONN_MAX_AGE", 0) != 0:
                 raise ImproperlyConfigured("Pooling doesn't support persistent connections.")
             connect_kwargs = {**self.get_connection_params(), "autocommit": True}  # Django sets it later
+            # Django's own hook for each new pooled connection (its postgresql/base.py); django-stubs leaves it out.
+            configure = self._configure_connection  # type: ignore[attr-defined]
             pool = ConnectionPool(
-                kwargs=connect_kwargs, open=False, configure=self._configure_connection,
+                kwargs=connect_kwargs, open=False, configure=configure,
                 check=self._check_lent_connection, **({} if options is True else options),
             )
             self._pools.setdefault(self.alias, pool)  # the first thread to get here wins

@@ -22,6 +22,9 @@ class ChatRateThrottle(SimpleRateThrottle):
     """
 
     scope = "chat"
+    # Set by SimpleRateThrottle.__init__ from the rate (the stubs leave them out).
+    num_requests: int
+    duration: int
 
     def get_rate(self):
         # Read at request time, not import time, so a changed setting applies.

@@ -4,8 +4,11 @@ The earlier messages are stored as the new conversation's history as they are (n
 last user message then goes through the one chat service like any other message.
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -17,7 +20,11 @@ from chatsite.api.fields import reject_unencodable
 from conversations import attachments, services
 from conversations.api.serializers import MessageContentField
 from conversations.digests import next_digest, root_digest
-from conversations.models import Conversation, Turn
+from conversations.messages import RequestMessage, StoredMessage, ToolCall
+from conversations.models import Attachment, Conversation, Turn
+
+if TYPE_CHECKING:
+    from accounts.models import ApiKey, User
 
 MAX_MESSAGES = 500
 HISTORY_ROLES = {
@@ -44,11 +51,11 @@ class MessageTextField(serializers.Field):
         "null": "Content may not be null.",
     }
 
-    def __init__(self, *, allow_parts: bool, **kwargs):
+    def __init__(self, *, allow_parts: bool, **kwargs: Any) -> None:
         self.allow_parts = allow_parts
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> str:
         if isinstance(data, list) and self.allow_parts:
             texts = []
             for part in data:
@@ -69,7 +76,7 @@ class MessageTextField(serializers.Field):
             )
         return data
 
-    def to_representation(self, value):
+    def to_representation(self, value: Any) -> Any:
         return value
 
 
@@ -86,10 +93,10 @@ class ToolCallsField(serializers.Field):
     """An assistant message's `tool_calls`, as OpenAI returns them: [{id, type: "function", function: {name,
     arguments (a JSON string)}}]."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> list[ToolCall]:
         if not isinstance(data, list) or not 1 <= len(data) <= 128:
             raise serializers.ValidationError("Expected a list of 1 to 128 tool calls.")
-        calls = []
+        calls: list[ToolCall] = []
         for call in data:
             function = call.get("function") if isinstance(call, dict) else None
             if (
@@ -104,7 +111,7 @@ class ToolCallsField(serializers.Field):
                           "function": {"name": function["name"], "arguments": function["arguments"]}})
         return calls
 
-    def to_representation(self, value):
+    def to_representation(self, value: Any) -> Any:
         return value
 
 
@@ -118,14 +125,19 @@ class ToolCallsField(serializers.Field):
         }}},
     ]
 })
-class OpenAIContentField(MessageTextField):
+class OpenAIContentField(serializers.Field):
     """Chat Completions content: a string, or parts: text, images (`image_url` with a data: URL) and files
-    (`file.file_data`, a data: URL, with `file.filename`). The files become attachments of the message."""
+    (`file.file_data`, a data: URL, with `file.filename`). The files become attachments of the message.
 
-    def __init__(self, **kwargs):
-        super().__init__(allow_parts=True, **kwargs)
+    Its value is {"text", "files"}: the text as MessageTextField reads it, and the files as (name, bytes)."""
 
-    def to_internal_value(self, data):
+    default_error_messages = MessageTextField.default_error_messages
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._text = MessageTextField(allow_parts=True)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
         files = []
         if isinstance(data, list):
             texts = []
@@ -148,10 +160,13 @@ class OpenAIContentField(MessageTextField):
                         f"Content part {index}: only text, image_url and file parts are supported."
                     )
             data = texts
-        return {"text": super().to_internal_value(data), "files": files}
+        return {"text": self._text.to_internal_value(data), "files": files}
+
+    def to_representation(self, value: Any) -> Any:
+        return value
 
 
-def _data_url_file(url, name: str) -> tuple[str, bytes]:
+def _data_url_file(url: Any, name: str) -> tuple[str, bytes]:
     """(name, bytes) of a `data:<type>;base64,<data>` URL; chatsite never fetches a URL itself."""
     if not isinstance(url, str) or not url.startswith("data:"):
         raise serializers.ValidationError(
@@ -180,7 +195,7 @@ class OpenAIMessageSerializer(serializers.Serializer):
     tool_call_id = serializers.CharField(max_length=200, required=False)
     name = serializers.CharField(max_length=64, required=False, help_text="Accepted; not sent to the model.")
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         content = attrs.get("content")
         if content is not None:
             if content["files"] and attrs["role"] != "user":
@@ -197,7 +212,7 @@ class OpenAIMessageSerializer(serializers.Serializer):
         return attrs
 
 
-def validate_message_list(messages: list[dict], *, tool_results: bool = False) -> list[dict]:
+def validate_message_list(messages: list[RequestMessage], *, tool_results: bool = False) -> list[RequestMessage]:
     """Shared rules: at most MAX_MESSAGES, and the last one is a non-empty user message (or, with
     `tool_results`, the results of every tool call of the assistant message before them)."""
     if not messages:
@@ -221,7 +236,7 @@ def validate_message_list(messages: list[dict], *, tool_results: bool = False) -
     return messages
 
 
-def _new_inputs_start(messages: list[dict]) -> int:
+def _new_inputs_start(messages: list[RequestMessage]) -> int:
     """Where the new input starts: the trailing run of tool results, or else the last message."""
     start = len(messages) - 1
     while start > 0 and messages[-1]["role"] == "tool" and messages[start - 1]["role"] == "tool":
@@ -232,9 +247,10 @@ def _new_inputs_start(messages: list[dict]) -> int:
 class ChatRequestSerializer(serializers.Serializer):
     """`POST /api/chat`: the original backend's contract."""
 
-    messages = ChatMessageSerializer(many=True, min_length=1)
+    # min_length goes to the ListSerializer that many=True makes; the stubs know only the child's arguments.
+    messages = ChatMessageSerializer(many=True, min_length=1)  # type: ignore[call-arg]
 
-    def validate_messages(self, messages):
+    def validate_messages(self, messages: list[RequestMessage]) -> list[RequestMessage]:
         return validate_message_list(messages)
 
 
@@ -243,19 +259,21 @@ class ChatReplySerializer(serializers.Serializer):
     content = serializers.CharField()
 
 
-def _as_stored(message: dict) -> dict:
-    stored = {"role": HISTORY_ROLES[message["role"]], "content": message["content"]}
-    if message.get("files"):
-        stored["files"] = message["files"]
-        stored["attachments"] = [hashlib.sha256(data).hexdigest() for _, data in message["files"]]
-    if message.get("tool_calls"):
-        stored["tool_calls"] = message["tool_calls"]
+def _as_stored(message: RequestMessage) -> StoredMessage:
+    stored: StoredMessage = {"role": HISTORY_ROLES[message["role"]], "content": message["content"]}
+    files = message.get("files")
+    if files:
+        stored["files"] = files
+        stored["attachments"] = [hashlib.sha256(data).hexdigest() for _, data in files]
+    tool_calls = message.get("tool_calls")
+    if tool_calls:
+        stored["tool_calls"] = tool_calls
     if message["role"] == "tool":
         stored["tool_call_id"] = message["tool_call_id"]
     return stored
 
 
-def split_messages(messages: list[dict]) -> tuple[str, list[dict], list[dict]]:
+def split_messages(messages: list[RequestMessage]) -> tuple[str, list[StoredMessage], list[StoredMessage]]:
     """(the system prompt, the history, the new input) of a validated message list, roles as stored.
 
     The system messages that open the list, joined, are the system prompt (a later system or developer
@@ -273,7 +291,7 @@ def split_messages(messages: list[dict]) -> tuple[str, list[dict], list[dict]]:
 
 
 def conversation_from_messages(
-    *, owner, source: str, messages: list[dict], model: str = "", api_key=None
+    *, owner: User, source: str, messages: list[RequestMessage], model: str = "", api_key: ApiKey | None = None
 ) -> Conversation:
     """A new conversation holding every message but the new input (split_messages) as stored history.
 
@@ -290,7 +308,8 @@ def conversation_from_messages(
             owner=owner, source=source, model=model, system_prompt=system_prompt,
             title=services.title_from_text(first_user) if first_user else "", api_key=api_key,
         )
-        parent, digest = None, root_digest(system_prompt)
+        parent: Turn | None = None
+        digest = root_digest(system_prompt)
         for position, message in enumerate(history, start=1):
             digest = next_digest(digest, message)
             parent = Turn.objects.create(
@@ -299,8 +318,9 @@ def conversation_from_messages(
                 tool_call_id=message.get("tool_call_id"), digest=digest, status=Turn.Status.COMPLETE,
                 created_at=now, completed_at=now,
             )
-            if message.get("files"):
-                attachments.bind(upload_files(owner, message["files"]), parent)
+            files = message.get("files")
+            if files:
+                attachments.bind(upload_files(owner, files), parent)
         if history:
             Conversation.objects.filter(pk=conversation.pk).update(turn_count=len(history), current_turn=parent)
             conversation.turn_count = len(history)
@@ -308,7 +328,7 @@ def conversation_from_messages(
     return conversation
 
 
-def upload_files(owner, files: list[tuple[str, bytes]]) -> list:
+def upload_files(owner: User, files: list[tuple[str, bytes]]) -> list[Attachment]:
     """Attachments of `owner` from a message's (name, bytes) files (checked as any upload)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 

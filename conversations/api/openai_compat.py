@@ -10,6 +10,7 @@ parameters (chat_parameters.py) are validated as OpenAI does and sent to the mod
 
 import json
 import uuid
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from conversations.api.message_lists import (
     validate_message_list,
 )
 from conversations.api.streaming import event_stream_response, sse
+from conversations.messages import RequestMessage, StoredMessage, ToolResult
 from conversations.models import Conversation, Turn
 
 CONVERSATION_HEADER = "X-Chatsite-Conversation"
@@ -63,11 +65,11 @@ class TurnTarget:
     conversation: Conversation
     after_turn_id: int | None
     created: bool
-    inputs: list[dict]
+    inputs: list[StoredMessage]
 
 
-def turn_target(request, messages: list[dict], model: str, *, conversation: Conversation | None = None,
-                after_turn_id: int | None = None) -> TurnTarget:
+def turn_target(request, messages: list[RequestMessage], model: str, *,
+                conversation: Conversation | None = None, after_turn_id: int | None = None) -> TurnTarget:
     """The conversation given (an explicit id, a previous response), else one this API key started whose
     history `messages` resend (conversations.digests), else a new one holding the messages before the new input.
     Its model becomes `model`."""
@@ -79,7 +81,7 @@ def turn_target(request, messages: list[dict], model: str, *, conversation: Conv
         if resent is not None:  # the history of a conversation this key started: go on from there
             conversation, after_turn_id = resent.conversation, resent.pk
     created = conversation is None
-    if created:
+    if conversation is None:
         conversation = conversation_from_messages(
             owner=request.user, source=Conversation.Source.OPENAI_API, messages=messages, model=model,
             api_key=request.auth,
@@ -90,7 +92,7 @@ def turn_target(request, messages: list[dict], model: str, *, conversation: Conv
 
 
 @contextmanager
-def nothing_left_if_refused(target: TurnTarget):
+def nothing_left_if_refused(target: TurnTarget) -> Iterator[None]:
     """A request refused before the model was asked (busy, quota, a file) leaves no conversation it created.
     (An upstream failure keeps it: the message and the failed answer are stored.)"""
     try:
@@ -101,7 +103,7 @@ def nothing_left_if_refused(target: TurnTarget):
         raise
 
 
-def new_attachment_ids(request, target: TurnTarget) -> list:
+def new_attachment_ids(request, target: TurnTarget) -> list[uuid.UUID]:
     """The files of the new user message, stored as the caller's attachments (checked like any upload)."""
     return [file.pk for file in upload_files(request.user, target.inputs[0].get("files") or [])]
 
@@ -156,7 +158,8 @@ class ChatCompletionRequestSerializer(ChatParametersSerializer):
     """A Chat Completions request: OpenAI's parameters, each validated; an unknown one is a 400."""
 
     model = TextField(max_length=100)
-    messages = OpenAIMessageSerializer(many=True, min_length=1)
+    # min_length goes to the ListSerializer that many=True makes; the stubs know only the child's arguments.
+    messages = OpenAIMessageSerializer(many=True, min_length=1)  # type: ignore[call-arg]
     stream = StrictBooleanField(default=False)
     stream_options = serializers.DictField(required=False, allow_null=True)
     metadata = serializers.DictField(
@@ -261,7 +264,7 @@ class ChatCompletionsView(OpenAIApiView):
         )
         conversation, inputs = target.conversation, target.inputs
         content = inputs[0]["content"] if inputs[0]["role"] == Turn.Role.USER else None
-        tool_results = None if content is not None else [
+        tool_results: list[ToolResult] | None = None if content is not None else [
             {"tool_call_id": message["tool_call_id"], "content": message["content"]} for message in inputs
         ]
         turn = {"conversation": conversation, "user": request.user, "content": content, "options": model_options(data),
@@ -283,7 +286,9 @@ class ChatCompletionsView(OpenAIApiView):
         return Response(completion_body(run.assistant_turn), headers={CONVERSATION_HEADER: str(conversation.pk)})
 
 
-async def completion_chunks(run: services.ChatRun, log: answers.AnswerLog, *, include_usage: bool):
+async def completion_chunks(
+    run: services.ChatRun, log: answers.AnswerLog, *, include_usage: bool
+) -> AsyncGenerator[bytes, None]:
     """The answer as OpenAI `chat.completion.chunk` server-sent events.
 
     As with OpenAI, a client that goes away stops the answer (stored as cancelled with its partial text).

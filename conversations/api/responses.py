@@ -146,7 +146,8 @@ class ResponseRequestSerializer(serializers.Serializer):
             if not message.is_valid():
                 errors_by_item[index] = message.errors
         if errors_by_item:
-            raise serializers.ValidationError({"input": errors_by_item})
+            # Keyed by index, as DRF keys a list's own errors (the stubs allow only names).
+            raise serializers.ValidationError({"input": errors_by_item})  # type: ignore[dict-item]
         try:
             attrs["messages"] = validate_message_list([message.validated_data for message in messages])
         except serializers.ValidationError as exc:
@@ -178,17 +179,18 @@ def own_response(request, value: str) -> Turn:
 
 def previous_response_of(turn: Turn) -> str | None:
     """The response this one followed: the answer before its user message (needs `parent__parent` loaded)."""
-    before = turn.parent.parent if turn.parent_id and turn.parent.parent_id else None
+    before = turn.parent.parent if turn.parent is not None else None
     return response_id(before) if before is not None and before.role == Turn.Role.ASSISTANT else None
 
 
 def response_body(turn: Turn, *, previous: str | None = None, status: str | None = None, error=None,
                   metadata: dict | None = None) -> dict:
     """A stored answer as OpenAI's `response` object."""
-    status = status or {
+    statuses: dict[str, str] = {
         Turn.Status.COMPLETE: "incomplete" if turn.finish_reason == "length" else "completed",
         Turn.Status.FAILED: "failed", Turn.Status.CANCELLED: "cancelled",
-    }.get(turn.status, "in_progress")
+    }
+    status = status or statuses.get(turn.status, "in_progress")
     done = status != "in_progress"
     return {
         "id": response_id(turn), "object": "response", "created_at": int(turn.created_at.timestamp()),

@@ -12,7 +12,7 @@ from conversations.reviews import review_notice_for
 from conversations.selectors import turn_path
 from conversations.turn_json import TURN_FIELDS, VERSION_FIELDS, attachment_list_data
 
-CONVERSATION_FIELDS = (
+CONVERSATION_FIELDS: tuple[str, ...] = (
     "id", "title", "model", "system_prompt", "archived", "created_at", "updated_at", "turn_count", "current_turn_id",
 )
 
@@ -43,7 +43,8 @@ class VersionField(serializers.IntegerField):
         super().__init__(read_only=True, allow_null=True, **kwargs)
 
     def get_attribute(self, instance):
-        return getattr(instance, self.field_name, None)
+        # A bound field (the only kind that reads) has its name; the stubs allow for an unbound one's None.
+        return getattr(instance, self.field_name, None)  # type: ignore[arg-type]
 
 
 class TurnSerializer(serializers.ModelSerializer):
@@ -226,7 +227,11 @@ class UsageSerializer(serializers.Serializer):
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(required=False, help_text="Validation errors by field name.")
+    # DRF's metaclass takes declared fields out of the class, so this does not hide Serializer.fields; the
+    # stubs see a class attribute.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        required=False, help_text="Validation errors by field name."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -6,14 +6,16 @@ the start or after the last event a client saw. No DB connection is held while s
 """
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
 from redis.exceptions import RedisError
 
 from conversations import answers, services
+from conversations.models import Turn
 from conversations.turn_json import turn_data
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -48,7 +50,7 @@ start or, with a `Last-Event-ID` header, after the last event you saw.
 """
 
 
-def sse(event: str | None, data: dict, seq: int | None = None) -> bytes:
+def sse(event: str | None, data: Mapping[str, object], seq: int | None = None) -> bytes:
     """One server-sent event: `id:` when numbered, `event:` when named (OpenAI's chunks are unnamed), `data:`.
 
     Bytes, not str: Django's response would look up the charset in the Content-Type for every event."""
@@ -58,7 +60,7 @@ def sse(event: str | None, data: dict, seq: int | None = None) -> bytes:
     return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-async def frames(entries: AsyncIterator[answers.Entry]) -> AsyncIterator[bytes]:
+async def frames(entries: AsyncGenerator[answers.Entry, None]) -> AsyncGenerator[bytes, None]:
     async with aclosing(entries) as events:  # leaving stops this follower only, never the answer
         async for entry in events:
             yield sse(entry.name, entry.data, entry.seq)
@@ -72,17 +74,19 @@ class EventStreamResponse(StreamingHttpResponse):
     garbage collection, outside the request, where the run could no longer store its cancelled answer.
     """
 
-    def __init__(self, events: AsyncIterator[bytes], **kwargs):
+    def __init__(self, events: AsyncGenerator[bytes, None], **kwargs: Any) -> None:
         super().__init__(events, **kwargs)
         self._events = events
 
-    async def __aiter__(self):
+    async def __aiter__(self) -> AsyncGenerator[bytes, None]:
         async with aclosing(self._events) as events:
             async for part in events:
                 yield part
 
 
-def event_stream_response(events: AsyncIterator[bytes], *, headers: dict | None = None) -> StreamingHttpResponse:
+def event_stream_response(
+    events: AsyncGenerator[bytes, None], *, headers: dict[str, str] | None = None
+) -> StreamingHttpResponse:
     response = EventStreamResponse(events, content_type="text/event-stream; charset=utf-8")
     for name, value in {**SSE_HEADERS, **(headers or {})}.items():
         response[name] = value
@@ -104,7 +108,7 @@ def follow_stream(turn_id: int, *, after: int = 0) -> StreamingHttpResponse | No
     return None
 
 
-async def remote_frames(turn_id: int, after: int) -> AsyncIterator[bytes]:
+async def remote_frames(turn_id: int, after: int) -> AsyncGenerator[bytes, None]:
     """Another worker's answer, from Redis; if that worker dies meanwhile, the answer is failed and said so."""
     try:
         async for frame in frames(answers.follow_remote(turn_id, after)):
@@ -117,9 +121,7 @@ async def remote_frames(turn_id: int, after: int) -> AsyncIterator[bytes]:
             yield interrupted_event(turn)
 
 
-def _fail_abandoned(turn_id: int):
-    from conversations.models import Turn
-
+def _fail_abandoned(turn_id: int) -> Turn | None:
     turn = Turn.objects.filter(pk=turn_id).first()
     try:
         if turn is not None and (services.answer_fail_if_abandoned(turn) or turn.status == Turn.Status.FAILED):
@@ -129,14 +131,16 @@ def _fail_abandoned(turn_id: int):
         services.release_connection()
 
 
-def interrupted_event(turn) -> bytes:
+def interrupted_event(turn: Turn) -> bytes:
     """The `error` event of an answer failed because nobody writes it any more (its worker died)."""
-    error = {"code": "interrupted", "message": turn.error}
-    return sse("error", {"error": error, "assistant_turn": turn_data(turn)})
+    data: answers.ErrorData = {
+        "error": {"code": "interrupted", "message": turn.error}, "assistant_turn": turn_data(turn)
+    }
+    return sse("error", data)
 
 
-def interrupted_stream(turn) -> StreamingHttpResponse:
-    async def one():
+def interrupted_stream(turn: Turn) -> StreamingHttpResponse:
+    async def one() -> AsyncGenerator[bytes, None]:
         yield interrupted_event(turn)
 
     return event_stream_response(one())

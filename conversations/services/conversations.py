@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.utils import timezone
 
 from conversations.models import Conversation, Feedback, Turn
 from conversations.selectors import latest_leaf_id
 
+if TYPE_CHECKING:
+    from accounts.models import ApiKey, User
+
 TITLE_MAX_CHARS = 60
 
 
 def conversation_create(
-    *, owner, title: str = "", model: str = "", system_prompt: str = "",
-    source: str = Conversation.Source.WEB, api_key=None,
+    *, owner: User, title: str = "", model: str = "", system_prompt: str = "",
+    source: str = Conversation.Source.WEB, api_key: ApiKey | None = None,
 ) -> Conversation:
     return Conversation.objects.create(
         owner=owner, title=title.strip()[:200], model=model.strip(), system_prompt=system_prompt, source=source,
@@ -23,7 +28,7 @@ def conversation_create(
 EDITABLE_CONVERSATION_FIELDS = ("title", "model", "system_prompt", "archived")
 
 
-def conversation_update(*, conversation: Conversation, **changes) -> Conversation:
+def conversation_update(*, conversation: Conversation, **changes: Any) -> Conversation:
     """Change the user-editable fields; anything else passed in is a programming error."""
     unknown = set(changes) - set(EDITABLE_CONVERSATION_FIELDS)
     if unknown:

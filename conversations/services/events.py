@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from conversations import errors
+from conversations.messages import ToolCall, ToolCallChunk
 from conversations.models import Turn
 
 
@@ -40,7 +41,7 @@ class AnswerFailed:
 class AnswerToolCall:
     """Pieces of the answer's tool calls, as the model streamed them (OpenAI's `delta.tool_calls`)."""
 
-    tool_calls: list
+    tool_calls: list[ToolCallChunk]
 
 
 @dataclass
@@ -51,11 +52,14 @@ class TitleSet:
 ChatEvent = TurnStored | AnswerDelta | AnswerToolCall | AnswerDone | AnswerFailed | TitleSet
 
 
-def merge_tool_call_deltas(calls: list[dict], deltas: list) -> None:
+def merge_tool_call_deltas(calls: list[ToolCall], deltas: list[ToolCallChunk]) -> None:
     """Add streamed tool-call pieces to the whole calls (by `index`: id and type once, name and arguments in
-    pieces), as OpenAI's clients assemble them."""
+    pieces), as OpenAI's clients assemble them. Pieces that are not JSON objects are skipped (the upstream's JSON
+    is not validated before this)."""
     for delta in deltas:
-        index = delta.get("index", len(calls)) if isinstance(delta, dict) else len(calls)
+        if not isinstance(delta, dict):
+            continue
+        index = delta.get("index", len(calls))
         if not isinstance(index, int) or not 0 <= index < 128:
             continue
         while len(calls) <= index:
@@ -65,7 +69,9 @@ def merge_tool_call_deltas(calls: list[dict], deltas: list) -> None:
             call["id"] = delta["id"]
         if delta.get("type"):
             call["type"] = delta["type"]
-        function = delta.get("function") or {}
-        for name in ("name", "arguments"):
-            if isinstance(function.get(name), str):
-                call["function"][name] += function[name]
+        function = delta.get("function")
+        if isinstance(function, dict):
+            if isinstance(function.get("name"), str):
+                call["function"]["name"] += function["name"]
+            if isinstance(function.get("arguments"), str):
+                call["function"]["arguments"] += function["arguments"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
@@ -14,8 +15,11 @@ from conversations import errors
 from conversations.models import DailyUsage, Turn
 from conversations.services.liveness import UNVOUCHED_GRACE_SECONDS, _running_key
 
+if TYPE_CHECKING:
+    from accounts.models import User
 
-def _quota_reserve(user, *, context_tokens: int, content: str = "") -> int | None:
+
+def _quota_reserve(user: User, *, context_tokens: int, content: str = "") -> int | None:
     """Admit one more answer against the user's daily token quota, and hold tokens for it while it runs.
 
     Call inside the turn-start transaction: the user's row of the usage ledger is locked, so parallel
@@ -36,7 +40,7 @@ def _quota_reserve(user, *, context_tokens: int, content: str = "") -> int | Non
     return min(estimate, left)
 
 
-def _tokens_held(user) -> int:
+def _tokens_held(user: User) -> int:
     """Tokens held by the user's running answers; one whose worker died (no heartbeat) holds nothing."""
     running = list(
         Turn.objects.filter(
@@ -48,10 +52,10 @@ def _tokens_held(user) -> int:
         return 0
     grace = timezone.now() - timedelta(seconds=UNVOUCHED_GRACE_SECONDS)
     vouched = cache.get_many([_running_key(pk) for pk, _, _ in running])
-    return sum(held for pk, held, created_at in running if created_at > grace or vouched.get(_running_key(pk)))
+    return sum(held or 0 for pk, held, created_at in running if created_at > grace or vouched.get(_running_key(pk)))
 
 
-def _usage_add(user_id, day, *, prompt_tokens: int, completion_tokens: int) -> None:
+def _usage_add(user_id: int, day: date, *, prompt_tokens: int, completion_tokens: int) -> None:
     """Add one stored answer's tokens to the ledger (call inside the transaction that stores the answer)."""
     changes = {
         "prompt_tokens": F("prompt_tokens") + prompt_tokens,

@@ -20,9 +20,11 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -33,7 +35,8 @@ from django.utils import timezone
 from chatsite import metrics, observability
 from conversations import attachments, errors, llm
 from conversations.digests import next_digest, root_digest
-from conversations.models import Conversation, Turn
+from conversations.messages import ModelMessage, StoredMessage, ToolCall, ToolResult, message_text
+from conversations.models import Attachment, Conversation, Turn
 from conversations.selectors import history_for_model
 from conversations.services.conversations import title_from_text
 from conversations.services.events import (
@@ -57,10 +60,13 @@ from conversations.services.liveness import (
 )
 from conversations.services.quota import _quota_reserve, _tokens_so_far, _usage_add
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 logger = logging.getLogger(__name__)
 
 
-def release_connection():
+def release_connection() -> None:
     """Give the DB connection back (to the pool on PostgreSQL) before a long wait.
 
     Inside an atomic block (tests wrap each test in one) there is nothing to release.
@@ -69,7 +75,7 @@ def release_connection():
         connection.close()
 
 
-def _db(func):
+def _db(func: Callable[..., Any]) -> Callable[..., Any]:
     """Run short DB work from async code in a worker thread, then release that thread's connection.
 
     Not thread-sensitive: answers run in the answer engine's own loop, outside any request, where asgiref's
@@ -77,7 +83,7 @@ def _db(func):
     opens and releases its connection (from the pool on PostgreSQL), so the thread does not matter.
     """
 
-    def run_and_release(*args, **kwargs):
+    def run_and_release(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         finally:
@@ -86,7 +92,7 @@ def _db(func):
     return sync_to_async(run_and_release, thread_sensitive=False)
 
 
-def _claim_conversation(conversation_id) -> Conversation:
+def _claim_conversation(conversation_id: uuid.UUID) -> Conversation:
     """Lock the conversation row (PostgreSQL) and refuse if an answer is still being written.
 
     The current turn comes in the same query (not locked: turns are only ever added, never moved).
@@ -120,11 +126,13 @@ class _Start:
     user_turn: Turn | None
     assistant_turn: Turn
     model: str
-    messages: list[dict] = field(default_factory=list)
+    question_id: int  # the last turn of the history the answer is asked for: its input (the answer's parent)
+    messages: list[ModelMessage] = field(default_factory=list)
     auto_titled: bool = False  # the title was just made from the first message: the model may improve it
     prompt_tokens: int = 0  # the prompt's size as counted here (the upstream's own count replaces it)
     answer_parent_digest: str | None = None  # the history digest the answer chains from (conversations.digests)
-    options: dict = field(default_factory=dict)  # the caller's Chat Completions parameters (llm.Backend.stream)
+    # The caller's Chat Completions parameters (llm.Backend.stream).
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def _with_versions(turn: Turn, earlier_sibling_ids: list[int]) -> Turn:
@@ -135,7 +143,7 @@ def _with_versions(turn: Turn, earlier_sibling_ids: list[int]) -> Turn:
     return turn
 
 
-def _sibling_ids(conversation_id, parent_id) -> list[int]:
+def _sibling_ids(conversation_id: uuid.UUID, parent_id: int | None) -> list[int]:
     return list(
         Turn.objects.filter(conversation_id=conversation_id, parent_id=parent_id)
         .order_by("id").values_list("id", flat=True)
@@ -143,29 +151,35 @@ def _sibling_ids(conversation_id, parent_id) -> list[int]:
 
 
 def _create_turns(
-    conversation: Conversation, parent: Turn | None, inputs: list[dict], now, model: str, reserved: int | None
+    conversation: Conversation, parent: Turn | None, inputs: list[StoredMessage], now: datetime, model: str,
+    reserved: int | None,
 ) -> tuple[Turn, Turn, int]:
     """The new input under `parent` (None: a first message): a user message, or the results of the tools the
     answer `parent` called, one turn each; then the pending answer. Returns the last input turn, the answer
     and how many turns were added."""
     position = parent.position if parent is not None else 0
     digest = root_digest(conversation.system_prompt) if parent is None else parent.digest
+    last_input = None
     for message in inputs:
         position += 1
         digest = digest and next_digest(digest, message)
-        parent = Turn.objects.create(
+        parent = last_input = Turn.objects.create(
             conversation=conversation, parent=parent, position=position, role=message["role"],
             content=message["content"], tool_call_id=message.get("tool_call_id"), digest=digest or None,
             created_at=now,
         )
+    if last_input is None:
+        raise ValueError("a turn needs an input: a message or tool results")
     assistant_turn = Turn.objects.create(
-        conversation=conversation, parent=parent, position=position + 1, role=Turn.Role.ASSISTANT,
+        conversation=conversation, parent=last_input, position=position + 1, role=Turn.Role.ASSISTANT,
         status=Turn.Status.PENDING, model=model, quota_reserved=reserved, created_at=now,
     )
-    return parent, _with_versions(assistant_turn, []), len(inputs) + 1
+    return last_input, _with_versions(assistant_turn, []), len(inputs) + 1
 
 
-def _make_current(conversation: Conversation, turn: Turn, now, *, added: int, fields: tuple[str, ...] = ()) -> None:
+def _make_current(
+    conversation: Conversation, turn: Turn, now: datetime, *, added: int, fields: tuple[str, ...] = ()
+) -> None:
     conversation.current_turn = turn
     conversation.turn_count += added
     conversation.updated_at = now
@@ -173,7 +187,8 @@ def _make_current(conversation: Conversation, turn: Turn, now, *, added: int, fi
 
 
 def _begin_append(
-    conversation_id, user, inputs: list[dict], after_turn_id: int | None = None, files: list | None = None
+    conversation_id: uuid.UUID, user: User, inputs: list[StoredMessage], after_turn_id: int | None = None,
+    files: list[Attachment] | None = None,
 ) -> _Start:
     """A new message (or tool results) after the turn shown last (the current turn), or after `after_turn_id`
     (a new branch when that is not the current turn)."""
@@ -203,12 +218,14 @@ def _begin_append(
         # Another answer started first (turn_one_running_per_conversation is the final guard).
         raise errors.ConversationBusy() from None
     return _Start(
-        conversation, user_turn, assistant_turn, model, auto_titled=auto_titled, answer_parent_digest=user_turn.digest
+        conversation, user_turn, assistant_turn, model, user_turn.pk, auto_titled=auto_titled,
+        answer_parent_digest=user_turn.digest,
     )
 
 
-def _answer_to_redo(conversation: Conversation, answer_id: int | None) -> Turn:
-    """The answer to regenerate: `answer_id`, or the current turn; it must answer a user message."""
+def _answer_to_redo(conversation: Conversation, answer_id: int | None) -> tuple[Turn, Turn]:
+    """The answer to regenerate (`answer_id`, or the current turn) and the input it answers: a user message or
+    tool results."""
     turn_id = answer_id if answer_id is not None else conversation.current_turn_id
     answer = (
         Turn.objects.filter(conversation=conversation, pk=turn_id, role=Turn.Role.ASSISTANT)
@@ -217,31 +234,33 @@ def _answer_to_redo(conversation: Conversation, answer_id: int | None) -> Turn:
     )
     if answer is None or answer.parent is None or answer.parent.role not in (Turn.Role.USER, Turn.Role.TOOL):
         raise errors.NothingToRegenerate()
-    return answer
+    return answer, answer.parent
 
 
-def _begin_regenerate(conversation_id, user, answer_id: int | None) -> _Start:
+def _begin_regenerate(conversation_id: uuid.UUID, user: User, answer_id: int | None) -> _Start:
     """A new version of an answer, beside the old one (which keeps its text, usage, feedback and status)."""
     now = timezone.now()
     try:
         with transaction.atomic():
             conversation = _claim_conversation(conversation_id)
-            old = _answer_to_redo(conversation, answer_id)
+            old, question = _answer_to_redo(conversation, answer_id)
             reserved = _quota_reserve(user, context_tokens=old.prompt_tokens)
-            earlier = _sibling_ids(conversation_id, old.parent_id)
+            earlier = _sibling_ids(conversation_id, question.pk)
             model = conversation.model or llm.get_backend().default_model
             assistant_turn = Turn.objects.create(
-                conversation=conversation, parent=old.parent, position=old.position, role=Turn.Role.ASSISTANT,
+                conversation=conversation, parent=question, position=old.position, role=Turn.Role.ASSISTANT,
                 status=Turn.Status.PENDING, model=model, quota_reserved=reserved, created_at=now,
             )
             _with_versions(assistant_turn, earlier)
             _make_current(conversation, assistant_turn, now, added=1)
     except IntegrityError:
         raise errors.ConversationBusy() from None
-    return _Start(conversation, None, assistant_turn, model, answer_parent_digest=old.parent.digest)
+    return _Start(conversation, None, assistant_turn, model, question.pk, answer_parent_digest=question.digest)
 
 
-def _begin_edit(conversation_id, user, message_id: int | None, answer_id: int | None, content: str) -> _Start:
+def _begin_edit(
+    conversation_id: uuid.UUID, user: User, message_id: int | None, answer_id: int | None, content: str
+) -> _Start:
     """A new version of a user message (`message_id`, or the one `answer_id` answers), then its answer.
 
     Everything below the old message stays on its own branch.
@@ -251,7 +270,7 @@ def _begin_edit(conversation_id, user, message_id: int | None, answer_id: int | 
         with transaction.atomic():
             conversation = _claim_conversation(conversation_id)
             if message_id is None:
-                message_id = _answer_to_redo(conversation, answer_id).parent_id
+                message_id = _answer_to_redo(conversation, answer_id)[1].pk
             old = (
                 Turn.objects.filter(conversation=conversation, pk=message_id, role=Turn.Role.USER)
                 .select_related("parent").first()
@@ -268,10 +287,14 @@ def _begin_edit(conversation_id, user, message_id: int | None, answer_id: int | 
             _make_current(conversation, assistant_turn, now, added=2)
     except IntegrityError:
         raise errors.ConversationBusy() from None
-    return _Start(conversation, user_turn, assistant_turn, model, answer_parent_digest=user_turn.digest)
+    return _Start(
+        conversation, user_turn, assistant_turn, model, user_turn.pk, answer_parent_digest=user_turn.digest
+    )
 
 
-def _fit_to_context(messages: list[dict], backend: llm.Backend, model: str) -> tuple[list[dict], int, int]:
+def _fit_to_context(
+    messages: list[ModelMessage], backend: llm.Backend, model: str
+) -> tuple[list[ModelMessage], int, int]:
     """Drop the oldest turns until the prompt fits, keeping the system prompt and the newest message.
 
     Counts from the newest message backwards, so only what is sent gets tokenized. Returns the messages
@@ -294,20 +317,21 @@ def _fit_to_context(messages: list[dict], backend: llm.Backend, model: str) -> t
 
 
 def _begin(
-    conversation_id, user, content: str | None, regenerate: bool, turn_id: int | None, after_turn_id: int | None,
-    tool_results: list[dict] | None, files: list | None = None,
+    conversation_id: uuid.UUID, user: User, content: str | None, regenerate: bool, turn_id: int | None,
+    after_turn_id: int | None, tool_results: list[ToolResult] | None, files: list[Attachment] | None = None,
 ) -> tuple[_Start, int]:
     """Both DB steps before the model call, in one trip to a worker thread."""
     if regenerate and content is None:
         start = _begin_regenerate(conversation_id, user, turn_id)
-    elif regenerate:
-        start = _begin_edit(conversation_id, user, None, turn_id, content)
-    elif turn_id is not None:
-        start = _begin_edit(conversation_id, user, turn_id, None, content)
+    elif regenerate or turn_id is not None:
+        if content is None:  # tool results answer the current turn's tool calls: they never edit a message
+            raise ValueError("content is required to edit a message")
+        message_id, answer_id = (None, turn_id) if regenerate else (turn_id, None)
+        start = _begin_edit(conversation_id, user, message_id, answer_id, content)
     else:
-        inputs = (
-            [{"role": Turn.Role.TOOL, **result} for result in tool_results] if content is None
-            else [{"role": Turn.Role.USER, "content": content}]
+        inputs: list[StoredMessage] = (
+            [{"role": Turn.Role.USER, "content": content}] if content is not None
+            else [{"role": Turn.Role.TOOL, **result} for result in tool_results or ()]
         )
         start = _begin_append(conversation_id, user, inputs, after_turn_id, files)
     answer_vouch(start.assistant_turn.pk)
@@ -318,7 +342,7 @@ def _prepare(start: _Start) -> tuple[_Start, int]:
     conversation = start.conversation
     system_prompt = conversation.system_prompt or settings.CHAT_DEFAULT_SYSTEM_PROMPT
     history = history_for_model(
-        conversation, last_turn_id=start.assistant_turn.parent_id, vision=attachments.model_reads_images(start.model)
+        conversation, last_turn_id=start.question_id, vision=attachments.model_reads_images(start.model)
     )
     backend = llm.get_backend()
     start.messages, dropped, start.prompt_tokens = _fit_to_context(
@@ -327,7 +351,7 @@ def _prepare(start: _Start) -> tuple[_Start, int]:
     return start, dropped
 
 
-def _store_answer(turn: Turn, owner_id, **fields) -> Turn:
+def _store_answer(turn: Turn, owner_id: int, **fields: Any) -> Turn:
     """Store the outcome on `turn`; if the database is away, raise DatabaseUnavailable (the run then ends failed).
 
     One transaction stores the answer and adds its tokens to the owner's usage ledger (on the day the answer
@@ -360,7 +384,7 @@ def _store_answer(turn: Turn, owner_id, **fields) -> Turn:
 STORE_RETRY_DELAYS = (0.1, 0.5, 2.0)
 
 
-async def _store_answer_retrying(turn: Turn, owner_id, fields: dict) -> Turn:
+async def _store_answer_retrying(turn: Turn, owner_id: int, fields: dict[str, Any]) -> Turn:
     """Store the outcome, trying again over a few seconds if the database is briefly away (a restart, a
     locked SQLite file): the answer is all that is left of the model's work. Raises DatabaseUnavailable."""
     for delay in STORE_RETRY_DELAYS:
@@ -371,7 +395,7 @@ async def _store_answer_retrying(turn: Turn, owner_id, fields: dict) -> Turn:
     return await _db(_store_answer)(turn, owner_id, **fields)
 
 
-def _store_title(conversation_id, fallback: str, title: str) -> bool:
+def _store_title(conversation_id: uuid.UUID, fallback: str, title: str) -> bool:
     # Only replace the automatic title: never overwrite a name the user chose meanwhile.
     return bool(Conversation.objects.filter(pk=conversation_id, title=fallback).update(title=title))
 
@@ -379,7 +403,7 @@ def _store_title(conversation_id, fallback: str, title: str) -> bool:
 class ChatRun:
     """One answer being produced. Iterate `events()` once (async), or call `run()` from sync code."""
 
-    def __init__(self, start: _Start, dropped_turns: int):
+    def __init__(self, start: _Start, dropped_turns: int) -> None:
         self.conversation = start.conversation
         self.user_turn = start.user_turn
         self.assistant_turn = start.assistant_turn
@@ -395,7 +419,7 @@ class ChatRun:
         _local_stops.setdefault(start.assistant_turn.pk, threading.Event())  # Stop works from the start
 
     @property
-    def messages(self) -> list[dict]:
+    def messages(self) -> list[ModelMessage]:
         return list(self._messages)
 
     async def events(self) -> AsyncIterator[ChatEvent]:
@@ -404,11 +428,13 @@ class ChatRun:
         _watch_shared_stops()
         backend = llm.get_backend()
         parts: list[str] = []
-        tool_calls: list[dict] = []
+        tool_calls: list[ToolCall] = []
         started = time.monotonic()
         first_token_ms = None
         finished: llm.Finished | None = None
-        outcome: ChatEvent
+        failure: errors.ChatError | None
+        fields: dict[str, Any]
+        outcome: AnswerDone | AnswerFailed
         metrics.chat_started(surface=self._surface, model=self._model)
         try:
             # Inside the try: a client that leaves even while this first event is being sent cancels the answer.
@@ -481,7 +507,9 @@ class ChatRun:
             if title:
                 yield TitleSet(title)
 
-    def _record(self, turn: Turn, started: float, first_token_ms: int | None, failure=None) -> None:
+    def _record(
+        self, turn: Turn, started: float, first_token_ms: int | None, failure: errors.ChatError | None = None
+    ) -> None:
         metrics.chat_finished(
             surface=self._surface, model=self._model, outcome=turn.status,
             error=failure.code if failure is not None else "", prompt_tokens=turn.prompt_tokens,
@@ -489,14 +517,14 @@ class ChatRun:
             first_token_seconds=first_token_ms / 1000 if first_token_ms is not None else None,
         )
 
-    def _outcome_fields(self, parts, started, first_token_ms) -> dict:
+    def _outcome_fields(self, parts: list[str], started: float, first_token_ms: int | None) -> dict[str, Any]:
         """What every stored outcome records: the text so far, timings, and the context trimming."""
         return {
             "content": "".join(parts), "latency_ms": int((time.monotonic() - started) * 1000),
             "first_token_ms": first_token_ms, "dropped_turns": self._dropped,
         }
 
-    def _counted_usage(self, parts) -> dict:
+    def _counted_usage(self, parts: list[str]) -> dict[str, Any]:
         """Usage counted here, for an answer whose upstream reported none (cut short)."""
         text = "".join(parts)
         return {
@@ -504,13 +532,13 @@ class ChatRun:
             "completion_tokens": llm.get_backend().count_tokens(text) if text else 0,
         }
 
-    def _cancelled_fields(self, parts, started, first_token_ms) -> dict:
+    def _cancelled_fields(self, parts: list[str], started: float, first_token_ms: int | None) -> dict[str, Any]:
         return {
             **self._outcome_fields(parts, started, first_token_ms), **self._counted_usage(parts),
             "status": Turn.Status.CANCELLED, "finish_reason": "cancelled",
         }
 
-    async def _store_cancelled(self, parts, started, first_token_ms) -> None:
+    async def _store_cancelled(self, parts: list[str], started: float, first_token_ms: int | None) -> None:
         with contextlib.suppress(errors.DatabaseUnavailable):
             await _store_answer_retrying(
                 self.assistant_turn, self.conversation.owner_id, self._cancelled_fields(parts, started, first_token_ms)
@@ -520,15 +548,16 @@ class ChatRun:
         """Ask the model for a short title; on any failure keep the first-words title. Never raises."""
         if not settings.CHAT_MODEL_TITLES:
             return ""
-        first_message = self._messages[-1]["content"]
-        prompt = [
+        # Its text only: a message with images is a list of parts, whose images are no part of a title.
+        first_message = message_text(self._messages[-1])
+        prompt: list[ModelMessage] = [
             {"role": "system", "content": "You write very short titles for chats."},
             {"role": "user", "content": (
                 "Write a title of at most six words for a chat that starts with this message. "
                 f"Reply with the title only.\n\nMessage: {first_message[:1000]}"
             )},
         ]
-        parts = []
+        parts: list[str] = []
         try:
             async with asyncio.timeout(20):
                 async for item in llm.get_backend().stream(prompt, model=self._model, max_tokens=20):
@@ -556,9 +585,9 @@ class ChatRun:
 
 
 def chat_turn_begin(
-    *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
-    turn_id: int | None = None, options: dict | None = None, after_turn_id: int | None = None,
-    tool_results: list[dict] | None = None, attachment_ids: list | None = None,
+    *, conversation: Conversation, user: User, content: str | None = None, regenerate: bool = False,
+    turn_id: int | None = None, options: dict[str, Any] | None = None, after_turn_id: int | None = None,
+    tool_results: list[ToolResult] | None = None, attachment_ids: list[uuid.UUID] | None = None,
 ) -> ChatRun:
     """Store the user turn (or a new answer version) and return the run that calls the model (sync).
 
@@ -599,8 +628,8 @@ def chat_turn_begin(
 
 
 async def chat_turn_start(
-    *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
-    turn_id: int | None = None, options: dict | None = None,
+    *, conversation: Conversation, user: User, content: str | None = None, regenerate: bool = False,
+    turn_id: int | None = None, options: dict[str, Any] | None = None,
 ) -> ChatRun:
     """`chat_turn_begin` from async code (one worker-thread trip)."""
     return await sync_to_async(chat_turn_begin, thread_sensitive=True)(
@@ -610,9 +639,9 @@ async def chat_turn_start(
 
 
 def chat_turn(
-    *, conversation: Conversation, user, content: str | None = None, regenerate: bool = False,
-    turn_id: int | None = None, options: dict | None = None, after_turn_id: int | None = None,
-    tool_results: list[dict] | None = None, attachment_ids: list | None = None,
+    *, conversation: Conversation, user: User, content: str | None = None, regenerate: bool = False,
+    turn_id: int | None = None, options: dict[str, Any] | None = None, after_turn_id: int | None = None,
+    tool_results: list[ToolResult] | None = None, attachment_ids: list[uuid.UUID] | None = None,
 ) -> ChatRun:
     """Sync form of `chat_turn_begin(...)` + `run()`: returns when the answer is stored.
 

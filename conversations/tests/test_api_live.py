@@ -176,7 +176,7 @@ def test_upstream_failure_mid_stream_raises_in_the_client(client, user, fake_ups
     assert answer.status == Turn.Status.FAILED
 
 
-async def settled_answer(conversation) -> Turn:
+async def settled_answer(conversation) -> Turn | None:
     """The conversation's first answer once it is no longer pending (up to 5 s).
 
     Retries a read that meets the server thread's write: the in-memory SQLite test database is shared

@@ -41,7 +41,8 @@ def resolver_for(published):
     return jsonschema.RefResolver.from_schema(published)
 
 
-def parse_sse(raw: str) -> list[tuple[str, dict]]:
+def parse_sse(raw: str) -> list[tuple[str, str]]:
+    """(event name, its data as sent: JSON text, or "[DONE]")."""
     events = []
     for block in raw.strip().split("\n\n"):
         fields = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)

@@ -120,6 +120,16 @@ def test_an_image_goes_to_a_vision_model_as_an_image_part(key_client, user, fake
     assert content[1]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
 
 
+def test_a_chat_opened_with_an_image_gets_its_title_from_the_text_alone(key_client, user, fake_upstream, settings):
+    settings.CHAT_VISION_MODELS = ["fake-model"]
+    settings.CHAT_MODEL_TITLES = True
+    image = upload(key_client, "dot.png", PNG).json()
+    conversation = conversation_create(owner=user)
+    assert send(key_client, conversation, "Describe it", [image["id"]]).status_code == 201
+    title_prompt = fake_upstream.chat_requests[-1].messages[-1]["content"]
+    assert title_prompt.endswith("Message: Describe it")  # not the parts' repr, with the image's base64 in it
+
+
 def test_an_image_for_a_text_only_model_is_refused_before_anything_is_stored(key_client, user, fake_upstream):
     image = upload(key_client, "dot.png", PNG).json()
     conversation = conversation_create(owner=user)

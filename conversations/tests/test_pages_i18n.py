@@ -13,7 +13,8 @@ LOCALE_DIR = Path(settings.BASE_DIR) / "locale" / "ko" / "LC_MESSAGES"
 
 def po_entries(path: Path) -> list[tuple[str, list[str]]]:
     """(msgid, [msgstr...]) pairs; multi-line strings joined. Enough of the .po format for our file."""
-    entries, msgid, msgstrs, field = [], None, [], None
+    entries, msgid, field = [], None, None
+    msgstrs: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines() + [""]:
         match = re.match(r'^(msgid|msgid_plural|msgstr(?:\[\d\])?) (".*")$', line)
         if match:

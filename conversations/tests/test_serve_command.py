@@ -103,6 +103,7 @@ class Serve:
 
     def web_pids(self) -> list[int]:
         """uvicorn's pid(s): the supervisor's children other than the model server."""
+        assert self.process is not None, "started"
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
         model_pid = self.model_state()["pid"]
         return [int(pid) for pid in children if int(pid) != model_pid]

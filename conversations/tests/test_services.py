@@ -15,6 +15,7 @@ from conversations.services import (
     chat_turn,
     chat_turn_start,
     conversation_create,
+    merge_tool_call_deltas,
     turn_stop,
 )
 from conversations.tests.factories import add_turns
@@ -312,3 +313,13 @@ def test_stale_running_answer_is_failed_and_the_chat_goes_on(fake_upstream, conv
     add_turns(conversation, ("assistant", ""), status="pending", created_at=long_ago)
     assert turns_fail_stale() == 1
     assert not Turn.objects.running().exists()
+
+
+def test_tool_call_pieces_that_are_not_json_objects_are_skipped():
+    """The pieces are the upstream's JSON, unvalidated: one that is no object is skipped, not a crash of the answer."""
+    calls = []
+    merge_tool_call_deltas(calls, [
+        "junk", {"index": 0, "id": "call_1", "function": "junk"},
+        {"index": 0, "function": {"name": "get_weather", "arguments": "{}"}},
+    ])
+    assert calls == [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]

@@ -58,6 +58,7 @@ class ServerDatabase:
 
             with psycopg.connect(_libpq_url(self.url)) as connection:
                 return connection.execute(sql, params).fetchall()
+        assert self.path is not None, "a SQLite server database has its file"
         with sqlite3.connect(self.path) as connection:
             return connection.execute(sql.replace("%s", "?"), params).fetchall()
 

@@ -76,7 +76,7 @@ def _record_error(result: SoakResult, kind: str, detail: str) -> None:
 
 def _stream_outcome(text: str) -> tuple[str, dict]:
     """The final event of an SSE answer ('done' or 'error') and its data."""
-    final = ("missing", {})
+    final: tuple[str, dict] = ("missing", {})
     for block in text.split("\n\n"):
         lines = block.strip().splitlines()
         event = next((line[7:] for line in lines if line.startswith("event: ")), "")
@@ -243,7 +243,7 @@ def main() -> int:
     counts = stored_counts(result.conversation_ids)
     server_errors = [line for line in server.log().splitlines() if "ERROR" in line or "Traceback" in line]
     print(result.summary())
-    print(f"stored: {counts}; upstream chat requests: {upstream.requests.count}; "
+    print(f"stored: {counts}; upstream chat requests: {upstream.requests.appended}; "
           f"idle in transaction: {len(idle)}; server error log lines: {len(server_errors)}")
     problems = check(result, counts, idle, args.users * args.turns)
     if server_errors:
@@ -257,10 +257,10 @@ def main() -> int:
 class _Counted(list):
     """Counts the fake upstream's requests without keeping them (a full soak would hold 2,500 bodies)."""
 
-    count = 0
+    appended = 0  # not `count`: that is list's own method
 
     def append(self, item):
-        self.count += 1
+        self.appended += 1
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from tests.servers import upstream_env
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def read_events(response) -> list[tuple[int, str, dict]]:
+def read_events(response) -> list[tuple[int, str | None, dict]]:
     events, seq, name = [], 0, None
     for line in response.iter_lines():
         if line.startswith("id: "):

@@ -352,7 +352,8 @@ def _admin_values(route: str, world) -> dict:
     ids = world["alice"]
     model_ids = {"conversation": ids["conversation_id"], "turn": ids["turn_id"], "apikey": ids["key_id"]}
     model = next((name for name in model_ids if f"/{name}/" in route), None)
-    return {"object_id": model_ids.get(model, 1), "id": 1, "content_type_id": 1, "app_label": "conversations",
+    object_id = model_ids[model] if model is not None else 1
+    return {"object_id": object_id, "id": 1, "content_type_id": 1, "app_label": "conversations",
             "url": "anything", "attachment_id": ids["attachment_id"]}
 
 

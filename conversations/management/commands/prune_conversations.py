@@ -52,7 +52,7 @@ class Command(BaseCommand):
                               f"{cutoff:%Y-%m-%d %H:%M} UTC).")
             return
 
-        deleted = Counter()
+        deleted: Counter[str] = Counter()
         while True:
             with transaction.atomic():
                 batch = list(stale.order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE])
