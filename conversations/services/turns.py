@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -422,7 +422,7 @@ class ChatRun:
     def messages(self) -> list[ModelMessage]:
         return list(self._messages)
 
-    async def events(self) -> AsyncIterator[ChatEvent]:
+    async def events(self) -> AsyncGenerator[ChatEvent, None]:
         turn_id = self.assistant_turn.pk
         stop = _local_stops.setdefault(turn_id, threading.Event())
         _watch_shared_stops()
