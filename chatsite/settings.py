@@ -140,7 +140,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "chatsite.cache.SharedPoolRedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",  # one connection pool per process, shared by threads
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="chatsite"),
         }

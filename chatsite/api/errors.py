@@ -5,6 +5,7 @@ import logging
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -80,7 +81,7 @@ def exception_handler(exc, context):
     if is_database_unavailable(exc):
         logger.error("database unavailable", exc_info=exc)
         return database_unavailable_response()
-    if isinstance(exc, RedisError):
+    if isinstance(exc, (RedisError, ConnectionInterrupted)):  # ConnectionInterrupted: django-redis's wrapper
         # Throttles, quotas and running answers live in the shared cache: without it, refuse clearly.
         logger.error("shared cache unavailable: %s", type(exc).__name__)
         return error_response(

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 from django.core.cache import caches
+from django_redis import get_redis_connection
 
 REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 
@@ -18,7 +19,7 @@ def redis_cache(settings):
         pytest.fail(f"Redis is not reachable at {REDIS_URL} (CI starts it; start redis-server locally)")
     settings.CACHES = {
         **settings.CACHES,
-        "shared": {"BACKEND": "chatsite.cache.SharedPoolRedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "t"},
+        "shared": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "t"},
     }
     yield
     caches["shared"].clear()
@@ -31,7 +32,7 @@ def test_threads_share_one_pool(redis_cache):
         cache = caches["shared"]
         cache.set(f"k{i}", i)
         assert cache.get(f"k{i}") == i
-        pools.append(cache._cache._get_connection_pool(write=True))  # kept alive: ids stay unique
+        pools.append(get_redis_connection("shared").connection_pool)  # kept alive: ids stay unique
 
     threads = [threading.Thread(target=use_cache, args=(i,)) for i in range(10)]
     for thread in threads:

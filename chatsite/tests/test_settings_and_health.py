@@ -58,7 +58,7 @@ def test_with_the_shared_cache_down_chat_writes_are_503_and_healthz_says_so(clie
     port = free_port()  # a Redis that is not there
     conversation = conversation_create(owner=user)
     settings.CACHES = {"default": {
-        "BACKEND": "chatsite.cache.SharedPoolRedisCache", "LOCATION": f"redis://127.0.0.1:{port}/0",
+        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{port}/0",
         "OPTIONS": {"socket_connect_timeout": 0.5},
     }}
     response = key_client.post(f"/api/v1/conversations/{conversation.pk}/turns/", {"content": "hi"}, format="json")
