@@ -31,6 +31,9 @@ data: {"user_turn": {...turn...} | null, "assistant_turn": {...turn, status "pen
 event: delta
 data: {"text": "next piece of the answer"}
 
+event: tool_call
+data: {"tool_calls": [...OpenAI's delta.tool_calls pieces...]}
+
 event: done
 data: {"assistant_turn": {...turn, status "complete" or "cancelled", usage...}}
 
@@ -41,7 +44,8 @@ event: title
 data: {"title": "A short title"}
 ```
 
-`turn` comes first, then any number of `delta`, then exactly one of `done` or `error`, then
+`turn` comes first, then any number of `delta` (and `tool_call`, when the model calls a tool: the pieces as
+the model streamed them), then exactly one of `done` or `error`, then
 optionally `title` (a new conversation's title). Each event has an `id:` (1, 2, 3...).
 
 The answer runs on the server to its end: closing the connection does not stop it (Stop does:
