@@ -1,6 +1,7 @@
 """A user's own data: everything exported as one zip, and the account deleted with all of it."""
 
 import json
+import shutil
 import tempfile
 import zipfile
 
@@ -21,6 +22,9 @@ attachments/    the files you attached, as uploaded (one folder per file id)
 """
 
 
+COPY_CHUNK_BYTES = 1024 * 1024
+
+
 def account_export(*, user) -> tempfile.SpooledTemporaryFile:
     """The user's chats (JSON and Markdown) and attachments, as a zip in a temporary file (rewound)."""
     archive = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 (FileResponse closes it)
@@ -34,10 +38,20 @@ def account_export(*, user) -> tempfile.SpooledTemporaryFile:
                 conversation_markdown(conversation, turn_path(conversation)),
             )
         zip_file.writestr("chats.json", json.dumps({"chats": documents}, ensure_ascii=False, indent=2))
+        missing = []
         for attachment in Attachment.objects.filter(owner=user).order_by("created_at", "pk").iterator():
-            with attachment.file.open("rb") as source:
-                zip_file.writestr(f"attachments/{attachment.pk}/{attachment.name}", source.read())
-        zip_file.writestr("README.txt", README.format(when=timezone.now().isoformat(timespec="seconds")))
+            path = f"attachments/{attachment.pk}/{attachment.name}"
+            try:
+                source = attachment.file.open("rb")
+            except FileNotFoundError:  # the row outlived its bytes: said in the README, not a failed export
+                missing.append(path)
+                continue
+            with source, zip_file.open(path, "w") as target:
+                shutil.copyfileobj(source, target, COPY_CHUNK_BYTES)  # never a whole file in memory
+        readme = README.format(when=timezone.now().isoformat(timespec="seconds"))
+        if missing:
+            readme += "\nNo longer stored, so not included:\n" + "".join(f"  {path}\n" for path in missing)
+        zip_file.writestr("README.txt", readme)
     archive.seek(0)
     return archive
 

@@ -8,11 +8,13 @@ import zipfile
 from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiKey
+from conversations.attachments import attachment_create
 from conversations.models import Conversation, Folder, ShareLink, Turn
 from conversations.organizing import conversation_pin, folder_create
 from conversations.sharing import share_link_create
@@ -144,6 +146,19 @@ def test_export_all_my_data_is_a_zip_of_my_chats_only(authenticated_client, user
     markdown = [name for name in names if name.startswith("chats/") and name.endswith(".md")]
     assert len(markdown) == 1 and "my answer" in archive.read(markdown[0]).decode()
     assert b"their secret" not in b"".join(archive.read(name) for name in names)
+
+
+def test_export_all_my_data_carries_my_files_and_names_those_no_longer_stored(authenticated_client, user):
+    kept = attachment_create(owner=user, upload=SimpleUploadedFile("notes.txt", b"pack an umbrella\n" * 1000))
+    gone = attachment_create(owner=user, upload=SimpleUploadedFile("old.txt", b"lost bytes"))
+    gone.file.storage.delete(gone.file.name)
+    response = authenticated_client.get("/account/export/")
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert archive.read(f"attachments/{kept.pk}/notes.txt") == b"pack an umbrella\n" * 1000
+    assert f"attachments/{gone.pk}/old.txt" not in archive.namelist()
+    readme = archive.read("README.txt").decode()
+    assert "No longer stored" in readme and f"attachments/{gone.pk}/old.txt" in readme
 
 
 def test_delete_my_account_needs_the_password_and_takes_everything(user, other_user, password):
