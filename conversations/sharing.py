@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from conversations import selectors
 from conversations.models import Attachment, Conversation, ShareLink, Turn
+from conversations.turn_json import attachment_fields
 
 # The choices the page offers (days); None = until revoked.
 EXPIRY_DAYS = (None, 1, 7, 30)
@@ -35,10 +36,7 @@ def share_link_create(*, conversation: Conversation, display_name: str = "", exp
     for turn in turns:
         message: dict[str, object] = {"role": turn.role, "content": turn.content}
         if include_files and turn.attachment_list:
-            message["attachments"] = [
-                {"id": str(a.pk), "name": a.name, "kind": a.kind, "content_type": a.content_type, "size": a.size}
-                for a in turn.attachment_list
-            ]
+            message["attachments"] = [attachment_fields(a) for a in turn.attachment_list]
             files += turn.attachment_list
         messages.append(message)
     now = timezone.now()

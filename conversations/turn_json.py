@@ -7,7 +7,7 @@ the API layer. conversations.api.serializers.TurnSerializer describes the same f
 from django.urls import reverse
 from rest_framework import serializers
 
-from conversations.models import Turn
+from conversations.models import Attachment, Turn
 
 TURN_FIELDS = (
     "id", "parent_id", "position", "role", "content", "status", "model", "prompt_tokens", "completion_tokens",
@@ -28,10 +28,15 @@ def turn_data(turn: Turn) -> dict:
     return data
 
 
+def attachment_fields(attachment: Attachment) -> dict:
+    """What a file sent with a message shows of itself (no storage path, nothing of its owner)."""
+    return {"id": str(attachment.pk), "name": attachment.name, "kind": attachment.kind,
+            "content_type": attachment.content_type, "size": attachment.size}
+
+
 def attachment_list_data(turn: Turn) -> list[dict]:
     """The files sent with a message, as loaded with it (`attachment_list`: selectors.turn_path, the service)."""
     return [
-        {"id": str(a.pk), "name": a.name, "kind": a.kind, "content_type": a.content_type, "size": a.size,
-         "url": reverse("api:attachment-content", args=[a.pk])}
+        {**attachment_fields(a), "url": reverse("api:attachment-content", args=[a.pk])}
         for a in getattr(turn, "attachment_list", None) or ()
     ]
