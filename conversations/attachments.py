@@ -290,7 +290,7 @@ def data_url(attachment: Attachment) -> str:
         return f"data:{attachment.content_type};base64,{base64.b64encode(file.read()).decode()}"
 
 
-def file_response(attachment: Attachment) -> FileResponse:
+def file_response(attachment: Attachment, *, cache_control: str = "private, max-age=3600") -> FileResponse:
     """The file, streamed, inert: images inline with their own type; anything else as a download; never
     sniffed, and sandboxed even if a browser opened it. A file no longer in storage is a 404."""
     inline = attachment.content_type in IMAGE_TYPES
@@ -305,5 +305,5 @@ def file_response(attachment: Attachment) -> FileResponse:
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = cache_control
     return response

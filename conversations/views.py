@@ -381,9 +381,8 @@ def share_file(request, token: str, attachment_id):
     attachment = sharing.shared_attachment(token=token, attachment_id=attachment_id)
     if attachment is None:
         raise Http404(NO_SUCH_SHARE)
-    response = attachments.file_response(attachment)  # bytes gone: a 404, the page says so too
-    response["Cache-Control"] = "no-store"  # a revoked link stops showing the file at once, even to past readers
-    return _not_indexed(response)
+    # Bytes gone: a 404 (the page says so too). Not cached: a revoked link stops showing the file at once.
+    return _not_indexed(attachments.file_response(attachment, cache_control="no-store"))
 
 
 # --- Pins and folders ---------------------------------------------------------------------------------------------
