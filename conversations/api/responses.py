@@ -20,7 +20,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from chatsite.api.fields import StrictBooleanField, TextField
-from conversations import answers, services
+from conversations import answering, services
 from conversations.api.chat_parameters import StrictNumberField
 from conversations.api.message_lists import (
     OpenAIMessageSerializer,
@@ -270,23 +270,22 @@ class ResponsesView(OpenAIApiView):
             raise exceptions.ValidationError({"input": ["The input must end with a user message."]})
         headers = {CONVERSATION_HEADER: str(target.conversation.pk)}
         with nothing_left_if_refused(target):
-            run = services.chat_turn_begin(
+            answer = answering.begin(
                 conversation=target.conversation, user=request.user, content=target.inputs[0]["content"],
                 options=_options(data), after_turn_id=target.after_turn_id,
                 attachment_ids=new_attachment_ids(request, target),
             )
-            log = answers.engine.start(run)
             if data["stream"]:
-                failed = log.failure_before_output(FIRST_OUTPUT_WAIT_SECONDS)
+                failed = answer.failure_before_output(FIRST_OUTPUT_WAIT_SECONDS)
                 if failed is not None:  # nothing sent yet: the status says it (429 and 5xx are retried)
                     raise failed.error
-                return event_stream_response(response_events(run, log, previous=previous), headers=headers)
-            log.finished.wait()
-        outcome = log.outcome()
-        if isinstance(outcome, services.AnswerFailed) and not outcome.assistant_turn.content:
+                return event_stream_response(response_events(answer, previous=previous), headers=headers)
+            answer.log.finished.wait()
+        outcome = answer.outcome()
+        if isinstance(outcome, answering.AnswerFailed) and not outcome.assistant_turn.content:
             raise outcome.error
         return Response(
-            response_body(run.assistant_turn, previous=previous, metadata=data.get("metadata")), headers=headers
+            response_body(answer.assistant_turn, previous=previous, metadata=data.get("metadata")), headers=headers
         )
 
 
@@ -295,17 +294,17 @@ class ResponseDetailView(OpenAIApiView):
     def get(self, request, response_id: str):
         turn = own_response(request, response_id)
         if turn.is_running:
-            services.answer_fail_if_abandoned(turn)
+            answering.fail_if_abandoned(turn)
         return Response(
             response_body(turn, previous=previous_response_of(turn)),
             headers={CONVERSATION_HEADER: str(turn.conversation_id)},
         )
 
 
-async def response_events(run: services.ChatRun, log: answers.AnswerLog, *, previous: str | None):
+async def response_events(answer: answering.Answer, *, previous: str | None):
     """The answer as the Responses API's semantic events. A client that leaves stops the answer, as OpenAI does."""
     sequence = -1  # the first event is number 0, as OpenAI's
-    turn = run.assistant_turn
+    turn = answer.assistant_turn
     item_id = f"msg_{turn.pk}"
     text = []
 
@@ -321,14 +320,14 @@ async def response_events(run: services.ChatRun, log: answers.AnswerLog, *, prev
         yield event("response.output_item.added", output_index=0, item=_message_item(turn, done=False))
         yield event("response.content_part.added", item_id=item_id, output_index=0, content_index=0,
                     part={"type": "output_text", "text": "", "annotations": [], "logprobs": []})
-        async with aclosing(log.follow()) as entries:
+        async with aclosing(answer.follow()) as entries:
             async for entry in entries:
                 current = entry.event
-                if isinstance(current, services.AnswerDelta):
+                if isinstance(current, answering.AnswerDelta):
                     text.append(current.text)
                     yield event("response.output_text.delta", item_id=item_id, output_index=0, content_index=0,
                                 delta=current.text, logprobs=[])
-                elif isinstance(current, services.AnswerDone | services.AnswerFailed):
+                elif isinstance(current, answering.AnswerDone | answering.AnswerFailed):
                     stored = current.assistant_turn
                     yield event("response.output_text.done", item_id=item_id, output_index=0, content_index=0,
                                 text=stored.content, logprobs=[])
@@ -336,7 +335,7 @@ async def response_events(run: services.ChatRun, log: answers.AnswerLog, *, prev
                                 part={"type": "output_text", "text": stored.content, "annotations": [],
                                       "logprobs": []})
                     yield event("response.output_item.done", output_index=0, item=_message_item(stored, done=True))
-                    error = current.error if isinstance(current, services.AnswerFailed) else None
+                    error = current.error if isinstance(current, answering.AnswerFailed) else None
                     body = response_body(stored, previous=previous, error=error)
                     kind = {"completed": "response.completed", "incomplete": "response.incomplete"}.get(
                         body["status"], "response.failed"
@@ -344,5 +343,5 @@ async def response_events(run: services.ChatRun, log: answers.AnswerLog, *, prev
                     yield event(kind, response=body)
                     break
     finally:
-        if log.outcome() is None:
-            services.answer_stop(log.turn_id)  # the client left mid-answer
+        if answer.outcome() is None:
+            answering.stop(answer.turn_id)  # the client left mid-answer
