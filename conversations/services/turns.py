@@ -385,7 +385,8 @@ def answer_step_store(
 ) -> tuple[Turn, list[Turn]]:
     """One round of the tool loop, stored before the pending `answer`: the model's step (an assistant turn with
     its tool calls and this round's usage), then one tool turn per result ((tool_call_id, content, milliseconds
-    it took)); the pending answer moves below them (its id, followers and stop signal stay). Returns the step and the results."""
+    it took)); the pending answer moves below them (its id, followers and stop signal stay). Returns the step
+    and the results."""
     now = timezone.now()
     with transaction.atomic():
         digest = parent_digest and next_digest(
