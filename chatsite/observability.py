@@ -40,6 +40,15 @@ def annotate(**values) -> None:
         context.update({key: value for key, value in values.items() if value is not None})
 
 
+def detached_context() -> contextvars.Context:
+    """A context for work that outlives the request (an answer): this request's log context, and nothing else
+    of the request's (no framework state bound to the request's threads)."""
+    context = contextvars.Context()
+    values = log_context.get()
+    context.run(log_context.set, dict(values) if values is not None else None)
+    return context
+
+
 def request_id_from(header: str | None) -> str:
     """The client's X-Request-ID when it is a sane one (1-128 of A-Z a-z 0-9 . _ : -), else a new one."""
     if header and _VALID_REQUEST_ID.fullmatch(header):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
 from collections.abc import AsyncGenerator
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from chatsite import metrics
+from chatsite import metrics, observability
 from conversations.answering import liveness, relay
 from conversations.answering.events import AnswerDone, AnswerFailed, ChatEvent, Entry, TurnStored
 
@@ -131,15 +132,21 @@ class Engine:
         log = AnswerLog(run.turn_id)
         self.logs[log.turn_id] = log
         loop = self.loop()
+        # The answer outlives the request: it keeps the request's log context and nothing else of it (a task
+        # that inherited asgiref's request state could send its sync calls to a request thread long gone).
+        context = observability.detached_context()
         try:
             running_here = asyncio.get_running_loop() is loop
         except RuntimeError:
             running_here = False
         if running_here:
-            self._tasks[log.turn_id] = loop.create_task(self._drive(run, log))
+            self._spawn(run, log, context)
         else:
-            asyncio.run_coroutine_threadsafe(self._drive(run, log), loop)
+            loop.call_soon_threadsafe(self._spawn, run, log, context)
         return log
+
+    def _spawn(self, run: Run, log: AnswerLog, context: contextvars.Context) -> None:
+        self._tasks[log.turn_id] = asyncio.get_running_loop().create_task(self._drive(run, log), context=context)
 
     def log_for(self, turn_id: int) -> AnswerLog | None:
         return self.logs.get(turn_id)
@@ -159,9 +166,7 @@ class Engine:
 
     async def _drive(self, run: Run, log: AnswerLog) -> None:
         turn_id = log.turn_id
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks[turn_id] = task
+        task = self._tasks[turn_id]
         self._watcher.ensure_running()
         publisher = relay.Publisher(turn_id) if settings.REDIS_URL else None
         try:

@@ -109,9 +109,10 @@ class Watcher:
         self._task: asyncio.Task[None] | None = None
 
     def ensure_running(self) -> None:
-        if self._task is None or self._task.done():
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             # Its own context: it outlives the request that started it.
-            self._task = asyncio.get_running_loop().create_task(self._watch(), context=contextvars.Context())
+            self._task = loop.create_task(self._watch(), context=contextvars.Context())
 
     async def _watch(self) -> None:
         vouch_for = sync_to_async(vouch, thread_sensitive=False)
