@@ -54,6 +54,16 @@ def answer_schema(*, summary: str, description: str, request, json_status: int):
     )
 
 
+def settle_running(turns: list[dict]) -> None:
+    """A read that shows a pending answer asks whether it is still being written (as a follower of its stream
+    does), so a crashed worker's answer reads failed on every path at the same moment."""
+    for data in turns:
+        if data["status"] == Turn.Status.PENDING:
+            turn = Turn.objects.get(pk=data["id"])
+            if answering.fail_if_abandoned(turn):
+                data.update(status=turn.status, error=turn.error)
+
+
 def turn_pair(answer: answering.Answer) -> dict:
     return {
         "user_turn": s.TurnSerializer(answer.user_turn).data if answer.user_turn is not None else None,
@@ -114,7 +124,9 @@ class ConversationDetailView(ChatApiView):
     @extend_schema(summary="A conversation with its turns", responses=s.ConversationDetailSerializer)
     def get(self, request, conversation_id):
         # The conversation (ownership in the query), then the branch shown and its feedback (two queries).
-        return Response(s.ConversationDetailSerializer(own_conversation(request, conversation_id)).data)
+        data = s.ConversationDetailSerializer(own_conversation(request, conversation_id)).data
+        settle_running(data["turns"])
+        return Response(data)
 
     @extend_schema(
         summary="Rename, archive, or change the model or system prompt",
@@ -168,7 +180,9 @@ class TurnListCreateView(ChatApiView, generics.GenericAPIView):
             if leaf_id is None:
                 raise exceptions.NotFound("Turn not found.")
         page = self.paginate_queryset(selectors.turn_path(conversation, leaf_id=leaf_id))
-        return self.get_paginated_response(s.TurnSerializer(page, many=True).data)
+        turns = s.TurnSerializer(page, many=True).data
+        settle_running(turns)
+        return self.get_paginated_response(turns)
 
     @answer_schema(
         summary="Send a message and get the answer (JSON, or a stream of server-sent events)",

@@ -131,3 +131,68 @@ def test_a_worker_killed_mid_answer_leaves_a_failed_answer_and_a_free_chat(two_w
         assert answer.status_code == 201, answer.text
     answers = Turn.objects.filter(conversation=conversation, role="assistant").order_by("id")
     assert [t.status for t in answers] == ["failed", "complete"]
+
+
+def test_a_stop_sent_to_another_worker_ends_the_answer_within_a_second(two_workers, fake_upstream, user, api_key):
+    worker_a, worker_b = two_workers
+    fake_upstream.behaviour.tokens = 1000
+    fake_upstream.behaviour.token_delay = 0.02  # 20 s of answer
+    conversation = conversation_create(owner=user)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    results = {}
+
+    def start_on_a():
+        with httpx.Client(base_url=worker_a.base_url, headers=headers, timeout=30) as client, client.stream(
+            "POST", f"/api/v1/conversations/{conversation.pk}/turns/", json={"content": "long", "stream": True}
+        ) as response:
+            results["a"] = read_events(response)
+            results["ended"] = time.monotonic()
+
+    starter = threading.Thread(target=start_on_a)
+    starter.start()
+    wait_until_the_answer_runs(conversation)
+    time.sleep(0.5)
+    with httpx.Client(base_url=worker_b.base_url, headers=headers, timeout=30) as client:
+        stopped_at = time.monotonic()
+        response = client.post(f"/api/v1/conversations/{conversation.pk}/stop/")
+        assert response.status_code == 200 and response.json()["assistant_turn"]["status"] == "pending"
+    starter.join(30)
+    events = results["a"]
+    assert events[-1][1] == "done" and events[-1][2]["assistant_turn"]["status"] == "cancelled"
+    # The watcher on A reads stop requests once a second (plus the stream's own flush).
+    assert results["ended"] - stopped_at < 1.0 + 0.5
+    stored = Turn.objects.get(conversation=conversation, role="assistant")
+    assert stored.status == "cancelled" and 0 < len(stored.content.split()) < 1000
+    assert fake_upstream.chat_requests[-1].disconnected  # the upstream request was closed
+
+
+def test_every_read_of_a_killed_workers_answer_agrees_it_failed(two_workers, fake_upstream, user, api_key):
+    """No follower: the REST detail and the turn list alone fail the answer once its heartbeat lapses."""
+    worker_a, worker_b = two_workers
+    fake_upstream.behaviour.tokens = 2000
+    fake_upstream.behaviour.token_delay = 0.02
+    conversation = conversation_create(owner=user)
+    headers = {"Authorization": f"Bearer {api_key}"}
+
+    def start_on_a():
+        try:
+            with httpx.Client(base_url=worker_a.base_url, headers=headers, timeout=30) as client:
+                client.post(f"/api/v1/conversations/{conversation.pk}/turns/", json={"content": "long", "stream": True})
+        except httpx.HTTPError:
+            pass  # its server is killed
+
+    threading.Thread(target=start_on_a, daemon=True).start()
+    wait_until_the_answer_runs(conversation)
+    time.sleep(0.5)
+    os.kill(worker_a.process.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    with httpx.Client(base_url=worker_b.base_url, headers=headers, timeout=30) as client:
+        status = "pending"
+        while status == "pending" and time.monotonic() - killed_at < 20:
+            detail = client.get(f"/api/v1/conversations/{conversation.pk}/").json()
+            status = detail["turns"][-1]["status"]
+            time.sleep(0.25)
+        assert status == "failed"
+        assert time.monotonic() - killed_at < 4 + 2 + 1  # heartbeat + grace, then the next read
+        turns = client.get(f"/api/v1/conversations/{conversation.pk}/turns/").json()["results"]
+        assert turns[-1]["status"] == "failed" and turns[-1]["error"] == "The answer was interrupted."
