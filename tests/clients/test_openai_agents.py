@@ -1,0 +1,75 @@
+"""The OpenAI Agents SDK (`openai-agents`) against a live chatsite, on its default model class (the Responses
+API): an agent with one function tool, run plain and streamed. The SDK runs the tool the model called and sends
+its result back with the whole run so far; chatsite continues the same stored conversation."""
+
+import asyncio
+
+import pytest
+from agents import Agent, OpenAIResponsesModel, RunConfig, Runner, function_tool
+from agents.items import ToolCallItem, ToolCallOutputItem
+from openai import AsyncOpenAI
+
+from conversations.models import Conversation
+from conversations.tests.test_api_live import client, live_asgi, raw_key  # noqa: F401 (fixtures)
+from tests.clients.helpers import stored_conversations
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+INSTRUCTIONS = "You report the weather."
+NO_TRACING = RunConfig(tracing_disabled=True)  # traces would go to OpenAI's own servers
+
+
+@function_tool
+def get_weather(city: str, unit: str) -> str:
+    """The weather in a city."""
+    return f"18 degrees {unit} and sunny in {city}"
+
+
+@pytest.fixture
+def agent(live_asgi, raw_key, fake_upstream):  # noqa: F811
+    openai_client = AsyncOpenAI(base_url=f"{live_asgi}/v1", api_key=raw_key, max_retries=0, timeout=20)
+    model = OpenAIResponsesModel(model="fake-model", openai_client=openai_client)
+    return Agent(name="Weather", instructions=INSTRUCTIONS, tools=[get_weather], model=model)
+
+
+def test_an_agent_without_tools_answers(agent, user, fake_upstream):
+    plain = agent.clone(tools=[])
+    result = Runner.run_sync(plain, "Say hello.", run_config=NO_TRACING)
+    assert result.final_output == fake_upstream.behaviour.reply
+    assert "tools" not in fake_upstream.chat_requests[-1].body
+    assert stored_conversations(user) == [[("user", "Say hello."), ("assistant", fake_upstream.behaviour.reply)]]
+
+
+def _run_streamed(agent, prompt):
+    async def run():
+        result = Runner.run_streamed(agent, prompt, run_config=NO_TRACING)
+        deltas = [event.data.delta async for event in result.stream_events()
+                  if event.type == "raw_response_event" and event.data.type == "response.output_text.delta"]
+        return result, deltas
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["run", "streamed"])
+def test_a_one_tool_agent(agent, user, fake_upstream, stream):
+    fake_upstream.behaviour.tool_arguments = '{"city":"Paris","unit":"celsius"}'
+    if stream:
+        result, deltas = _run_streamed(agent, "Weather in Paris?")
+        assert "".join(deltas) == fake_upstream.behaviour.reply and len(deltas) > 1
+    else:
+        result = Runner.run_sync(agent, "Weather in Paris?", run_config=NO_TRACING)
+    tool_output = "18 degrees celsius and sunny in Paris"
+    assert result.final_output == fake_upstream.behaviour.reply
+    calls = [item.raw_item for item in result.new_items if isinstance(item, ToolCallItem)]
+    assert [(call.name, call.arguments) for call in calls] == [("get_weather", fake_upstream.behaviour.tool_arguments)]
+    assert [item.output for item in result.new_items if isinstance(item, ToolCallOutputItem)] == [tool_output]
+
+    first, second = fake_upstream.chat_requests
+    assert first.body["tools"][0]["function"]["name"] == "get_weather"
+    assert set(first.body["tools"][0]["function"]["parameters"]["properties"]) == {"city", "unit"}
+    assert second.messages[-1] == {"role": "tool", "tool_call_id": calls[0].call_id, "content": tool_output}
+    assert stored_conversations(user) == [[
+        ("user", "Weather in Paris?"), ("assistant", ""), ("tool", tool_output),
+        ("assistant", fake_upstream.behaviour.reply),
+    ]]
+    assert Conversation.objects.get(owner=user).system_prompt == INSTRUCTIONS
