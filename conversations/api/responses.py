@@ -10,7 +10,8 @@ since. `instructions` are the conversation's system prompt. Function `tools`, `t
 (JSON) go to the model in their Chat Completions shapes; its function calls come back as `function_call` output
 items. `store: false` keeps the chat out of the history list, as a temporary chat. Streaming sends OpenAI's
 semantic events (`response.created` ... `response.completed`). What chatsite cannot honour (hosted tools,
-reasoning, background) is a 400 naming the parameter.
+reasoning summaries, background) is a 400 naming the parameter. `reasoning.effort` goes to the model as
+`reasoning_effort`.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ from conversations.models import Conversation, Turn
 
 # Known to OpenAI's Responses API and refused here (unless null), with the reason.
 REFUSED = {
-    "reasoning": "Reasoning settings are not supported.",
     "background": "Background responses are not supported: chatsite answers in the request (or its stream).",
     "conversation": "OpenAI conversation objects are not supported: use previous_response_id.",
     "prompt": "Prompt templates are not supported.",
@@ -60,8 +60,9 @@ REFUSED = {
 ACCEPTED = {
     "model", "input", "instructions", "stream", "previous_response_id", "store", "max_output_tokens", "temperature",
     "top_p", "metadata", "user", "parallel_tool_calls", "truncation", "text", "include", "service_tier",
-    "stream_options", "safety_identifier", "prompt_cache_key", "tools", "tool_choice",
+    "stream_options", "safety_identifier", "prompt_cache_key", "tools", "tool_choice", "reasoning",
 }
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
 class InputField(serializers.Field):
@@ -104,6 +105,22 @@ class ResponseRequestSerializer(serializers.Serializer):
     tools = JsonValueField(kinds=(list,), description="a list of tools")
     tool_choice = JsonValueField(kinds=(str, dict), description="'none', 'auto', 'required' or a function tool")
     parallel_tool_calls = StrictBooleanField(required=False, allow_null=True)
+    reasoning = serializers.DictField(required=False, allow_null=True)
+
+    def validate_reasoning(self, reasoning):
+        """Only the effort, sent as Chat Completions' `reasoning_effort`: summaries have no way back from there."""
+        if reasoning is None:
+            return None
+        for name, value in reasoning.items():
+            if name in ("summary", "generate_summary") and value is not None:
+                raise serializers.ValidationError(
+                    f"{name}: reasoning summaries are not relayed (chatsite's model calls return none)."
+                )
+            if name not in ("effort", "summary", "generate_summary"):
+                raise serializers.ValidationError(f"Unknown field {name!r}: reasoning has effort (and summary).")
+        if reasoning.get("effort") is not None and reasoning["effort"] not in REASONING_EFFORTS:
+            raise serializers.ValidationError(f"effort is one of {', '.join(REASONING_EFFORTS)}.")
+        return reasoning
 
     def validate_tools(self, tools):
         return response_items.chat_tools(tools) if tools is not None else None
@@ -177,6 +194,8 @@ class ResponseRequestSerializer(serializers.Serializer):
             options["response_format"] = response_format
         if text.get("verbosity") is not None:
             options["verbosity"] = text["verbosity"]
+        if (attrs.get("reasoning") or {}).get("effort") is not None:
+            options["reasoning_effort"] = attrs["reasoning"]["effort"]
         return options
 
 
@@ -237,7 +256,8 @@ def response_body(turn: Turn, *, previous: str | None = None, status: str | None
                    "parameters": tool["function"].get("parameters"), "strict": tool["function"].get("strict")}
                   for tool in tools],
         "temperature": request.get("temperature"), "top_p": request.get("top_p"),
-        "max_output_tokens": request.get("max_output_tokens"), "reasoning": {"effort": None, "summary": None},
+        "max_output_tokens": request.get("max_output_tokens"),
+        "reasoning": {"effort": (request.get("reasoning") or {}).get("effort"), "summary": None},
         "store": turn.conversation.delete_after is None,
         "text": {"format": (request.get("text") or {}).get("format") or {"type": "text"}},
         "truncation": request.get("truncation") or "auto", "metadata": request.get("metadata") or {},

@@ -87,7 +87,7 @@ def test_refusals_and_other_users(client, live_asgi, other_user, fake_upstream):
          "tool_choice"),
         ({"text": {"format": {"type": "xml"}}}, "text"), ({"text": {"format": "json"}}, "text"),
         ({"text": {"format": {"type": "json_schema", "name": "x"}}}, "text"),
-        ({"reasoning": {"effort": "high"}}, "reasoning"),
+        ({"reasoning": {"summary": "auto"}}, "reasoning"), ({"reasoning": {"effort": "max"}}, "reasoning"),
         ({"include": ["everything"]}, "include"), ({"include": ["message.output_text.logprobs"]}, "include"),
         ({"input": [{"type": "reasoning", "summary": []}]}, "input"),
         ({"input": [{"type": "function_call_output", "output": "no call id"}]}, "input"),

@@ -5,8 +5,9 @@ its result back with the whole run so far; chatsite continues the same stored co
 import asyncio
 
 import pytest
-from agents import Agent, OpenAIResponsesModel, RunConfig, Runner, function_tool
+from agents import Agent, OpenAIProvider, OpenAIResponsesModel, RunConfig, Runner, function_tool
 from agents.items import ToolCallItem, ToolCallOutputItem
+from agents.models import get_default_model
 from openai import AsyncOpenAI
 
 from conversations.models import Conversation
@@ -38,6 +39,25 @@ def test_an_agent_without_tools_answers(agent, user, fake_upstream):
     assert result.final_output == fake_upstream.behaviour.reply
     assert "tools" not in fake_upstream.chat_requests[-1].body
     assert stored_conversations(user) == [[("user", "Say hello."), ("assistant", fake_upstream.behaviour.reply)]]
+
+
+def test_an_agent_on_the_sdks_default_model_and_settings(live_asgi, raw_key, user, settings, fake_upstream):  # noqa: F811
+    """An Agent given no model: the SDK's default model name, with the default settings it has for that model
+    (reasoning effort and text verbosity), through its default provider's Responses model."""
+    default_model = get_default_model()
+    settings.CHAT_MODELS = [default_model]
+    openai_client = AsyncOpenAI(base_url=f"{live_asgi}/v1", api_key=raw_key, max_retries=0, timeout=20)
+    run_config = RunConfig(tracing_disabled=True, model_provider=OpenAIProvider(openai_client=openai_client))
+    agent = Agent(name="Weather", instructions=INSTRUCTIONS, tools=[get_weather])
+    assert agent.model_settings.reasoning is not None  # the defaults this test is about
+
+    result = Runner.run_sync(agent, "Weather in Paris?", run_config=run_config)
+    assert result.final_output == fake_upstream.behaviour.reply
+    sent = fake_upstream.chat_requests[-1].body
+    assert sent["model"] == default_model
+    assert sent["reasoning_effort"] == agent.model_settings.reasoning.effort
+    assert sent["verbosity"] == agent.model_settings.verbosity
+    assert [role for role, _ in stored_conversations(user)[0]] == ["user", "assistant", "tool", "assistant"]
 
 
 def _run_streamed(agent, prompt):
