@@ -1,9 +1,12 @@
 """The OpenAI Agents SDK (`openai-agents`) against a live chatsite, on its default model class (the Responses
-API): an agent with one function tool, run plain and streamed. The SDK runs the tool the model called and sends
-its result back with the whole run so far; chatsite continues the same stored conversation."""
+API): an agent with one function tool, run plain and streamed, on the SDK's default model and settings, and
+chaining responses by id. The SDK runs the tool the model called and sends its result back (with the whole run
+so far, or after the id of the response that called it); chatsite continues the same stored conversation."""
 
 import asyncio
+import json
 
+import httpx
 import pytest
 from agents import Agent, OpenAIProvider, OpenAIResponsesModel, RunConfig, Runner, function_tool
 from agents.items import ToolCallItem, ToolCallOutputItem
@@ -93,3 +96,33 @@ def test_a_one_tool_agent(agent, user, fake_upstream, stream):
         ("assistant", fake_upstream.behaviour.reply),
     ]]
     assert Conversation.objects.get(owner=user).system_prompt == INSTRUCTIONS
+
+
+def test_a_one_tool_agent_chaining_responses(live_asgi, raw_key, user, fake_upstream):  # noqa: F811
+    """auto_previous_response_id: the SDK sends only the tool's output, with the id of the response that called
+    it; then a second run goes on from the first one's last response."""
+    sent = []
+
+    async def record(request):
+        sent.append(json.loads(request.content))
+
+    # No kept-alive connections: each run_sync has an event loop of its own.
+    http_client = httpx.AsyncClient(event_hooks={"request": [record]}, timeout=20,
+                                    limits=httpx.Limits(max_keepalive_connections=0))
+    openai_client = AsyncOpenAI(base_url=f"{live_asgi}/v1", api_key=raw_key, max_retries=0, http_client=http_client)
+    model = OpenAIResponsesModel(model="fake-model", openai_client=openai_client)
+    agent = Agent(name="Weather", instructions=INSTRUCTIONS, tools=[get_weather], model=model)
+    first = Runner.run_sync(agent, "Weather in Paris?", run_config=NO_TRACING, auto_previous_response_id=True)
+    assert first.final_output == fake_upstream.behaviour.reply
+    second = Runner.run_sync(agent.clone(tools=[]), "Thanks!", run_config=NO_TRACING,
+                             previous_response_id=first.last_response_id)
+    assert second.final_output == fake_upstream.behaviour.reply
+
+    tool_output = "18 degrees celsius and sunny in Paris"
+    assert [body.get("previous_response_id") is not None for body in sent] == [False, True, True]
+    assert [item["type"] for item in sent[1]["input"]] == ["function_call_output"]
+    assert sent[2]["previous_response_id"] == first.last_response_id
+    assert stored_conversations(user) == [[
+        ("user", "Weather in Paris?"), ("assistant", ""), ("tool", tool_output),
+        ("assistant", fake_upstream.behaviour.reply), ("user", "Thanks!"), ("assistant", fake_upstream.behaviour.reply),
+    ]]
