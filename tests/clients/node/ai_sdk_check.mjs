@@ -86,12 +86,12 @@ async function streamedToolRoundTrip(model, prompt) {
 }
 
 // The usual chat loop: each turn pushes the user's message, then the answer's messages, and sends them all.
-async function conversationLoop(model, prompts) {
+async function conversationLoop(model, prompts, providerOptions = {}) {
   const messages = [];
   const texts = [];
   for (const prompt of prompts) {
     messages.push({ role: "user", content: prompt });
-    const result = await generateText({ model, messages, maxRetries: 0 });
+    const result = await generateText({ model, messages, maxRetries: 0, providerOptions });
     messages.push(...result.response.messages);
     texts.push(result.text);
   }
@@ -118,6 +118,12 @@ const CHECKS = {
   }),
   "responses-loop": async () => ({
     generateText: await attempt(() => conversationLoop(provider("fake-model"), ["Hello!", "Tell me more."])),
+  }),
+  // store: false: nothing to refer to by id, so the SDK resends the answers in full.
+  "responses-unstored-loop": async () => ({
+    generateText: await attempt(() => conversationLoop(
+      provider("fake-model"), ["Hello!", "Tell me more."], { openai: { store: false } },
+    )),
   }),
   "responses-structured": async () => ({
     generateText: await attempt(() => structured(provider("fake-model"), "Weather in Oslo?")),
