@@ -281,6 +281,25 @@ def _message_list(messages: list) -> list:
         raise exceptions.ValidationError({"input": exc.detail}) from None
 
 
+def _check_input_after(earlier: Turn, messages: list, *, store: bool | None) -> None:
+    """With previous_response_id, the input is the new user message, or the results of every function call of
+    that response; `store: false` cannot go on in a stored chat."""
+    if any(message["role"] not in ("user", "tool") for message in messages) or (
+        messages[-1]["role"] == "user" and len(messages) > 1
+    ):
+        raise exceptions.ValidationError({"input": [
+            "With previous_response_id, send only the new user message (or the function_call_output items of "
+            "that response's calls): the conversation has the rest."
+        ]})
+    earlier_answer = {"role": "assistant", "content": earlier.content, "tool_calls": earlier.tool_calls}
+    _message_list([earlier_answer, *messages] if earlier.tool_calls else messages)
+    if store is False and earlier.conversation.delete_after is None:
+        raise exceptions.ValidationError({"store": [
+            "This response is in a stored conversation: store: false cannot continue it (omit "
+            "previous_response_id and send the items to start a temporary one)."
+        ]})
+
+
 def _temporary_target(request, target: TurnTarget, messages: list, model: str) -> TurnTarget:
     """`store: false`: the chat is a temporary one (never listed, deleted after CHAT_TEMPORARY_HOURS). A resent
     history continues a temporary chat only; one that matches a stored chat starts a temporary copy instead."""
@@ -325,23 +344,9 @@ class ResponsesView(OpenAIApiView):
         previous = data.get("previous_response_id")
         earlier = own_response(request, previous) if previous else None
         if earlier is not None:
-            # The input is the new user message, or the results of that response's function calls.
-            if any(message["role"] not in ("user", "tool") for message in messages) or (
-                messages[-1]["role"] == "user" and len(messages) > 1
-            ):
-                raise exceptions.ValidationError({"input": [
-                    "With previous_response_id, send only the new user message (or the function_call_output "
-                    "items of that response's calls): the conversation has the rest."
-                ]})
-            if data.get("store") is False and earlier.conversation.delete_after is None:
-                raise exceptions.ValidationError({"store": [
-                    "This response is in a stored conversation: store: false cannot continue it (omit "
-                    "previous_response_id and send the items to start a temporary one)."
-                ]})
+            _check_input_after(earlier, messages, store=data.get("store"))
             if data.get("instructions") is not None and data["instructions"] != earlier.conversation.system_prompt:
                 services.conversation_update(conversation=earlier.conversation, system_prompt=data["instructions"])
-            earlier_answer = {"role": "assistant", "content": earlier.content, "tool_calls": earlier.tool_calls}
-            _message_list([earlier_answer, *messages] if earlier.tool_calls else messages)
         else:
             _message_list(messages)
         if data.get("instructions"):
