@@ -10,7 +10,7 @@ them, as the model answered both at once), `function_call_output` items as tool 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from rest_framework import exceptions, serializers
 
@@ -28,6 +28,34 @@ INCLUDABLE = {
     "web_search_call.results",
 }
 NOT_INCLUDABLE = {"message.output_text.logprobs": "chatsite does not relay log probabilities."}
+
+
+class OutputText(TypedDict):
+    type: Literal["output_text"]
+    text: str
+    annotations: list
+    logprobs: list
+
+
+class MessageItem(TypedDict):
+    """An answer's text as an output item (`msg_<turn id>`)."""
+
+    type: Literal["message"]
+    id: str
+    status: str  # in_progress, completed, incomplete
+    role: Literal["assistant"]
+    content: list[OutputText]
+
+
+class FunctionCallItem(TypedDict):
+    """One tool call of an answer as an output item (`fc_<turn id>_<n>`); `call_id` is the model's id for it."""
+
+    type: Literal["function_call"]
+    id: str
+    call_id: str
+    name: str
+    arguments: str  # JSON, as the model wrote it
+    status: str  # in_progress, completed, incomplete
 
 
 def _kind(item: dict) -> str:
@@ -67,7 +95,7 @@ def resolve_references(items: list[dict], *, user) -> list[dict]:
     if not wanted:
         return items
     turns = {turn.pk: turn for turn in Turn.objects.for_user(user).filter(pk__in=wanted, role=Turn.Role.ASSISTANT)}
-    resolved = []
+    resolved: list[Any] = []  # the client's items, and chatsite's own
     for item in items:
         if _kind(item) != "item_reference":
             resolved.append(item)
@@ -206,7 +234,7 @@ def check_include(values: list[str]) -> None:
             )
 
 
-def message_item(turn: Turn, *, done: bool) -> dict:
+def message_item(turn: Turn, *, done: bool) -> MessageItem:
     complete = turn.status == Turn.Status.COMPLETE and turn.finish_reason != "length"
     return {
         "type": "message", "id": f"msg_{turn.pk}",
@@ -216,16 +244,15 @@ def message_item(turn: Turn, *, done: bool) -> dict:
     }
 
 
-def function_call_item(turn: Turn, index: int, call: ToolCall, *, done: bool = True) -> dict:
+def function_call_item(turn: Turn, index: int, call: ToolCall, *, status: str = "completed") -> FunctionCallItem:
     return {
         "type": "function_call", "id": f"fc_{turn.pk}_{index}", "call_id": call["id"],
-        "name": call["function"]["name"], "arguments": call["function"]["arguments"] if done else "",
-        "status": "completed" if done else "in_progress",
+        "name": call["function"]["name"], "arguments": call["function"]["arguments"], "status": status,
     }
 
 
-def output_items(turn: Turn) -> list[dict]:
+def output_items(turn: Turn) -> list[MessageItem | FunctionCallItem]:
     """A finished answer's output: its text (unless it only called tools), then each tool call."""
     calls = turn.tool_calls or []
-    items = [message_item(turn, done=True)] if turn.content or not calls else []
+    items: list[MessageItem | FunctionCallItem] = [message_item(turn, done=True)] if turn.content or not calls else []
     return items + [function_call_item(turn, index, call) for index, call in enumerate(calls)]

@@ -17,6 +17,7 @@ reasoning summaries, background) is a 400 naming the parameter. `reasoning.effor
 from __future__ import annotations
 
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -395,6 +396,14 @@ class ResponseDetailView(OpenAIApiView):
         )
 
 
+@dataclass
+class OpenedCall:
+    """A function call being streamed: its place in the output, and the call as streamed so far."""
+
+    output_index: int
+    call: ToolCall
+
+
 class _ResponseEvents:
     """Numbers the Responses API's events (from 0, as OpenAI) and keeps the output items as they open: the
     answer's text (opened at its first delta) and each function call (opened at its first piece)."""
@@ -403,7 +412,7 @@ class _ResponseEvents:
         self.turn = turn
         self.sequence = -1
         self.message_index: int | None = None
-        self.calls: dict[int, dict] = {}  # the model's tool-call index: {"output_index", "item"}
+        self.calls: dict[int, OpenedCall] = {}  # by the model's index for the call
         self.opened = 0
 
     def event(self, kind: str, **fields) -> bytes:
@@ -435,17 +444,19 @@ class _ResponseEvents:
             function = piece.get("function") or {}
             if index not in self.calls:
                 call: ToolCall = {"id": piece.get("id") or "", "type": "function",
-                        "function": {"name": function.get("name") or "", "arguments": ""}}
-                item = response_items.function_call_item(self.turn, index, call, done=False)
-                self.calls[index] = {"output_index": self.opened, "item": item}
+                                  "function": {"name": function.get("name") or "", "arguments": ""}}
+                self.calls[index] = OpenedCall(self.opened, call)
                 self.opened += 1
-                events.append(self.event("response.output_item.added", output_index=self.calls[index]["output_index"],
-                                         item=item))
+                events.append(self.event(
+                    "response.output_item.added", output_index=self.calls[index].output_index,
+                    item=response_items.function_call_item(self.turn, index, call, status="in_progress"),
+                ))
             if function.get("arguments"):
                 opened = self.calls[index]
+                opened.call["function"]["arguments"] += function["arguments"]
                 events.append(self.event(
-                    "response.function_call_arguments.delta", item_id=opened["item"]["id"],
-                    output_index=opened["output_index"], delta=function["arguments"],
+                    "response.function_call_arguments.delta", item_id=f"fc_{self.turn.pk}_{index}",
+                    output_index=opened.output_index, delta=function["arguments"],
                 ))
         return events
 
@@ -466,15 +477,15 @@ class _ResponseEvents:
                            item=response_items.message_item(stored, done=True)),
             ]
         calls = stored.tool_calls or []
-        for index, opened in sorted(self.calls.items(), key=lambda pair: pair[1]["output_index"]):
+        for index, opened in sorted(self.calls.items(), key=lambda pair: pair[1].output_index):
             if index < len(calls):
                 item = response_items.function_call_item(stored, index, calls[index])
             else:  # the answer broke off before this call was whole
-                item = {**opened["item"], "status": "incomplete"}
+                item = response_items.function_call_item(stored, index, opened.call, status="incomplete")
             events += [
                 self.event("response.function_call_arguments.done", item_id=item["id"],
-                           output_index=opened["output_index"], name=item["name"], arguments=item["arguments"]),
-                self.event("response.output_item.done", output_index=opened["output_index"], item=item),
+                           output_index=opened.output_index, name=item["name"], arguments=item["arguments"]),
+                self.event("response.output_item.done", output_index=opened.output_index, item=item),
             ]
         return events
 
