@@ -109,9 +109,9 @@ def test_structured_output_over_chat_completions(run_checks, fake_upstream):
 
 @pytest.mark.parametrize("call", ["generateText", "streamText"])
 def test_a_tool_round_trip_over_the_responses_api(run_checks, user, fake_upstream, call):
-    """The SDK's default provider with a tool: the model's function_call item, the SDK runs the tool and sends
-    back the call (an item_reference to chatsite's own item) and its function_call_output; the same stored
-    conversation goes on."""
+    """The SDK's default provider with a tool: the model's function_call item; the SDK runs the tool and sends
+    the call back (as a function_call item) with its function_call_output; the same stored conversation goes
+    on."""
     fake_upstream.behaviour.tool_arguments = '{"city":"Paris","unit":"celsius"}'
     result = succeeded(run_checks("responses-tools")["responses-tools"])[call]
     tool_output = "18 degrees celsius and sunny in Paris"
