@@ -51,11 +51,12 @@ def timed_queries():
 
 
 def append_costs(user) -> list[dict]:
-    from conversations.services import chat_turn, conversation_create
+    from conversations import answering
+    from conversations.services import conversation_create
     from conversations.tests.factories import conversation_with_history
 
     warm = conversation_create(owner=user)
-    chat_turn(conversation=warm, user=user, content="warm up")
+    answering.answer(conversation=warm, user=user, content="warm up")
     rows = []
     for turns in HISTORY_LENGTHS:
         conversation = conversation_with_history(user, turns, title=f"history {turns}")
@@ -63,7 +64,7 @@ def append_costs(user) -> list[dict]:
         for number in range(APPENDS_PER_LENGTH):
             started = time.perf_counter()
             with timed_queries() as timer:
-                run = chat_turn(conversation=conversation, user=user, content=f"question {number}")
+                run = answering.answer(conversation=conversation, user=user, content=f"question {number}")
             wall = time.perf_counter() - started
             samples.append((wall, timer.seconds, timer.count, run.assistant_turn.dropped_turns))
         rows.append({

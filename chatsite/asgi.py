@@ -57,7 +57,7 @@ class ChatsiteASGIHandler(ASGIHandler):
             return await super().__call__(scope, receive, send)
         if self.answer_engine_loop is None:
             # Answers run on the server's own loop, beside the requests that follow them.
-            from conversations.answers import engine
+            from conversations.answering.engine import engine
 
             self.answer_engine_loop = asyncio.get_running_loop()
             engine.adopt_loop(self.answer_engine_loop)

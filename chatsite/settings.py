@@ -321,6 +321,12 @@ CHAT_ATTACHMENT_STORAGE_QUOTA_BYTES = env.int("CHAT_ATTACHMENT_STORAGE_QUOTA_BYT
 CHAT_ATTACHMENT_MAX_TEXT_CHARS = env.int("CHAT_ATTACHMENT_MAX_TEXT_CHARS", default=60_000)
 CHAT_ATTACHMENT_MAX_PDF_PAGES = env.int("CHAT_ATTACHMENT_MAX_PDF_PAGES", default=300)
 CHAT_VISION_MODELS = env.list("CHAT_VISION_MODELS", default=[])
+# Server tools (conversations/answering/tools.py) the models in CHAT_TOOL_MODELS may call in the middle of an
+# answer, up to CHAT_TOOL_ROUNDS rounds of calls per answer. Off for other models: many model servers refuse a
+# request that offers tools to a model they do not know can call them.
+CHAT_SERVER_TOOLS = env.list("CHAT_SERVER_TOOLS", default=["calculator", "current_time"])
+CHAT_TOOL_MODELS = env.list("CHAT_TOOL_MODELS", default=[])
+CHAT_TOOL_ROUNDS = env.int("CHAT_TOOL_ROUNDS", default=5)
 # Uploads bigger than this are streamed to a temporary file, never held whole in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 

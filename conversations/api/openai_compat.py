@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from accounts.authentication import ApiKeyAuthentication
 from chatsite.api.errors import exception_handler
 from chatsite.api.fields import StrictBooleanField, TextField
-from conversations import answers, errors, selectors, services
+from conversations import answering, errors, selectors, services
 from conversations.api import schema
 from conversations.api.base import ChatApiView, own_conversation
 from conversations.api.chat_parameters import ChatParametersSerializer, model_options
@@ -272,28 +272,26 @@ class ChatCompletionsView(OpenAIApiView):
         with nothing_left_if_refused(target):
             turn["attachment_ids"] = new_attachment_ids(request, target)
             if data["stream"]:  # as OpenAI: the body decides, not the Accept header
-                run = services.chat_turn_begin(**turn)
+                answer = answering.begin(**turn)
                 include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
-                log = answers.engine.start(run)
-                failed = log.failure_before_output(FIRST_OUTPUT_WAIT_SECONDS)
+                failed = answer.failure_before_output(FIRST_OUTPUT_WAIT_SECONDS)
                 if failed is not None:  # nothing sent yet: the status says it (429 and 5xx are retried)
                     raise failed.error
                 return event_stream_response(
-                    completion_chunks(run, log, include_usage=include_usage),
+                    completion_chunks(answer, include_usage=include_usage),
                     headers={CONVERSATION_HEADER: str(conversation.pk)},
                 )
-            run = services.chat_turn(**turn)
-        return Response(completion_body(run.assistant_turn), headers={CONVERSATION_HEADER: str(conversation.pk)})
+            answer = answering.answer(**turn)
+        return Response(completion_body(answer.assistant_turn), headers={CONVERSATION_HEADER: str(conversation.pk)})
 
 
-async def completion_chunks(
-    run: services.ChatRun, log: answers.AnswerLog, *, include_usage: bool
-) -> AsyncGenerator[bytes, None]:
-    """The answer as OpenAI `chat.completion.chunk` server-sent events.
+async def completion_chunks(answer: answering.Answer, *, include_usage: bool) -> AsyncGenerator[bytes, None]:
+    """The answer as OpenAI `chat.completion.chunk` server-sent events: its text, and the calls of the tools
+    the client sent (server tools run on the server: their steps are not sent).
 
     As with OpenAI, a client that goes away stops the answer (stored as cancelled with its partial text).
     """
-    turn = run.assistant_turn
+    turn = answer.assistant_turn
     base = {"id": f"chatcmpl-{turn.pk}", "object": "chat.completion.chunk",
             "created": int(turn.created_at.timestamp()), "model": turn.model}
 
@@ -303,21 +301,21 @@ async def completion_chunks(
         ]})
 
     try:
-        async with aclosing(log.follow()) as entries:
+        async with aclosing(answer.follow()) as entries:
             async for entry in entries:
                 event = entry.event
-                if isinstance(event, services.TurnStored):
-                    yield chunk({"role": "assistant", "content": ""})
-                elif isinstance(event, services.AnswerDelta):
+                if isinstance(event, answering.AnswerDelta):
                     yield chunk({"content": event.text})
-                elif isinstance(event, services.AnswerToolCall):
+                elif isinstance(event, answering.TurnStored):
+                    yield chunk({"role": "assistant", "content": ""})
+                elif isinstance(event, answering.AnswerToolCall):
                     yield chunk({"tool_calls": event.tool_calls})  # as the model sent them
-                elif isinstance(event, services.AnswerDone):
+                elif isinstance(event, answering.AnswerDone):
                     yield chunk({}, _finish_reason(event.assistant_turn))
                     if include_usage:
                         yield sse(None, {**base, "choices": [], "usage": _usage(event.assistant_turn)})
                     yield b"data: [DONE]\n\n"
-                elif isinstance(event, services.AnswerFailed):
+                elif isinstance(event, answering.AnswerFailed):
                     error = event.error
                     yield sse(None, {"error": {
                         "code": error.code, "message": error.message, "param": None,
@@ -326,8 +324,8 @@ async def completion_chunks(
                     yield b"data: [DONE]\n\n"
                 # A TitleSet may follow; the client has its [DONE] already.
     finally:
-        if log.outcome() is None:
-            services.answer_stop(log.turn_id)  # the client left mid-answer
+        if answer.outcome() is None:
+            answering.stop(answer.turn_id)  # the client left mid-answer
 
 def _model_object(name: str) -> dict:
     return {"id": name, "object": "model", "created": 0, "owned_by": "chatsite"}

@@ -27,7 +27,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from chatsite.api.fields import StrictBooleanField, TextField
-from conversations import answers, organizing, services
+from conversations import answering, organizing, services
 from conversations.api import response_items
 from conversations.api.chat_parameters import JsonValueField, StrictNumberField
 from conversations.api.message_lists import (
@@ -316,10 +316,6 @@ def _temporary_target(request, target: TurnTarget, messages: list, model: str) -
     return target
 
 
-def answer_start(turn: dict[str, Any]) -> tuple[services.ChatRun, answers.AnswerLog]:
-    """Store the new input and start the model's answer: the one place this module starts the engine."""
-    run = services.chat_turn_begin(**turn)
-    return run, answers.engine.start(run)
 
 
 class ResponsesView(OpenAIApiView):
@@ -370,18 +366,18 @@ class ResponsesView(OpenAIApiView):
         headers = {CONVERSATION_HEADER: str(target.conversation.pk)}
         with nothing_left_if_refused(target):
             turn["attachment_ids"] = new_attachment_ids(request, target)
-            run, log = answer_start(turn)
+            answer = answering.begin(**turn)
             if data["stream"]:
-                failed = log.failure_before_output(FIRST_OUTPUT_WAIT_SECONDS)
+                failed = answer.failure_before_output(FIRST_OUTPUT_WAIT_SECONDS)
                 if failed is not None:  # nothing sent yet: the status says it (429 and 5xx are retried)
                     raise failed.error
-                return event_stream_response(response_events(run, log, previous=previous, request=data),
+                return event_stream_response(response_events(answer, previous=previous, request=data),
                                              headers=headers)
-            log.finished.wait()
-        outcome = log.outcome()
-        if isinstance(outcome, services.AnswerFailed) and not outcome.assistant_turn.content:
+            answer.log.finished.wait()
+        outcome = answer.outcome()
+        if isinstance(outcome, answering.AnswerFailed) and not outcome.assistant_turn.content:
             raise outcome.error
-        return Response(response_body(run.assistant_turn, previous=previous, request=data), headers=headers)
+        return Response(response_body(answer.assistant_turn, previous=previous, request=data), headers=headers)
 
 
 class ResponseDetailView(OpenAIApiView):
@@ -389,7 +385,7 @@ class ResponseDetailView(OpenAIApiView):
     def get(self, request, response_id: str):
         turn = own_response(request, response_id)
         if turn.is_running:
-            services.answer_fail_if_abandoned(turn)
+            answering.fail_if_abandoned(turn)
         return Response(
             response_body(turn, previous=previous_response_of(turn)),
             headers={CONVERSATION_HEADER: str(turn.conversation_id)},
@@ -490,28 +486,28 @@ class _ResponseEvents:
         return events
 
 
-async def response_events(run: services.ChatRun, log: answers.AnswerLog, *, previous: str | None, request: dict):
+async def response_events(answer: answering.Answer, *, previous: str | None, request: dict):
     """The answer as the Responses API's semantic events. A client that leaves stops the answer, as OpenAI does."""
-    turn = run.assistant_turn
+    turn = answer.assistant_turn
     events = _ResponseEvents(turn)
     started = response_body(turn, previous=previous, status="in_progress", request=request)
     try:
         yield events.event("response.created", response=started)
         yield events.event("response.in_progress", response=started)
-        async with aclosing(log.follow()) as entries:
+        async with aclosing(answer.follow()) as entries:
             async for entry in entries:
                 current = entry.event
-                if isinstance(current, services.AnswerDelta):
+                if isinstance(current, answering.AnswerDelta):
                     for chunk in events.text_delta(current.text):
                         yield chunk
-                elif isinstance(current, services.AnswerToolCall):
+                elif isinstance(current, answering.AnswerToolCall):
                     for chunk in events.tool_call_pieces(current.tool_calls):
                         yield chunk
-                elif isinstance(current, services.AnswerDone | services.AnswerFailed):
+                elif isinstance(current, answering.AnswerDone | answering.AnswerFailed):
                     stored = current.assistant_turn
                     for chunk in events.close(stored):
                         yield chunk
-                    error = current.error if isinstance(current, services.AnswerFailed) else None
+                    error = current.error if isinstance(current, answering.AnswerFailed) else None
                     body = response_body(stored, previous=previous, error=error, request=request)
                     kind = {"completed": "response.completed", "incomplete": "response.incomplete"}.get(
                         body["status"], "response.failed"
@@ -519,5 +515,5 @@ async def response_events(run: services.ChatRun, log: answers.AnswerLog, *, prev
                     yield events.event(kind, response=body)
                     break
     finally:
-        if log.outcome() is None:
-            services.answer_stop(log.turn_id)  # the client left mid-answer
+        if answer.outcome() is None:
+            answering.stop(answer.turn_id)  # the client left mid-answer

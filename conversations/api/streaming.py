@@ -1,7 +1,7 @@
 """Server-sent events for answers: the stream format of the REST API and the page, and its responses.
 
-A turn-creating view starts its answer on the answer engine (`conversations.answers`) and answers with a
-stream that follows the answer's event log; `GET .../stream/` follows a running answer the same way, from
+A turn-creating view starts its answer (`conversations.answering`) and answers with a stream that follows
+the answer's event log; `GET .../stream/` follows a running answer the same way, from
 the start or after the last event a client saw. No DB connection is held while streaming.
 """
 
@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
 from redis.exceptions import RedisError
 
-from conversations import answers, services
+from conversations import answering, services
 from conversations.models import Turn
 from conversations.turn_json import turn_data
 
@@ -34,6 +34,10 @@ data: {"text": "next piece of the answer"}
 event: tool_call
 data: {"tool_calls": [...OpenAI's delta.tool_calls pieces...]}
 
+event: tool_result
+data: {"tool_call": {"id", "type", "function": {"name", "arguments"}}, "result": "...", "is_error": false,
+       "seconds": 0.002, "assistant_turn_id": 41, "tool_turn_id": 42}
+
 event: done
 data: {"assistant_turn": {...turn, status "complete" or "cancelled", usage...}}
 
@@ -44,8 +48,10 @@ event: title
 data: {"title": "A short title"}
 ```
 
-`turn` comes first, then any number of `delta` (and `tool_call`, when the model calls a tool: the pieces as
-the model streamed them), then exactly one of `done` or `error`, then
+`turn` comes first, then any number of `delta` (and `tool_call`, when the model calls a tool you sent: the
+pieces as the model streamed them; `tool_result` when the model called a server tool, which the server ran:
+the step is stored as turns before the answer, and the model continues), then exactly one of `done` or
+`error`, then
 optionally `title` (a new conversation's title). Each event has an `id:` (1, 2, 3...).
 
 The answer runs on the server to its end: closing the connection does not stop it (Stop does:
@@ -58,16 +64,13 @@ def sse(event: str | None, data: Mapping[str, object], seq: int | None = None) -
     """One server-sent event: `id:` when numbered, `event:` when named (OpenAI's chunks are unnamed), `data:`.
 
     Bytes, not str: Django's response would look up the charset in the Content-Type for every event."""
-    head = f"id: {seq}\n" if seq is not None else ""
-    if event is not None:
-        head += f"event: {event}\n"
-    return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+    return answering.sse_frame(event, json.dumps(data, ensure_ascii=False), seq)
 
 
-async def frames(entries: AsyncGenerator[answers.Entry, None]) -> AsyncGenerator[bytes, None]:
+async def frames(entries: AsyncGenerator[answering.Entry, None]) -> AsyncGenerator[bytes, None]:
     async with aclosing(entries) as events:  # leaving stops this follower only, never the answer
         async for entry in events:
-            yield sse(entry.name, entry.data, entry.seq)
+            yield entry.frame  # encoded once, when the answer made it
 
 
 class EventStreamResponse(StreamingHttpResponse):
@@ -97,29 +100,27 @@ def event_stream_response(
     return response
 
 
-def answer_stream(run: services.ChatRun) -> StreamingHttpResponse:
-    """Start the run on the answer engine and follow it from its first event."""
-    return event_stream_response(frames(answers.engine.start(run).follow()))
+def answer_stream(answer: answering.Answer) -> StreamingHttpResponse:
+    """Follow a just-started answer from its first event."""
+    return event_stream_response(frames(answer.follow()))
 
 
 def follow_stream(turn_id: int, *, after: int = 0) -> StreamingHttpResponse | None:
-    """Follow a running answer generated in this process or (with Redis) in another; None if neither has it."""
-    log = answers.engine.log_for(turn_id)
-    if log is not None:
-        return event_stream_response(frames(log.follow(after)))
-    if answers.remote_answer_exists(turn_id):
-        return event_stream_response(remote_frames(turn_id, after))
-    return None
+    """Follow a running answer produced in this process or (with Redis) in another; None if neither has it."""
+    entries = answering.follow(turn_id, after)
+    if entries is None:
+        return None
+    return event_stream_response(guarded_frames(turn_id, entries))
 
 
-async def remote_frames(turn_id: int, after: int) -> AsyncGenerator[bytes, None]:
-    """Another worker's answer, from Redis; if that worker dies meanwhile, the answer is failed and said so."""
+async def guarded_frames(turn_id: int, entries: AsyncGenerator[answering.Entry, None]) -> AsyncGenerator[bytes, None]:
+    """An answer's frames; if its worker dies meanwhile (another worker's), the answer is failed and said so."""
     try:
-        async for frame in frames(answers.follow_remote(turn_id, after)):
+        async for frame in frames(entries):
             yield frame
     except RedisError:
         return  # the stream ends without `done`: the client reconnects (Last-Event-ID) when Redis is back
-    except answers.AnswerLapsed:
+    except answering.AnswerLapsed:
         turn = await sync_to_async(_fail_abandoned, thread_sensitive=False)(turn_id)
         if turn is not None:
             yield interrupted_event(turn)
@@ -128,7 +129,7 @@ async def remote_frames(turn_id: int, after: int) -> AsyncGenerator[bytes, None]
 def _fail_abandoned(turn_id: int) -> Turn | None:
     turn = Turn.objects.filter(pk=turn_id).first()
     try:
-        if turn is not None and (services.answer_fail_if_abandoned(turn) or turn.status == Turn.Status.FAILED):
+        if turn is not None and (answering.fail_if_abandoned(turn) or turn.status == Turn.Status.FAILED):
             return turn
         return None
     finally:
@@ -137,7 +138,7 @@ def _fail_abandoned(turn_id: int) -> Turn | None:
 
 def interrupted_event(turn: Turn) -> bytes:
     """The `error` event of an answer failed because nobody writes it any more (its worker died)."""
-    data: answers.ErrorData = {
+    data: answering.ErrorData = {
         "error": {"code": "interrupted", "message": turn.error}, "assistant_turn": turn_data(turn)
     }
     return sse("error", data)

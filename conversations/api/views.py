@@ -13,7 +13,7 @@ from rest_framework import exceptions, generics, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from conversations import attachments, errors, exports, selectors, services
+from conversations import answering, attachments, errors, exports, selectors, services
 from conversations.api import schema
 from conversations.api import serializers as s
 from conversations.api.base import ChatApiView, own_conversation, own_turn, wants_event_stream
@@ -54,20 +54,21 @@ def answer_schema(*, summary: str, description: str, request, json_status: int):
     )
 
 
-def turn_pair(run) -> dict:
+def turn_pair(answer: answering.Answer) -> dict:
     return {
-        "user_turn": s.TurnSerializer(run.user_turn).data if run.user_turn is not None else None,
-        "assistant_turn": s.TurnSerializer(run.assistant_turn).data,
+        "user_turn": s.TurnSerializer(answer.user_turn).data if answer.user_turn is not None else None,
+        "assistant_turn": s.TurnSerializer(answer.assistant_turn).data,
     }
 
 
 def answer_response(request, stream: bool, json_status: int, **turn):
-    """Start a turn (`services.chat_turn_begin` arguments) and answer with its event stream when one was asked
-    for, else with the stored pair once the answer is stored. Busy, quota and the like are raised before
-    anything is stored, and answered as JSON like any other error."""
+    """Start a turn (`answering.begin` arguments) and answer with its event stream when one was asked for, else
+    with the stored pair once the answer is stored. Busy, quota and the like are raised before anything is
+    stored, and answered as JSON like any other error."""
+    answer = answering.begin(user=request.user, **turn)
     if wants_event_stream(request, stream):
-        return answer_stream(services.chat_turn_begin(user=request.user, **turn))
-    return Response(turn_pair(services.chat_turn(user=request.user, **turn)), status=json_status)
+        return answer_stream(answer)
+    return Response(turn_pair(answer.wait()), status=json_status)
 
 
 class ConversationListView(ChatApiView, generics.GenericAPIView):
@@ -293,7 +294,7 @@ class AnswerStreamView(ChatApiView):
             # The request lasts as long as the answer: give the DB connection back now, not at its end.
             services.release_connection()
             return stream
-        if services.answer_fail_if_abandoned(turn):
+        if answering.fail_if_abandoned(turn):
             return interrupted_stream(turn)
         # Running in another worker that this one cannot follow (no Redis): nothing to stream from here.
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -307,7 +308,7 @@ class StopView(ChatApiView):
         responses=s.StopResultSerializer,
     )
     def post(self, request, conversation_id):
-        turn = services.turn_stop(conversation=own_conversation(request, conversation_id))
+        turn = answering.stop_conversation(own_conversation(request, conversation_id))
         return Response({"assistant_turn": s.TurnSerializer(turn).data if turn is not None else None})
 
 
@@ -412,7 +413,7 @@ class ApiChatView(ChatApiView):
             owner=request.user, source=Conversation.Source.CHAT_ENDPOINT, messages=messages
         )
         try:
-            run = services.chat_turn(conversation=conversation, user=request.user, content=messages[-1]["content"])
+            run = answering.answer(conversation=conversation, user=request.user, content=messages[-1]["content"])
         except errors.ChatError as exc:
             _delete_if_refused(conversation, exc)
             raise

@@ -1,12 +1,8 @@
-"""Writes: the one path that appends a turn, calls the model and stores the answer; and chat edits.
+"""Writes: the short transactions of a turn, and chat edits. They never call the answering package
+(conversations.answering), which owns an answer's life and calls them.
 
 One module per concern:
-- `turns`: the turn engine. Every surface (HTML page, REST API, SSE stream, /api/chat, /v1) calls
-  `chat_turn_begin()` (or `chat_turn_start()` from async code) and hands the run to the answer engine
-  (`conversations.answers`), which iterates `ChatRun.events()` to the end whoever is connected;
-  `ChatRun.run()` does that from sync code and waits;
-- `events`: what a running answer produces, in order;
-- `liveness`: stop signals, the heartbeat that vouches for a running answer, failing a dead worker's answers;
+- `turns`: begin a turn (append, regenerate, edit), store a tool step, store the answer, fail interrupted ones;
 - `quota`: the daily token quota (tokens held by running answers, the usage ledger);
 - `conversations`: creating, editing and deleting conversations, feedback, the branch shown.
 """
@@ -20,31 +16,22 @@ from conversations.services.conversations import (
     feedback_set,
     title_from_text,
 )
-from conversations.services.events import (
-    AnswerDelta,
-    AnswerDone,
-    AnswerFailed,
-    AnswerToolCall,
-    ChatEvent,
-    TitleSet,
-    TurnStored,
-    merge_tool_call_deltas,
-)
-from conversations.services.liveness import (
+from conversations.services.turns import (
     INTERRUPTED,
-    answer_fail_if_abandoned,
-    answer_is_vouched,
-    answer_stop,
-    answer_vouch,
-    turn_stop,
+    Liveness,
+    TurnStart,
+    answer_fail_interrupted,
+    answer_step_store,
+    answer_store,
+    release_connection,
+    title_store,
+    turn_begin,
     turns_fail_stale,
 )
-from conversations.services.turns import ChatRun, chat_turn, chat_turn_begin, chat_turn_start, release_connection
 
 __all__ = [
-    "EDITABLE_CONVERSATION_FIELDS", "INTERRUPTED", "AnswerDelta", "AnswerDone", "AnswerFailed", "AnswerToolCall",
-    "ChatEvent", "ChatRun", "TitleSet", "TurnStored", "answer_fail_if_abandoned", "answer_is_vouched", "answer_stop",
-    "answer_vouch", "chat_turn", "chat_turn_begin", "chat_turn_start", "conversation_create", "conversation_delete",
-    "conversation_switch", "conversation_update", "feedback_set", "merge_tool_call_deltas", "release_connection",
-    "title_from_text", "turn_stop", "turns_fail_stale",
+    "EDITABLE_CONVERSATION_FIELDS", "INTERRUPTED", "Liveness", "TurnStart", "answer_fail_interrupted",
+    "answer_step_store", "answer_store", "conversation_create", "conversation_delete", "conversation_switch",
+    "conversation_update", "feedback_set", "release_connection", "title_from_text", "title_store", "turn_begin",
+    "turns_fail_stale",
 ]

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from conversations import errors
 from conversations.models import DailyUsage, Turn
-from conversations.services.liveness import UNVOUCHED_GRACE_SECONDS, _running_key
 
 if TYPE_CHECKING:
     from accounts.models import User
 
+# The answering package's liveness check, handed to the services that must know whether an answer is still being
+# produced: which of these pending answers ((id, created_at)) are alive.
+Liveness = Callable[[Iterable[tuple[int, datetime]]], set[int]]
 
-def _quota_reserve(user: User, *, context_tokens: int, content: str = "") -> int | None:
+
+def quota_reserve(user: User, *, alive: Liveness, context_tokens: int, content: str = "") -> int | None:
     """Admit one more answer against the user's daily token quota, and hold tokens for it while it runs.
 
     Call inside the turn-start transaction: the user's row of the usage ledger is locked, so parallel
@@ -33,15 +36,15 @@ def _quota_reserve(user: User, *, context_tokens: int, content: str = "") -> int
     if not quota:
         return None
     usage, _ = DailyUsage.objects.select_for_update().get_or_create(user=user, day=timezone.localdate())
-    left = quota - usage.total_tokens - _tokens_held(user)
+    left = quota - usage.total_tokens - _tokens_held(user, alive)
     if left <= 0:
         raise errors.QuotaExceeded(retry_after=_seconds_to_midnight())
     estimate = context_tokens + len(content) // 3 + settings.CHAT_MAX_ANSWER_TOKENS
     return min(estimate, left)
 
 
-def _tokens_held(user: User) -> int:
-    """Tokens held by the user's running answers; one whose worker died (no heartbeat) holds nothing."""
+def _tokens_held(user: User, alive: Liveness) -> int:
+    """Tokens held by the user's running answers; one whose worker died (not alive) holds nothing."""
     running = list(
         Turn.objects.filter(
             conversation__owner=user, role=Turn.Role.ASSISTANT, status=Turn.Status.PENDING,
@@ -50,12 +53,11 @@ def _tokens_held(user: User) -> int:
     )
     if not running:
         return 0
-    grace = timezone.now() - timedelta(seconds=UNVOUCHED_GRACE_SECONDS)
-    vouched = cache.get_many([_running_key(pk) for pk, _, _ in running])
-    return sum(held or 0 for pk, held, created_at in running if created_at > grace or vouched.get(_running_key(pk)))
+    living = alive((pk, created_at) for pk, _, created_at in running)
+    return sum(held or 0 for pk, held, _ in running if pk in living)
 
 
-def _usage_add(user_id: int, day: date, *, prompt_tokens: int, completion_tokens: int) -> None:
+def usage_add(user_id: int, day: date, *, prompt_tokens: int, completion_tokens: int) -> None:
     """Add one stored answer's tokens to the ledger (call inside the transaction that stores the answer)."""
     changes = {
         "prompt_tokens": F("prompt_tokens") + prompt_tokens,
@@ -73,7 +75,7 @@ def _usage_add(user_id: int, day: date, *, prompt_tokens: int, completion_tokens
         DailyUsage.objects.filter(user_id=user_id, day=day).update(**changes)
 
 
-def _tokens_so_far(turn: Turn | None) -> int:
+def tokens_so_far(turn: Turn | None) -> int:
     """What the conversation up to `turn` cost as a prompt, from the usage stored with its answers."""
     if turn is None or turn.role != Turn.Role.ASSISTANT:
         return 0

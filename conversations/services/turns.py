@@ -1,9 +1,8 @@
-"""The one path that appends a turn, calls the model and stores the answer.
+"""The turn's short write transactions: begin (append, regenerate, edit), a tool step, and the stored answer.
 
-Every surface (HTML page, REST API, SSE stream, /api/chat, /v1/chat/completions) calls
-`chat_turn_begin()` (or `chat_turn_start()` from async code) and hands the run to the answer engine
-(`conversations.answers`), which iterates `ChatRun.events()` to the end whoever is connected; `ChatRun.run()`
-does that from sync code and waits.
+The answering package (conversations.answering) owns an answer's life and calls these; they never call it.
+Where they must know whether an answer is still being produced (the conversation lock, quota admission),
+they are handed its liveness check (`alive`).
 
 A turn is three steps, and only the middle one is slow:
 1. a short transaction stores the user turn and a `pending` assistant turn (row lock on PostgreSQL,
@@ -15,55 +14,32 @@ A turn is three steps, and only the middle one is slow:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import threading
-import time
 import uuid
-from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.cache import cache
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from chatsite import metrics, observability
+from chatsite import observability
 from conversations import attachments, errors, llm
 from conversations.digests import next_digest, root_digest
-from conversations.messages import ModelMessage, StoredMessage, ToolCall, ToolResult, message_text
+from conversations.messages import ModelMessage, StoredMessage, ToolCall, ToolResult
 from conversations.models import Attachment, Conversation, Turn
 from conversations.selectors import history_for_model
 from conversations.services.conversations import title_from_text
-from conversations.services.events import (
-    AnswerDelta,
-    AnswerDone,
-    AnswerFailed,
-    AnswerToolCall,
-    ChatEvent,
-    TitleSet,
-    TurnStored,
-    merge_tool_call_deltas,
-)
-from conversations.services.liveness import (
-    INTERRUPTED,
-    UNVOUCHED_GRACE_SECONDS,
-    _local_stops,
-    _running_key,
-    _stop_key,
-    _watch_shared_stops,
-    answer_vouch,
-)
-from conversations.services.quota import _quota_reserve, _tokens_so_far, _usage_add
+from conversations.services.quota import Liveness, quota_reserve, tokens_so_far, usage_add
 
 if TYPE_CHECKING:
     from accounts.models import User
 
 logger = logging.getLogger(__name__)
+
+INTERRUPTED = "The answer was interrupted."
 
 
 def release_connection() -> None:
@@ -75,24 +51,7 @@ def release_connection() -> None:
         connection.close()
 
 
-def _db(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Run short DB work from async code in a worker thread, then release that thread's connection.
-
-    Not thread-sensitive: answers run in the answer engine's own loop, outside any request, where asgiref's
-    one shared "sync thread" may be held by a caller waiting for the answer (it would deadlock). Each call
-    opens and releases its connection (from the pool on PostgreSQL), so the thread does not matter.
-    """
-
-    def run_and_release(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        finally:
-            release_connection()
-
-    return sync_to_async(run_and_release, thread_sensitive=False)
-
-
-def _claim_conversation(conversation_id: uuid.UUID) -> Conversation:
+def _claim_conversation(conversation_id: uuid.UUID, alive: Liveness) -> Conversation:
     """Lock the conversation row (PostgreSQL) and refuse if an answer is still being written.
 
     The current turn comes in the same query (not locked: turns are only ever added, never moved).
@@ -106,12 +65,8 @@ def _claim_conversation(conversation_id: uuid.UUID) -> Conversation:
         .first()
     )
     if running is not None:
-        now = timezone.now()
-        stale = running.created_at < now - timedelta(seconds=settings.CHAT_STALE_TURN_SECONDS)
-        unvouched = running.created_at < now - timedelta(seconds=UNVOUCHED_GRACE_SECONDS) and not cache.get(
-            _running_key(running.pk)
-        )
-        if not (stale or unvouched):
+        stale = running.created_at < timezone.now() - timedelta(seconds=settings.CHAT_STALE_TURN_SECONDS)
+        if not stale and alive([(running.pk, running.created_at)]):
             raise errors.ConversationBusy()
         # Its worker died, or its answer could not be stored: fail it so the chat can go on.
         Turn.objects.filter(pk=running.pk).update(
@@ -121,7 +76,9 @@ def _claim_conversation(conversation_id: uuid.UUID) -> Conversation:
 
 
 @dataclass
-class _Start:
+class TurnStart:
+    """What begin stored, and what the answer needs: the prompt, fitted to the model's context."""
+
     conversation: Conversation
     user_turn: Turn | None
     assistant_turn: Turn
@@ -133,6 +90,7 @@ class _Start:
     answer_parent_digest: str | None = None  # the history digest the answer chains from (conversations.digests)
     # The caller's Chat Completions parameters (llm.Backend.stream).
     options: dict[str, Any] = field(default_factory=dict)
+    dropped_turns: int = 0  # older turns left out of the prompt to fit the context
 
 
 def _with_versions(turn: Turn, earlier_sibling_ids: list[int]) -> Turn:
@@ -187,15 +145,15 @@ def _make_current(
 
 
 def _begin_append(
-    conversation_id: uuid.UUID, user: User, inputs: list[StoredMessage], after_turn_id: int | None = None,
-    files: list[Attachment] | None = None,
-) -> _Start:
+    conversation_id: uuid.UUID, user: User, alive: Liveness, inputs: list[StoredMessage],
+    after_turn_id: int | None = None, files: list[Attachment] | None = None,
+) -> TurnStart:
     """A new message (or tool results) after the turn shown last (the current turn), or after `after_turn_id`
     (a new branch when that is not the current turn)."""
     now = timezone.now()
     try:
         with transaction.atomic():
-            conversation = _claim_conversation(conversation_id)
+            conversation = _claim_conversation(conversation_id, alive)
             parent = conversation.current_turn
             if after_turn_id is not None and after_turn_id != conversation.current_turn_id:
                 parent = Turn.objects.filter(conversation=conversation, pk=after_turn_id).first()
@@ -204,7 +162,7 @@ def _begin_append(
             content = "".join(message["content"] for message in inputs)
             if files:  # the digest of a message with files covers them (conversations.digests)
                 inputs[0]["attachments"] = [file.sha256 for file in files]
-            reserved = _quota_reserve(user, context_tokens=_tokens_so_far(parent), content=content)
+            reserved = quota_reserve(user, alive=alive, context_tokens=tokens_so_far(parent), content=content)
             model = conversation.model or llm.get_backend().default_model
             user_turn, assistant_turn, added = _create_turns(conversation, parent, inputs, now, model, reserved)
             attachments.bind(files or [], user_turn)
@@ -217,7 +175,7 @@ def _begin_append(
     except IntegrityError:
         # Another answer started first (turn_one_running_per_conversation is the final guard).
         raise errors.ConversationBusy() from None
-    return _Start(
+    return TurnStart(
         conversation, user_turn, assistant_turn, model, user_turn.pk, auto_titled=auto_titled,
         answer_parent_digest=user_turn.digest,
     )
@@ -237,14 +195,14 @@ def _answer_to_redo(conversation: Conversation, answer_id: int | None) -> tuple[
     return answer, answer.parent
 
 
-def _begin_regenerate(conversation_id: uuid.UUID, user: User, answer_id: int | None) -> _Start:
+def _begin_regenerate(conversation_id: uuid.UUID, user: User, alive: Liveness, answer_id: int | None) -> TurnStart:
     """A new version of an answer, beside the old one (which keeps its text, usage, feedback and status)."""
     now = timezone.now()
     try:
         with transaction.atomic():
-            conversation = _claim_conversation(conversation_id)
+            conversation = _claim_conversation(conversation_id, alive)
             old, question = _answer_to_redo(conversation, answer_id)
-            reserved = _quota_reserve(user, context_tokens=old.prompt_tokens)
+            reserved = quota_reserve(user, alive=alive, context_tokens=old.prompt_tokens)
             earlier = _sibling_ids(conversation_id, question.pk)
             model = conversation.model or llm.get_backend().default_model
             assistant_turn = Turn.objects.create(
@@ -255,12 +213,13 @@ def _begin_regenerate(conversation_id: uuid.UUID, user: User, answer_id: int | N
             _make_current(conversation, assistant_turn, now, added=1)
     except IntegrityError:
         raise errors.ConversationBusy() from None
-    return _Start(conversation, None, assistant_turn, model, question.pk, answer_parent_digest=question.digest)
+    return TurnStart(conversation, None, assistant_turn, model, question.pk, answer_parent_digest=question.digest)
 
 
 def _begin_edit(
-    conversation_id: uuid.UUID, user: User, message_id: int | None, answer_id: int | None, content: str
-) -> _Start:
+    conversation_id: uuid.UUID, user: User, alive: Liveness, message_id: int | None, answer_id: int | None,
+    content: str,
+) -> TurnStart:
     """A new version of a user message (`message_id`, or the one `answer_id` answers), then its answer.
 
     Everything below the old message stays on its own branch.
@@ -268,7 +227,7 @@ def _begin_edit(
     now = timezone.now()
     try:
         with transaction.atomic():
-            conversation = _claim_conversation(conversation_id)
+            conversation = _claim_conversation(conversation_id, alive)
             if message_id is None:
                 message_id = _answer_to_redo(conversation, answer_id)[1].pk
             old = (
@@ -277,7 +236,7 @@ def _begin_edit(
             )
             if old is None:
                 raise errors.NothingToEdit()
-            reserved = _quota_reserve(user, context_tokens=_tokens_so_far(old.parent), content=content)
+            reserved = quota_reserve(user, alive=alive, context_tokens=tokens_so_far(old.parent), content=content)
             earlier = _sibling_ids(conversation_id, old.parent_id)
             model = conversation.model or llm.get_backend().default_model
             user_turn, assistant_turn, _ = _create_turns(
@@ -287,7 +246,7 @@ def _begin_edit(
             _make_current(conversation, assistant_turn, now, added=2)
     except IntegrityError:
         raise errors.ConversationBusy() from None
-    return _Start(
+    return TurnStart(
         conversation, user_turn, assistant_turn, model, user_turn.pk, answer_parent_digest=user_turn.digest
     )
 
@@ -317,279 +276,44 @@ def _fit_to_context(
 
 
 def _begin(
-    conversation_id: uuid.UUID, user: User, content: str | None, regenerate: bool, turn_id: int | None,
-    after_turn_id: int | None, tool_results: list[ToolResult] | None, files: list[Attachment] | None = None,
-) -> tuple[_Start, int]:
-    """Both DB steps before the model call, in one trip to a worker thread."""
+    conversation_id: uuid.UUID, user: User, alive: Liveness, content: str | None, regenerate: bool,
+    turn_id: int | None, after_turn_id: int | None, tool_results: list[ToolResult] | None,
+    files: list[Attachment] | None = None,
+) -> TurnStart:
     if regenerate and content is None:
-        start = _begin_regenerate(conversation_id, user, turn_id)
-    elif regenerate or turn_id is not None:
+        return _begin_regenerate(conversation_id, user, alive, turn_id)
+    if regenerate or turn_id is not None:
         if content is None:  # tool results answer the current turn's tool calls: they never edit a message
             raise ValueError("content is required to edit a message")
         message_id, answer_id = (None, turn_id) if regenerate else (turn_id, None)
-        start = _begin_edit(conversation_id, user, message_id, answer_id, content)
-    else:
-        inputs: list[StoredMessage] = (
-            [{"role": Turn.Role.USER, "content": content}] if content is not None
-            else [{"role": Turn.Role.TOOL, **result} for result in tool_results or ()]
-        )
-        start = _begin_append(conversation_id, user, inputs, after_turn_id, files)
-    answer_vouch(start.assistant_turn.pk)
-    return _prepare(start)
+        return _begin_edit(conversation_id, user, alive, message_id, answer_id, content)
+    inputs: list[StoredMessage] = (
+        [{"role": Turn.Role.USER, "content": content}] if content is not None
+        else [{"role": Turn.Role.TOOL, **result} for result in tool_results or ()]
+    )
+    return _begin_append(conversation_id, user, alive, inputs, after_turn_id, files)
 
 
-def _prepare(start: _Start) -> tuple[_Start, int]:
+def _prepare(start: TurnStart) -> TurnStart:
     conversation = start.conversation
     system_prompt = conversation.system_prompt or settings.CHAT_DEFAULT_SYSTEM_PROMPT
     history = history_for_model(
         conversation, last_turn_id=start.question_id, vision=attachments.model_reads_images(start.model)
     )
     backend = llm.get_backend()
-    start.messages, dropped, start.prompt_tokens = _fit_to_context(
+    start.messages, start.dropped_turns, start.prompt_tokens = _fit_to_context(
         [{"role": "system", "content": system_prompt}, *history], backend, start.model
     )
-    return start, dropped
+    return start
 
 
-def _store_answer(turn: Turn, owner_id: int, **fields: Any) -> Turn:
-    """Store the outcome on `turn`; if the database is away, raise DatabaseUnavailable (the run then ends failed).
-
-    One transaction stores the answer and adds its tokens to the owner's usage ledger (on the day the answer
-    started, the day its quota was checked); then the conversation's updated_at (whose failure is only
-    logged: the answer itself is stored).
-    """
-    fields["completed_at"] = timezone.now()
-    fields["quota_reserved"] = None
-    try:
-        with transaction.atomic():
-            Turn.objects.filter(pk=turn.pk).update(**fields)
-            _usage_add(
-                owner_id, timezone.localdate(turn.created_at),
-                prompt_tokens=fields.get("prompt_tokens", 0), completion_tokens=fields.get("completion_tokens", 0),
-            )
-    except DatabaseError as exc:
-        logger.warning("could not store answer %s: database unavailable (%s)", turn.pk, type(exc).__name__)
-        raise errors.DatabaseUnavailable() from None
-    finally:
-        cache.delete_many([_running_key(turn.pk), _stop_key(turn.pk)])
-    try:  # the answer is stored: a failure here only leaves the chat's place in the history list
-        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=fields["completed_at"])
-    except DatabaseError:
-        logger.warning("stored answer %s, but not its conversation's updated_at: database unavailable", turn.pk)
-    for name, value in fields.items():
-        setattr(turn, name, value)
-    return turn
-
-
-STORE_RETRY_DELAYS = (0.1, 0.5, 2.0)
-
-
-async def _store_answer_retrying(turn: Turn, owner_id: int, fields: dict[str, Any]) -> Turn:
-    """Store the outcome, trying again over a few seconds if the database is briefly away (a restart, a
-    locked SQLite file): the answer is all that is left of the model's work. Raises DatabaseUnavailable."""
-    for delay in STORE_RETRY_DELAYS:
-        try:
-            return await _db(_store_answer)(turn, owner_id, **fields)
-        except errors.DatabaseUnavailable:
-            await asyncio.sleep(delay)
-    return await _db(_store_answer)(turn, owner_id, **fields)
-
-
-def _store_title(conversation_id: uuid.UUID, fallback: str, title: str) -> bool:
-    # Only replace the automatic title: never overwrite a name the user chose meanwhile.
-    return bool(Conversation.objects.filter(pk=conversation_id, title=fallback).update(title=title))
-
-
-class ChatRun:
-    """One answer being produced. Iterate `events()` once (async), or call `run()` from sync code."""
-
-    def __init__(self, start: _Start, dropped_turns: int) -> None:
-        self.conversation = start.conversation
-        self.user_turn = start.user_turn
-        self.assistant_turn = start.assistant_turn
-        self._messages = start.messages
-        self._model = start.model
-        self._dropped = dropped_turns
-        self._prompt_tokens = start.prompt_tokens
-        self._options = start.options
-        self._answer_parent_digest = start.answer_parent_digest
-        self._wants_model_title = start.auto_titled
-        self._fallback_title = start.conversation.title
-        self._surface = observability.current("surface") or "other"  # for the metrics: page, rest, v1...
-        _local_stops.setdefault(start.assistant_turn.pk, threading.Event())  # Stop works from the start
-
-    @property
-    def messages(self) -> list[ModelMessage]:
-        return list(self._messages)
-
-    async def events(self) -> AsyncGenerator[ChatEvent, None]:
-        turn_id = self.assistant_turn.pk
-        stop = _local_stops.setdefault(turn_id, threading.Event())
-        _watch_shared_stops()
-        backend = llm.get_backend()
-        parts: list[str] = []
-        tool_calls: list[ToolCall] = []
-        started = time.monotonic()
-        first_token_ms = None
-        finished: llm.Finished | None = None
-        failure: errors.ChatError | None
-        fields: dict[str, Any]
-        outcome: AnswerDone | AnswerFailed
-        metrics.chat_started(surface=self._surface, model=self._model)
-        try:
-            # Inside the try: a client that leaves even while this first event is being sent cancels the answer.
-            yield TurnStored(self.user_turn, self.assistant_turn)
-            stream = backend.stream(
-                self._messages, model=self._model, max_tokens=settings.CHAT_MAX_ANSWER_TOKENS, options=self._options
-            )
-            try:
-                async for item in stream:
-                    if isinstance(item, llm.Finished):
-                        finished = item
-                        continue
-                    if first_token_ms is None:
-                        first_token_ms = int((time.monotonic() - started) * 1000)
-                    if isinstance(item, llm.ToolCallDelta):
-                        merge_tool_call_deltas(tool_calls, item.tool_calls)
-                        yield AnswerToolCall(item.tool_calls)
-                    else:
-                        parts.append(item.text)
-                        yield AnswerDelta(item.text)
-                    if stop.is_set():  # the Stop button, here or (through the cache) in another worker
-                        break
-            finally:
-                await stream.aclose()  # closes the upstream request now, not at garbage collection
-        except errors.UpstreamError as exc:
-            failure = exc
-            fields = {
-                **self._outcome_fields(parts, started, first_token_ms),
-                "status": Turn.Status.FAILED, "error": exc.message[:300],
-                # Cut mid-answer, the upstream did the work: count it (a refusal before any text costs nothing).
-                **(self._counted_usage(parts) if parts else {}),
-            }
-        except (asyncio.CancelledError, GeneratorExit):
-            # The client went away: keep what was written, marked cancelled, then let the cancel go on.
-            await asyncio.shield(self._store_cancelled(parts, started, first_token_ms))
-            self._record(self.assistant_turn, started, first_token_ms)
-            raise
-        else:
-            failure = None
-            if finished is None or finished.finish_reason == "cancelled":
-                fields = self._cancelled_fields(parts, started, first_token_ms)
-            else:
-                fields = {
-                    **self._outcome_fields(parts, started, first_token_ms),
-                    "status": Turn.Status.COMPLETE, "finish_reason": finished.finish_reason[:30],
-                    "tool_calls": tool_calls or None,
-                    "digest": self._answer_parent_digest and next_digest(self._answer_parent_digest, {
-                        "role": Turn.Role.ASSISTANT, "content": "".join(parts), "tool_calls": tool_calls,
-                    }),
-                    "prompt_tokens": finished.prompt_tokens, "completion_tokens": finished.completion_tokens,
-                    "usage_approximate": finished.usage_approximate, "model": finished.model[:100] or self._model,
-                }
-        finally:
-            _local_stops.pop(turn_id, None)
-        turn = self.assistant_turn
-        try:
-            await _store_answer_retrying(turn, self.conversation.owner_id, fields)
-        except errors.DatabaseUnavailable as exc:
-            # Nothing could be stored: report the answer as failed (the next request fails the stored row).
-            failure = exc
-            for name, value in {**fields, "status": Turn.Status.FAILED, "error": exc.message}.items():
-                setattr(turn, name, value)
-        outcome = AnswerFailed(turn, failure) if failure is not None else AnswerDone(turn)
-        self.assistant_turn = outcome.assistant_turn
-        self._record(turn, started, first_token_ms, failure)
-        yield outcome
-        completed = isinstance(outcome, AnswerDone) and outcome.assistant_turn.status == Turn.Status.COMPLETE
-        if completed and self._wants_model_title:
-            title = await self._model_title(outcome.assistant_turn.content)
-            if title:
-                yield TitleSet(title)
-
-    def _record(
-        self, turn: Turn, started: float, first_token_ms: int | None, failure: errors.ChatError | None = None
-    ) -> None:
-        metrics.chat_finished(
-            surface=self._surface, model=self._model, outcome=turn.status,
-            error=failure.code if failure is not None else "", prompt_tokens=turn.prompt_tokens,
-            completion_tokens=turn.completion_tokens, seconds=time.monotonic() - started,
-            first_token_seconds=first_token_ms / 1000 if first_token_ms is not None else None,
-        )
-
-    def _outcome_fields(self, parts: list[str], started: float, first_token_ms: int | None) -> dict[str, Any]:
-        """What every stored outcome records: the text so far, timings, and the context trimming."""
-        return {
-            "content": "".join(parts), "latency_ms": int((time.monotonic() - started) * 1000),
-            "first_token_ms": first_token_ms, "dropped_turns": self._dropped,
-        }
-
-    def _counted_usage(self, parts: list[str]) -> dict[str, Any]:
-        """Usage counted here, for an answer whose upstream reported none (cut short)."""
-        text = "".join(parts)
-        return {
-            "prompt_tokens": self._prompt_tokens, "usage_approximate": True,
-            "completion_tokens": llm.get_backend().count_tokens(text) if text else 0,
-        }
-
-    def _cancelled_fields(self, parts: list[str], started: float, first_token_ms: int | None) -> dict[str, Any]:
-        return {
-            **self._outcome_fields(parts, started, first_token_ms), **self._counted_usage(parts),
-            "status": Turn.Status.CANCELLED, "finish_reason": "cancelled",
-        }
-
-    async def _store_cancelled(self, parts: list[str], started: float, first_token_ms: int | None) -> None:
-        with contextlib.suppress(errors.DatabaseUnavailable):
-            await _store_answer_retrying(
-                self.assistant_turn, self.conversation.owner_id, self._cancelled_fields(parts, started, first_token_ms)
-            )
-
-    async def _model_title(self, answer: str) -> str:
-        """Ask the model for a short title; on any failure keep the first-words title. Never raises."""
-        if not settings.CHAT_MODEL_TITLES:
-            return ""
-        # Its text only: a message with images is a list of parts, whose images are no part of a title.
-        first_message = message_text(self._messages[-1])
-        prompt: list[ModelMessage] = [
-            {"role": "system", "content": "You write very short titles for chats."},
-            {"role": "user", "content": (
-                "Write a title of at most six words for a chat that starts with this message. "
-                f"Reply with the title only.\n\nMessage: {first_message[:1000]}"
-            )},
-        ]
-        parts: list[str] = []
-        try:
-            async with asyncio.timeout(20):
-                async for item in llm.get_backend().stream(prompt, model=self._model, max_tokens=20):
-                    if isinstance(item, llm.TextDelta):
-                        parts.append(item.text)
-        except (errors.ChatError, TimeoutError):
-            return ""
-        title = " ".join("".join(parts).split()).strip(" \"'`*#.")
-        if not title:
-            return ""
-        title = title_from_text(title)
-        stored = await _db(_store_title)(self.conversation.pk, self._fallback_title, title)
-        return title if stored else ""
-
-    def run(self) -> ChatRun:
-        """Run the answer on the answer engine and wait for it to be stored (sync code). Raises on failure."""
-        from conversations.answers import engine
-
-        log = engine.start(self)
-        log.finished.wait()
-        outcome = log.outcome()
-        if isinstance(outcome, AnswerFailed):
-            raise outcome.error
-        return self
-
-
-def chat_turn_begin(
-    *, conversation: Conversation, user: User, content: str | None = None, regenerate: bool = False,
-    turn_id: int | None = None, options: dict[str, Any] | None = None, after_turn_id: int | None = None,
-    tool_results: list[ToolResult] | None = None, attachment_ids: list[uuid.UUID] | None = None,
-) -> ChatRun:
-    """Store the user turn (or a new answer version) and return the run that calls the model (sync).
+def turn_begin(
+    *, conversation: Conversation, user: User, alive: Liveness, content: str | None = None,
+    regenerate: bool = False, turn_id: int | None = None, options: dict[str, Any] | None = None,
+    after_turn_id: int | None = None, tool_results: list[ToolResult] | None = None,
+    attachment_ids: list[uuid.UUID] | None = None,
+) -> TurnStart:
+    """Store the user turn (or a new answer version) and a pending answer; return what the answer needs.
 
     - `content`: a new message after the current turn (or after `after_turn_id`: a new branch there);
     - `tool_results` instead of `content`: the results ([{"tool_call_id", "content"}]) of the tools that turn's
@@ -601,11 +325,12 @@ def chat_turn_begin(
       too, a new version of the message that answer answers (the original edit-and-resend contract).
     - `options`: Chat Completions parameters for this answer (validated by the caller), sent to the model as
       given; errors.OptionRefused if the configured backend cannot honour one.
+    - `alive`: the answering package's liveness check (a running answer makes the conversation busy and holds
+      quota only while it is alive).
     Every older version stays, with its usage, feedback and status. Raises ChatError (busy, quota,
-    nothing to regenerate or edit) before anything is stored. The caller must own `conversation` (views look it up with
-    `Conversation.objects.for_user`). The DB connection is released before returning: the model call
-    that follows holds none. The API's streaming views call this in the same worker-thread trip as the
-    rest of the request's checks.
+    nothing to regenerate or edit) before anything is stored. The caller must own `conversation` (views look
+    it up with `Conversation.objects.for_user`). The DB connection is released before returning: the model
+    call that follows holds none.
     """
     if not regenerate and content is None and not tool_results:
         raise ValueError("content (or tool results) is required to append or edit")
@@ -618,36 +343,99 @@ def chat_turn_begin(
         owner=user, ids=attachment_ids or [], model=conversation.model or llm.get_backend().default_model
     )
     try:
-        start, dropped = _begin(
-            conversation.pk, user, content, regenerate, turn_id, after_turn_id, tool_results, files
-        )
+        start = _prepare(_begin(
+            conversation.pk, user, alive, content, regenerate, turn_id, after_turn_id, tool_results, files
+        ))
     finally:
         release_connection()
     start.options = dict(options or {})
-    return ChatRun(start, dropped)
+    return start
 
 
-async def chat_turn_start(
-    *, conversation: Conversation, user: User, content: str | None = None, regenerate: bool = False,
-    turn_id: int | None = None, options: dict[str, Any] | None = None,
-) -> ChatRun:
-    """`chat_turn_begin` from async code (one worker-thread trip)."""
-    return await sync_to_async(chat_turn_begin, thread_sensitive=True)(
-        conversation=conversation, user=user, content=content, regenerate=regenerate, turn_id=turn_id,
-        options=options,
+def answer_store(*, turn: Turn, owner_id: int, fields: dict[str, Any]) -> Turn:
+    """Store an answer's outcome on `turn`; if the database is away, raise DatabaseUnavailable.
+
+    One transaction stores the answer and adds its tokens to the owner's usage ledger (on the day the answer
+    started, the day its quota was checked); then the conversation's updated_at (whose failure is only
+    logged: the answer itself is stored).
+    """
+    fields = {**fields, "completed_at": timezone.now(), "quota_reserved": None}
+    try:
+        with transaction.atomic():
+            Turn.objects.filter(pk=turn.pk).update(**fields)
+            usage_add(
+                owner_id, timezone.localdate(turn.created_at),
+                prompt_tokens=fields.get("prompt_tokens", 0), completion_tokens=fields.get("completion_tokens", 0),
+            )
+    except DatabaseError as exc:
+        logger.warning("could not store answer %s: database unavailable (%s)", turn.pk, type(exc).__name__)
+        raise errors.DatabaseUnavailable() from None
+    try:  # the answer is stored: a failure here only leaves the chat's place in the history list
+        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=fields["completed_at"])
+    except DatabaseError:
+        logger.warning("stored answer %s, but not its conversation's updated_at: database unavailable", turn.pk)
+    for name, value in fields.items():
+        setattr(turn, name, value)
+    return turn
+
+
+def answer_step_store(
+    *, answer: Turn, owner_id: int, content: str, tool_calls: list[ToolCall], results: list[tuple[str, str, int]],
+    usage: dict[str, Any], model: str, parent_digest: str | None,
+) -> tuple[Turn, list[Turn]]:
+    """One round of the tool loop, stored before the pending `answer`: the model's step (an assistant turn with
+    its tool calls and this round's usage), then one tool turn per result ((tool_call_id, content, milliseconds
+    it took)); the pending answer moves below them (its id, followers and stop signal stay). Returns the step
+    and the results."""
+    now = timezone.now()
+    with transaction.atomic():
+        digest = parent_digest and next_digest(
+            parent_digest, {"role": Turn.Role.ASSISTANT, "content": content, "tool_calls": tool_calls}
+        )
+        step = Turn.objects.create(
+            conversation_id=answer.conversation_id, parent_id=answer.parent_id, position=answer.position,
+            role=Turn.Role.ASSISTANT, status=Turn.Status.COMPLETE, content=content, tool_calls=tool_calls,
+            finish_reason="tool_calls", model=model, digest=digest or None, created_at=answer.created_at,
+            completed_at=now, **usage,
+        )
+        parent, stored = step, []
+        for tool_call_id, result, milliseconds in results:
+            digest = digest and next_digest(
+                digest, {"role": Turn.Role.TOOL, "content": result, "tool_call_id": tool_call_id}
+            )
+            parent = Turn.objects.create(
+                conversation_id=answer.conversation_id, parent=parent, position=parent.position + 1,
+                role=Turn.Role.TOOL, content=result, tool_call_id=tool_call_id, digest=digest or None,
+                latency_ms=milliseconds, created_at=now, completed_at=now,
+            )
+            stored.append(parent)
+        Turn.objects.filter(pk=answer.pk).update(parent=parent, position=parent.position + 1)
+        Conversation.objects.filter(pk=answer.conversation_id).update(
+            turn_count=F("turn_count") + 1 + len(results), updated_at=now
+        )
+        usage_add(owner_id, timezone.localdate(answer.created_at), prompt_tokens=usage["prompt_tokens"],
+                  completion_tokens=usage["completion_tokens"])
+    answer.parent, answer.position = parent, parent.position + 1
+    _with_versions(answer, [])
+    return step, stored
+
+
+def answer_fail_interrupted(*, turn_ids: list[int]) -> int:
+    """Fail these pending answers: nobody produces them any more (their worker died). Returns how many."""
+    return Turn.objects.filter(pk__in=turn_ids, status=Turn.Status.PENDING).update(
+        status=Turn.Status.FAILED, error=INTERRUPTED, completed_at=timezone.now()
     )
 
 
-def chat_turn(
-    *, conversation: Conversation, user: User, content: str | None = None, regenerate: bool = False,
-    turn_id: int | None = None, options: dict[str, Any] | None = None, after_turn_id: int | None = None,
-    tool_results: list[ToolResult] | None = None, attachment_ids: list[uuid.UUID] | None = None,
-) -> ChatRun:
-    """Sync form of `chat_turn_begin(...)` + `run()`: returns when the answer is stored.
+def turns_fail_stale(*, older_than_seconds: int | None = None) -> int:
+    """Mark answers abandoned by a dead worker as failed; returns how many."""
+    seconds = settings.CHAT_STALE_TURN_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    return Turn.objects.filter(status=Turn.Status.PENDING, created_at__lt=cutoff).update(
+        status=Turn.Status.FAILED, error=INTERRUPTED, completed_at=timezone.now()
+    )
 
-    Raises ChatError before storing (busy, quota) or after (the failed answer is stored first).
-    """
-    return chat_turn_begin(
-        conversation=conversation, user=user, content=content, regenerate=regenerate, turn_id=turn_id,
-        options=options, after_turn_id=after_turn_id, tool_results=tool_results, attachment_ids=attachment_ids,
-    ).run()
+
+def title_store(*, conversation_id: uuid.UUID, fallback: str, title: str) -> bool:
+    """Set a title the model wrote, only over the automatic one: never overwrite a name the user chose meanwhile."""
+    return bool(Conversation.objects.filter(pk=conversation_id, title=fallback).update(title=title))

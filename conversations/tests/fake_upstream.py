@@ -35,6 +35,11 @@ class Behaviour:
     # With tools in the request (and no tool result last), call the first tool (or the one tool_choice
     # names) with these arguments, streamed in three pieces.
     tool_arguments: str = '{"city": "Paris", "unit": "celsius"}'
+    # Rounds of tool calls before the text answer: the model calls a tool while the history holds fewer tool
+    # results after the last user message than this. `tool_script` names (tool, arguments) for each round
+    # (else the first tool, or tool_choice's, with tool_arguments).
+    tool_rounds: int = 1
+    tool_script: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -120,7 +125,7 @@ class FakeUpstream:
         if b.ttft:
             await asyncio.sleep(b.ttft)
         messages = body.get("messages") or []
-        if body.get("tools") and body.get("tool_choice") != "none" and (messages[-1:] or [{}])[0].get("role") != "tool":
+        if body.get("tools") and body.get("tool_choice") != "none" and self._tool_rounds_done(messages) < b.tool_rounds:
             return await self._tool_call(request, body, recorded, model, created)
         if not body.get("stream"):
             if b.token_delay:
@@ -171,12 +176,25 @@ class FakeUpstream:
             raise
         return response
 
+    @staticmethod
+    def _tool_rounds_done(messages: list[dict]) -> int:
+        done = 0
+        for message in reversed(messages):
+            if message.get("role") == "user":
+                break
+            done += message.get("role") == "tool"
+        return done
+
     async def _tool_call(self, request, body, recorded, model, created):
         """Answer with one tool call, as OpenAI does: no content, finish_reason "tool_calls"."""
         choice = body.get("tool_choice")
         name = choice["function"]["name"] if isinstance(choice, dict) else body["tools"][0]["function"]["name"]
-        call_id = f"call_fake_{len(self.requests)}"
         arguments = self.behaviour.tool_arguments
+        script = self.behaviour.tool_script
+        done = self._tool_rounds_done(body.get("messages") or [])
+        if done < len(script):
+            name, arguments = script[done]
+        call_id = f"call_fake_{len(self.requests)}"
         usage = {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17}
         if not body.get("stream"):
             self.completed += 1

@@ -431,15 +431,16 @@ def test_every_admin_page_that_shows_chat_text_logs_a_review(reviewer_client, re
 
 @pytest.mark.django_db(transaction=True)
 def test_a_reviewer_sees_every_version_of_every_branch(reviewer_client, user, fake_upstream):
-    from conversations.services import chat_turn, conversation_create
+    from conversations import answering
+    from conversations.services import conversation_create
 
     conversation = conversation_create(owner=user, title="forked")
     fake_upstream.behaviour.reply = "the first answer"
-    first = chat_turn(conversation=conversation, user=user, content="the first question")
+    first = answering.answer(conversation=conversation, user=user, content="the first question")
     fake_upstream.behaviour.reply = "the regenerated answer"
-    chat_turn(conversation=conversation, user=user, regenerate=True)
+    answering.answer(conversation=conversation, user=user, regenerate=True)
     fake_upstream.behaviour.reply = "an answer on the edited branch"
-    chat_turn(conversation=conversation, user=user, content="the edited question", turn_id=first.user_turn.pk)
+    answering.answer(conversation=conversation, user=user, content="the edited question", turn_id=first.user_turn.pk)
 
     page = reviewer_client.get(change_url(conversation)).content.decode()
     for text in ("the first question", "the first answer", "the regenerated answer", "the edited question",

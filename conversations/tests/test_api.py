@@ -6,8 +6,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
+from conversations import answering
 from conversations.models import Conversation, Feedback, Turn
-from conversations.services import chat_turn, conversation_create
+from conversations.services import conversation_create
 from conversations.tests.api_helpers import assert_error, session_client
 from conversations.tests.factories import add_turns
 
@@ -151,7 +152,7 @@ def test_send_message_and_list_turns(client_any, user, fake_upstream):
 
 def test_session_and_api_key_give_identical_results(user, password, fake_upstream):
     conversation = conversation_create(owner=user, title="Same")
-    chat_turn(conversation=conversation, user=user, content="hi")
+    answering.answer(conversation=conversation, user=user, content="hi")
     _, raw = ApiKey.generate(user=user, name="k")
     by_key = APIClient()
     by_key.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -207,7 +208,7 @@ def test_upstream_unavailable_and_timeout(key_client, user, fake_upstream, setti
 
 def test_regenerate_and_edit_last_message(key_client, user, fake_upstream):
     conversation = conversation_create(owner=user)
-    chat_turn(conversation=conversation, user=user, content="first try")
+    answering.answer(conversation=conversation, user=user, content="first try")
     fake_upstream.behaviour.reply = "second answer"
     response = post(key_client, f"/api/v1/conversations/{conversation.pk}/regenerate/", {})
     assert response.status_code == 200
@@ -263,7 +264,7 @@ def test_feedback(client_any, user):
 
 def test_export_markdown_and_json(key_client, user, fake_upstream):
     conversation = conversation_create(owner=user, title="Bread & butter", system_prompt="Be brief.")
-    chat_turn(conversation=conversation, user=user, content="How to bake?")
+    answering.answer(conversation=conversation, user=user, content="How to bake?")
     md = key_client.get(f"/api/v1/conversations/{conversation.pk}/export/?format=md")
     assert md.status_code == 200 and md["Content-Type"].startswith("text/markdown")
     assert 'filename="bread-butter.md"' in md["Content-Disposition"]
@@ -282,7 +283,7 @@ def test_export_markdown_and_json(key_client, user, fake_upstream):
 def test_usage(key_client, user, fake_upstream, settings):
     settings.CHAT_DAILY_TOKEN_QUOTA = 10_000
     conversation = conversation_create(owner=user)
-    run = chat_turn(conversation=conversation, user=user, content="count me")
+    run = answering.answer(conversation=conversation, user=user, content="count me")
     body = key_client.get("/api/v1/usage/").json()
     spent = run.assistant_turn.prompt_tokens + run.assistant_turn.completion_tokens
     assert body["tokens_today"] == spent and body["quota"] == 10_000 and body["quota_left"] == 10_000 - spent
@@ -294,7 +295,7 @@ def test_usage(key_client, user, fake_upstream, settings):
 def test_quota_exceeded_is_429_with_retry_after(key_client, user, fake_upstream, settings):
     settings.CHAT_DAILY_TOKEN_QUOTA = 5
     conversation = conversation_create(owner=user)
-    chat_turn(conversation=conversation, user=user, content="hi")
+    answering.answer(conversation=conversation, user=user, content="hi")
     response = post(key_client, f"/api/v1/conversations/{conversation.pk}/turns/", {"content": "more"})
     assert_error(response, 429, "quota_exceeded")
     assert int(response["Retry-After"]) > 0
@@ -340,7 +341,7 @@ def test_seed_chat_bad_input(key_client, fake_upstream, body):
 
 def test_seed_chat_refused_by_quota_leaves_nothing(key_client, user, fake_upstream, settings):
     settings.CHAT_DAILY_TOKEN_QUOTA = 1
-    chat_turn(conversation=conversation_create(owner=user), user=user, content="use it up")
+    answering.answer(conversation=conversation_create(owner=user), user=user, content="use it up")
     response = post(key_client, "/api/chat", {"messages": [{"role": "user", "content": "more"}]})
     assert_error(response, 429, "quota_exceeded")
     assert Conversation.objects.count() == 1

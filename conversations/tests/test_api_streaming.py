@@ -14,9 +14,9 @@ from django.db import OperationalError
 from django.test import AsyncClient
 
 from accounts.models import ApiKey
-from conversations import services
+from conversations import answering, services
 from conversations.models import Conversation, Turn
-from conversations.services import chat_turn, conversation_create, title_from_text
+from conversations.services import conversation_create, title_from_text
 from conversations.tests.api_helpers import assert_error
 from conversations.tests.factories import add_turns
 
@@ -107,7 +107,7 @@ async def test_upstream_failure_is_an_error_event(fake_upstream, conversation, k
 
 
 async def test_regenerate_streams_the_same_format(fake_upstream, conversation, key_headers, user):
-    await sync_to_async(chat_turn)(conversation=conversation, user=user, content="q")
+    await sync_to_async(answering.answer)(conversation=conversation, user=user, content="q")
     fake_upstream.behaviour.reply = "again"
     response = await post_json(AsyncClient(), f"/api/v1/conversations/{conversation.pk}/regenerate/",
                                {"stream": True, "content": "q edited"}, key_headers)
@@ -198,7 +198,7 @@ async def test_a_client_leaving_during_the_checks_still_gets_its_answer_written(
 ):
     """The view runs on in its thread after the client left and starts the turn: the answer is written and
     stored for when the user comes back (nothing is left pending), and the chat goes on."""
-    real_begin = services.chat_turn_begin
+    real_begin = services.turn_begin
     began = threading.Event()
 
     def slow_begin(**kwargs):
@@ -206,7 +206,7 @@ async def test_a_client_leaving_during_the_checks_still_gets_its_answer_written(
         time.sleep(0.3)  # the client is gone by now
         return real_begin(**kwargs)
 
-    monkeypatch.setattr(services, "chat_turn_begin", slow_begin)
+    monkeypatch.setattr(services, "turn_begin", slow_begin)
     url = f"/api/v1/conversations/{conversation.pk}/turns/"
     request = asyncio.ensure_future(post_json(AsyncClient(), url, {"content": "hi", "stream": True}, key_headers))
     while not began.is_set():

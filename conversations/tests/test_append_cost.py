@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from conversations import answering
 from conversations.models import Turn
-from conversations.services import chat_turn
 from conversations.tests.factories import conversation_with_history
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,7 +29,7 @@ def test_append_query_count_is_the_same_for_1_100_and_1000_turns_of_history(fake
     for turns in HISTORY_LENGTHS:
         conversation = conversation_with_history(user, turns)
         with CaptureQueriesContext(connection) as captured:
-            run = chat_turn(conversation=conversation, user=user, content="one more question")
+            run = answering.answer(conversation=conversation, user=user, content="one more question")
         assert run.assistant_turn.status == Turn.Status.COMPLETE
         counts[turns] = len(captured.captured_queries)
         reads[turns] = history_reads(captured.captured_queries)
@@ -49,7 +49,7 @@ def test_append_query_count_is_the_same_for_1_100_and_1000_turns_of_history(fake
 
 def test_appends_store_both_turns_at_the_end_of_a_long_history(fake_upstream, user):
     conversation = conversation_with_history(user, 1000)
-    chat_turn(conversation=conversation, user=user, content="after a thousand")
+    answering.answer(conversation=conversation, user=user, content="after a thousand")
     conversation.refresh_from_db()
     assert conversation.turn_count == 1002
     tail = list(conversation.turns.filter(position__gt=1000).values_list("position", "role", "status"))

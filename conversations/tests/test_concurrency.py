@@ -5,9 +5,9 @@ import threading
 import pytest
 from django.db import connection
 
-from conversations import errors
+from conversations import answering, errors
 from conversations.models import Turn
-from conversations.services import chat_turn, conversation_create
+from conversations.services import conversation_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,7 +23,7 @@ def test_twenty_concurrent_appends(fake_upstream, user):
     def append(i):
         try:
             barrier.wait()
-            chat_turn(conversation=conversation, user=user, content=f"message {i}")
+            answering.answer(conversation=conversation, user=user, content=f"message {i}")
             outcomes.append("ok")
         except errors.ConversationBusy:
             outcomes.append("busy")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conversations import llm, model_server
+from conversations import answering, llm, model_server
 from conversations.models import Turn
-from conversations.services import AnswerDelta, chat_turn, chat_turn_start, conversation_create
+from conversations.services import conversation_create
 from tests.servers import free_port
 
 
@@ -28,7 +28,7 @@ def test_local_model_answers_through_the_service(settings, user, local_model):
     settings.CHAT_MAX_ANSWER_TOKENS = 12
     conversation = conversation_create(owner=user)
 
-    run = chat_turn(conversation=conversation, user=user, content="What is the capital of France?")
+    run = answering.answer(conversation=conversation, user=user, content="What is the capital of France?")
 
     answer = Turn.objects.get(pk=run.assistant_turn.pk)
     assert answer.status == Turn.Status.COMPLETE, answer.error
@@ -52,7 +52,7 @@ def test_the_embedded_model_honours_sampling_parameters(settings, user, local_mo
 
     def answer(content, **options):
         conversation = conversation_create(owner=user)
-        run = chat_turn(conversation=conversation, user=user, content=content, options=options)
+        run = answering.answer(conversation=conversation, user=user, content=content, options=options)
         turn = Turn.objects.get(pk=run.assistant_turn.pk)
         assert turn.status == Turn.Status.COMPLETE, turn.error
         return turn
@@ -108,11 +108,11 @@ def test_local_generation_stops_when_the_client_goes_away(settings, user, local_
     conversation = conversation_create(owner=user)
 
     async def cancel_after_two_deltas():
-        run = await chat_turn_start(conversation=conversation, user=user, content="Write a long story about a cat.")
+        run = await answering.start(conversation=conversation, user=user, content="Write a long story about a cat.")
         events = run.events()
         deltas = 0
         async for event in events:
-            if isinstance(event, AnswerDelta):
+            if isinstance(event, answering.AnswerDelta):
                 deltas += 1
                 if deltas == 2:
                     break
@@ -126,7 +126,7 @@ def test_local_generation_stops_when_the_client_goes_away(settings, user, local_
 
     # The model server let go of the abandoned answer: the next one is answered.
     settings.CHAT_MAX_ANSWER_TOKENS = 5
-    run = chat_turn(conversation=conversation, user=user, content="Hi")
+    run = answering.answer(conversation=conversation, user=user, content="Hi")
     assert Turn.objects.get(pk=run.assistant_turn.pk).status == Turn.Status.COMPLETE
 
 
@@ -142,10 +142,10 @@ def test_a_model_server_crash_mid_answer_fails_that_answer_and_the_next_is_answe
     restarts = local_model.restarts
 
     async def crash_after_two_deltas():
-        run = await chat_turn_start(conversation=conversation, user=user, content="Write a long story about a cat.")
+        run = await answering.start(conversation=conversation, user=user, content="Write a long story about a cat.")
         deltas = 0
         async for event in run.events():
-            if isinstance(event, AnswerDelta):
+            if isinstance(event, answering.AnswerDelta):
                 deltas += 1
                 if deltas == 2:
                     os.kill(pid, kill_signal)
@@ -169,7 +169,7 @@ def test_a_model_server_crash_mid_answer_fails_that_answer_and_the_next_is_answe
     assert local_model.process.pid != pid
     assert model_server.read_state(local_model.port)["state"] == model_server.UP
     settings.CHAT_MAX_ANSWER_TOKENS = 5
-    run = chat_turn(conversation=conversation, user=user, content="Hi")
+    run = answering.answer(conversation=conversation, user=user, content="Hi")
     assert Turn.objects.get(pk=run.assistant_turn.pk).status == Turn.Status.COMPLETE
 
 

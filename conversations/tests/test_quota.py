@@ -8,18 +8,10 @@ from asgiref.sync import sync_to_async
 from django.core.cache import cache
 from django.utils import timezone
 
-from conversations import errors
+from conversations import answering, errors, services
 from conversations.models import DailyUsage, Turn
 from conversations.selectors import tokens_used_today, usage_by_day
-from conversations.services import (
-    AnswerDelta,
-    chat_turn,
-    chat_turn_begin,
-    chat_turn_start,
-    conversation_create,
-    conversation_delete,
-    turn_stop,
-)
+from conversations.services import conversation_create, conversation_delete
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,8 +27,8 @@ def spent_upstream(fake_upstream) -> int:
 
 def test_each_stored_answer_adds_its_tokens_to_the_days_ledger(fake_upstream, user):
     conversation = conversation_create(owner=user)
-    first = chat_turn(conversation=conversation, user=user, content="hello there").assistant_turn
-    second = chat_turn(conversation=conversation, user=user, content="and again").assistant_turn
+    first = answering.answer(conversation=conversation, user=user, content="hello there").assistant_turn
+    second = answering.answer(conversation=conversation, user=user, content="and again").assistant_turn
 
     usage = DailyUsage.objects.get(user=user, day=timezone.localdate())
     assert usage.prompt_tokens == first.prompt_tokens + second.prompt_tokens > 0
@@ -52,7 +44,7 @@ def test_each_stored_answer_adds_its_tokens_to_the_days_ledger(fake_upstream, us
 def test_deleting_chats_gives_no_tokens_back(fake_upstream, user, settings):
     """Item 10: after spending the quota and deleting the chats, the next message is still refused."""
     conversation = conversation_create(owner=user)
-    chat_turn(conversation=conversation, user=user, content="spend some tokens")
+    answering.answer(conversation=conversation, user=user, content="spend some tokens")
     spent = tokens_used_today(user)
     settings.CHAT_DAILY_TOKEN_QUOTA = spent
     conversation_delete(conversation=conversation)
@@ -60,7 +52,7 @@ def test_deleting_chats_gives_no_tokens_back(fake_upstream, user, settings):
     assert tokens_used_today(user) == spent
     fresh = conversation_create(owner=user)
     with pytest.raises(errors.QuotaExceeded):
-        chat_turn(conversation=fresh, user=user, content="one more")
+        answering.answer(conversation=fresh, user=user, content="one more")
     assert len(fake_upstream.chat_requests) == 1
     assert not fresh.turns.exists()  # refused before anything was stored
 
@@ -68,13 +60,13 @@ def test_deleting_chats_gives_no_tokens_back(fake_upstream, user, settings):
 def test_regenerations_count_every_version_and_the_quota_stops_them(fake_upstream, user, settings):
     """Item 11: every regeneration's tokens count, whatever happens to the versions later."""
     conversation = conversation_create(owner=user)
-    chat_turn(conversation=conversation, user=user, content="write something")
+    answering.answer(conversation=conversation, user=user, content="write something")
     per_answer = tokens_used_today(user)
     settings.CHAT_DAILY_TOKEN_QUOTA = per_answer * 4
     regenerated = 0
     with pytest.raises(errors.QuotaExceeded):
         for _ in range(10):
-            chat_turn(conversation=conversation, user=user, regenerate=True)
+            answering.answer(conversation=conversation, user=user, regenerate=True)
             regenerated += 1
     assert regenerated == 3  # 4 answers use the quota up exactly
     assert tokens_used_today(user) == spent_upstream(fake_upstream) == per_answer * 4
@@ -86,46 +78,49 @@ def test_a_running_answer_holds_tokens_so_a_parallel_start_is_refused(fake_upstr
     """Item 9, in one process: the check counts what running answers may still spend, not only what is stored."""
     settings.CHAT_DAILY_TOKEN_QUOTA = 200
     settings.CHAT_MAX_ANSWER_TOKENS = 512  # a whole answer may cost more than the quota: one runs at a time
+    fake_upstream.behaviour.ttft = 0.5  # still running while the second one asks
     first, second = conversation_create(owner=user), conversation_create(owner=user)
-    run = chat_turn_begin(conversation=first, user=user, content="a long answer please")
+    run = answering.begin(conversation=first, user=user, content="a long answer please")
     assert Turn.objects.get(pk=run.assistant_turn.pk).quota_reserved == 200
 
     with pytest.raises(errors.QuotaExceeded):
-        chat_turn_begin(conversation=second, user=user, content="at the same time")
+        answering.begin(conversation=second, user=user, content="at the same time")
     assert not second.turns.exists()
 
-    run.run()
+    run.wait()
     stored = Turn.objects.get(pk=run.assistant_turn.pk)
     assert stored.quota_reserved is None and stored.status == Turn.Status.COMPLETE
     assert tokens_used_today(user) == stored.total_tokens < 200
-    chat_turn(conversation=second, user=user, content="now there is room")  # the hold was released
+    answering.answer(conversation=second, user=user, content="now there is room")  # the hold was released
 
 
 def test_an_answer_holds_only_what_is_left_and_small_answers_share_the_quota(fake_upstream, user, settings):
     settings.CHAT_MAX_ANSWER_TOKENS = 20
     settings.CHAT_DAILY_TOKEN_QUOTA = 100
+    fake_upstream.behaviour.ttft = 1.0  # all still running while the next ones ask
     conversations = [conversation_create(owner=user) for _ in range(6)]
     runs = []
     for conversation in conversations:
         try:
-            runs.append(chat_turn_begin(conversation=conversation, user=user, content="hi"))
+            runs.append(answering.begin(conversation=conversation, user=user, content="hi"))
         except errors.QuotaExceeded:
             break
     held = [Turn.objects.get(pk=run.assistant_turn.pk).quota_reserved for run in runs]
     assert sum(held) == 100 and len(runs) == 5 and held[:4] == [20, 20, 20, 20], held
     for run in runs:
-        run.run()
+        run.wait()
     assert tokens_used_today(user) <= 100 + 20
 
 
 def test_an_answer_abandoned_by_a_dead_worker_holds_nothing(fake_upstream, user, settings):
     settings.CHAT_DAILY_TOKEN_QUOTA = 200
     first, second = conversation_create(owner=user), conversation_create(owner=user)
-    run = chat_turn_begin(conversation=first, user=user, content="this worker dies")
-    # Its worker is gone: no heartbeat, and the answer is older than the grace period.
+    # Begun on a worker that died at once: stored, never produced, no heartbeat.
+    run = services.turn_begin(conversation=first, user=user, alive=answering.alive, content="this worker dies")
+    # Older than the grace period, and no heartbeat in the cache.
     Turn.objects.filter(pk=run.assistant_turn.pk).update(created_at=timezone.now() - timezone.timedelta(seconds=30))
     cache.clear()
-    chat_turn(conversation=second, user=user, content="still served")
+    answering.answer(conversation=second, user=user, content="still served")
 
 
 def test_a_stopped_answer_counts_what_was_sent_and_written(fake_upstream, user):
@@ -134,11 +129,11 @@ def test_a_stopped_answer_counts_what_was_sent_and_written(fake_upstream, user):
     fake_upstream.behaviour.token_delay = 0.01
 
     async def go():
-        run = await chat_turn_start(conversation=conversation, user=user, content="stop me soon")
-        async for event in run.events():
-            if isinstance(event, AnswerDelta):
-                await sync_to_async(turn_stop)(conversation=conversation)
-        return run
+        answer = await answering.start(conversation=conversation, user=user, content="stop me soon")
+        async for entry in answer.follow():
+            if isinstance(entry.event, answering.AnswerDelta):
+                await sync_to_async(answering.stop_conversation)(conversation)
+        return answer
 
     conversation = conversation_create(owner=user)
     run = asyncio.run(go())

@@ -6,18 +6,10 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
-from conversations import errors
+from conversations import answering, errors
+from conversations.answering.events import AnswerDone, AnswerFailed, merge_tool_call_deltas
 from conversations.models import Turn
-from conversations.services import (
-    AnswerDelta,
-    AnswerDone,
-    AnswerFailed,
-    chat_turn,
-    chat_turn_start,
-    conversation_create,
-    merge_tool_call_deltas,
-    turn_stop,
-)
+from conversations.services import conversation_create
 from conversations.tests.factories import add_turns
 
 SECRET = "sk-test-SECRET-upstream-key-0123456789"
@@ -31,9 +23,9 @@ def conversation(user):
 
 def test_append_sends_system_prompt_and_history_in_order(fake_upstream, conversation, user, other_user):
     foreign = conversation_create(owner=other_user)
-    chat_turn(conversation=foreign, user=other_user, content="bob's secret message")
-    chat_turn(conversation=conversation, user=user, content="first question")
-    run = chat_turn(conversation=conversation, user=user, content="second question")
+    answering.answer(conversation=foreign, user=other_user, content="bob's secret message")
+    answering.answer(conversation=conversation, user=user, content="first question")
+    run = answering.answer(conversation=conversation, user=user, content="second question")
 
     sent = fake_upstream.chat_requests[-1].messages
     answer = fake_upstream.behaviour.reply
@@ -57,7 +49,7 @@ def test_append_sends_system_prompt_and_history_in_order(fake_upstream, conversa
 def test_site_default_system_prompt_when_conversation_has_none(fake_upstream, user, settings):
     settings.CHAT_DEFAULT_SYSTEM_PROMPT = "Site default."
     conversation = conversation_create(owner=user)
-    chat_turn(conversation=conversation, user=user, content="hi")
+    answering.answer(conversation=conversation, user=user, content="hi")
     assert fake_upstream.chat_requests[-1].messages[0] == {"role": "system", "content": "Site default."}
 
 
@@ -65,8 +57,8 @@ def test_failed_answers_are_left_out_of_history(fake_upstream, conversation, use
     fake_upstream.behaviour.fail_status = 400
     fake_upstream.behaviour.fail_count = 1
     with pytest.raises(errors.UpstreamRejected):
-        chat_turn(conversation=conversation, user=user, content="first")
-    chat_turn(conversation=conversation, user=user, content="second")
+        answering.answer(conversation=conversation, user=user, content="first")
+    answering.answer(conversation=conversation, user=user, content="second")
     roles = [m["role"] for m in fake_upstream.chat_requests[-1].messages]
     assert roles == ["system", "user", "user"]
 
@@ -75,13 +67,13 @@ def test_no_transaction_is_open_while_the_model_runs(fake_upstream, conversation
     seen = []
     caller_connection = connection  # the thread-local wrapper of this (the caller's) thread
     fake_upstream.on_request = lambda request: seen.append(caller_connection.in_atomic_block)
-    chat_turn(conversation=conversation, user=user, content="hi")
+    answering.answer(conversation=conversation, user=user, content="hi")
     assert seen == [False]
 
 
 def test_usage_is_counted_approximately_when_upstream_sends_none(fake_upstream, conversation, user):
     fake_upstream.behaviour.include_usage = False
-    run = chat_turn(conversation=conversation, user=user, content="hi there")
+    run = answering.answer(conversation=conversation, user=user, content="hi there")
     assert run.assistant_turn.usage_approximate is True
     assert run.assistant_turn.completion_tokens > 0
     assert run.assistant_turn.prompt_tokens > 0
@@ -104,7 +96,7 @@ def test_failures_keep_the_user_turn_and_store_a_safe_error(fake_upstream, conve
     for name, value in behaviour.items():
         setattr(fake_upstream.behaviour, name, value)
     with pytest.raises(error_class) as caught:
-        chat_turn(conversation=conversation, user=user, content="keep me")
+        answering.answer(conversation=conversation, user=user, content="keep me")
 
     user_turn, answer = conversation.turns.order_by("position")
     assert (user_turn.role, user_turn.content, user_turn.status) == ("user", "keep me", "complete")
@@ -118,7 +110,7 @@ def test_failures_keep_the_user_turn_and_store_a_safe_error(fake_upstream, conve
 
     # Retry answers the same user turn again (no duplicate message); the failed answer stays as a version.
     fake_upstream.behaviour = type(fake_upstream.behaviour)()
-    run = chat_turn(conversation=conversation, user=user, regenerate=True)
+    run = answering.answer(conversation=conversation, user=user, regenerate=True)
     assert run.assistant_turn.status == Turn.Status.COMPLETE
     assert conversation.turns.filter(role="user").count() == 1
     assert list(conversation.turns.filter(role="assistant").values_list("parent_id", "status").order_by("id")) == [
@@ -131,7 +123,7 @@ def test_connection_refused_is_unavailable(settings, conversation, user):
     settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # discard port: nothing listens
     settings.OPENAI_MAX_RETRIES = 0
     with pytest.raises(errors.UpstreamUnavailable):
-        chat_turn(conversation=conversation, user=user, content="hello?")
+        answering.answer(conversation=conversation, user=user, content="hello?")
     assert conversation.turns.get(position=1).content == "hello?"
     assert conversation.turns.get(position=2).status == Turn.Status.FAILED
 
@@ -140,7 +132,7 @@ def test_timeout(fake_upstream, settings, conversation, user):
     settings.OPENAI_TIMEOUT = 0.5
     fake_upstream.behaviour.hang = True
     with pytest.raises(errors.UpstreamTimeout):
-        chat_turn(conversation=conversation, user=user, content="slow")
+        answering.answer(conversation=conversation, user=user, content="slow")
     assert conversation.turns.get(position=2).status == Turn.Status.FAILED
 
 
@@ -148,7 +140,7 @@ def test_sdk_retries_server_errors(fake_upstream, settings, conversation, user):
     settings.OPENAI_MAX_RETRIES = 2
     fake_upstream.behaviour.fail_status = 500
     with pytest.raises(errors.UpstreamError):
-        chat_turn(conversation=conversation, user=user, content="again")
+        answering.answer(conversation=conversation, user=user, content="again")
     assert len(fake_upstream.chat_requests) == 3
 
 
@@ -156,9 +148,9 @@ def test_regenerate_is_refused_while_an_answer_runs(fake_upstream, conversation,
     add_turns(conversation, ("user", "q"))
     add_turns(conversation, ("assistant", ""), status="pending")
     with pytest.raises(errors.ConversationBusy):
-        chat_turn(conversation=conversation, user=user, regenerate=True)
+        answering.answer(conversation=conversation, user=user, regenerate=True)
     with pytest.raises(errors.ConversationBusy):
-        chat_turn(conversation=conversation, user=user, content="another")
+        answering.answer(conversation=conversation, user=user, content="another")
     assert fake_upstream.chat_requests == []
 
 
@@ -167,7 +159,7 @@ def test_context_trimming_keeps_system_and_newest(fake_upstream, settings, conve
     add_turns(conversation, *[("user" if i % 2 else "assistant", f"{i} {long_text}") for i in range(1, 201)])
     settings.CHAT_CONTEXT_TOKENS = 2000
     settings.CHAT_MAX_ANSWER_TOKENS = 200
-    run = chat_turn(conversation=conversation, user=user, content="newest")
+    run = answering.answer(conversation=conversation, user=user, content="newest")
     sent = fake_upstream.chat_requests[-1].messages
     assert sent[0]["content"] == "Be brief."
     assert sent[-1]["content"] == "newest"
@@ -180,16 +172,18 @@ def test_context_trimming_keeps_system_and_newest(fake_upstream, settings, conve
 
 def test_quota_refuses_before_calling_the_model(fake_upstream, settings, conversation, user):
     settings.CHAT_DAILY_TOKEN_QUOTA = 5
-    chat_turn(conversation=conversation, user=user, content="hi")
+    answering.answer(conversation=conversation, user=user, content="hi")
     with pytest.raises(errors.QuotaExceeded):
-        chat_turn(conversation=conversation, user=user, content="more")
+        answering.answer(conversation=conversation, user=user, content="more")
     assert len(fake_upstream.chat_requests) == 1
     assert conversation.turns.count() == 2
 
 
 def test_title_from_first_message(fake_upstream, user):
     conversation = conversation_create(owner=user)
-    chat_turn(conversation=conversation, user=user, content="How do I bake a sourdough bread at home without a scale?")
+    answering.answer(
+        conversation=conversation, user=user, content="How do I bake a sourdough bread at home without a scale?"
+    )
     conversation.refresh_from_db()
     assert conversation.title.startswith("How do I bake")
     assert len(conversation.title) <= 60
@@ -199,7 +193,7 @@ def test_title_from_model_when_enabled(fake_upstream, settings, user):
     settings.CHAT_MODEL_TITLES = True
     conversation = conversation_create(owner=user)
     fake_upstream.behaviour.reply = "Greetings and salutations"
-    chat_turn(conversation=conversation, user=user, content="hello there, how are you")
+    answering.answer(conversation=conversation, user=user, content="hello there, how are you")
     conversation.refresh_from_db()
     assert conversation.title == "Greetings and salutations"
     title_request = fake_upstream.chat_requests[-1]
@@ -209,26 +203,24 @@ def test_title_from_model_when_enabled(fake_upstream, settings, user):
 def test_model_title_never_overwrites_a_user_rename(fake_upstream, settings, user):
     settings.CHAT_MODEL_TITLES = True
     conversation = conversation_create(owner=user, title="My own name")
-    chat_turn(conversation=conversation, user=user, content="hello")
+    answering.answer(conversation=conversation, user=user, content="hello")
     conversation.refresh_from_db()
     assert conversation.title == "My own name"
 
 
 def _collect(conversation, user, *, stop_after=None, cancel_after=None):
     async def go():
-        run = await chat_turn_start(conversation=conversation, user=user, content="stream please")
+        answer = await answering.start(conversation=conversation, user=user, content="stream please")
         events = []
-        agen = run.events()
-        async for event in agen:
-            events.append(event)
-            deltas = sum(isinstance(e, AnswerDelta) for e in events)
+        async for entry in answer.follow():
+            events.append(entry.event)
+            deltas = sum(isinstance(e, answering.AnswerDelta) for e in events)
             if stop_after is not None and deltas == stop_after:
                 from asgiref.sync import sync_to_async
 
-                await sync_to_async(turn_stop)(conversation=conversation)
+                await sync_to_async(answering.stop_conversation)(conversation)
             if cancel_after is not None and deltas == cancel_after:
-                await agen.aclose()
-                break
+                answering.stop(answer.turn_id)  # what a /v1 stream does when its client leaves
         return events
 
     return asyncio.run(go())
@@ -252,12 +244,12 @@ def test_a_stop_requested_from_another_worker_reaches_the_running_answer(fake_up
     fake_upstream.behaviour.token_delay = 0.02  # 6 s of answer
 
     async def go():
-        run = await chat_turn_start(conversation=conversation, user=user, content="stream please")
+        answer = await answering.start(conversation=conversation, user=user, content="stream please")
         events = []
-        async for event in run.events():
-            events.append(event)
-            if sum(isinstance(e, AnswerDelta) for e in events) == 1:
-                await cache.aset(f"chat:stop:{run.assistant_turn.pk}", True)  # not this process's local signal
+        async for entry in answer.follow():
+            events.append(entry.event)
+            if sum(isinstance(e, answering.AnswerDelta) for e in events) == 1:
+                await cache.aset(f"chat:stop:{answer.turn_id}", True)  # as another worker's Stop leaves it
         return events
 
     events = asyncio.run(go())
@@ -306,7 +298,7 @@ def test_stale_running_answer_is_failed_and_the_chat_goes_on(fake_upstream, conv
     add_turns(conversation, ("user", "q"), created_at=long_ago)
     add_turns(conversation, ("assistant", ""), status="pending", created_at=long_ago)
 
-    run = chat_turn(conversation=conversation, user=user, content="still there?")
+    run = answering.answer(conversation=conversation, user=user, content="still there?")
     assert run.assistant_turn.status == Turn.Status.COMPLETE
     assert Turn.objects.get(conversation=conversation, position=2).status == Turn.Status.FAILED
 

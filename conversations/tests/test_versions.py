@@ -9,8 +9,9 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from conversations import answering
 from conversations.models import Conversation, Feedback, Turn
-from conversations.services import chat_turn, conversation_create, turn_stop
+from conversations.services import conversation_create
 from conversations.tests.api_helpers import assert_error
 from conversations.tests.factories import conversation_with_history
 
@@ -34,7 +35,7 @@ def texts(turns):
 def test_regenerate_keeps_every_version_and_switching_back_shows_the_first(key_client, user, fake_upstream):
     conversation = conversation_create(owner=user)
     fake_upstream.behaviour.reply = "first answer"
-    first = chat_turn(conversation=conversation, user=user, content="question").assistant_turn
+    first = answering.answer(conversation=conversation, user=user, content="question").assistant_turn
     Feedback.objects.create(turn=first, rating=1, comment="good")
     for reply in ("second answer", "third answer"):
         fake_upstream.behaviour.reply = reply
@@ -70,7 +71,7 @@ def test_regenerate_keeps_every_version_and_switching_back_shows_the_first(key_c
     assert answers.count() == 3 and key_client.get("/api/v1/usage/").json()["tokens_today"] == spent
 
     # A new message continues the branch shown, and the model is sent exactly that branch.
-    chat_turn(conversation=conversation, user=user, content="follow-up")
+    answering.answer(conversation=conversation, user=user, content="follow-up")
     sent = [m["content"] for m in fake_upstream.chat_requests[-1].messages[1:]]
     assert sent == ["question", "first answer", "follow-up"]
 
@@ -79,7 +80,7 @@ def test_editing_the_first_message_forks_the_chat_and_both_branches_stay(key_cli
     conversation = conversation_create(owner=user)
     for number in (1, 2, 3):
         fake_upstream.behaviour.reply = f"answer {number}"
-        chat_turn(conversation=conversation, user=user, content=f"question {number}")
+        answering.answer(conversation=conversation, user=user, content=f"question {number}")
     original = branch(key_client, conversation)
     assert len(original) == 6
 
@@ -113,9 +114,9 @@ def test_editing_the_first_message_forks_the_chat_and_both_branches_stay(key_cli
 
 def test_edit_and_switch_refuse_what_is_not_theirs_to_change(key_client, user, fake_upstream):
     conversation = conversation_create(owner=user)
-    run = chat_turn(conversation=conversation, user=user, content="question")
+    run = answering.answer(conversation=conversation, user=user, content="question")
     other = conversation_create(owner=user)
-    other_run = chat_turn(conversation=other, user=user, content="elsewhere")
+    other_run = answering.answer(conversation=other, user=user, content="elsewhere")
     url = f"/api/v1/conversations/{conversation.pk}"
     # An answer is not a message to edit; a turn of another conversation is not found here.
     answer_url = f"{url}/turns/{run.assistant_turn.pk}/edit/"
@@ -133,12 +134,12 @@ def test_edit_and_switch_refuse_what_is_not_theirs_to_change(key_client, user, f
 def test_stop_then_regenerate_gives_a_complete_answer(user, fake_upstream):
     """The stop flag of a stopped answer must not stop the next version (it once did, for 10 minutes)."""
     conversation = conversation_create(owner=user)
-    run = chat_turn(conversation=conversation, user=user, content="Tell me a long story")
+    run = answering.answer(conversation=conversation, user=user, content="Tell me a long story")
     # Stop arrives after the answer was stored: the flag is left in the cache for the stopped turn.
-    turn_stop(conversation=conversation)
+    answering.stop_conversation(conversation)
     Turn.objects.filter(pk=run.assistant_turn.pk).update(status=Turn.Status.CANCELLED)
     fake_upstream.behaviour.reply = "a complete second story"
-    again = chat_turn(conversation=conversation, user=user, regenerate=True)
+    again = answering.answer(conversation=conversation, user=user, regenerate=True)
     assert again.assistant_turn.pk != run.assistant_turn.pk
     stored = Turn.objects.get(pk=again.assistant_turn.pk)
     assert (stored.status, stored.content) == (Turn.Status.COMPLETE, "a complete second story")
@@ -147,14 +148,14 @@ def test_stop_then_regenerate_gives_a_complete_answer(user, fake_upstream):
 def test_stop_during_an_answer_then_regenerate_completes(key_client, user, fake_upstream):
     from django.core.cache import cache
 
-    from conversations.services import chat_turn_begin
+    from conversations import answering
 
     conversation = conversation_create(owner=user)
     fake_upstream.behaviour.token_delay = 0.05
     fake_upstream.behaviour.reply = " ".join(f"word{i}" for i in range(40))
-    run = chat_turn_begin(conversation=conversation, user=user, content="Tell me a long story")
-    assert turn_stop(conversation=conversation).pk == run.assistant_turn.pk  # Stop while it is being written
-    run.run()
+    run = answering.begin(conversation=conversation, user=user, content="Tell me a long story")
+    assert answering.stop_conversation(conversation).pk == run.assistant_turn.pk  # Stop while it is being written
+    run.log.finished.wait()
     first = Turn.objects.get(pk=run.assistant_turn.pk)
     assert first.status == Turn.Status.CANCELLED and len(first.content.split()) < 40
     assert cache.get(f"chat:stop:{first.pk}") is None  # cleared once the answer was stored
@@ -167,9 +168,9 @@ def test_stop_during_an_answer_then_regenerate_completes(key_client, user, fake_
 def test_exports_hold_the_tree_as_json_and_the_branch_shown_as_markdown(key_client, user, fake_upstream):
     conversation = conversation_create(owner=user, title="Forked")
     fake_upstream.behaviour.reply = "old answer"
-    chat_turn(conversation=conversation, user=user, content="question")
+    answering.answer(conversation=conversation, user=user, content="question")
     fake_upstream.behaviour.reply = "new answer"
-    chat_turn(conversation=conversation, user=user, regenerate=True)
+    answering.answer(conversation=conversation, user=user, regenerate=True)
     url = f"/api/v1/conversations/{conversation.pk}/export/"
     document = key_client.get(url, {"format": "json"}).json()
     assert [t["content"] for t in document["turns"]] == ["question", "old answer", "new answer"]
@@ -182,8 +183,8 @@ def test_exports_hold_the_tree_as_json_and_the_branch_shown_as_markdown(key_clie
 
 def test_the_page_shows_the_version_switcher(authenticated_client, user, fake_upstream):
     conversation = conversation_create(owner=user)
-    chat_turn(conversation=conversation, user=user, content="question")
-    chat_turn(conversation=conversation, user=user, regenerate=True)
+    answering.answer(conversation=conversation, user=user, content="question")
+    answering.answer(conversation=conversation, user=user, regenerate=True)
     html = authenticated_client.get(conversation.get_absolute_url()).content.decode()
     assert html.count('class="turn-versions"') == 1
     assert "2 / 2" in html and 'aria-label="Version 2 of 2"' in html
@@ -227,8 +228,8 @@ def test_page_list_and_append_cost_the_same_whatever_the_turns_and_versions(
         conversation = _conversation_with_versions(user, turns, siblings)
         page = _count_queries(lambda c=conversation: authenticated_client.get(c.get_absolute_url()))
         listed = _count_queries(lambda c=conversation: key_client.get(f"/api/v1/conversations/{c.pk}/turns/"))
-        append = _count_queries(lambda c=conversation: chat_turn(conversation=c, user=user, content="more"))
-        regenerate = _count_queries(lambda c=conversation: chat_turn(conversation=c, user=user, regenerate=True))
+        append = _count_queries(lambda c=conversation: answering.answer(conversation=c, user=user, content="more"))
+        regenerate = _count_queries(lambda c=conversation: answering.answer(conversation=c, user=user, regenerate=True))
         counts.append((page, listed, append, regenerate))
     assert counts[0] == counts[1], counts
 

@@ -105,7 +105,9 @@ def server(_fake_upstream_server):
         "OPENAI_BASE_URL": _fake_upstream_server.base_url,
         "OPENAI_API_KEY": "sk-test-SECRET-upstream-key-0123456789",
         "OPENAI_MODEL": "fake-model",
-        "CHAT_MODELS": "fake-model,fake-model-mini",  # the model picker offers both (test_model_picker.py)
+        # The model picker offers these (test_model_picker.py); the third may call server tools (test_tool_steps.py).
+        "CHAT_MODELS": "fake-model,fake-model-mini,fake-tool-model",
+        "CHAT_TOOL_MODELS": "fake-tool-model",
         "OPENAI_MAX_RETRIES": "0",
         "OPENAI_TIMEOUT": "10",
         "REDIS_URL": "",

@@ -30,7 +30,8 @@ def test_the_picked_model_answers_on_a_new_and_an_existing_chat(make_page, serve
     # A new chat shows the site default; the picker is a labelled native select.
     assert shown_model(page) == "fake-model"
     assert page.get_by_label("Model", exact=True).evaluate("element => element.id") == "model-picker"
-    assert page.locator("#model-picker option").all_inner_texts() == ["fake-model", "fake-model-mini"]
+    offered = ["fake-model", "fake-model-mini", "fake-tool-model"]
+    assert page.locator("#model-picker option").all_inner_texts() == offered
 
     # Chosen from the keyboard on the new chat: the chat is created with it and it answers.
     page.focus("#model-picker")

@@ -6,8 +6,9 @@ import httpx2 as httpx
 import pytest
 from django.conf import settings
 
+from conversations import answering
 from conversations.models import Turn
-from conversations.services import chat_turn, conversation_create
+from conversations.services import conversation_create
 from tests.servers import upstream_env
 from tests.support import assert_error_shape, requires_postgresql
 
@@ -42,7 +43,7 @@ def asgi_server(uvicorn_server, fake_upstream):
 
 def test_headers_csrf_ownership_and_errors_over_asgi(asgi_server, fake_upstream, user, other_user, password):
     conversation = conversation_create(owner=user, title="alice's")
-    chat_turn(conversation=conversation, user=user, content="alice's question")
+    answering.answer(conversation=conversation, user=user, content="alice's question")
     fake_upstream.requests.clear()
     with httpx.Client(base_url=asgi_server.base_url, timeout=30) as alice, \
             httpx.Client(base_url=asgi_server.base_url, timeout=30) as bob:

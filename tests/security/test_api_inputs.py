@@ -13,8 +13,9 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
+from conversations import answering
 from conversations.models import Conversation, Feedback, Turn
-from conversations.services import chat_turn, conversation_create
+from conversations.services import conversation_create
 from tests.support import assert_error_shape
 
 # Refused requests never reach the model, so most tests run in a rolled-back transaction; the ones that
@@ -194,7 +195,7 @@ def test_bad_query_parameters_are_4xx(key_client, conversation, query):
     {"rating": 1, "comment": "x" * 100_000}, {"rating": 1, "comment": 5},
 ])
 def test_bad_feedback_is_400(fake_upstream, key_client, user, conversation, body):
-    run = chat_turn(conversation=conversation, user=user, content="question")
+    run = answering.answer(conversation=conversation, user=user, content="question")
     for turn in (run.assistant_turn, run.user_turn):
         assert_error_shape(key_client.post(f"/api/v1/turns/{turn.pk}/feedback/", body, format="json"), 400)
     assert Feedback.objects.count() == 0
@@ -202,7 +203,7 @@ def test_bad_feedback_is_400(fake_upstream, key_client, user, conversation, body
 
 @calls_the_model
 def test_feedback_on_a_question_is_400(fake_upstream, key_client, user, conversation):
-    run = chat_turn(conversation=conversation, user=user, content="question")
+    run = answering.answer(conversation=conversation, user=user, content="question")
     assert_error_shape(key_client.post(f"/api/v1/turns/{run.user_turn.pk}/feedback/", {"rating": 1}, format="json"),
                        400)
     assert Feedback.objects.count() == 0
@@ -286,8 +287,10 @@ def test_message_body_cannot_set_role_position_status_or_conversation(
 
 @calls_the_model
 def test_feedback_body_cannot_move_to_another_turn(fake_upstream, key_client, user, other_user, conversation):
-    mine = chat_turn(conversation=conversation, user=user, content="q").assistant_turn
-    bobs = chat_turn(conversation=conversation_create(owner=other_user), user=other_user, content="q").assistant_turn
+    mine = answering.answer(conversation=conversation, user=user, content="q").assistant_turn
+    bobs = answering.answer(
+        conversation=conversation_create(owner=other_user), user=other_user, content="q"
+    ).assistant_turn
     response = key_client.post(f"/api/v1/turns/{mine.pk}/feedback/",
                                {"rating": -1, "turn": bobs.pk, "turn_id": bobs.pk, "id": 777}, format="json")
     assert response.status_code == 200, response.content
@@ -339,7 +342,7 @@ def csrf_token(client) -> str:
 @pytest.fixture
 def csrf_world(fake_upstream, user, password):
     conversation = conversation_create(owner=user, title="mine")
-    run = chat_turn(conversation=conversation, user=user, content="question")
+    run = answering.answer(conversation=conversation, user=user, content="question")
     key, _ = ApiKey.generate(user=user, name="old")
     fake_upstream.requests.clear()
     return conversation, run.assistant_turn, key

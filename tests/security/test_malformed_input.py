@@ -2,7 +2,8 @@
 
 import pytest
 
-from conversations.services import chat_turn, conversation_create
+from conversations import answering
+from conversations.services import conversation_create
 from tests.support import assert_error_shape
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +33,7 @@ def test_page_size_must_be_ascii_digits_in_range(key_client, user, value):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_history_fragment_refuses_nul_and_overflowing_cursors(authenticated_client, user, fake_upstream):
-    chat_turn(conversation=conversation_create(owner=user), user=user, content="hello")
+    answering.answer(conversation=conversation_create(owner=user), user=user, content="hello")
     assert authenticated_client.get("/c/history/", {"q": "a\x00b"}).status_code == 400
     overflowing = "9999-12-31T23:59:59-23:59|00000000-0000-0000-0000-000000000000"
     assert authenticated_client.get("/c/history/", {"cursor": overflowing}).status_code == 404

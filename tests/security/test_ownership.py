@@ -23,10 +23,11 @@ from django.urls import URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
+from conversations import answering
 from conversations.attachments import attachment_create, bind
 from conversations.models import Attachment, Conversation, Feedback, Folder, ReviewLog, ShareLink, Turn
 from conversations.organizing import folder_create
-from conversations.services import chat_turn, conversation_create, feedback_set
+from conversations.services import conversation_create, feedback_set
 from conversations.sharing import share_link_create, share_link_revoke
 from tests.support import assert_error_shape
 
@@ -135,12 +136,12 @@ def test_every_id_route_is_covered():
 def world(fake_upstream, user, other_user, password):
     """Alice's conversation with a complete exchange, feedback and an API key; Bob's own conversation and key."""
     conversation = conversation_create(owner=user, title="alice's chat", system_prompt="alice's prompt")
-    run = chat_turn(conversation=conversation, user=user, content="alice's private question")
+    run = answering.answer(conversation=conversation, user=user, content="alice's private question")
     feedback_set(turn=run.assistant_turn, rating=1, comment="alice's comment")
     alice_key, _ = ApiKey.generate(user=user, name="alice's key")
     alice_file = attachment_create(owner=user, upload=SimpleUploadedFile("alice.txt", b"alice's private notes"))
     bob_conversation = conversation_create(owner=other_user, title="bob's chat")
-    bob_run = chat_turn(conversation=bob_conversation, user=other_user, content="bob's question")
+    bob_run = answering.answer(conversation=bob_conversation, user=other_user, content="bob's question")
     _, bob_raw_key = ApiKey.generate(user=other_user, name="bob's key")
     alice_link = share_link_create(conversation=conversation, display_name="alice")
     bob_link = share_link_create(conversation=bob_conversation)

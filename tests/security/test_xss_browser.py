@@ -15,7 +15,8 @@ from django.test import Client
 from playwright.sync_api import sync_playwright
 
 from accounts.models import User
-from conversations.services import chat_turn, conversation_create, conversation_update
+from conversations import answering
+from conversations.services import conversation_create, conversation_update
 from tests.browser.helpers import ARTIFACTS, launch_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -75,7 +76,7 @@ def hostile_data(fake_upstream, user, make_user):
     fake_upstream.behaviour.reply = HOSTILE_ANSWER
     chat = conversation_create(owner=user)
     for payload in PAYLOADS[:8]:
-        chat_turn(conversation=chat, user=user, content=payload)
+        answering.answer(conversation=chat, user=user, content=payload)
     conversation_update(conversation=chat, title=PAYLOADS[1])
     titled = []
     for payload in PAYLOADS:
@@ -84,7 +85,7 @@ def hostile_data(fake_upstream, user, make_user):
     messages_only = conversation_create(owner=user, title="messages")
     fake_upstream.behaviour.reply = "plain answer"
     for payload in PAYLOADS[8:]:
-        chat_turn(conversation=messages_only, user=user, content=payload)
+        answering.answer(conversation=messages_only, user=user, content=payload)
     fake_upstream.behaviour.reply = HOSTILE_ANSWER
     make_user("root", is_staff=True, is_superuser=True)
     return chat, messages_only, titled

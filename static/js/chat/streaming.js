@@ -11,6 +11,7 @@ import {
   finishLocally, markInterrupted, nearBottom, newTurnElement, renderStreaming, replaceWithServerTurn, scrollToBottom,
   turnsEl,
 } from "./turns.js";
+import { showToolStep } from "./tools.js";
 import { csrfToken, strings } from "../util.js";
 
 async function* readEvents(response) {
@@ -63,6 +64,7 @@ export async function streamAnswer(path, body, { userEl = null, replaceEl = null
   let answerEl = null;
   let text = "";
   let finished = false;
+  const shownSteps = new Set();
   try {
     let response;
     try {
@@ -108,6 +110,11 @@ export async function streamAnswer(path, body, { userEl = null, replaceEl = null
           text += data.text;
           renderStreaming(answerEl, text);
           if (follow) requestAnimationFrame(scrollToBottom);
+        } else if (name === "tool_result") {
+          // A step of the answer ran on the server: it is stored above the answer, which starts again.
+          showToolStep(answerEl, data, shownSteps);
+          text = "";
+          renderStreaming(answerEl, text);
         } else if (name === "done" || name === "error") {
           finished = true;
           try {

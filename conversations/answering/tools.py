@@ -1,0 +1,205 @@
+"""Server tools: what the model may ask the server to run in the middle of an answer (the tool loop, run.py).
+
+Each tool is a class with the same small interface (a name, a description, a JSON schema for its arguments and
+an async `call`), registered by name. The tool loop runs a call with the tool's timeout and caps its result;
+a tool that raises, times out or gets bad arguments answers the model with an error result, never a failed
+answer. Which tools are offered: `CHAT_SERVER_TOOLS` (names), to the models in `CHAT_TOOL_MODELS` (a model
+server that cannot call tools refuses a request that offers them).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import math
+import operator
+import time
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from django.conf import settings
+
+from conversations.messages import ToolCall
+
+
+class ToolError(Exception):
+    """A tool could not do what was asked; its message is what the model reads."""
+
+
+class ServerTool:
+    name: ClassVar[str]
+    description: ClassVar[str]
+    parameters: ClassVar[dict[str, Any]]
+    timeout: ClassVar[float] = 10.0
+    max_result_chars: ClassVar[int] = 8_000
+
+    async def call(self, arguments: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def spec(self) -> dict[str, Any]:
+        """The tool as a Chat Completions `tools` entry."""
+        return {"type": "function", "function": {
+            "name": self.name, "description": self.description, "parameters": self.parameters,
+        }}
+
+
+REGISTRY: dict[str, ServerTool] = {}
+
+
+def register(tool: type[ServerTool]) -> type[ServerTool]:
+    REGISTRY[tool.name] = tool()
+    return tool
+
+
+def offered(model: str) -> dict[str, ServerTool]:
+    """The server tools offered to this model (none to a model not known to call tools)."""
+    if model not in settings.CHAT_TOOL_MODELS:
+        return {}
+    return {name: REGISTRY[name] for name in settings.CHAT_SERVER_TOOLS if name in REGISTRY}
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    result: str
+    is_error: bool
+    seconds: float
+
+
+async def run(tool: ServerTool | None, call: ToolCall) -> ToolOutcome:
+    """Run one call: its arguments parsed, within the tool's timeout, its result capped. Never raises."""
+    started = time.monotonic()
+
+    def outcome(result: str, is_error: bool) -> ToolOutcome:
+        return ToolOutcome(result, is_error, time.monotonic() - started)
+
+    name = call["function"]["name"]
+    if tool is None:
+        return outcome(f"Error: there is no tool named {name!r}.", True)
+    try:
+        arguments = json.loads(call["function"]["arguments"] or "{}")
+        if not isinstance(arguments, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        return outcome("Error: the arguments are not a JSON object.", True)
+    try:
+        async with asyncio.timeout(tool.timeout):
+            result = await tool.call(arguments)
+    except TimeoutError:
+        return outcome(f"Error: the tool {name} took longer than {tool.timeout:g} s and was stopped.", True)
+    except ToolError as exc:
+        return outcome(f"Error: {exc}", True)
+    except Exception as exc:  # a tool's bug is the model's error result, not a failed answer
+        return outcome(f"Error: the tool {name} failed ({type(exc).__name__}).", True)
+    if len(result) > tool.max_result_chars:
+        result = result[: tool.max_result_chars] + f"\n[cut at {tool.max_result_chars} characters]"
+    return outcome(result, False)
+
+
+# --- Built-in tools ---------------------------------------------------------------------------------------
+
+_BINARY: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+}
+_UNARY: dict[type, Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    name: getattr(math, name) for name in (
+        "sqrt", "exp", "log", "log10", "log2", "sin", "cos", "tan", "asin", "acos", "atan", "floor", "ceil",
+        "factorial", "degrees", "radians",
+    )
+} | {"abs": abs, "round": round, "min": min, "max": max}
+_CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
+MAX_EXPRESSION_CHARS = 500
+MAX_EXPONENT = 10_000
+MAX_FACTORIAL = 1_000
+
+
+def evaluate(expression: str) -> int | float:
+    """Arithmetic only: numbers, + - * / // % **, parentheses, a few math functions and constants. No names,
+    attributes or calls beyond those; exponents and factorials bounded (no CPU or memory bombs)."""
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise ToolError(f"the expression is longer than {MAX_EXPRESSION_CHARS} characters.")
+    try:
+        tree = ast.parse(expression.replace("^", "**"), mode="eval")
+    except SyntaxError:
+        raise ToolError("that is not an arithmetic expression.") from None
+
+    def value(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return value(node.body)
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return node.value
+        if isinstance(node, ast.Name) and node.id in _CONSTANTS:
+            return _CONSTANTS[node.id]
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+            return _UNARY[type(node.op)](value(node.operand))
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            left, right = value(node.left), value(node.right)
+            if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
+                raise ToolError(f"exponents above {MAX_EXPONENT} are not computed.")
+            return _BINARY[type(node.op)](left, right)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
+                and not node.keywords):
+            arguments = [value(argument) for argument in node.args]
+            if node.func.id == "factorial" and arguments and abs(arguments[0]) > MAX_FACTORIAL:
+                raise ToolError(f"factorials above {MAX_FACTORIAL}! are not computed.")
+            return _FUNCTIONS[node.func.id](*arguments)
+        raise ToolError(f"{ast.unparse(node)!r} is not allowed: only numbers, operators and math functions.")
+
+    try:
+        result = value(tree)
+    except ZeroDivisionError:
+        raise ToolError("division by zero.") from None
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise ToolError(f"cannot compute that ({exc}).") from None
+    if isinstance(result, int) and result.bit_length() > 4_000:
+        raise ToolError("the result has more than 1,200 digits.")
+    return result
+
+
+@register
+class Calculator(ServerTool):
+    name = "calculator"
+    description = (
+        "Evaluate an arithmetic expression exactly, e.g. '(17.5 * 3) / 4' or 'sqrt(2) ** 10'. Supports + - * / "
+        "// % ** (or ^), parentheses, pi, e, and sqrt, exp, log, log10, log2, sin, cos, tan, asin, acos, atan, "
+        "floor, ceil, factorial, abs, round, min, max."
+    )
+    parameters = {
+        "type": "object",
+        "properties": {"expression": {"type": "string", "description": "The expression to evaluate."}},
+        "required": ["expression"],
+        "additionalProperties": False,
+    }
+    timeout = 2.0
+
+    async def call(self, arguments: dict[str, Any]) -> str:
+        expression = arguments.get("expression")
+        if not isinstance(expression, str) or not expression.strip():
+            raise ToolError("give the expression to evaluate as a string.")
+        return repr(evaluate(expression))
+
+
+@register
+class CurrentTime(ServerTool):
+    name = "current_time"
+    description = "The current date and time, in the given IANA time zone (e.g. 'Asia/Seoul') or the site's own."
+    parameters = {
+        "type": "object",
+        "properties": {"timezone": {"type": "string", "description": "An IANA time zone name."}},
+        "additionalProperties": False,
+    }
+    timeout = 2.0
+
+    async def call(self, arguments: dict[str, Any]) -> str:
+        name = arguments.get("timezone") or settings.TIME_ZONE
+        try:
+            zone = zoneinfo.ZoneInfo(str(name))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ToolError(f"unknown time zone {name!r}.") from None
+        now = datetime.now(zone)
+        return f"{now:%A %Y-%m-%d %H:%M:%S} ({name}, UTC{now:%z})"
