@@ -182,3 +182,23 @@ def test_tool_choice_include_and_empty_tools(client, fake_upstream):  # noqa: F8
     plain = client.responses.create(model="fake-model", input="Hi", tools=[], tool_choice="auto")
     assert plain.output_text == fake_upstream.behaviour.reply
     assert not {"tools", "tool_choice"} & set(fake_upstream.chat_requests[-1].body)
+
+
+def test_server_tools_stay_on_the_server(client, settings, fake_upstream):  # noqa: F811
+    """On a model with server tools, the server runs them: the client sees one response with the final text, no
+    function_call item; a client's own tools replace them and go back to the client."""
+    settings.CHAT_TOOL_MODELS = ["fake-model"]
+    settings.CHAT_SERVER_TOOLS = ["calculator"]
+    fake_upstream.behaviour.tool_script = [("calculator", json.dumps({"expression": "6 * 7"}))]
+    events = list(client.responses.create(model="fake-model", input="6*7?", stream=True))
+    assert not [event for event in events if "function_call" in event.type or (
+        event.type == "response.output_item.added" and event.item.type == "function_call")]
+    created, completed = events[0].response, events[-1].response
+    assert completed.output_text == fake_upstream.behaviour.reply and created.id == completed.id
+    assert [item.type for item in completed.output] == ["message"]
+    assert Turn.objects.filter(role="tool", content="42").count() == 1
+
+    fake_upstream.behaviour.tool_script = []  # the model calls the first tool it is offered
+    response = client.responses.create(model="fake-model", input="Weather?", tools=[WEATHER_TOOL])
+    assert [item.name for item in response.output] == ["get_weather"]
+    assert [tool["function"]["name"] for tool in fake_upstream.chat_requests[-1].body["tools"]] == ["get_weather"]
