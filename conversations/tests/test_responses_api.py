@@ -81,8 +81,16 @@ def test_cut_answers_are_incomplete(client, fake_upstream):  # noqa: F811
 def test_refusals_and_other_users(client, live_asgi, other_user, fake_upstream):  # noqa: F811
     mine = client.responses.create(model="fake-model", input="mine")
     refused = [
-        ({"store": False}, "store"), ({"tools": [{"type": "web_search"}]}, "tools"),
-        ({"text": {"format": {"type": "json_object"}}}, "text"), ({"text": {"format": "json"}}, "text"),
+        ({"tools": [{"type": "web_search"}]}, "tools"), ({"tools": [{"type": "function"}]}, "tools"),
+        ({"tool_choice": "required"}, "tool_choice"), ({"tool_choice": {"type": "file_search"}}, "tool_choice"),
+        ({"tools": [{"type": "function", "name": "f"}], "tool_choice": {"type": "function", "name": "g"}},
+         "tool_choice"),
+        ({"text": {"format": {"type": "xml"}}}, "text"), ({"text": {"format": "json"}}, "text"),
+        ({"text": {"format": {"type": "json_schema", "name": "x"}}}, "text"),
+        ({"reasoning": {"summary": "auto"}}, "reasoning"), ({"reasoning": {"effort": "max"}}, "reasoning"),
+        ({"include": ["everything"]}, "include"), ({"include": ["message.output_text.logprobs"]}, "include"),
+        ({"input": [{"type": "reasoning", "summary": []}]}, "input"),
+        ({"input": [{"type": "function_call_output", "output": "no call id"}]}, "input"),
         ({"max_output_tokens": 10**6}, "max_output_tokens"), ({"max_output_tokens": 15}, "max_output_tokens"),
         ({"colour": "red"}, "colour"), ({"instructions": "x" * 20_000}, "instructions"),
     ]

