@@ -4,6 +4,8 @@ Turn-creating views answer JSON, or, when a stream is asked for, start the answe
 and stream its events (streaming.py).
 """
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.http import HttpResponse
 from django.utils.http import content_disposition_header
@@ -54,7 +56,7 @@ def answer_schema(*, summary: str, description: str, request, json_status: int):
     )
 
 
-def settle_running(turns: list[dict]) -> None:
+def settle_running(turns: Iterable[dict]) -> None:
     """A read that shows a pending answer asks whether it is still being written (as a follower of its stream
     does), so a crashed worker's answer reads failed on every path at the same moment."""
     for data in turns:
