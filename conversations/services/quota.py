@@ -22,13 +22,13 @@ if TYPE_CHECKING:
 Liveness = Callable[[Iterable[tuple[int, datetime]]], set[int]]
 
 
-def quota_reserve(user: User, *, alive: Liveness, context_tokens: int, content: str = "") -> int | None:
+def quota_reserve(user: User, *, alive: Liveness, context_tokens: int, input_tokens: int = 0) -> int | None:
     """Admit one more answer against the user's daily token quota, and hold tokens for it while it runs.
 
     Call inside the turn-start transaction: the user's row of the usage ledger is locked, so parallel
     starts (any worker) are admitted one after another. What is spent (the ledger) plus what running
-    answers hold must leave room; the new answer holds its likely cost (the conversation so far, the new
-    message and a whole answer), at most what is left. Returns the tokens held (None without a quota);
+    answers hold must leave room; the new answer holds its likely cost (the conversation so far, what is sent
+    now: the message and the text of its documents, and a whole answer), at most what is left. Returns the tokens held (None without a quota);
     QuotaExceeded if nothing is left. An answer can exceed what it holds only by a prompt longer than
     estimated, so a day ends at most about one answer over the quota.
     """
@@ -37,9 +37,10 @@ def quota_reserve(user: User, *, alive: Liveness, context_tokens: int, content: 
         return None
     usage, _ = DailyUsage.objects.select_for_update().get_or_create(user=user, day=timezone.localdate())
     left = quota - usage.total_tokens - _tokens_held(user, alive)
-    if left <= 0:
+    # What will surely be sent (the documents of this message included) must fit; the answer's length may not.
+    if left <= 0 or input_tokens > left:
         raise errors.QuotaExceeded(retry_after=_seconds_to_midnight())
-    estimate = context_tokens + len(content) // 3 + settings.CHAT_MAX_ANSWER_TOKENS
+    estimate = context_tokens + input_tokens + settings.CHAT_MAX_ANSWER_TOKENS
     return min(estimate, left)
 
 

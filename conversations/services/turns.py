@@ -162,7 +162,9 @@ def _begin_append(
             content = "".join(message["content"] for message in inputs)
             if files:  # the digest of a message with files covers them (conversations.digests)
                 inputs[0]["attachments"] = [file.sha256 for file in files]
-            reserved = quota_reserve(user, alive=alive, context_tokens=tokens_so_far(parent), content=content)
+            reserved = quota_reserve(
+                user, alive=alive, context_tokens=tokens_so_far(parent), input_tokens=_input_tokens(content, files)
+            )
             model = conversation.model or llm.get_backend().default_model
             user_turn, assistant_turn, added = _create_turns(conversation, parent, inputs, now, model, reserved)
             attachments.bind(files or [], user_turn)
@@ -179,6 +181,15 @@ def _begin_append(
         conversation, user_turn, assistant_turn, model, user_turn.pk, auto_titled=auto_titled,
         answer_parent_digest=user_turn.digest,
     )
+
+
+def _input_tokens(content: str, files: list[Attachment] | None = None) -> int:
+    """What a new message will cost as a prompt: its text, its documents' text and its images (quota admission
+    counts it before anything is stored)."""
+    tokens = len(content) // 3
+    for file in files or ():
+        tokens += llm.IMAGE_TOKENS if file.kind == Attachment.Kind.IMAGE else llm.approximate_tokens(file.text)
+    return tokens
 
 
 def _answer_to_redo(conversation: Conversation, answer_id: int | None) -> tuple[Turn, Turn]:
@@ -236,7 +247,9 @@ def _begin_edit(
             )
             if old is None:
                 raise errors.NothingToEdit()
-            reserved = quota_reserve(user, alive=alive, context_tokens=tokens_so_far(old.parent), content=content)
+            reserved = quota_reserve(
+                user, alive=alive, context_tokens=tokens_so_far(old.parent), input_tokens=_input_tokens(content)
+            )
             earlier = _sibling_ids(conversation_id, old.parent_id)
             model = conversation.model or llm.get_backend().default_model
             user_turn, assistant_turn, _ = _create_turns(

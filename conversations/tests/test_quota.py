@@ -141,3 +141,31 @@ def test_a_stopped_answer_counts_what_was_sent_and_written(fake_upstream, user):
     assert stored.status == Turn.Status.CANCELLED and stored.usage_approximate
     assert stored.prompt_tokens > 0 and stored.completion_tokens > 0
     assert tokens_used_today(user) == stored.total_tokens
+
+
+def _document(user, kilobytes: int):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from conversations.attachments import attachment_create
+
+    text = ("All work and no play makes a long document. " * 30 * kilobytes)[: kilobytes * 1024]
+    return attachment_create(owner=user, upload=SimpleUploadedFile("notes.txt", text.encode(), "text/plain"))
+
+
+def test_admission_counts_the_documents_sent_with_a_message(fake_upstream, user, settings):
+    """Ten messages each with a 40 KB document were all admitted against a 20,000-token quota (95,300 spent):
+    what a message sends is its documents' text too."""
+    settings.CHAT_DAILY_TOKEN_QUOTA = 20_000
+    settings.CHAT_CONTEXT_TOKENS = 128_000  # the model reads such documents
+    fake_upstream.behaviour.ttft = 1.0  # the first is still running when the second asks
+    first, second = conversation_create(owner=user), conversation_create(owner=user)
+    running = answering.begin(conversation=first, user=user, content="summarise", attachment_ids=[
+        _document(user, 40).pk
+    ])
+    assert Turn.objects.get(pk=running.turn_id).quota_reserved >= 40 * 1024 // 3
+    with pytest.raises(errors.QuotaExceeded):
+        answering.begin(conversation=second, user=user, content="and this", attachment_ids=[_document(user, 40).pk])
+    assert not second.turns.exists()
+    running.wait()
+    # A small message still fits in what is left.
+    answering.answer(conversation=second, user=user, content="a short one")
