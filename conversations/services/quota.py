@@ -27,10 +27,11 @@ def quota_reserve(user: User, *, alive: Liveness, context_tokens: int, input_tok
 
     Call inside the turn-start transaction: the user's row of the usage ledger is locked, so parallel
     starts (any worker) are admitted one after another. What is spent (the ledger) plus what running
-    answers hold must leave room; the new answer holds its likely cost (the conversation so far, what is sent
-    now: the message and the text of its documents, and a whole answer), at most what is left. Returns the tokens held (None without a quota);
-    QuotaExceeded if nothing is left. An answer can exceed what it holds only by a prompt longer than
-    estimated, so a day ends at most about one answer over the quota.
+    answers hold must leave room, and what is sent now (`input_tokens`: the message, its documents' text and
+    images) must fit in it. The new answer holds its likely cost (the conversation so far, what is sent now and
+    a whole answer), at most what is left. Returns the tokens held (None without a quota); QuotaExceeded
+    otherwise. An answer can exceed what it holds only by a prompt or answer longer than estimated, so a day
+    ends at most about one answer over the quota.
     """
     quota = settings.CHAT_DAILY_TOKEN_QUOTA
     if not quota:
