@@ -203,7 +203,23 @@ def _answer_to_redo(conversation: Conversation, answer_id: int | None) -> tuple[
     )
     if answer is None or answer.parent is None or answer.parent.role not in (Turn.Role.USER, Turn.Role.TOOL):
         raise errors.NothingToRegenerate()
-    return answer, answer.parent
+    return answer, _question_of(answer)
+
+
+def _question_of(answer: Turn) -> Turn:
+    """The input an answer answers: its parent, or, for an answer whose server tool steps came before it (the
+    steps share the answer's start time: answer_step_store), the input before its first step, so that a new
+    version redoes the whole answer, tools included."""
+    question = answer.parent
+    assert question is not None
+    while question.role == Turn.Role.TOOL:
+        step = Turn.objects.filter(pk=question.parent_id).select_related("parent").first()
+        while step is not None and step.role == Turn.Role.TOOL:
+            step = Turn.objects.filter(pk=step.parent_id).select_related("parent").first()
+        if step is None or step.created_at != answer.created_at or step.parent is None:
+            break
+        question = step.parent
+    return question
 
 
 def _begin_regenerate(conversation_id: uuid.UUID, user: User, alive: Liveness, answer_id: int | None) -> TurnStart:

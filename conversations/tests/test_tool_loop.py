@@ -167,3 +167,35 @@ def test_current_time_in_a_time_zone_and_a_clear_error_for_an_unknown_one():
     assert "(Asia/Seoul, UTC+0900)" in asyncio.run(tools.CurrentTime().call({"timezone": "Asia/Seoul"}))
     with pytest.raises(tools.ToolError, match="unknown time zone"):
         asyncio.run(tools.CurrentTime().call({"timezone": "Mars/Olympus"}))
+
+
+def test_regenerating_an_answer_with_tool_steps_redoes_the_whole_answer(tool_model, user):
+    tool_model.behaviour.tool_script = [calc("6 * 7")]
+    conversation = conversation_create(owner=user)
+    first = answering.answer(conversation=conversation, user=user, content="6*7?").assistant_turn
+    question = Turn.objects.get(conversation=conversation, role="user")
+    again = answering.answer(conversation=conversation, user=user, regenerate=True, turn_id=first.pk)
+    conversation.refresh_from_db()
+    branch = turn_path(conversation)
+    # A new version beside the first one's first step, under the question, with its own step.
+    assert [t.role for t in branch] == ["user", "assistant", "tool", "assistant"]
+    assert branch[1].parent_id == question.pk and branch[1].sibling_count == 2 and branch[1].sibling_index == 2
+    assert branch[-1].pk == again.turn_id and branch[2].content == "42"
+    assert len(tool_model.chat_requests) == 4
+
+
+def test_regenerating_after_a_clients_own_tool_results_redoes_only_the_last_answer(fake_upstream, client):  # noqa: F811
+    weather = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    first = client.chat.completions.create(
+        model="fake-model", messages=[{"role": "user", "content": "Weather?"}], tools=weather
+    )
+    call = first.choices[0].message.tool_calls[0]
+    client.chat.completions.create(model="fake-model", tools=weather, messages=[
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+    ])
+    conversation = Conversation.objects.get()
+    answer = Turn.objects.get(pk=conversation.current_turn_id)
+    again = answering.answer(conversation=conversation, user=conversation.owner, regenerate=True)
+    assert again.assistant_turn.parent_id == answer.parent_id  # beside the answer, after the client's result
