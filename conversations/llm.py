@@ -8,6 +8,7 @@ raised as `conversations.errors` exceptions, so no caller ever sees an SDK type,
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import functools
 import json
@@ -19,6 +20,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -223,6 +225,7 @@ class OpenAIBackend(Backend):
             self._headers["Authorization"] = f"Bearer {api_key}"
         # A session (and its connection pool) belongs to the event loop that made it.
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        _open_backends.add(self)
 
     def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -245,6 +248,15 @@ class OpenAIBackend(Backend):
         session = self._sessions.pop(asyncio.get_running_loop(), None)
         if session is not None:
             await session.close()
+
+    def close_on_live_loops(self, *, timeout: float) -> None:
+        """Close the sessions whose loops still run (in other threads) or wait; a closed loop's are left."""
+        for loop, session in list(self._sessions.items()):
+            with contextlib.suppress(Exception):  # the process is ending: a failure here changes nothing
+                if loop.is_running():
+                    asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout)
+                elif not loop.is_closed():
+                    loop.run_until_complete(session.close())
 
     def state(self) -> str:
         """up, starting or down; probed at most every `state_ttl` seconds per process (health checks poll)."""
@@ -391,6 +403,23 @@ class OpenAIBackend(Backend):
                 prompt += await self.message_tokens_async(message)
             completion = await self.count_tokens_async("".join(parts))
             yield Finished(finish_reason, prompt, completion, True, answered_model)
+
+
+_open_backends: weakref.WeakSet[OpenAIBackend] = weakref.WeakSet()
+
+
+async def close_sessions() -> None:
+    """Close every backend's session on the running loop: for a server's shutdown, before its loop closes."""
+    for backend in list(_open_backends):
+        await backend.aclose()
+
+
+@atexit.register
+def _close_sessions_at_exit() -> None:
+    # The answer engine's loop runs in a daemon thread until the very end: its sessions are closed there, so
+    # their sockets are not left to the garbage collector (which reports each as unclosed).
+    for backend in list(_open_backends):
+        backend.close_on_live_loops(timeout=1.0)
 
 
 # --- The embedded local model: its own server process (conversations.model_server) ------------------

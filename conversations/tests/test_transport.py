@@ -3,8 +3,10 @@ the model server, what comes back, and every way it fails."""
 
 import asyncio
 import logging
+import os
 import ssl
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -245,6 +247,35 @@ async def _collect_and_close(backend):
         return await collect(backend)
     finally:
         await backend.aclose()
+
+
+async def test_closing_the_sessions_closes_their_connections(fake_upstream, backends):
+    backend = backends()
+    await collect(backend)
+    await llm.close_sessions()
+    await collect(backend)  # a new session, a new connection
+    first, second = (request.peer for request in fake_upstream.chat_requests)
+    assert first != second
+
+
+def test_sessions_on_a_running_loop_are_closed_at_exit(fake_upstream):
+    """As under the answer engine: a loop in a daemon thread, never closed; the process exits quietly."""
+    script = f"""
+import asyncio, threading
+from conversations import llm
+loop = asyncio.new_event_loop()
+threading.Thread(target=loop.run_forever, daemon=True).start()
+backend = llm.OpenAIBackend(api_key="", base_url="{fake_upstream.base_url}", default_model="m", timeout=5,
+                            max_retries=0)
+async def answer():
+    return [item async for item in backend.stream([{{"role": "user", "content": "Hi"}}], model="m", max_tokens=9)]
+print(len(asyncio.run_coroutine_threadsafe(answer(), loop).result(10)))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings_test"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "10"  # nine deltas and Finished
+    assert "Unclosed" not in done.stderr, done.stderr
 
 
 async def test_hundreds_of_answers_stream_at_once(fake_upstream, backends):
