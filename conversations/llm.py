@@ -198,10 +198,10 @@ def _env_proxy(url: str) -> str | None:
 class OpenAIBackend(Backend):
     """An OpenAI-compatible Chat Completions server, reached over aiohttp with one session per event loop.
 
-    The SSE lines are read and parsed here rather than through the openai SDK: per streamed token the SDK's
-    client (even on its aiohttp transport) costs several times what reading the lines does
-    (bench/TRANSPORT.md). What the SDK gave is kept: Bearer auth, retries before the first byte, named
-    timeouts, TLS checked against the system's trust store, HTTP(S)_PROXY from the environment.
+    Not through the openai SDK's client: per request it costs three to four times what aiohttp alone does,
+    and on its default HTTP stack more than twice as much per streamed token (bench/TRANSPORT.md). What the
+    SDK gave is kept here: Bearer auth, retries before the first byte, named timeouts, TLS checked against
+    the system's trust store, HTTP(S)_PROXY from the environment.
     """
 
     name = "openai"
@@ -211,7 +211,6 @@ class OpenAIBackend(Backend):
         self, *, api_key: str, base_url: str, default_model: str, timeout: float, max_retries: int,
         sampling: dict[str, Any] | None = None,
     ):
-        self._api_key = api_key
         self._base_url = (base_url or "https://api.openai.com/v1").rstrip("/")
         self._chat_url = f"{self._base_url}/chat/completions"
         self._proxy = _env_proxy(self._chat_url)
@@ -232,7 +231,7 @@ class OpenAIBackend(Backend):
         session = self._sessions.get(loop)
         if session is None or session.closed:
             for other in [other for other in self._sessions if other.is_closed()]:
-                del self._sessions[other]  # its loop is gone, and its sockets with it
+                del self._sessions[other]  # nothing can run on a closed loop again
             session = self._sessions[loop] = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
                     limit=UPSTREAM_CONNECTIONS,
