@@ -139,9 +139,6 @@ class Backend:
 
 # --- OpenAI and OpenAI-compatible servers -------------------------------------------------------
 
-# Connections one event loop may hold to model servers: every streaming answer holds one for its whole
-# length, and a worker streams hundreds at once (a smaller pool would queue answers behind each other).
-UPSTREAM_CONNECTIONS = 1024
 # Retries before the first byte of an answer (OPENAI_MAX_RETRIES of them), on the statuses and with the
 # delays the openai SDK uses, so switching the transport changed no operator's expectations.
 RETRY_STATUSES = frozenset({408, 409, 429})
@@ -234,7 +231,10 @@ class OpenAIBackend(Backend):
                 del self._sessions[other]  # nothing can run on a closed loop again
             session = self._sessions[loop] = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=UPSTREAM_CONNECTIONS,
+                    # No cap (aiohttp's default is 100): every streaming answer holds a connection for its whole
+                    # length and a worker streams hundreds at once, so a cap would only make answers wait for
+                    # others to end, and fail as timeouts. Idle connections are still pooled and reused.
+                    limit=0,
                     ssl=tls_context() if self._chat_url.startswith("https:") else True,
                 ),
                 # Timeouts per step, as the SDK's were: connecting, and each wait for the next bytes.
