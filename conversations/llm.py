@@ -8,29 +8,32 @@ raised as `conversations.errors` exceptions, so no caller ever sees an SDK type,
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import functools
 import json
 import logging
 import math
+import random
 import ssl
 import threading
 import time
+import urllib.parse
 import urllib.request
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import aiohttp
 from django.conf import settings
 from django.utils import timezone
 
 from chatsite import metrics, observability
 from conversations import errors
 from conversations.messages import ModelMessage, ToolCallChunk, message_text
-
-if TYPE_CHECKING:
-    import openai
 
 logger = logging.getLogger(__name__)
 
@@ -95,15 +98,33 @@ class Backend:
         """(parameter, reason) for the first option this backend cannot honour; None if it can honour all."""
         return None
 
+    # Token counts come in two forms. `count_tokens` and `message_tokens` may block (the embedded model's
+    # tokenizer is an HTTP call): for sync code in a thread (services run through sync_to_async, attachments,
+    # management commands). Code on an event loop awaits `count_tokens_async` and `message_tokens_async`, which
+    # never block it. Both give the same numbers.
+
     def count_tokens(self, text: str) -> int:
         return approximate_tokens(text)
 
+    async def count_tokens_async(self, text: str) -> int:
+        return approximate_tokens(text)
+
     def message_tokens(self, message: ModelMessage) -> int:
+        text, images = self._counted_text(message)
+        return self.count_tokens(text) + IMAGE_TOKENS * images + MESSAGE_OVERHEAD_TOKENS
+
+    async def message_tokens_async(self, message: ModelMessage) -> int:
+        text, images = self._counted_text(message)
+        return await self.count_tokens_async(text) + IMAGE_TOKENS * images + MESSAGE_OVERHEAD_TOKENS
+
+    @staticmethod
+    def _counted_text(message: ModelMessage) -> tuple[str, int]:
+        """What of a message counts against the context: its text (and tool calls), and its number of images."""
         content, text = message.get("content"), message_text(message)
         images = sum(part["type"] == "image_url" for part in content) if isinstance(content, list) else 0
         if message.get("tool_calls"):
             text += json.dumps(message["tool_calls"])
-        return self.count_tokens(text) + IMAGE_TOKENS * images + MESSAGE_OVERHEAD_TOKENS
+        return text, images
 
     def context_tokens(self, model: str) -> int:
         return settings.CHAT_CONTEXT_TOKENS_BY_MODEL.get(model, settings.CHAT_CONTEXT_TOKENS)
@@ -117,6 +138,13 @@ class Backend:
 
 
 # --- OpenAI and OpenAI-compatible servers -------------------------------------------------------
+
+# Retries before the first byte of an answer (OPENAI_MAX_RETRIES of them), on the statuses and with the
+# delays the openai SDK uses, so switching the transport changed no operator's expectations.
+RETRY_STATUSES = frozenset({408, 409, 429})
+RETRY_INITIAL_DELAY = 0.5
+RETRY_MAX_DELAY = 8.0
+RETRY_AFTER_LIMIT = 60.0  # a longer Retry-After is passed on to the caller, not waited out
 
 
 def _retry_after(response: Any) -> float | None:
@@ -135,17 +163,44 @@ def _retry_after(response: Any) -> float | None:
         return None
 
 
+def _should_retry(status: int, headers: Any) -> bool:
+    explicit = headers.get("x-should-retry")  # OpenAI's own hint wins
+    if explicit in ("true", "false"):
+        return explicit == "true"
+    return status in RETRY_STATUSES or status >= 500
+
+
+def retry_delay(retries_so_far: int, retry_after: float | None) -> float:
+    """Seconds to wait before the next attempt: the upstream's Retry-After when it is short, else an
+    exponential backoff with jitter (0.5 s, 1 s, 2 s... at most 8 s, each up to a quarter shorter)."""
+    if retry_after is not None and 0 < retry_after <= RETRY_AFTER_LIMIT:
+        return retry_after
+    return min(RETRY_INITIAL_DELAY * 2.0**retries_so_far, RETRY_MAX_DELAY) * (1 - 0.25 * random.random())
+
+
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
-    import httpx2  # the openai SDK's HTTP client: the same trust store it would load per client
+def tls_context() -> ssl.SSLContext:
+    """Certificates checked against the system's trust store, host names verified; loaded once per process."""
+    return ssl.create_default_context()
 
-    return httpx2.create_ssl_context()
 
-
-CLIENTS_PER_LOOP = 8
+def _env_proxy(url: str) -> str | None:
+    """The HTTP(S)_PROXY the environment sets for this URL (NO_PROXY honoured), looked up once."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 class OpenAIBackend(Backend):
+    """An OpenAI-compatible Chat Completions server, reached over aiohttp with one session per event loop.
+
+    Not through the openai SDK's client: per request it costs three to four times what aiohttp alone does,
+    and on its default HTTP stack more than twice as much per streamed token (bench/TRANSPORT.md). What the
+    SDK gave is kept here: Bearer auth, retries before the first byte, named timeouts, TLS checked against
+    the system's trust store, HTTP(S)_PROXY from the environment.
+    """
+
     name = "openai"
     state_ttl = STATE_TTL
 
@@ -153,47 +208,54 @@ class OpenAIBackend(Backend):
         self, *, api_key: str, base_url: str, default_model: str, timeout: float, max_retries: int,
         sampling: dict[str, Any] | None = None,
     ):
-        self._api_key = api_key
-        self._base_url = base_url or None
+        self._base_url = (base_url or "https://api.openai.com/v1").rstrip("/")
+        self._chat_url = f"{self._base_url}/chat/completions"
+        self._proxy = _env_proxy(self._chat_url)
         self._sampling = sampling or {}
         self._state: tuple[float, str] = (-math.inf, DOWN)
         self.default_model = default_model
         self._timeout = timeout
         self._max_retries = max_retries
-        # An AsyncOpenAI client's connection pool belongs to the event loop that created it.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[openai.AsyncOpenAI]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._turn = 0
+        self._headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        if api_key:  # self-hosted servers often want none
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        # A session (and its connection pool) belongs to the event loop that made it.
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        _open_backends.add(self)
 
-    def _client(self) -> openai.AsyncOpenAI:
-        """One of this event loop's clients, in turn.
-
-        The HTTP connection pool under the SDK (httpcore) walks every pooled connection, probing idle
-        ones' sockets, each time a request starts or ends: with hundreds of answers streaming at once
-        that is O(connections) per request. Spreading requests over CLIENTS_PER_LOOP clients keeps each
-        pool small (what one pool cost under load: bench/ANALYSIS.md).
-        """
+    def _session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
-        clients = self._clients.setdefault(loop, [])
-        if len(clients) < CLIENTS_PER_LOOP:
-            clients.append(self._new_client())
-            return clients[-1]
-        self._turn = (self._turn + 1) % len(clients)
-        return clients[self._turn]
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            for other in [other for other in self._sessions if other.is_closed()]:
+                del self._sessions[other]  # nothing can run on a closed loop again
+            session = self._sessions[loop] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    # No cap (aiohttp's default is 100): every streaming answer holds a connection for its whole
+                    # length and a worker streams hundreds at once, so a cap would only make answers wait for
+                    # others to end, and fail as timeouts. Idle connections are still pooled and reused.
+                    limit=0,
+                    ssl=tls_context() if self._chat_url.startswith("https:") else True,
+                ),
+                # Timeouts per step, as the SDK's were: connecting, and each wait for the next bytes.
+                timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=self._timeout),
+            )
+        return session
 
-    def _new_client(self) -> openai.AsyncOpenAI:
-        import openai
+    async def aclose(self) -> None:
+        """Close this event loop's session (its pooled connections); the next request opens a new one."""
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
 
-        return openai.AsyncOpenAI(
-            # Self-hosted servers often need no key, but the SDK insists on one.
-            api_key=self._api_key or "not-needed",
-            base_url=self._base_url,
-            timeout=self._timeout,
-            max_retries=self._max_retries,
-            # Loading CA certificates is most of a client's start-up cost: do it once per process.
-            http_client=openai.DefaultAsyncHttpxClient(verify=_tls_context()),
-        )
+    def close_on_live_loops(self, *, timeout: float) -> None:
+        """Close the sessions whose loops still run (in other threads) or wait; a closed loop's are left."""
+        for loop, session in list(self._sessions.items()):
+            with contextlib.suppress(Exception):  # the process is ending: a failure here changes nothing
+                if loop.is_running():
+                    asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout)
+                elif not loop.is_closed():
+                    loop.run_until_complete(session.close())
 
     def state(self) -> str:
         """up, starting or down; probed at most every `state_ttl` seconds per process (health checks poll)."""
@@ -204,118 +266,127 @@ class OpenAIBackend(Backend):
         return state
 
     def _probe_state(self) -> str:
-        url = (self._base_url or "https://api.openai.com/v1").rstrip("/") + "/models"
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        headers = {"Authorization": self._headers["Authorization"]} if "Authorization" in self._headers else {}
         try:
-            request = urllib.request.Request(url, headers=headers)  # noqa: S310 (http(s) base URL from settings)
-            with urllib.request.urlopen(request, timeout=STATE_TIMEOUT, context=_tls_context()):  # noqa: S310
+            request = urllib.request.Request(f"{self._base_url}/models", headers=headers)  # noqa: S310 (from settings)
+            with urllib.request.urlopen(request, timeout=STATE_TIMEOUT, context=tls_context()):  # noqa: S310
                 return UP
         except (OSError, ValueError):
             return DOWN
 
-    def _translate(self, exc: Exception) -> errors.UpstreamError:
-        import openai
-
-        if isinstance(exc, openai.APITimeoutError):
-            return errors.UpstreamTimeout()
-        if isinstance(exc, openai.APIConnectionError):
-            return errors.UpstreamUnavailable()
-        if isinstance(exc, openai.RateLimitError):
-            return errors.UpstreamRateLimited(retry_after=_retry_after(exc.response))
-        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+    @staticmethod
+    def _status_error(status: int, retry_after: float | None) -> errors.UpstreamError:
+        if status == 429:
+            return errors.UpstreamRateLimited(retry_after=retry_after)
+        if status in (401, 403):
             return errors.UpstreamMisconfigured()
-        if isinstance(exc, openai.APIStatusError):
-            if exc.status_code >= 500:
-                return errors.UpstreamError(f"The model service failed (HTTP {exc.status_code}).")
-            return errors.UpstreamRejected(f"The model service rejected the request (HTTP {exc.status_code}).")
-        return errors.UpstreamStreamBroken()
+        if status >= 500:
+            return errors.UpstreamError(f"The model service failed (HTTP {status}).")
+        return errors.UpstreamRejected(f"The model service rejected the request (HTTP {status}).")
+
+    async def _open_stream(self, body: bytes) -> aiohttp.ClientResponse:
+        """POST the request and return the upstream's successful response, unread.
+
+        Retries (up to `max_retries`) happen here and only here: before the answer's first byte. A refused
+        connection fails at once (UpstreamUnavailable), a silent one after the timeout (UpstreamTimeout).
+        """
+        session = self._session()
+        headers = self._headers
+        request_id = observability.current("request_id")
+        if request_id:
+            headers = {**headers, "X-Request-ID": request_id}
+        retries = 0
+        while True:
+            retry_after: float | None = None
+            error: errors.UpstreamError
+            try:
+                response = await session.post(self._chat_url, data=body, headers=headers, proxy=self._proxy)
+            except TimeoutError:
+                outcome, error, retryable = "timeout", errors.UpstreamTimeout(), True
+            except (aiohttp.ClientError, OSError):  # refused, reset, name or TLS failure
+                outcome, error, retryable = "connection", errors.UpstreamUnavailable(), True
+            else:
+                if 200 <= response.status < 300:
+                    metrics.upstream_request(str(response.status))
+                    return response
+                retry_after = _retry_after(response)
+                outcome, error = str(response.status), self._status_error(response.status, retry_after)
+                retryable = _should_retry(response.status, response.headers)
+                with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                    await response.read()  # the error's small body, so the connection can be reused
+                response.release()
+            if not retryable or retries >= self._max_retries:
+                logger.warning("upstream error: %s (%s)", type(error).__name__, outcome)
+                metrics.upstream_request(outcome)
+                raise error
+            await asyncio.sleep(retry_delay(retries, retry_after))
+            retries += 1
 
     async def stream(
         self, messages: list[ModelMessage], *, model: str, max_tokens: int, options: dict[str, Any] | None = None
     ) -> AsyncGenerator[StreamItem, None]:
-        """Stream through the SDK's client (its retries, timeouts and error types), reading the raw SSE lines.
-
-        Parsing the lines ourselves skips building an SDK object per chunk, a cost paid for every streamed
-        token (bench/ANALYSIS.md). Deltas that arrive in one network read are sent on as one.
-        """
-        import openai
-
-        client = self._client()
+        """Stream the answer, parsing the SSE lines as they arrive: one delta per upstream event, as it was
+        streamed (text, or tool-call pieces). Each network read is consumed whole before its deltas are
+        yielded, so a connection that drops right after its last bytes loses none of them: after the first
+        byte nothing is retried, and UpstreamStreamBroken is raised after every delta that arrived."""
         parts: list[str] = []
         usage = None
         finish_reason = ""
         answered_model = model
-        streaming = False
         body = {
             **self._sampling, "model": model, "messages": messages, "max_tokens": max_tokens, **(options or {}),
             "stream": True, "stream_options": {"include_usage": True},
         }
         if "max_completion_tokens" in body and "max_tokens" not in (options or {}):
             del body["max_tokens"]  # the caller's newer name for it: OpenAI refuses both at once
+        response = await self._open_stream(json.dumps(body).encode())
         try:
-            # The client's own `post` (what `chat.completions.create` calls after turning its typed
-            # arguments into this same JSON body, walking every message of the history on every request; see
-            # bench/ANALYSIS.md): the SDK's auth, retries, timeouts and errors, and an unread response.
-            request_id = observability.current("request_id")
-            response = await client.post(
-                "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=openai.AsyncStream[object],
-                options={"security": {"bearer_auth": True},
-                         **({"headers": {"X-Request-ID": request_id}} if request_id else {})},
-            )
-            metrics.upstream_request(str(response.response.status_code))
-            async with response:
-                streaming = True
+            async with response:  # releases the connection, or closes it when the answer was not read to its end
                 pending = b""
-                async for data in response.response.aiter_bytes():
+                async for data in response.content.iter_any():
                     pending += data
                     *lines, pending = pending.split(b"\n")
-                    texts, calls = [], []
+                    items: list[StreamItem] = []
+                    failure: Exception | None = None
                     for line in lines:
                         if not line.startswith(b"data:"):
                             continue
                         payload = line[5:].strip()
                         if payload == b"[DONE]":
                             continue
-                        chunk = json.loads(payload)
-                        if chunk.get("error"):
-                            raise errors.UpstreamError()
-                        answered_model = chunk.get("model") or answered_model
-                        if chunk.get("usage"):
-                            usage = chunk["usage"]
-                        for choice in chunk.get("choices") or ():
-                            delta = choice.get("delta") or {}
-                            text = delta.get("content")
-                            if text:
-                                texts.append(text)
-                            if delta.get("tool_calls"):
-                                calls.extend(delta["tool_calls"])
-                            if choice.get("finish_reason"):
-                                finish_reason = choice["finish_reason"]
-                    if texts:
-                        text = "".join(texts)
-                        parts.append(text)
-                        yield TextDelta(text)
-                    if calls:
-                        yield ToolCallDelta(calls)
-        except openai.OpenAIError as exc:
-            logger.warning("upstream error: %s", type(exc).__name__)
-            if not streaming:
-                metrics.upstream_request(
-                    str(exc.status_code) if isinstance(exc, openai.APIStatusError)
-                    else "timeout" if isinstance(exc, openai.APITimeoutError) else "connection"
-                )
-            if streaming and isinstance(exc, openai.APIConnectionError):
-                raise errors.UpstreamStreamBroken() from None  # dropped mid-answer
-            raise self._translate(exc) from None
-        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-            # Malformed chunks (JSON errors are ValueErrors), or the connection dropped mid-answer.
+                        try:
+                            chunk = json.loads(payload)
+                            if chunk.get("error"):
+                                failure = errors.UpstreamError()
+                                break
+                            answered_model = chunk.get("model") or answered_model
+                            if chunk.get("usage"):
+                                usage = chunk["usage"]
+                            for choice in chunk.get("choices") or ():
+                                delta = choice.get("delta") or {}
+                                text = delta.get("content")
+                                if text:
+                                    parts.append(text)
+                                    items.append(TextDelta(text))
+                                if delta.get("tool_calls"):
+                                    items.append(ToolCallDelta(delta["tool_calls"]))
+                                if choice.get("finish_reason"):
+                                    finish_reason = choice["finish_reason"]
+                        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                            failure = exc  # a malformed chunk (JSON errors are ValueErrors)
+                            break
+                    # What arrived before a failure in the same read is the answer's too: sent on first.
+                    for item in items:
+                        yield item
+                    if failure is not None:
+                        raise failure
+        except TimeoutError:
+            logger.warning("upstream stream stalled: no bytes for %s s", self._timeout)
+            raise errors.UpstreamTimeout() from None
+        except (aiohttp.ClientError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            # The connection dropped mid-answer, or a malformed chunk.
             logger.warning("upstream stream broken: %s", type(exc).__name__)
             raise errors.UpstreamStreamBroken() from None
-        except Exception as exc:
-            if type(exc).__module__.startswith(("httpx", "httpcore", "h11", "anyio")):
-                logger.warning("upstream stream broken: %s", type(exc).__name__)
-                raise errors.UpstreamStreamBroken() from None
-            raise
 
         if not finish_reason:
             # The stream ended without saying it was finished: treat as broken, keep the partial text.
@@ -326,11 +397,54 @@ class OpenAIBackend(Backend):
                 False, answered_model,
             )
         else:
-            prompt = sum(self.message_tokens(m) for m in messages)
-            yield Finished(finish_reason, prompt, self.count_tokens("".join(parts)), True, answered_model)
+            prompt = 0
+            for message in messages:
+                prompt += await self.message_tokens_async(message)
+            completion = await self.count_tokens_async("".join(parts))
+            yield Finished(finish_reason, prompt, completion, True, answered_model)
+
+
+_open_backends: weakref.WeakSet[OpenAIBackend] = weakref.WeakSet()
+
+
+async def close_sessions() -> None:
+    """Close every backend's session on the running loop: for a server's shutdown, before its loop closes."""
+    for backend in list(_open_backends):
+        await backend.aclose()
+
+
+@atexit.register
+def _close_sessions_at_exit() -> None:
+    # The answer engine's loop runs in a daemon thread until the very end: its sessions are closed there, so
+    # their sockets are not left to the garbage collector (which reports each as unclosed).
+    for backend in list(_open_backends):
+        backend.close_on_live_loops(timeout=1.0)
 
 
 # --- The embedded local model: its own server process (conversations.model_server) ------------------
+
+
+class _TokenCounts:
+    """The most recently used token counts, shared by the sync and async counters (and their threads)."""
+
+    def __init__(self, *, maxsize: int):
+        self._maxsize = maxsize
+        self._counts: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> int | None:
+        with self._lock:
+            count = self._counts.get(text)
+            if count is not None:
+                self._counts.move_to_end(text)
+            return count
+
+    def put(self, text: str, count: int) -> int:
+        with self._lock:
+            self._counts[text] = count
+            if len(self._counts) > self._maxsize:
+                self._counts.popitem(last=False)
+        return count
 
 
 class LocalServerBackend(OpenAIBackend):
@@ -354,7 +468,7 @@ class LocalServerBackend(OpenAIBackend):
         self.port = port
         self._n_ctx = n_ctx
         self._tokenize_url = f"http://127.0.0.1:{port}/extras/tokenize/count"
-        self._exact_count = functools.lru_cache(maxsize=4096)(self._tokenizer_count)
+        self._counts = _TokenCounts(maxsize=4096)  # one history is counted again on every turn
 
     def context_tokens(self, model: str) -> int:
         return settings.CHAT_CONTEXT_TOKENS_BY_MODEL.get(model, self._n_ctx)
@@ -392,19 +506,34 @@ class LocalServerBackend(OpenAIBackend):
         return [self.default_model]
 
     def count_tokens(self, text: str) -> int:
-        try:
-            return self._exact_count(text)
-        except (OSError, ValueError, KeyError, TypeError):
-            # The model server is down or restarting: trim with the estimate rather than fail the turn.
-            return approximate_tokens(text)
+        """The model's own count (blocks up to TOKENIZE_TIMEOUT: never call it on an event loop)."""
+        count = self._counts.get(text)
+        if count is None:
+            request = urllib.request.Request(  # noqa: S310 (http on 127.0.0.1)
+                self._tokenize_url, data=json.dumps({"input": text}).encode(),
+                headers={"Content-Type": "application/json"}, method="POST",
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=TOKENIZE_TIMEOUT) as response:  # noqa: S310 (loopback)
+                    count = self._counts.put(text, int(json.loads(response.read())["count"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                # The model server is down or restarting: trim with the estimate rather than fail the turn.
+                return approximate_tokens(text)
+        return count
 
-    def _tokenizer_count(self, text: str) -> int:
-        request = urllib.request.Request(  # noqa: S310 (http on 127.0.0.1)
-            self._tokenize_url, data=json.dumps({"input": text}).encode(),
-            headers={"Content-Type": "application/json"}, method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=TOKENIZE_TIMEOUT) as response:  # noqa: S310 (loopback)
-            return int(json.loads(response.read())["count"])
+    async def count_tokens_async(self, text: str) -> int:
+        """The model's own count, over this event loop's session: the loop goes on serving while it waits."""
+        count = self._counts.get(text)
+        if count is None:
+            try:
+                async with self._session().post(
+                    self._tokenize_url, json={"input": text}, timeout=aiohttp.ClientTimeout(total=TOKENIZE_TIMEOUT),
+                ) as response:
+                    response.raise_for_status()
+                    count = self._counts.put(text, int((await response.json())["count"]))
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError, TypeError):
+                return approximate_tokens(text)
+        return count
 
     def _probe_state(self) -> str:
         from conversations import model_server

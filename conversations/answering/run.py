@@ -230,13 +230,12 @@ class Run:
         }
 
     async def _counted_usage(self, parts: list[str]) -> dict[str, Any]:
-        """Usage counted here, for an answer whose upstream reported none (cut short). Off the event loop:
-        the embedded model's tokenizer is an HTTP call."""
+        """Usage counted here, for an answer whose upstream reported none (cut short); never blocks the loop
+        (the embedded model's tokenizer is an HTTP call)."""
         text = "".join(parts)
-        count = sync_to_async(llm.get_backend().count_tokens, thread_sensitive=False)
         return {
             "prompt_tokens": self._prompt_tokens, "usage_approximate": True,
-            "completion_tokens": await count(text) if text else 0,
+            "completion_tokens": await llm.get_backend().count_tokens_async(text) if text else 0,
         }
 
     async def _cancelled_fields(self, parts: list[str], started: float, first_token_ms: int | None) -> dict[str, Any]:

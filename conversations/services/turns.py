@@ -206,6 +206,11 @@ def _answer_to_redo(conversation: Conversation, answer_id: int | None) -> tuple[
     return answer, _question_of(answer)
 
 
+def _parent_of(turn: Turn) -> Turn | None:
+    parent_id = turn.parent_id
+    return Turn.objects.select_related("parent").filter(pk=parent_id).first() if parent_id is not None else None
+
+
 def _question_of(answer: Turn) -> Turn:
     """The input an answer answers: its parent, or, for an answer whose server tool steps came before it (the
     steps share the answer's start time: answer_step_store), the input before its first step, so that a new
@@ -213,9 +218,9 @@ def _question_of(answer: Turn) -> Turn:
     question = answer.parent
     assert question is not None
     while question.role == Turn.Role.TOOL:
-        step = Turn.objects.filter(pk=question.parent_id).select_related("parent").first()
+        step = _parent_of(question)
         while step is not None and step.role == Turn.Role.TOOL:
-            step = Turn.objects.filter(pk=step.parent_id).select_related("parent").first()
+            step = _parent_of(step)
         if step is None or step.created_at != answer.created_at or step.parent is None:
             break
         question = step.parent

@@ -1,8 +1,8 @@
 """A fake OpenAI-compatible server over real HTTP on 127.0.0.1, for tests and the benchmark.
 
-`/v1/chat/completions` (streaming and not, with usage), `/v1/models`. It records every request and
-every client disconnect, and takes faults per test: delays, an HTTP status (with Retry-After) for the
-next N requests, a connection dropped mid-stream, a malformed chunk, a stream with no usage.
+`/v1/chat/completions` (streaming and not, with usage), `/v1/models`, llama.cpp's `/extras/tokenize/count`.
+It records every request and every client disconnect, and takes faults per test: delays, an HTTP status (with
+Retry-After) for the next N requests, a connection dropped mid-stream, a malformed chunk, a stream with no usage.
 
 Run standalone for the benchmark: `python -m conversations.tests.fake_upstream --port 9100 --ttft 0.5`.
 """
@@ -48,6 +48,7 @@ class RecordedRequest:
     body: dict
     headers: dict
     disconnected: bool = False  # the client closed the connection mid-stream
+    peer: tuple | None = None  # the client's address and port: which pooled connection carried the request
 
     @property
     def messages(self) -> list[dict]:
@@ -94,7 +95,7 @@ class FakeUpstream:
 
     async def chat(self, request):
         body = await request.json()
-        recorded = RecordedRequest(request.path, body, dict(request.headers))
+        recorded = RecordedRequest(request.path, body, dict(request.headers), peer=_peer(request))
         self.requests.append(recorded)
         if callable(self.on_request):
             await asyncio.to_thread(self.on_request, recorded)
@@ -185,6 +186,14 @@ class FakeUpstream:
             done += message.get("role") == "tool"
         return done
 
+    async def tokenize_count(self, request):
+        """llama.cpp server's token count (the embedded model's tokenizer): one token per word here."""
+        body = await request.json()
+        self.requests.append(RecordedRequest(request.path, body, dict(request.headers), peer=_peer(request)))
+        if self.behaviour.ttft:
+            await asyncio.sleep(self.behaviour.ttft)
+        return web.json_response({"count": len(body["input"].split())})
+
     async def _tool_call(self, request, body, recorded, model, created):
         """Answer with one tool call, as OpenAI does: no content, finish_reason "tool_calls"."""
         choice = body.get("tool_choice")
@@ -238,6 +247,7 @@ class FakeUpstream:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_post("/extras/tokenize/count", self.tokenize_count)
         return app
 
     # --- running it -----------------------------------------------------------------------------
@@ -292,6 +302,10 @@ def main():
     fake.behaviour = Behaviour(ttft=args.ttft, token_delay=args.token_delay, tokens=args.tokens)
     fake.requests = _NotRecorded()
     web.run_app(fake.app(), host=args.host, port=args.port, print=None, access_log=None)
+
+
+def _peer(request) -> tuple | None:
+    return request.transport.get_extra_info("peername") if request.transport else None
 
 
 class _NotRecorded(list):

@@ -152,7 +152,7 @@ def test_the_daily_quota_holds_under_parallel_requests_across_workers(
     whose prompt was longer than estimated)."""
     requires_postgresql("server processes sharing the test database")
     url, prefix = redis_url
-    fake_upstream.behaviour.ttft = 0.3  # the answers overlap
+    fake_upstream.behaviour.ttft = 2.0  # the answers overlap: all 20 are admitted (or refused) before any ends
     env = {**upstream_env(fake_upstream.base_url), "REDIS_URL": url, "CACHE_KEY_PREFIX": prefix,
            "CHAT_DAILY_TOKEN_QUOTA": "200", "CHAT_MAX_ANSWER_TOKENS": "40", "CHAT_THROTTLE_RATE": "1000/min"}
     server = uvicorn_server(workers=2, env=env)
