@@ -7,7 +7,8 @@ Pages and APIs → answering → services → models. Its public interface:
 - `stop(turn_id)`, `stop_conversation(conversation)`: the one stop path (a shared stop request that the
   worker producing the answer acts on; at once when that is this worker);
 - `alive(...)`, `fail_if_abandoned(turn)`: the one liveness check;
-- `Answer.wait()`, `Answer.wait_async()`, `answer(...)`: wait for the stored outcome.
+- `Answer.stored()`, `Answer.begun()` (on the event loop), `Answer.wait()`, `answer(...)` (sync code): wait for
+  the stored outcome, or the first output.
 
 Inside: `run` (the model call and the tool loop), `tools` (server tools), `engine` (tasks and event logs),
 `liveness` (heartbeats and stop requests), `relay` (Redis streams across workers), `events`.
@@ -16,6 +17,7 @@ Inside: `run` (the model call and the tool loop), `tools` (server tools), `engin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -77,26 +79,31 @@ class Answer:
     def outcome(self) -> AnswerDone | AnswerFailed | None:
         return self.log.outcome()
 
-    def failure_before_output(self, timeout: float) -> AnswerFailed | None:
-        """Wait (sync) until the answer's first piece or its end; its failure if it failed before any output.
-
-        The OpenAI-compatible endpoints call this before they send the response's status, so that an upstream
-        429 or 5xx that comes before the first byte is an HTTP error a client can retry on, as with OpenAI.
-        """
-        self.log.answering.wait(timeout)
-        outcome = self.outcome()
-        return outcome if isinstance(outcome, AnswerFailed) and not outcome.assistant_turn.content else None
-
     def wait(self) -> Answer:
         """Wait (sync) for the answer to be stored; raises its error if it failed."""
         self.log.finished.wait()
-        return self._result()
+        return self.result()
 
-    async def wait_async(self) -> Answer:
+    async def stored(self) -> None:
+        """Wait, on the event loop, until the answer is stored (whatever its outcome)."""
         await self.log.wait_async()
-        return self._result()
 
-    def _result(self) -> Answer:
+    async def begun(self, timeout: float) -> None:
+        """Wait, on the event loop, until the answer's first piece or its end (at most `timeout` seconds)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), contextlib.aclosing(self.follow()) as entries:
+                async for entry in entries:
+                    if not isinstance(entry.event, TurnStored):
+                        return
+
+    def failed_before_output(self) -> AnswerFailed | None:
+        """Its failure, if it failed before writing anything (an upstream 429 or 5xx before the first byte: the
+        OpenAI-compatible endpoints answer that with an HTTP error a client can retry on, as OpenAI does)."""
+        outcome = self.outcome()
+        return outcome if isinstance(outcome, AnswerFailed) and not outcome.assistant_turn.content else None
+
+    def result(self) -> Answer:
+        """The stored answer; raises its error if it failed."""
         outcome = self.outcome()
         if isinstance(outcome, AnswerFailed):
             raise outcome.error

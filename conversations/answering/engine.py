@@ -19,7 +19,7 @@ from django.conf import settings
 
 from chatsite import metrics, observability
 from conversations.answering import liveness, relay
-from conversations.answering.events import AnswerDone, AnswerFailed, ChatEvent, Entry, TurnStored
+from conversations.answering.events import AnswerDone, AnswerFailed, ChatEvent, Entry
 
 if TYPE_CHECKING:
     from conversations.answering.run import Run
@@ -34,7 +34,6 @@ class AnswerLog:
         self.turn_id = turn_id
         self.entries: list[Entry] = []
         self.finished = threading.Event()
-        self.answering = threading.Event()  # the first piece of the answer, or its end, is here
         self.followers = 0
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._lock = threading.Lock()
@@ -43,13 +42,10 @@ class AnswerLog:
         with self._lock:
             entry = Entry.of(len(self.entries) + 1, event)
             self.entries.append(entry)
-        if not isinstance(event, TurnStored):
-            self.answering.set()
         self._wake()
         return entry
 
     def finish(self) -> None:
-        self.answering.set()
         self.finished.set()
         self._wake()
 

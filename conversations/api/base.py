@@ -1,16 +1,24 @@
-"""What the chat's API views share: the chat throttle, ownership lookups, stream-or-JSON (the rest of the base
-view, shared with the accounts API, is chatsite.api.views.ApiView).
-
-The async streaming views (streaming.py) run these same DRF views for authentication, CSRF,
-throttling, ownership and validation, so the streamed and the plain JSON answers can't disagree.
+"""What the chat's API views share: the chat throttle, ownership lookups, stream-or-JSON, and the async entry of
+the views that start answers (the rest of the base view, shared with the accounts API, is
+chatsite.api.views.ApiView).
 """
 
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import markcoroutinefunction, sync_to_async
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpResponseBase
 from rest_framework import exceptions
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from chatsite.api.views import ApiView
+from conversations import answering, errors
 from conversations.models import Conversation, Turn
 from conversations.selectors import conversation_get
 
@@ -89,3 +97,60 @@ def own_turn(request, turn_id) -> Turn:
 def wants_event_stream(request, stream: bool) -> bool:
     """`"stream": true` in the body (already validated) or `Accept: text/event-stream`."""
     return stream or "text/event-stream" in request.headers.get("Accept", "")
+
+
+FIRST_OUTPUT_WAIT_SECONDS = 600.0  # the longest a stream's status waits for the answer's first piece
+
+
+class AnswerPendingResponse(Response):
+    """What a handler returns when it has started an answer and can only respond once the answer is stored (a
+    JSON answer), or has begun (`until_output`: a stream whose early failure is an HTTP error, as OpenAI's).
+    `then(answer)` makes the response (a body for this response, or a response of its own) or raises the
+    answer's error. `AnsweringView` awaits it on the event loop: no request thread waits for an answer."""
+
+    renderer_context: dict[str, Any]  # set by the view's finalize_response: the view and its request
+
+    def __init__(
+        self, answer: answering.Answer, then: Callable[[answering.Answer], dict | HttpResponseBase], *,
+        until_output: bool = False, status: int = 200, headers: dict[str, str] | None = None,
+    ):
+        super().__init__(None, status=status, headers=headers)
+        self.answer = answer
+        self.then = then
+        self.until_output = until_output
+
+    async def settle(self) -> HttpResponseBase:
+        view = self.renderer_context["view"]
+        try:
+            if self.until_output:
+                await self.answer.begun(FIRST_OUTPUT_WAIT_SECONDS)
+            else:
+                await self.answer.stored()
+            result = self.then(self.answer)
+        except (errors.ChatError, exceptions.APIException) as exc:
+            # The view's own error shape (the API's, or OpenAI's on /v1), as if the handler had raised it.
+            return view.finalize_response(view.request, view.handle_exception(exc))
+        if isinstance(result, dict):
+            self.data = result
+            return self
+        return result
+
+
+class AnsweringView(ChatApiView):
+    """A view whose handlers may start answers: served natively async. Authentication, the throttle, validation,
+    quota admission and the begin transaction run in one thread trip (the DRF view); an `AnswerPendingResponse`
+    is then awaited on the event loop."""
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        view = super().as_view(**initkwargs)
+        in_thread = sync_to_async(view, thread_sensitive=True)
+
+        @functools.wraps(view)
+        async def entry(request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            response = await in_thread(request, *args, **kwargs)
+            if isinstance(response, AnswerPendingResponse):
+                return await response.settle()
+            return response
+
+        return markcoroutinefunction(entry)

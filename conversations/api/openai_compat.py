@@ -15,6 +15,7 @@ from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
@@ -25,7 +26,7 @@ from chatsite.api.errors import exception_handler
 from chatsite.api.fields import StrictBooleanField, TextField
 from conversations import answering, errors, selectors, services
 from conversations.api import schema
-from conversations.api.base import ChatApiView, own_conversation
+from conversations.api.base import AnsweringView, AnswerPendingResponse, own_conversation
 from conversations.api.chat_parameters import ChatParametersSerializer, model_options
 from conversations.api.message_lists import (
     OpenAIMessageSerializer,
@@ -39,8 +40,6 @@ from conversations.messages import RequestMessage, StoredMessage, ToolResult
 from conversations.models import Conversation, Turn
 
 CONVERSATION_HEADER = "X-Chatsite-Conversation"
-# How long a streaming request waits for the answer's first piece before it sends its status anyway.
-FIRST_OUTPUT_WAIT_SECONDS = 600
 OPENAI_ERROR_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
     404: "invalid_request_error", 409: "conflict_error", 413: "invalid_request_error",
@@ -147,7 +146,7 @@ def openai_exception_handler(exc, context):
     return None if response is None else _with_openai_type(response, getattr(exc, "param", None))
 
 
-class OpenAIApiView(ChatApiView):
+class OpenAIApiView(AnsweringView):
     authentication_classes = [ApiKeyAuthentication]
 
     def get_exception_handler(self):
@@ -271,18 +270,24 @@ class ChatCompletionsView(OpenAIApiView):
                 "after_turn_id": target.after_turn_id, "tool_results": tool_results}
         with nothing_left_if_refused(target):
             turn["attachment_ids"] = new_attachment_ids(request, target)
-            if data["stream"]:  # as OpenAI: the body decides, not the Accept header
-                answer = answering.begin(**turn)
-                include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
-                failed = answer.failure_before_output(FIRST_OUTPUT_WAIT_SECONDS)
-                if failed is not None:  # nothing sent yet: the status says it (429 and 5xx are retried)
-                    raise failed.error
-                return event_stream_response(
-                    completion_chunks(answer, include_usage=include_usage),
-                    headers={CONVERSATION_HEADER: str(conversation.pk)},
-                )
-            answer = answering.answer(**turn)
-        return Response(completion_body(answer.assistant_turn), headers={CONVERSATION_HEADER: str(conversation.pk)})
+            answer = answering.begin(**turn)
+        headers = {CONVERSATION_HEADER: str(conversation.pk)}
+        if data["stream"]:  # as OpenAI: the body decides, not the Accept header
+            include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
+            return AnswerPendingResponse(answer, lambda begun: completion_stream(begun, include_usage, headers),
+                                         until_output=True)
+        return AnswerPendingResponse(
+            answer, lambda stored: completion_body(stored.result().assistant_turn), headers=headers
+        )
+
+
+def completion_stream(answer: answering.Answer, include_usage: bool, headers: dict[str, str]) -> HttpResponseBase:
+    """The stream of a just-begun answer; one that failed before writing anything is an HTTP error instead (nothing
+    is sent yet: the status says it, so 429 and 5xx are retried)."""
+    failed = answer.failed_before_output()
+    if failed is not None:
+        raise failed.error
+    return event_stream_response(completion_chunks(answer, include_usage=include_usage), headers=headers)
 
 
 async def completion_chunks(answer: answering.Answer, *, include_usage: bool) -> AsyncGenerator[bytes, None]:

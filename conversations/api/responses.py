@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
@@ -29,6 +30,7 @@ from rest_framework.response import Response
 from chatsite.api.fields import StrictBooleanField, TextField
 from conversations import answering, organizing, services
 from conversations.api import response_items
+from conversations.api.base import AnswerPendingResponse
 from conversations.api.chat_parameters import JsonValueField, StrictNumberField
 from conversations.api.message_lists import (
     OpenAIMessageSerializer,
@@ -38,7 +40,6 @@ from conversations.api.message_lists import (
 )
 from conversations.api.openai_compat import (
     CONVERSATION_HEADER,
-    FIRST_OUTPUT_WAIT_SECONDS,
     OpenAIApiView,
     TurnTarget,
     new_attachment_ids,
@@ -367,17 +368,18 @@ class ResponsesView(OpenAIApiView):
         with nothing_left_if_refused(target):
             turn["attachment_ids"] = new_attachment_ids(request, target)
             answer = answering.begin(**turn)
+
+        def respond(ready: answering.Answer) -> dict | HttpResponseBase:
+            # An answer that failed before writing anything is an HTTP error (429 and 5xx are retried); one cut
+            # short keeps its text and says so in the response.
+            failed = ready.failed_before_output()
+            if failed is not None:
+                raise failed.error
             if data["stream"]:
-                failed = answer.failure_before_output(FIRST_OUTPUT_WAIT_SECONDS)
-                if failed is not None:  # nothing sent yet: the status says it (429 and 5xx are retried)
-                    raise failed.error
-                return event_stream_response(response_events(answer, previous=previous, request=data),
-                                             headers=headers)
-            answer.log.finished.wait()
-        outcome = answer.outcome()
-        if isinstance(outcome, answering.AnswerFailed) and not outcome.assistant_turn.content:
-            raise outcome.error
-        return Response(response_body(answer.assistant_turn, previous=previous, request=data), headers=headers)
+                return event_stream_response(response_events(ready, previous=previous, request=data), headers=headers)
+            return response_body(ready.assistant_turn, previous=previous, request=data)
+
+        return AnswerPendingResponse(answer, respond, until_output=data["stream"], headers=headers)
 
 
 class ResponseDetailView(OpenAIApiView):

@@ -18,7 +18,14 @@ from rest_framework.response import Response
 from conversations import answering, attachments, errors, exports, selectors, services
 from conversations.api import schema
 from conversations.api import serializers as s
-from conversations.api.base import ChatApiView, own_conversation, own_turn, wants_event_stream
+from conversations.api.base import (
+    AnsweringView,
+    AnswerPendingResponse,
+    ChatApiView,
+    own_conversation,
+    own_turn,
+    wants_event_stream,
+)
 from conversations.api.message_lists import ChatReplySerializer, ChatRequestSerializer, conversation_from_messages
 from conversations.api.streaming import SSE_DESCRIPTION, answer_stream, follow_stream, interrupted_stream
 from conversations.models import Attachment, Conversation, Turn
@@ -75,12 +82,12 @@ def turn_pair(answer: answering.Answer) -> dict:
 
 def answer_response(request, stream: bool, json_status: int, **turn):
     """Start a turn (`answering.begin` arguments) and answer with its event stream when one was asked for, else
-    with the stored pair once the answer is stored. Busy, quota and the like are raised before anything is
-    stored, and answered as JSON like any other error."""
+    with the stored pair once the answer is stored (awaited on the event loop: AnsweringView). Busy, quota and the
+    like are raised before anything is stored, and answered as JSON like any other error."""
     answer = answering.begin(user=request.user, **turn)
     if wants_event_stream(request, stream):
         return answer_stream(answer)
-    return Response(turn_pair(answer.wait()), status=json_status)
+    return AnswerPendingResponse(answer, lambda stored: turn_pair(stored.result()), status=json_status)
 
 
 class ConversationListView(ChatApiView, generics.GenericAPIView):
@@ -158,7 +165,7 @@ def _turn_id_param(request, name: str) -> int | None:
     return int(raw)
 
 
-class TurnListCreateView(ChatApiView, generics.GenericAPIView):
+class TurnListCreateView(AnsweringView, generics.GenericAPIView):
     serializer_class = s.TurnSerializer
     chat_methods = ("POST",)
 
@@ -202,7 +209,7 @@ class TurnListCreateView(ChatApiView, generics.GenericAPIView):
                                content=data["content"], attachment_ids=data.get("attachments"))
 
 
-class RegenerateView(ChatApiView):
+class RegenerateView(AnsweringView):
     chat_methods = ("POST",)
 
     @answer_schema(
@@ -223,7 +230,7 @@ class RegenerateView(ChatApiView):
                                content=data.get("content"), regenerate=True, turn_id=data.get("turn_id"))
 
 
-class EditView(ChatApiView):
+class EditView(AnsweringView):
     chat_methods = ("POST",)
 
     @answer_schema(
@@ -407,7 +414,7 @@ def _delete_if_refused(conversation, exc: errors.ChatError) -> None:
         services.conversation_delete(conversation=conversation)
 
 
-class ApiChatView(ChatApiView):
+class ApiChatView(AnsweringView):
     """The original FastAPI backend's endpoint, kept so its clients work unchanged."""
 
     chat_methods = ("POST",)
@@ -429,11 +436,13 @@ class ApiChatView(ChatApiView):
             owner=request.user, source=Conversation.Source.CHAT_ENDPOINT, messages=messages
         )
         try:
-            run = answering.answer(conversation=conversation, user=request.user, content=messages[-1]["content"])
+            answer = answering.begin(conversation=conversation, user=request.user, content=messages[-1]["content"])
         except errors.ChatError as exc:
             _delete_if_refused(conversation, exc)
             raise
-        return Response({"role": "assistant", "content": run.assistant_turn.content})
+        return AnswerPendingResponse(
+            answer, lambda stored: {"role": "assistant", "content": stored.result().assistant_turn.content}
+        )
 
 
 class AttachmentUploadView(ChatApiView):

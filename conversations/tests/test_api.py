@@ -340,7 +340,7 @@ def test_seed_chat_bad_input(key_client, fake_upstream, body):
 
 
 def test_seed_chat_refused_by_quota_leaves_nothing(key_client, user, fake_upstream, settings):
-    settings.CHAT_DAILY_TOKEN_QUOTA = 1
+    settings.CHAT_DAILY_TOKEN_QUOTA = 5  # "use it up" (3 tokens) fits; its answer spends the rest
     answering.answer(conversation=conversation_create(owner=user), user=user, content="use it up")
     response = post(key_client, "/api/chat", {"messages": [{"role": "user", "content": "more"}]})
     assert_error(response, 429, "quota_exceeded")

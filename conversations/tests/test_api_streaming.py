@@ -315,3 +315,68 @@ def test_turn_data_matches_the_turn_serializer(user):
     turn = Turn.objects.create(conversation=conversation, position=1, role="assistant", content="hi",
                                status="failed", error="boom", prompt_tokens=3, completion_tokens=4)
     assert turn_data(turn) == TurnSerializer(turn).data
+
+
+def _threads_inside(module_files: tuple[str, ...]) -> list[str]:
+    """The threads whose stack runs code of these files right now."""
+    import sys
+    import traceback
+
+    found = []
+    for thread_id, frame in sys._current_frames().items():
+        stack = traceback.extract_stack(frame)
+        if any(entry.filename.endswith(module_files) for entry in stack):
+            found.append(f"{thread_id}: {stack[-1].filename}:{stack[-1].lineno}")
+    return found
+
+
+async def test_no_request_thread_waits_for_a_json_answer(fake_upstream, user, key_headers):
+    """Ten JSON (not streamed) answers on every answering route, all waiting for a slow upstream: none of them
+    holds a thread meanwhile (the view's thread trip is over; the wait is on the event loop)."""
+    fake_upstream.behaviour.ttft = 1.5
+    client = AsyncClient()
+    conversations = [await sync_to_async(conversation_create)(owner=user) for _ in range(4)]
+    first = await sync_to_async(answering.answer)(conversation=conversations[3], user=user, content="q")
+    requests = [
+        post_json(client, f"/api/v1/conversations/{conversations[0].pk}/turns/", {"content": "a"}, key_headers),
+        post_json(client, f"/api/v1/conversations/{conversations[1].pk}/turns/", {"content": "b"}, key_headers),
+        post_json(client, f"/api/v1/conversations/{conversations[2].pk}/turns/", {"content": "c"}, key_headers),
+        post_json(client, f"/api/v1/conversations/{conversations[3].pk}/regenerate/",
+                  {"turn_id": first.turn_id}, key_headers),
+        post_json(client, "/api/chat", {"messages": [{"role": "user", "content": "d"}]}, key_headers),
+        post_json(client, "/v1/chat/completions",
+                  {"model": "fake-model", "messages": [{"role": "user", "content": "e"}]}, key_headers),
+        post_json(client, "/v1/chat/completions",
+                  {"model": "fake-model", "stream": True, "messages": [{"role": "user", "content": "f"}]},
+                  key_headers),
+        post_json(client, "/v1/responses", {"model": "fake-model", "input": "g"}, key_headers),
+        post_json(client, "/v1/responses", {"model": "fake-model", "input": "h", "stream": True}, key_headers),
+    ]
+    tasks = [asyncio.ensure_future(request) for request in requests]
+    before = len(fake_upstream.chat_requests)
+    for _ in range(500):
+        if len(fake_upstream.chat_requests) - before == len(requests):
+            break
+        await asyncio.sleep(0.01)
+    assert len(fake_upstream.chat_requests) - before == len(requests)  # every answer is waiting for its upstream
+    assert not any(task.done() for task in tasks)
+    busy = _threads_inside(("conversations/api/views.py", "conversations/api/openai_compat.py",
+                            "conversations/api/responses.py", "rest_framework/views.py"))
+    assert busy == [], busy
+    responses = await asyncio.gather(*tasks)
+    assert [r.status_code for r in responses] == [201, 201, 201, 200, 200, 200, 200, 200, 200]
+    assert responses[0].json()["assistant_turn"]["content"] == fake_upstream.behaviour.reply
+    assert responses[4].json() == {"role": "assistant", "content": fake_upstream.behaviour.reply}
+    assert responses[5].json()["choices"][0]["message"]["content"] == fake_upstream.behaviour.reply
+    assert responses[7].json()["status"] == "completed"
+
+
+async def test_a_json_answer_that_fails_is_the_error_shape_after_the_wait(fake_upstream, user, key_headers):
+    fake_upstream.behaviour.fail_status = 503
+    conversation = await sync_to_async(conversation_create)(owner=user)
+    response = await post_json(AsyncClient(), f"/api/v1/conversations/{conversation.pk}/turns/", {"content": "x"},
+                               key_headers)
+    assert_error(response, 502, "upstream_error")
+    completions = await post_json(AsyncClient(), "/v1/chat/completions",
+                                  {"model": "fake-model", "messages": [{"role": "user", "content": "y"}]}, key_headers)
+    assert completions.status_code == 502 and completions.json()["error"]["type"] == "api_error"
