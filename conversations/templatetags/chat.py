@@ -34,6 +34,8 @@ JS_STRINGS = {
     "copied": _("Copied"),
     "copy": _("Copy"),
     "copy_code": _("Copy code"),
+    "wrap_lines": _("Wrap lines"),
+    "download": _("Download"),
     "rename_prompt": _("Rename chat"),
     "delete_confirm": _("Delete this chat? This cannot be undone."),
     "delete": _("Delete"),

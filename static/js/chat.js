@@ -24,7 +24,8 @@ import { setSidebarOpen, updateSidebarInert } from "./chat/sidebar.js";
 import { stop, streamAnswer } from "./chat/streaming.js";
 import { loadEarlierTurns, switchVersion } from "./chat/thread.js";
 import { updateTimes } from "./chat/times.js";
-import { enhance, scrollToBottom, turnsEl } from "./chat/turns.js";
+import { scrollToBottom, turnsEl } from "./chat/turns.js";
+import { ANSWER_BODY_ACTIONS, answerBodyAction, enhanceAnswers } from "./answer-body.js";
 import { copyText, flashLabel, strings } from "./util.js";
 
 // --- One click handler for the whole page ------------------------------------------------------------------
@@ -37,9 +38,8 @@ document.addEventListener("click", async (event) => {
   if (action === "copy-turn") {
     const raw = article.querySelector("template.turn-raw").content.textContent;
     if (await copyText(raw)) flashLabel(target, strings.copied);
-  } else if (action === "copy-code") {
-    const code = target.closest(".code-block").querySelector("pre").innerText;
-    if (await copyText(code)) flashLabel(target, strings.copied);
+  } else if (ANSWER_BODY_ACTIONS.has(action)) {
+    answerBodyAction(target);
   } else if (action === "edit") {
     startEdit(article);
   } else if (action === "regenerate") {
@@ -96,7 +96,7 @@ function followRunningAnswer() {
   if (running && conversationId) streamAnswer(`conversations/${conversationId}/stream/`, null, { replaceEl: running });
 }
 
-enhance(document);
+enhanceAnswers(document);
 updateTimes();
 restoreDraft();
 autosize();

@@ -4,7 +4,8 @@
 import { chat, conversationId, conversationUrl, run } from "./page.js";
 import { api, fragment } from "./api.js";
 import { hideError, showError } from "./composer.js";
-import { enhance, scrollEl, turnsEl } from "./turns.js";
+import { scrollEl, turnsEl } from "./turns.js";
+import { enhanceAnswers } from "../answer-body.js";
 import { strings } from "../util.js";
 
 export async function reloadThread(focusTurnId = null) {
@@ -12,7 +13,7 @@ export async function reloadThread(focusTurnId = null) {
   const response = await fetch(`${conversationUrl(conversationId)}turns/`, { credentials: "same-origin" });
   if (!response.ok) throw new Error(strings.load_failed);
   const thread = fragment(await response.text());
-  enhance(thread);
+  enhanceAnswers(thread);
   turnsEl.replaceChildren(thread);
   chat.classList.toggle("has-turns", turnsEl.querySelector(".turn") !== null);
   const focused = focusTurnId && turnsEl.querySelector(`.turn[data-turn-id="${focusTurnId}"]`);
@@ -43,7 +44,7 @@ export async function loadEarlierTurns(button) {
     });
     if (!response.ok) throw new Error();
     const earlier = fragment(await response.text());
-    enhance(earlier);
+    enhanceAnswers(earlier);
     // Keep the reader's place: the page grows above what they are looking at.
     const fromBottom = scrollEl.scrollHeight - scrollEl.scrollTop;
     button.replaceWith(earlier);
