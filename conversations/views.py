@@ -150,6 +150,8 @@ def _chat_context(request, conversation: Conversation | None) -> dict:
         "default_model": selectors.default_model(),
         "default_system_prompt": settings.CHAT_DEFAULT_SYSTEM_PROMPT,
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "max_files_per_message": settings.CHAT_ATTACHMENTS_PER_MESSAGE,
+        "max_file_bytes": settings.CHAT_ATTACHMENT_MAX_BYTES,
         "suggestions": SUGGESTIONS,
         "folders": Folder.objects.for_user(request.user),
         "shortcuts": SHORTCUTS,

@@ -25,6 +25,8 @@ JS_STRINGS = {
     "file_truncated": _("%(name)s is long: only its first part will be read."),
     "file_wait": _("Wait for the files to finish uploading."),
     "pasted_file": _("pasted file"),
+    "file_limit": _("At most %(limit)s files per message: %(names)s not attached."),
+    "file_too_large": _("%(name)s is too large: the limit is %(limit)s per file."),
     "attached_files": _("Attached files"),
     "send_failed": _("The message could not be sent."),
     "network_lost": _("The connection was lost. The partial answer is shown."),
