@@ -3,7 +3,7 @@ share links (the owner's list, and the public read-only page)."""
 
 from django.urls import path
 
-from conversations import views
+from conversations import frames, views
 
 app_name = "conversations"
 
@@ -25,4 +25,6 @@ urlpatterns = [
     path("s/<str:token>/files/<uuid:attachment_id>/", views.share_file, name="share-file"),
     path("account/export/", views.account_export, name="account-export"),
     path("account/delete/", views.account_delete, name="account-delete"),
+    path("frames/diagram/", frames.diagram_frame, name="diagram-frame"),
+    path("frames/preview/", frames.preview_frame, name="preview-frame"),
 ]

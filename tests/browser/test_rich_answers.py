@@ -1,5 +1,6 @@
 """Answers beyond plain markdown, in Chromium: TeX math typeset by the vendored KaTeX (while it streams and once
-stored, on the chat page and the shared page) and the code-block toolbar (wrap lines, download)."""
+stored, on the chat page and the shared page), the code-block toolbar (wrap lines, download), Mermaid diagrams
+drawn in a sandboxed frame, and the sandboxed preview of HTML and SVG blocks."""
 
 import pytest
 
@@ -169,3 +170,146 @@ def test_the_page_marks_up_math_exactly_as_the_server_does(make_page, server):
         PARITY_SAMPLES,
     )
     assert rendered == [render_markdown(text) for text in PARITY_SAMPLES]
+
+
+MERMAID_ANSWER = "A flow:\n\n```mermaid\ngraph TD\n  A[Start here] --> B{Choose}\n  B -->|yes| C[Done]\n```\n"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_mermaid_blocks_are_drawn_with_the_source_one_click_away(make_page, server, upstream, scheme):
+    upstream.behaviour.reply = MERMAID_ANSWER
+    page = make_page(color_scheme=scheme)
+    page.add_init_script(path=str(AXE))
+    sign_up(page)
+    send_message(page, "Draw a flow")
+    block = page.locator(f"{COMPLETE_ANSWER} .code-block.is-diagram")
+    image = block.locator(".diagram img")
+    image.wait_for()
+    assert image.evaluate("(img) => img.complete && img.naturalWidth > 50 && img.naturalHeight > 50")
+    svg = image.evaluate("(img) => decodeURIComponent(img.src.split(',', 2)[1])")
+    assert svg.startswith("<svg") and ">Start<" in svg and "> here<" in svg and ">Choose<" in svg
+    assert "<script" not in svg
+    assert image.get_attribute("alt")
+    assert not block.locator("pre").is_visible()
+    screenshot(page, f"mermaid-{scheme}")
+    assert_clean(page, f"mermaid-{scheme}")
+
+    toggle = block.get_by_role("button", name="Show source")
+    toggle.click()
+    assert toggle.get_attribute("aria-pressed") == "true"
+    assert block.locator("pre").is_visible() and not image.is_visible()
+    assert "A[Start here] --> B{Choose}" in block.locator("pre").inner_text()
+    toggle.press("Enter")
+    assert image.is_visible() and not block.locator("pre").is_visible()
+    assert page.recorder.console_errors == []
+    assert page.recorder.offsite_requests(server.url) == []
+
+
+def test_a_broken_mermaid_block_keeps_its_source_and_says_why(make_page, server, upstream):
+    upstream.behaviour.reply = "```mermaid\ngraph TD\n  A[Start --> \n```"
+    page = make_page()
+    sign_up(page)
+    send_message(page, "Broken diagram")
+    block = page.locator(f"{COMPLETE_ANSWER} .code-block.is-diagram")
+    block.locator(".diagram-error").wait_for()
+    assert block.locator("pre").is_visible()
+    assert block.locator(".diagram img").count() == 0
+
+
+# Everything a hostile page might try from inside the preview; what happened is written into the page itself.
+PREVIEW_PROBE = """<!doctype html>
+<html><head><style>body { font-family: sans-serif; } #out { color: rebeccapurple; }</style></head>
+<body><h1>Hello preview</h1><p id="out">running</p>
+<img src="http://127.0.0.1:9/leak-image.png" alt="">
+<script>
+const out = [];
+try { parent.document.title; out.push("parent-readable"); } catch (e) { out.push("parent-blocked"); }
+try { parent.__xss("preview"); out.push("parent-called"); } catch (e) { out.push("call-blocked"); }
+try { out.push("cookie:" + document.cookie); } catch (e) { out.push("cookie-blocked"); }
+try { localStorage.length; out.push("storage-readable"); } catch (e) { out.push("storage-blocked"); }
+fetch("/leak-fetch/").then(() => out.push("fetch-ok"), () => out.push("fetch-blocked"))
+  .finally(() => { document.getElementById("out").textContent = out.join(" "); });
+</script></body></html>"""
+
+
+def test_html_preview_runs_in_a_sandbox_that_cannot_reach_the_page(make_page, server, upstream):
+    upstream.behaviour.reply = f"A page:\n\n```html\n{PREVIEW_PROBE}\n```\n"
+    page = make_page()
+    page.add_init_script(path=str(AXE))
+    blocked, answered = [], []
+    page.on("requestfailed", lambda request: blocked.append((request.url, request.failure)))
+    page.on("response", lambda response: answered.append(response.url))
+    sign_up(page)
+    send_message(page, "Make a page")
+    preview = page.locator(f"{COMPLETE_ANSWER} .code-block").get_by_role("button", name="Preview")
+    preview.click()
+    panel = page.locator(".preview-panel")
+    frame_element = panel.locator("iframe.preview-frame")
+    assert frame_element.get_attribute("sandbox") == "allow-scripts"  # never allow-same-origin
+    assert page.evaluate("document.activeElement.dataset.action") == "close-preview"
+    frame = page.frame_locator(".preview-frame")
+    frame.locator("h1", has_text="Hello preview").wait_for()
+    out = frame.locator("#out")
+    out.filter(has_not_text="running").wait_for()
+    assert out.inner_text() == "parent-blocked call-blocked cookie-blocked storage-blocked fetch-blocked"
+    assert out.evaluate("(el) => getComputedStyle(el).color") == "rgb(102, 51, 153)"  # its own <style> applies
+    assert page.evaluate("window.__xssCalls") == []
+    # The image was refused by the frame's policy before any connection (the fetch was not even attempted).
+    assert [url for url in page.recorder.requests if "leak" in url] == ["http://127.0.0.1:9/leak-image.png"]
+    assert blocked == [("http://127.0.0.1:9/leak-image.png", "csp")]
+    assert [url for url in answered if "leak" in url] == []
+    screenshot(page, "preview-html")
+    assert_clean(page, "preview-html")
+
+    page.keyboard.press("Escape")
+    assert not panel.is_visible()
+    assert page.locator(".preview-frame").count() == 0
+    assert page.evaluate("document.activeElement.dataset.action") == "preview-code"  # focus is back
+
+
+def test_svg_preview_at_phone_width(make_page, server, upstream):
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="80">'
+        '<rect id="box" width="120" height="80" fill="teal"/></svg>'
+    )
+    upstream.behaviour.reply = f"```svg\n{svg}\n```"
+    page = make_page(width=390, height=844, color_scheme="dark")
+    sign_up(page)
+    send_message(page, "Draw a box")
+    page.locator(f"{COMPLETE_ANSWER} [data-action=preview-code]").click()
+    page.frame_locator(".preview-frame").locator("#box").wait_for()
+    assert page.locator(".preview-panel").bounding_box()["width"] == 390  # the whole width of a phone
+    screenshot(page, "preview-svg-phone-dark")
+    page.get_by_role("button", name="Close preview").click()
+    assert not page.locator(".preview-panel").is_visible()
+
+
+def test_the_frames_keep_their_own_sandbox_when_opened_directly(make_page, server):
+    page = make_page()
+    for path in ("/frames/preview/", "/frames/diagram/"):
+        response = page.request.get(server.url + path)
+        policy = response.headers["content-security-policy"]
+        assert policy.startswith("sandbox allow-scripts;")
+        assert "default-src 'none'" in policy and "frame-ancestors 'self'" in policy
+        assert "allow-same-origin" not in policy
+        assert response.headers["x-frame-options"] == "SAMEORIGIN"
+    page.goto("/frames/preview/")
+    assert page.evaluate("window.origin") == "null"  # an opaque origin even at the top: no cookies, no storage
+
+
+def test_a_hostile_mermaid_block_stays_inert(make_page, server, upstream):
+    upstream.behaviour.reply = (
+        "```mermaid\ngraph TD\n  A[\"<img src=x onerror=window.__xss(1)>\"]"
+        " --> B[\"<script>window.__xss(2)</script>\"]\n"
+        "  click A href \"javascript:window.__xss(3)\"\n  C[\"<a href='https://evil.example/'>x</a>\"]\n```"
+    )
+    page = make_page()
+    sign_up(page)
+    send_message(page, "Hostile diagram")
+    block = page.locator(f"{COMPLETE_ANSWER} .code-block.is-diagram")
+    block.locator(".diagram img, .diagram-error").first.wait_for()
+    if block.locator(".diagram img").count():
+        block.locator(".diagram img").click()
+    assert page.evaluate("window.__xssCalls") == []
+    assert page.recorder.offsite_requests(server.url) == []
+    assert block.locator("a, script, svg").count() == 0  # the diagram is an image, never markup in the page
