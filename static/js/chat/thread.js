@@ -23,13 +23,49 @@ export async function reloadThread(focusTurnId = null) {
   }
 }
 
+// Where the reader was below each version ({turn id: last turn shown below it}, per chat, in localStorage): coming
+// back to a version shows the branch as they left it, not its newest answers (the server shows the branch through
+// the turn it is given, down to the newest turns below it, so the page gives it the last turn the reader saw).
+function placesKey() {
+  return `chatsite:branch-places:${conversationId}`;
+}
+
+function readPlaces() {
+  try {
+    return JSON.parse(localStorage.getItem(placesKey()) || "{}");
+  } catch {
+    return {};
+  }
+}
+
+function rememberPlaces() {
+  const shown = [...turnsEl.querySelectorAll(".turn[data-turn-id]")].map((turn) => turn.dataset.turnId);
+  const last = shown.at(-1);
+  if (!last) return;
+  const places = readPlaces();
+  for (const id of shown) places[id] = last;
+  try {
+    localStorage.setItem(placesKey(), JSON.stringify(places));
+  } catch {
+    // No storage: coming back to a version shows the newest answers below it.
+  }
+}
+
 export async function switchVersion(button) {
   if (run.busy || !conversationId || !button.dataset.turnTarget) return;
   const target = button.dataset.turnTarget;
   hideError();
+  rememberPlaces();
+  const place = readPlaces()[target];
   try {
-    await api("POST", `conversations/${conversationId}/switch/`, { turn_id: Number(target) });
+    try {
+      await api("POST", `conversations/${conversationId}/switch/`, { turn_id: Number(place || target) });
+    } catch (error) {
+      if (!place) throw error;
+      await api("POST", `conversations/${conversationId}/switch/`, { turn_id: Number(target) });
+    }
     await reloadThread(target);
+    rememberPlaces();
   } catch {
     showError(strings.switch_failed);
   }
