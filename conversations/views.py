@@ -30,7 +30,7 @@ from conversations.selectors import conversation_list
 HISTORY_PAGE_SIZE = 50
 TURN_PAGE_SIZE = 100
 
-# Shown on an empty chat; a click puts the text in the composer (nothing is sent until the user sends it).
+# Shown on an empty chat; a click sends the text as the first message.
 SUGGESTIONS = (
     _("Explain a concept in simple words"),
     _("Help me write a polite email"),
@@ -459,4 +459,4 @@ def account_delete(request):
         return redirect("profile")
     account_data.account_delete(request=request)
     messages.success(request, _("Your account and all its data are deleted."))
-    return redirect("login")
+    return redirect("signup")  # not the login page's "Welcome back": there is no account to come back to

@@ -11,7 +11,7 @@
 // imports to the hashed file names (chatsite/storage.py).
 
 import { chat, conversationId, setTemporary, temporary } from "./chat/page.js";
-import { autosize, input, restoreDraft, updateSendState } from "./chat/composer.js";
+import { autosize, form, input, restoreDraft, updateSendState } from "./chat/composer.js";
 import { setFeedback } from "./chat/feedback.js";
 import { deleteFolder, newFolder, openFolder } from "./chat/folders.js";
 import { markActive, observeMore, restoreSidebarScroll } from "./chat/history.js";
@@ -66,7 +66,7 @@ document.addEventListener("click", async (event) => {
     input.value = target.textContent.trim();
     autosize();
     updateSendState();
-    input.focus();
+    form.requestSubmit();
   } else if (action === "open-folder") {
     openFolder(target);
   } else if (action === "new-folder") {
