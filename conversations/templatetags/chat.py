@@ -91,6 +91,7 @@ def js_strings():
 
 # Icons as inline SVG (no icon font, no emoji font needed; CSP allows inline SVG markup).
 _ICON_PATHS = {
+    "arrow-down": '<path d="M12 5v14M5 12l7 7 7-7"/>',
     "plus": '<path d="M12 5v14M5 12h14"/>',
     "copy": '<rect x="9" y="9" width="11" height="11" rx="2"/><path d="M5 15V6a2 2 0 0 1 2-2h9"/>',
     "edit": '<path d="M4 20h4L19 9a2.8 2.8 0 0 0-4-4L4 16z"/><path d="M13.5 6.5l4 4"/>',

@@ -24,7 +24,7 @@ import { setSidebarOpen, updateSidebarInert } from "./chat/sidebar.js";
 import { stop, streamAnswer } from "./chat/streaming.js";
 import { loadEarlierTurns, switchVersion } from "./chat/thread.js";
 import { updateTimes } from "./chat/times.js";
-import { scrollToBottom, turnsEl } from "./chat/turns.js";
+import { jumpToLatest, scrollToBottom, turnsEl } from "./chat/turns.js";
 import { ANSWER_BODY_ACTIONS, answerBodyAction, enhanceAnswers } from "./answer-body.js";
 import { copyText, flashLabel, strings } from "./util.js";
 
@@ -78,6 +78,8 @@ document.addEventListener("click", async (event) => {
     target.setAttribute("aria-pressed", String(temporary));
     document.getElementById("temporary-note").classList.toggle("is-hidden", !temporary);
     chat.classList.toggle("is-temporary", temporary);
+  } else if (action === "jump-latest") {
+    jumpToLatest();
   } else if (action === "shortcuts") {
     document.getElementById("shortcuts-dialog").showModal();
   } else if (["rename", "pin", "move", "archive", "delete"].includes(action) && target.closest(".history-item")) {

@@ -351,3 +351,35 @@ def test_a_suggestion_on_the_empty_chat_is_sent(make_page, server, upstream):
     assert page.locator(".turn-user .turn-body").inner_text() == text
     assert upstream.chat_requests[-1].messages[-1] == {"role": "user", "content": text}
     assert page.input_value("#composer-input") == ""
+
+
+def test_jump_to_the_latest_while_an_answer_streams(make_page, server, upstream):
+    upstream.behaviour.reply = " ".join(["A paragraph of the long answer.\n\n"] * 60)
+    upstream.behaviour.token_delay = 0.03
+    page = make_page(width=390, height=700)
+    sign_up(page)
+    jump = page.get_by_role("button", name="Jump to the latest")
+    send_message(page, "Write a long answer")
+    wait_until(page, "document.getElementById('turns-scroll').scrollHeight > 2 * innerHeight")
+    assert not jump.is_visible()  # following the answer at the end of the chat
+    # The reader scrolls up (again if a frame already on its way still followed the answer down).
+    assert page.evaluate("""async () => {
+      const scroller = document.getElementById('turns-scroll');
+      for (let attempt = 0; attempt < 20; attempt += 1) {
+        scroller.scrollTop = 0;
+        await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+        if (scroller.scrollTop === 0) return true;
+      }
+      return false;
+    }""")
+    jump.wait_for()
+    assert page.locator(".turn-assistant.status-streaming").count() == 1
+    screenshot(page, "jump-to-latest-phone")
+    jump.click()
+    assert page.evaluate(
+        "(() => { const s = document.getElementById('turns-scroll'); "
+        "return s.scrollHeight - s.scrollTop - s.clientHeight < 120; })()"
+    )
+    jump.wait_for(state="hidden")
+    assert page.evaluate("document.activeElement.id") == "composer-input"
+    page.wait_for_selector(COMPLETE_ANSWER, timeout=30_000)

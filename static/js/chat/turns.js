@@ -19,6 +19,17 @@ export function scrollToBottom() {
   scrollEl.scrollTop = scrollEl.scrollHeight;
 }
 
+// "Jump to the latest" shows while the reader is scrolled away from the end of the chat (say, during an answer).
+const jumpButton = document.getElementById("jump-latest");
+scrollEl.addEventListener("scroll", () => {
+  jumpButton.classList.toggle("is-hidden", nearBottom());
+}, { passive: true });
+
+export function jumpToLatest() {
+  scrollToBottom();
+  document.getElementById("composer-input").focus();
+}
+
 export function newTurnElement(role, text) {
   const article = document.createElement("article");
   article.className = `turn turn-${role} status-${role === "user" ? "complete" : "streaming"}`;
