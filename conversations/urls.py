@@ -16,6 +16,7 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/turns/<int:turn_id>/", views.turn_detail, name="turn"),
     path("c/<uuid:conversation_id>/turns/<int:turn_id>/feedback/", views.turn_feedback, name="turn-feedback"),
     path("c/<uuid:conversation_id>/share/", views.share_create, name="share-create"),
+    path("c/<uuid:conversation_id>/share/current/", views.share_current, name="share-current"),
     path("c/<uuid:conversation_id>/organize/", views.conversation_organize, name="organize"),
     path("folders/", views.folder_create, name="folder-create"),
     path("folders/<int:folder_id>/delete/", views.folder_delete, name="folder-delete"),

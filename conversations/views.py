@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
@@ -335,6 +335,21 @@ def share_create(request, conversation_id):
          "expires_at": link.expires_at.isoformat() if link.expires_at else None},
         status=201,
     )
+
+
+@login_required
+@require_GET
+def share_current(request, conversation_id):
+    """The newest link of one of the user's chats that still opens ({"link": null} when there is none), for the share
+    dialog to show before another link is made."""
+    conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
+    link = ShareLink.objects.live().filter(conversation=conversation).order_by("-created_at", "-pk").first()
+    if link is None:
+        return JsonResponse({"link": None})
+    return JsonResponse({"link": {
+        "url": request.build_absolute_uri(link.get_absolute_url()),
+        "created": formats.date_format(timezone.localtime(link.created_at), "SHORT_DATETIME_FORMAT"),
+    }})
 
 
 @login_required

@@ -43,6 +43,7 @@ JS_STRINGS = {
     "preview": _("Preview"),
     "preview_note": _("Sandboxed: no network, no access to this page"),
     "close_preview": _("Close preview"),
+    "share_current": _("A snapshot taken %(when)s. Create a link to share the chat as it is now."),
     "rename_prompt": _("Rename chat"),
     "delete_confirm": _("Delete this chat? This cannot be undone."),
     "delete": _("Delete"),

@@ -61,7 +61,7 @@ document.addEventListener("click", async (event) => {
   } else if (action === "close-share") {
     shareDialog.close();
   } else if (action === "copy-share") {
-    if (await copyText(document.getElementById("share-url").value)) flashLabel(target, strings.copied);
+    if (await copyText(document.getElementById(target.dataset.copyField).value)) flashLabel(target, strings.copied);
   } else if (action === "suggest") {
     input.value = target.textContent.trim();
     autosize();
