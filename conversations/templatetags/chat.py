@@ -44,6 +44,7 @@ JS_STRINGS = {
     "preview_note": _("Sandboxed: no network, no access to this page"),
     "close_preview": _("Close preview"),
     "share_current": _("A snapshot taken %(when)s. Create a link to share the chat as it is now."),
+    "dictation_failed": _("Dictation stopped: the browser's speech recognition is not available."),
     "rename_prompt": _("Rename chat"),
     "delete_confirm": _("Delete this chat? This cannot be undone."),
     "delete": _("Delete"),
@@ -93,6 +94,8 @@ def js_strings():
 # Icons as inline SVG (no icon font, no emoji font needed; CSP allows inline SVG markup).
 _ICON_PATHS = {
     "arrow-down": '<path d="M12 5v14M5 12l7 7 7-7"/>',
+    "mic": '<rect x="9" y="3" width="6" height="11" rx="3"/><path d="M5 11a7 7 0 0 0 14 0M12 18v3"/>',
+    "speaker": '<path d="M4 9v6h4l5 4V5L8 9z"/><path d="M16.5 8.5a5 5 0 0 1 0 7M19 6a8.5 8.5 0 0 1 0 12"/>',
     "plus": '<path d="M12 5v14M5 12h14"/>',
     "copy": '<rect x="9" y="9" width="11" height="11" rx="2"/><path d="M5 15V6a2 2 0 0 1 2-2h9"/>',
     "edit": '<path d="M4 20h4L19 9a2.8 2.8 0 0 0-4-4L4 16z"/><path d="M13.5 6.5l4 4"/>',

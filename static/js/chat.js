@@ -22,6 +22,7 @@ import { setSettingsOpen, settingsForm } from "./chat/settings.js";
 import { openShareDialog, shareDialog } from "./chat/share.js";
 import { setSidebarOpen, updateSidebarInert } from "./chat/sidebar.js";
 import { stop, streamAnswer } from "./chat/streaming.js";
+import { addReadAloud, readAloud } from "./chat/voice.js";
 import { loadEarlierTurns, switchVersion } from "./chat/thread.js";
 import { updateTimes } from "./chat/times.js";
 import { jumpToLatest, scrollToBottom, turnsEl } from "./chat/turns.js";
@@ -78,6 +79,8 @@ document.addEventListener("click", async (event) => {
     target.setAttribute("aria-pressed", String(temporary));
     document.getElementById("temporary-note").classList.toggle("is-hidden", !temporary);
     chat.classList.toggle("is-temporary", temporary);
+  } else if (action === "read-aloud") {
+    readAloud(target);
   } else if (action === "jump-latest") {
     jumpToLatest();
   } else if (action === "shortcuts") {
@@ -99,6 +102,7 @@ function followRunningAnswer() {
 }
 
 enhanceAnswers(document);
+addReadAloud(document);
 updateTimes();
 restoreDraft();
 autosize();

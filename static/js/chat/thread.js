@@ -5,6 +5,7 @@ import { chat, conversationId, conversationUrl, run } from "./page.js";
 import { api, fragment } from "./api.js";
 import { hideError, showError } from "./composer.js";
 import { scrollEl, turnsEl } from "./turns.js";
+import { addReadAloud } from "./voice.js";
 import { enhanceAnswers } from "../answer-body.js";
 import { strings } from "../util.js";
 
@@ -14,6 +15,7 @@ export async function reloadThread(focusTurnId = null) {
   if (!response.ok) throw new Error(strings.load_failed);
   const thread = fragment(await response.text());
   enhanceAnswers(thread);
+  addReadAloud(thread);
   turnsEl.replaceChildren(thread);
   chat.classList.toggle("has-turns", turnsEl.querySelector(".turn") !== null);
   const focused = focusTurnId && turnsEl.querySelector(`.turn[data-turn-id="${focusTurnId}"]`);
@@ -81,6 +83,7 @@ export async function loadEarlierTurns(button) {
     if (!response.ok) throw new Error();
     const earlier = fragment(await response.text());
     enhanceAnswers(earlier);
+    addReadAloud(earlier);
     // Keep the reader's place: the page grows above what they are looking at.
     const fromBottom = scrollEl.scrollHeight - scrollEl.scrollTop;
     button.replaceWith(earlier);

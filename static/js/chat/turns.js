@@ -6,6 +6,7 @@ import { fragment } from "./api.js";
 import { enhanceAnswers } from "../answer-body.js";
 import { canRender, renderMarkdown } from "../markdown.js";
 import { typesetMath } from "../markdown-math.js";
+import { addReadAloud } from "./voice.js";
 import { strings } from "../util.js";
 
 export const turnsEl = document.getElementById("turns");
@@ -97,6 +98,7 @@ export async function replaceWithServerTurn(article, turnId) {
   if (!response.ok) throw new Error(strings.load_failed);
   const rendered = fragment(await response.text()).firstElementChild;
   enhanceAnswers(rendered);
+  addReadAloud(rendered);
   article.replaceWith(rendered);
   return rendered;
 }
