@@ -59,11 +59,12 @@ def test_math_is_typeset_and_prices_and_code_are_left_alone(make_page, server, u
 def test_math_is_typeset_while_the_answer_streams(make_page, server, upstream):
     upstream.behaviour.reply = "So $x^2$ grows. " + " ".join(["more"] * 60)
     upstream.behaviour.token_delay = 0.1
-    page = make_page()
+    page = make_page(width=390, height=844, color_scheme="dark")
     sign_up(page)
     send_message(page, "Stream some math")
     page.wait_for_selector(".turn-assistant.status-streaming .math-inline .katex")
     assert page.locator(".turn-assistant.status-streaming .math-inline").get_attribute("data-tex") == "x^2"
+    screenshot(page, "math-streaming-phone-dark")
     page.wait_for_selector(COMPLETE_ANSWER, timeout=30_000)
     assert page.locator(f"{COMPLETE_ANSWER} .math-inline").get_attribute("data-tex") == "x^2"
     assert page.locator(f"{COMPLETE_ANSWER} .math-inline .katex").count() == 1
