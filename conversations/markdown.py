@@ -1,5 +1,7 @@
 """Server-side markdown for answers: markdown-it-py, Pygments code highlighting, then an nh3 allow-list.
 
+TeX math is marked up for the page to typeset with KaTeX (conversations/markdown_math.py).
+
 Raw HTML in the source is never passed through (markdown-it escapes it), and the sanitizer runs last
 as the safety net: only the tags and attributes below survive, links keep http/https/mailto only,
 and images survive only when they point at this site (relative URL) or are inline data: images.
@@ -14,6 +16,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
+
+from conversations.markdown_math import math_plugin
 
 ALLOWED_TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "s", "code", "pre",
@@ -87,6 +91,7 @@ def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False,
                                    "highlight": _highlight_code})
     md.enable(["table", "strikethrough"])
+    md.use(math_plugin)
     md.add_render_rule("image", _render_image)
     md.core.ruler.push("alignment_to_classes", _alignment_to_classes)
     return md

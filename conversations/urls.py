@@ -3,7 +3,7 @@ share links (the owner's list, and the public read-only page)."""
 
 from django.urls import path
 
-from conversations import views
+from conversations import frames, views
 
 app_name = "conversations"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/turns/<int:turn_id>/", views.turn_detail, name="turn"),
     path("c/<uuid:conversation_id>/turns/<int:turn_id>/feedback/", views.turn_feedback, name="turn-feedback"),
     path("c/<uuid:conversation_id>/share/", views.share_create, name="share-create"),
+    path("c/<uuid:conversation_id>/share/current/", views.share_current, name="share-current"),
     path("c/<uuid:conversation_id>/organize/", views.conversation_organize, name="organize"),
     path("folders/", views.folder_create, name="folder-create"),
     path("folders/<int:folder_id>/delete/", views.folder_delete, name="folder-delete"),
@@ -25,4 +26,6 @@ urlpatterns = [
     path("s/<str:token>/files/<uuid:attachment_id>/", views.share_file, name="share-file"),
     path("account/export/", views.account_export, name="account-export"),
     path("account/delete/", views.account_delete, name="account-delete"),
+    path("frames/diagram/", frames.diagram_frame, name="diagram-frame"),
+    path("frames/preview/", frames.preview_frame, name="preview-frame"),
 ]

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
@@ -30,7 +30,7 @@ from conversations.selectors import conversation_list
 HISTORY_PAGE_SIZE = 50
 TURN_PAGE_SIZE = 100
 
-# Shown on an empty chat; a click puts the text in the composer (nothing is sent until the user sends it).
+# Shown on an empty chat; a click sends the text as the first message.
 SUGGESTIONS = (
     _("Explain a concept in simple words"),
     _("Help me write a polite email"),
@@ -150,6 +150,8 @@ def _chat_context(request, conversation: Conversation | None) -> dict:
         "default_model": selectors.default_model(),
         "default_system_prompt": settings.CHAT_DEFAULT_SYSTEM_PROMPT,
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "max_files_per_message": settings.CHAT_ATTACHMENTS_PER_MESSAGE,
+        "max_file_bytes": settings.CHAT_ATTACHMENT_MAX_BYTES,
         "suggestions": SUGGESTIONS,
         "folders": Folder.objects.for_user(request.user),
         "shortcuts": SHORTCUTS,
@@ -337,6 +339,21 @@ def share_create(request, conversation_id):
 
 @login_required
 @require_GET
+def share_current(request, conversation_id):
+    """The newest link of one of the user's chats that still opens ({"link": null} when there is none), for the share
+    dialog to show before another link is made."""
+    conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
+    link = ShareLink.objects.live().filter(conversation=conversation).order_by("-created_at", "-pk").first()
+    if link is None:
+        return JsonResponse({"link": None})
+    return JsonResponse({"link": {
+        "url": request.build_absolute_uri(link.get_absolute_url()),
+        "created": formats.date_format(timezone.localtime(link.created_at), "SHORT_DATETIME_FORMAT"),
+    }})
+
+
+@login_required
+@require_GET
 def share_list(request):
     """The user's share links, newest first, with what each shows and whether it still opens."""
     links = ShareLink.objects.for_user(request.user).select_related("conversation").only(
@@ -457,4 +474,4 @@ def account_delete(request):
         return redirect("profile")
     account_data.account_delete(request=request)
     messages.success(request, _("Your account and all its data are deleted."))
-    return redirect("login")
+    return redirect("signup")  # not the login page's "Welcome back": there is no account to come back to

@@ -179,7 +179,7 @@ def test_delete_my_account_needs_the_password_and_takes_everything(user, other_u
     assert type(user).objects.filter(pk=user.pk).exists()
 
     done = client.post("/account/delete/", {"password": password, "csrfmiddlewaretoken": token})
-    assert done.status_code == 302 and done["Location"].startswith("/accounts/login/")
+    assert done.status_code == 302 and done["Location"].startswith("/accounts/signup/")
     assert not type(user).objects.filter(pk=user.pk).exists()
     assert list(Conversation.objects.values_list("title", flat=True)) == ["Theirs"]
     assert not Turn.objects.exists() and not ShareLink.objects.exists() and not Folder.objects.exists()

@@ -82,3 +82,48 @@ def test_off_site_images_become_their_alt_text_and_local_ones_stay():
 )
 def test_image_source_check(src, safe):
     assert is_safe_image_src(src) is safe
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("$E=mc^2$", '<p><span class="math-inline">E=mc^2</span></p>'),
+        ("a \\(x+1\\) b", '<p>a <span class="math-inline">x+1</span> b</p>'),
+        ("a $$x$$ b \\[y\\]", '<p>a <span class="math-display">x</span> b <span class="math-display">y</span></p>'),
+        ("$$\n\\frac{1}{2}\n$$", '<p><span class="math-display">\n\\frac{1}{2}\n</span></p>'),
+        ("\\[\na\\\\\nb\n\\]", '<p><span class="math-display">\na\\\\\nb\n</span></p>'),
+        ("text\n$$x$$\nmore", '<p>text</p>\n<p><span class="math-display">x</span></p>\n<p>more</p>'),
+        ("$a<b$", '<p><span class="math-inline">a&lt;b</span></p>'),
+        ("$\\$5$", '<p><span class="math-inline">\\$5</span></p>'),
+    ],
+)
+def test_tex_math_is_marked_up_for_the_page_to_typeset(source, expected):
+    assert render_markdown(source).strip() == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "It costs $5 and $10.",
+        "From $5 to $10, or US$5/US$10.",
+        "Between $ 5 $ and nothing",
+        "An escaped \\$x$ is text",
+        "$$ never closed",
+        "$$\nnever closed",
+        "$x ",
+    ],
+)
+def test_dollars_that_are_not_math_stay_text(source):
+    assert "math-" not in render_markdown(source)
+
+
+def test_code_is_never_math():
+    html = render_markdown("`$x$` and\n\n```\n$$\ny\n$$\n```\n\n    $z$")
+    assert "math-" not in html
+    assert "<code>$x$</code>" in html
+
+
+def test_math_survives_the_sanitizer_with_its_tex_escaped():
+    html = render_markdown('$<script>alert(1)</script>$ and $$<img src=x onerror="x">$$')
+    assert "<script" not in html and "<img" not in html
+    assert '<span class="math-inline">&lt;script&gt;alert(1)&lt;/script&gt;</span>' in html

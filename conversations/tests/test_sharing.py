@@ -295,3 +295,17 @@ def test_the_owners_list_says_whether_a_link_includes_files(authenticated_client
     assert [f"/s/{link.token}/" in row for row, link in zip(rows, (without_files, with_files), strict=True)] == [
         True, True]  # newest first
     assert "Not included" in rows[0] and "Included (2 files)" in rows[1]
+
+
+def test_the_share_dialog_gets_the_chats_newest_live_link(authenticated_client, chat, make_user):
+    current = f"/c/{chat.pk}/share/current/"
+    assert authenticated_client.get(current).json() == {"link": None}
+    older = share_link_create(conversation=chat)
+    newer = share_link_create(conversation=chat)
+    link = authenticated_client.get(current).json()["link"]
+    assert link["url"] == f"http://testserver/s/{newer.token}/" and link["created"]
+    share_link_revoke(link=newer)  # a revoked link is never offered: the one before it is
+    assert authenticated_client.get(current).json()["link"]["url"] == f"http://testserver/s/{older.token}/"
+    stranger = Client()
+    stranger.force_login(make_user("stranger"))
+    assert stranger.get(current).status_code == 404  # ownership is in the query

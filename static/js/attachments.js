@@ -1,10 +1,14 @@
 // Files for the next message: picked with the paperclip button, dropped on the chat, or pasted into the
 // composer. Each is uploaded at once (POST /api/v1/attachments/: the server checks and reads it) and shown
-// as a chip above the composer; the message then sends their ids. A refused file says why and is not kept.
+// as a chip above the composer; the message then sends their ids. A refused file says why and is not kept: the
+// server's limits (files per message, bytes per file) are checked as files are added, so nothing over them is
+// uploaded, and the server checks again.
 
 import { csrfToken, format, strings } from "./util.js";
 
-export function setupAttachments({ apiBase, form, input, dropZone, listEl, fileInput, button, showError }) {
+export function setupAttachments({
+  apiBase, input, dropZone, listEl, fileInput, button, showError, limits, onChange = () => {},
+}) {
   const items = []; // { id, name, kind, url, el } once uploaded; { name, el, pending: true } while uploading
 
   function render(item) {
@@ -34,6 +38,7 @@ export function setupAttachments({ apiBase, form, input, dropZone, listEl, fileI
     item.el = chip;
     if (!chip.isConnected) listEl.append(chip);
     listEl.classList.toggle("is-hidden", items.length === 0);
+    onChange();
   }
 
   async function upload(file) {
@@ -62,6 +67,7 @@ export function setupAttachments({ apiBase, form, input, dropZone, listEl, fileI
     items.splice(items.indexOf(item), 1);
     item.el?.remove();
     listEl.classList.toggle("is-hidden", items.length === 0);
+    onChange();
   }
 
   async function discard(item) {
@@ -75,7 +81,21 @@ export function setupAttachments({ apiBase, form, input, dropZone, listEl, fileI
   }
 
   function add(files) {
-    for (const file of files) upload(file);
+    const problems = [];
+    const room = Math.max(limits.files - items.length, 0);
+    const over = files.slice(room);
+    if (over.length) {
+      const names = over.map((file) => file.name || strings.pasted_file).join(", ");
+      problems.push(format(strings.file_limit, { limit: limits.files, names }));
+    }
+    for (const file of files.slice(0, room)) {
+      if (file.size > limits.bytes) {
+        problems.push(format(strings.file_too_large, { name: file.name || strings.pasted_file, limit: limits.size }));
+      } else {
+        upload(file);
+      }
+    }
+    if (problems.length) showError(problems.join(" "));
   }
 
   button.addEventListener("click", () => fileInput.click());
@@ -110,6 +130,9 @@ export function setupAttachments({ apiBase, form, input, dropZone, listEl, fileI
     /** Uploaded files ready to send (none while one is still uploading: the caller waits). */
     ready: () => !items.some((item) => item.pending),
     ids: () => items.filter((item) => !item.pending).map((item) => item.id),
+    /** Files added (uploaded or still uploading). */
+    count: () => items.length,
+    names: () => items.map((item) => item.name),
     /** Take the ready files for a message being sent: their chips leave the composer. */
     take() {
       const taken = items.filter((item) => !item.pending);

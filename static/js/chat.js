@@ -11,7 +11,7 @@
 // imports to the hashed file names (chatsite/storage.py).
 
 import { chat, conversationId, setTemporary, temporary } from "./chat/page.js";
-import { autosize, input, restoreDraft, updateSendState } from "./chat/composer.js";
+import { autosize, form, input, restoreDraft, updateSendState } from "./chat/composer.js";
 import { setFeedback } from "./chat/feedback.js";
 import { deleteFolder, newFolder, openFolder } from "./chat/folders.js";
 import { markActive, observeMore, restoreSidebarScroll } from "./chat/history.js";
@@ -22,9 +22,11 @@ import { setSettingsOpen, settingsForm } from "./chat/settings.js";
 import { openShareDialog, shareDialog } from "./chat/share.js";
 import { setSidebarOpen, updateSidebarInert } from "./chat/sidebar.js";
 import { stop, streamAnswer } from "./chat/streaming.js";
+import { addReadAloud, readAloud } from "./chat/voice.js";
 import { loadEarlierTurns, switchVersion } from "./chat/thread.js";
 import { updateTimes } from "./chat/times.js";
-import { enhance, scrollToBottom, turnsEl } from "./chat/turns.js";
+import { jumpToLatest, scrollToBottom, turnsEl } from "./chat/turns.js";
+import { ANSWER_BODY_ACTIONS, answerBodyAction, enhanceAnswers } from "./answer-body.js";
 import { copyText, flashLabel, strings } from "./util.js";
 
 // --- One click handler for the whole page ------------------------------------------------------------------
@@ -37,9 +39,8 @@ document.addEventListener("click", async (event) => {
   if (action === "copy-turn") {
     const raw = article.querySelector("template.turn-raw").content.textContent;
     if (await copyText(raw)) flashLabel(target, strings.copied);
-  } else if (action === "copy-code") {
-    const code = target.closest(".code-block").querySelector("pre").innerText;
-    if (await copyText(code)) flashLabel(target, strings.copied);
+  } else if (ANSWER_BODY_ACTIONS.has(action)) {
+    answerBodyAction(target);
   } else if (action === "edit") {
     startEdit(article);
   } else if (action === "regenerate") {
@@ -61,12 +62,12 @@ document.addEventListener("click", async (event) => {
   } else if (action === "close-share") {
     shareDialog.close();
   } else if (action === "copy-share") {
-    if (await copyText(document.getElementById("share-url").value)) flashLabel(target, strings.copied);
+    if (await copyText(document.getElementById(target.dataset.copyField).value)) flashLabel(target, strings.copied);
   } else if (action === "suggest") {
     input.value = target.textContent.trim();
     autosize();
     updateSendState();
-    input.focus();
+    form.requestSubmit();
   } else if (action === "open-folder") {
     openFolder(target);
   } else if (action === "new-folder") {
@@ -78,6 +79,10 @@ document.addEventListener("click", async (event) => {
     target.setAttribute("aria-pressed", String(temporary));
     document.getElementById("temporary-note").classList.toggle("is-hidden", !temporary);
     chat.classList.toggle("is-temporary", temporary);
+  } else if (action === "read-aloud") {
+    readAloud(target);
+  } else if (action === "jump-latest") {
+    jumpToLatest();
   } else if (action === "shortcuts") {
     document.getElementById("shortcuts-dialog").showModal();
   } else if (["rename", "pin", "move", "archive", "delete"].includes(action) && target.closest(".history-item")) {
@@ -96,7 +101,8 @@ function followRunningAnswer() {
   if (running && conversationId) streamAnswer(`conversations/${conversationId}/stream/`, null, { replaceEl: running });
 }
 
-enhance(document);
+enhanceAnswers(document);
+addReadAloud(document);
 updateTimes();
 restoreDraft();
 autosize();

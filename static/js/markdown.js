@@ -1,10 +1,11 @@
 // Answers rendered while they stream: markdown-it with the server's options (conversations/markdown.py), then
 // DOMPurify held to the server's allow-list, which the page receives as JSON (#markdown-rules), so the two
-// cannot drift apart. Code is not highlighted here; the server's render replaces this one when the answer is
-// stored.
+// cannot drift apart. Math is marked up by the same rules as on the server (markdown-math.js). Code is not
+// highlighted here; the server's render replaces this one when the answer is stored.
 
 import markdownit from "../vendor/markdown-it.esm.min.js";
 import DOMPurify from "../vendor/purify.es.js";
+import { mathPlugin } from "./markdown-math.js";
 
 const rules = JSON.parse(document.getElementById("markdown-rules")?.textContent || "null");
 const ALIGN_CLASSES = { "text-align:left": "align-left", "text-align:center": "align-center", "text-align:right": "align-right" };
@@ -22,7 +23,9 @@ function isSafeLink(href) {
   return Boolean(match) && rules.link_schemes.includes(match[1].toLowerCase());
 }
 
-const md = markdownit("commonmark", { html: false, linkify: false, typographer: false }).enable(["table", "strikethrough"]);
+const md = markdownit("commonmark", { html: false, linkify: false, typographer: false })
+  .enable(["table", "strikethrough"])
+  .use(mathPlugin);
 const renderImage = md.renderer.rules.image;
 md.renderer.rules.image = (tokens, idx, options, env, self) => {
   // Off-site images become their alt text: the browser is never asked to fetch them.

@@ -121,3 +121,19 @@ def test_superuser_deletes_a_chat_in_the_browser(admin_page, review_data, make_u
     page.wait_for_selector(".messagelist .success")
     assert not Conversation.objects.filter(pk=review_data.pk).exists()
     assert page.problems == []
+
+
+def test_the_conversation_list_fits_1280_pixels(admin_page, review_data, make_user, password):
+    page = admin_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    admin_login(page, make_reviewer(make_user).username, password)
+    page.goto(reverse("admin:conversations_conversation_changelist"))
+    page.wait_for_selector("#result_list")
+    screenshot(page, "admin-list-1280")
+    results = page.locator("#changelist .results")
+    assert results.evaluate("(el) => el.scrollWidth <= el.clientWidth")  # no column hidden behind a scroll bar
+    headers = page.locator("#result_list thead th")
+    assert headers.count() == 9
+    for index in range(headers.count()):
+        box = headers.nth(index).bounding_box()
+        assert box["x"] + box["width"] <= 1280, headers.nth(index).inner_text()

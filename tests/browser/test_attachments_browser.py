@@ -88,3 +88,65 @@ def test_removing_a_chip_before_sending(make_page, upstream):
     page.wait_for_selector(COMPLETE_ANSWER)
     assert isinstance(upstream.chat_requests[-1].messages[-1]["content"], str)
     assert "not for sending" not in upstream.chat_requests[-1].messages[-1]["content"]
+
+
+def test_a_message_of_files_only_can_be_sent(make_page, upstream, tmp_path):
+    page = make_page()
+    sign_up(page)
+    assert page.is_disabled("#composer-send")
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Shopping\n\n- apples\n")
+    page.set_input_files("#composer-file", str(notes))
+    page.wait_for_selector("#composer-files .pending-file:not(.is-uploading) >> text=notes.md")
+    assert page.is_enabled("#composer-send")  # no typed text needed
+    page.click("#composer-send")
+    page.wait_for_selector(COMPLETE_ANSWER)
+    text = upstream.chat_requests[-1].messages[-1]["content"]
+    text = text if isinstance(text, str) else text[0]["text"]
+    assert text.startswith("notes.md")  # the message is the files' names
+    assert '<file name="notes.md">' in text and "- apples" in text
+    assert page.locator(".turn-user .attachment-chip", has_text="notes.md").count() == 1
+    assert page.is_disabled("#composer-send")  # the files went with the message
+
+
+def test_files_over_the_per_message_limit_are_refused_when_added(make_page, upstream, tmp_path):
+    page = make_page()
+    sign_up(page)
+    paths = []
+    for number in range(1, 8):
+        path = tmp_path / f"file{number}.txt"
+        path.write_text(f"file number {number}\n")
+        paths.append(str(path))
+    page.set_input_files("#composer-file", paths[:2])
+    page.wait_for_selector("#composer-files .pending-file:not(.is-uploading) >> text=file2.txt")
+    page.set_input_files("#composer-file", paths[2:])  # 5 more: 2 + 5 is over the limit of 5
+    page.wait_for_selector("#composer-error:not(.is-hidden)")
+    error = page.inner_text("#composer-error")
+    assert "At most 5 files per message" in error
+    assert "file6.txt, file7.txt not attached" in error
+    page.wait_for_selector("#composer-files .pending-file:not(.is-uploading) >> text=file5.txt")
+    assert page.locator("#composer-files .pending-file").count() == 5
+    assert page.locator("#composer-files >> text=file6.txt").count() == 0
+    screenshot(page, "attachments-limit")
+
+    send_message(page, "Five files")
+    page.wait_for_selector(COMPLETE_ANSWER)
+    assert page.locator(".turn-user .attachment-chip").count() == 5
+
+
+def test_a_file_over_the_size_limit_says_the_limit(make_page, upstream, server):
+    page = make_page(width=390, height=844)
+    sign_up(page)
+    page.evaluate("""() => {
+      const data = new DataTransfer();
+      data.items.add(new File([new Uint8Array(10 * 1024 * 1024 + 1)], "huge.txt", {type: "text/plain"}));
+      const chat = document.getElementById("chat");
+      for (const kind of ["dragover", "drop"]) {
+        chat.dispatchEvent(new DragEvent(kind, {dataTransfer: data, bubbles: true, cancelable: true}));
+      }
+    }""")
+    page.wait_for_selector("#composer-error:not(.is-hidden)")
+    assert page.inner_text("#composer-error") == "huge.txt is too large: the limit is 10.0\xa0MB per file."
+    assert page.locator("#composer-files .pending-file").count() == 0
+    assert not any(url.endswith("/api/v1/attachments/") for url in page.recorder.requests)  # never uploaded
+    screenshot(page, "attachments-too-large-phone")

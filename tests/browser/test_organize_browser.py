@@ -134,6 +134,7 @@ def test_export_all_my_data_then_delete_the_account(make_page, server, upstream)
     page.wait_for_selector("text=That password is not right")
     page.fill("#delete-password", PASSWORD)
     page.click("#your-data button.btn-danger")
-    page.wait_for_url("**/accounts/login/")
+    page.wait_for_url("**/accounts/signup/")
     assert page.locator("text=Your account and all its data are deleted.").is_visible()
+    assert page.locator("h1").inner_text() == "Create your account"  # not "Welcome back"
     assert server.db.query("SELECT count(*) FROM accounts_user WHERE username = %s", (username,)) == [(0,)]

@@ -296,14 +296,11 @@ def test_phone_sidebar_escape_and_tab_order_header_and_empty_chat(make_page, ser
     for scheme in ("light", "dark"):
         page = make_page(width=390, height=780, color_scheme=scheme)
         sign_up(page)
-        # The empty chat: the model it will use, and suggestions that fill the composer.
+        # The empty chat: the model it will use, and suggestions.
         assert page.locator("#model-picker").is_visible()
         assert page.evaluate("document.getElementById('model-picker').selectedOptions[0].textContent") == "fake-model"
         assert page.locator(".suggestion").count() >= 3
         screenshot(page, f"empty-chat-phone-{scheme}")
-    page.locator(".suggestion").first.click()
-    assert page.input_value("#composer-input") == page.locator(".suggestion").first.inner_text()
-    page.fill("#composer-input", "")
 
     # The closed sidebar is out of the Tab order: Shift+Tab from the composer stays in the chat.
     assert page.evaluate("document.getElementById('sidebar').inert")
@@ -341,3 +338,48 @@ def test_branding_is_chatsite_everywhere(make_page, server, upstream):
     sign_up(page)
     assert page.locator(".sidebar .brand").inner_text().strip() == "chatsite"
     assert "Chatbot service" not in page.content()
+
+
+def test_a_suggestion_on_the_empty_chat_is_sent(make_page, server, upstream):
+    page = make_page()
+    sign_up(page)
+    suggestion = page.locator(".suggestion").first
+    text = suggestion.inner_text()
+    suggestion.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(COMPLETE_ANSWER)
+    assert page.locator(".turn-user .turn-body").inner_text() == text
+    assert upstream.chat_requests[-1].messages[-1] == {"role": "user", "content": text}
+    assert page.input_value("#composer-input") == ""
+
+
+def test_jump_to_the_latest_while_an_answer_streams(make_page, server, upstream):
+    upstream.behaviour.reply = " ".join(["A paragraph of the long answer.\n\n"] * 60)
+    upstream.behaviour.token_delay = 0.03
+    page = make_page(width=390, height=700)
+    sign_up(page)
+    jump = page.get_by_role("button", name="Jump to the latest")
+    send_message(page, "Write a long answer")
+    wait_until(page, "document.getElementById('turns-scroll').scrollHeight > 2 * innerHeight")
+    assert not jump.is_visible()  # following the answer at the end of the chat
+    # The reader scrolls up (again if a frame already on its way still followed the answer down).
+    assert page.evaluate("""async () => {
+      const scroller = document.getElementById('turns-scroll');
+      for (let attempt = 0; attempt < 20; attempt += 1) {
+        scroller.scrollTop = 0;
+        await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+        if (scroller.scrollTop === 0) return true;
+      }
+      return false;
+    }""")
+    jump.wait_for()
+    assert page.locator(".turn-assistant.status-streaming").count() == 1
+    screenshot(page, "jump-to-latest-phone")
+    jump.click()
+    assert page.evaluate(
+        "(() => { const s = document.getElementById('turns-scroll'); "
+        "return s.scrollHeight - s.scrollTop - s.clientHeight < 120; })()"
+    )
+    jump.wait_for(state="hidden")
+    assert page.evaluate("document.activeElement.id") == "composer-input"
+    page.wait_for_selector(COMPLETE_ANSWER, timeout=30_000)

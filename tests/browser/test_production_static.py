@@ -47,15 +47,19 @@ def test_the_chat_page_loads_hashed_modules_and_works_with_debug_off(browser, pr
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("response", lambda response: response.request.resource_type == "script"
                 and scripts.setdefault(response.url, response))
+        # Math (KaTeX, imported by the modules) and a diagram (Mermaid, in its sandboxed frame, by nonce).
+        upstream.behaviour.reply = "So $x^2$ and:\n\n```mermaid\ngraph LR\n  A --> B\n```\n"
         sign_up(page)
         send_message(page, "Hello from production")
-        page.wait_for_selector(".turn-assistant[data-status=complete]")
+        page.wait_for_selector(".turn-assistant[data-status=complete] .katex")
+        page.wait_for_selector(".turn-assistant[data-status=complete] .diagram img")
         assert errors == []
         unhashed = [url for url in scripts if not HASHED_SCRIPT.search(url)]
         assert unhashed == []  # the modules' own imports were rewritten to the hashed names too
         names = {re.sub(r"\.[0-9a-f]{12}\.js$", ".js", url.split("/static/", 1)[1]) for url in scripts}
         assert {"js/chat.js", "js/chat/streaming.js", "js/chat/settings.js", "js/util.js",
-                "vendor/markdown-it.esm.min.js"} <= names
+                "vendor/markdown-it.esm.min.js", "vendor/katex/katex.esm.js", "vendor/mermaid/mermaid.min.js",
+                "js/frames/diagram.js"} <= names
         for url, response in scripts.items():
             assert response.status == 200, url
             assert "immutable" in response.headers["cache-control"], url

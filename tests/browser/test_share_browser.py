@@ -29,7 +29,18 @@ def test_share_a_chat_read_it_logged_out_then_revoke_it(make_page, server, upstr
     url = page.input_value("#share-url")
     assert "/s/" in url
     screenshot(page, "share-dialog")
-    page.click("[data-action=copy-share]")
+    page.click("#share-result [data-action=copy-share]")
+    assert page.evaluate("navigator.clipboard.readText()") == url
+    page.click("[data-action=close-share]")
+
+    # Opened again, the dialog shows the chat's link (with its copy button) instead of making another one.
+    page.click("#export-links summary")
+    page.click("[data-action=share]")
+    page.wait_for_selector("#share-current:not(.is-hidden)")
+    assert page.input_value("#share-current-url") == url
+    assert "A snapshot taken" in page.inner_text("#share-current-note")
+    assert page.locator("#share-result").is_hidden()
+    page.click("#share-current [data-action=copy-share]")
     assert page.evaluate("navigator.clipboard.readText()") == url
     page.click("[data-action=close-share]")
 
@@ -54,6 +65,9 @@ def test_share_a_chat_read_it_logged_out_then_revoke_it(make_page, server, upstr
     page.goto("/shares/")
     row = page.locator("table.shares tbody tr")
     assert row.count() == 1 and "Kim" in row.inner_text()
+    assert row.locator(".share-link a").inner_text() == url  # the whole link, to read or select
+    row.get_by_role("button", name="Copy the link to Something worth sharing").click()
+    assert page.evaluate("navigator.clipboard.readText()") == url
     screenshot(page, "shared-links")
     page.recorder.accept_dialogs = True
     row.locator("button[type=submit]").click()

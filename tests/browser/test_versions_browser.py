@@ -107,3 +107,34 @@ def test_the_version_switcher_at_phone_width(make_page, server, upstream):
     wait_until(page, "document.querySelector('.turn-versions-label')?.textContent.includes('1 / 2')")
     assert answer_text(page) == "A short answer."
     screenshot(page, "versions-mobile")
+
+
+def test_coming_back_to_a_branch_shows_the_answer_picked_there(make_page, server, upstream):
+    page = make_page()
+    sign_up(page)
+    upstream.behaviour.reply = "The first answer."
+    send_message(page, "Name a colour")
+    wait_for_answer(page, "The first answer.")
+    upstream.behaviour.reply = "The second answer."
+    page.locator(".turn-assistant").last.hover()
+    page.click(".turn-assistant [data-action=regenerate]")
+    wait_for_answer(page, "The second answer.")
+    page.locator(".turn-assistant [aria-label='Previous version']").click()  # the reader picks the first answer
+    wait_until(page, "document.querySelector('.turn-assistant .turn-versions-label')?.textContent.includes('1 / 2')")
+
+    first = page.locator(".turn-user").first
+    first.hover()
+    first.locator("[data-action=edit]").click()
+    page.fill(".turn-editor textarea", "Name a fruit")
+    upstream.behaviour.reply = "An apple."
+    page.click(".turn-editor button[type=submit]")
+    wait_for_answer(page, "An apple.")
+
+    page.locator(".turn-user").first.hover()
+    page.locator(".turn-user [aria-label='Previous version']").first.click()
+    wait_until(page, "document.querySelector('.turn-user .turn-body')?.textContent.trim() === 'Name a colour'")
+    assert answer_text(page) == "The first answer."  # as the reader left it, not the newest answer
+    assert versions_label(page.locator(".turn-assistant")) == "1/2"
+    page.reload()
+    assert answer_text(page) == "The first answer."
+    assert page.recorder.console_errors == []

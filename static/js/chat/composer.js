@@ -14,9 +14,15 @@ const countEl = document.getElementById("composer-count");
 const maxChars = Number(chat.dataset.maxChars) || Infinity;
 
 export const files = setupAttachments({
-  apiBase, form, input, dropZone: chat, listEl: document.getElementById("composer-files"),
+  apiBase, input, dropZone: chat, listEl: document.getElementById("composer-files"),
   fileInput: document.getElementById("composer-file"), button: document.getElementById("composer-attach"),
   showError: (message) => showError(message),
+  limits: {
+    files: Number(chat.dataset.maxFiles) || Infinity,
+    bytes: Number(chat.dataset.maxFileBytes) || Infinity,
+    size: chat.dataset.maxFileSize,
+  },
+  onChange: () => updateSendState(),
 });
 
 export function showError(message) {
@@ -78,7 +84,8 @@ export function tooLong() {
 }
 
 export function updateSendState() {
-  sendButton.disabled = run.busy || !input.value.trim() || tooLong();
+  // A message may be only files.
+  sendButton.disabled = run.busy || (!input.value.trim() && !files.count()) || tooLong();
   updateCount();
 }
 

@@ -68,8 +68,8 @@ async function discardNewConversation() {
   showEmptyHistoryNote();
 }
 
-async function send(content) {
-  if (!content.trim()) return;
+async function send(typed) {
+  if (!typed.trim() && !files.count()) return;
   if (run.busy) {
     showError(strings.wait_for_answer);
     return;
@@ -79,6 +79,8 @@ async function send(content) {
     return;
   }
   hideError();
+  // A message of files only is sent as their names: the API needs a message, and the names say what was sent.
+  const content = typed.trim() ? typed : files.names().join(", ");
   let created;
   try {
     created = await ensureConversation();
@@ -99,14 +101,14 @@ async function send(content) {
     // Nothing was stored: the message and its files go back to the composer.
     userEl.remove();
     if (created) await discardNewConversation();
-    input.value = content;
+    input.value = typed;
     autosize();
     saveDraft();
     files.restore(sent);
     updateSendState();
   };
   const body = sent.length ? { content, attachments: sent.map((file) => file.id) } : { content };
-  await streamAnswer(`conversations/${conversationId}/turns/`, body, { userEl, draft: content, onRefused });
+  await streamAnswer(`conversations/${conversationId}/turns/`, body, { userEl, draft: typed, onRefused });
 }
 
 function removeTurnsAfter(article) {

@@ -1,9 +1,12 @@
 // The turns on the page: new ones while a message is sent, the answer rendered as markdown while it streams, then
-// swapped for the server's rendered (sanitized) turn; code blocks get a language label and a copy button.
+// swapped for the server's rendered (sanitized) turn, which gets its code-block toolbars (answer-body.js).
 
 import { conversationId, conversationUrl } from "./page.js";
 import { fragment } from "./api.js";
+import { enhanceAnswers } from "../answer-body.js";
 import { canRender, renderMarkdown } from "../markdown.js";
+import { typesetMath } from "../markdown-math.js";
+import { addReadAloud } from "./voice.js";
 import { strings } from "../util.js";
 
 export const turnsEl = document.getElementById("turns");
@@ -15,6 +18,17 @@ export function nearBottom() {
 
 export function scrollToBottom() {
   scrollEl.scrollTop = scrollEl.scrollHeight;
+}
+
+// "Jump to the latest" shows while the reader is scrolled away from the end of the chat (say, during an answer).
+const jumpButton = document.getElementById("jump-latest");
+scrollEl.addEventListener("scroll", () => {
+  jumpButton.classList.toggle("is-hidden", nearBottom());
+}, { passive: true });
+
+export function jumpToLatest() {
+  scrollToBottom();
+  document.getElementById("composer-input").focus();
 }
 
 export function newTurnElement(role, text) {
@@ -70,30 +84,10 @@ export function renderStreaming(article, text) {
       const body = element.querySelector(".turn-body");
       body.classList.add("markdown");
       body.replaceChildren(renderMarkdown(latest));
+      typesetMath(body);
     }
     pendingRenders.clear();
   });
-}
-
-export function enhance(root) {
-  for (const pre of root.querySelectorAll(".markdown pre")) {
-    if (pre.parentElement.classList.contains("code-block")) continue;
-    const wrapper = document.createElement("div");
-    wrapper.className = "code-block";
-    const head = document.createElement("div");
-    head.className = "code-head";
-    const lang = document.createElement("span");
-    const codeClass = [...(pre.querySelector("code")?.classList || [])].find((c) => c.startsWith("language-"));
-    lang.textContent = codeClass ? codeClass.slice("language-".length) : "";
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "copy-code";
-    button.dataset.action = "copy-code";
-    button.textContent = strings.copy_code;
-    head.append(lang, button);
-    pre.replaceWith(wrapper);
-    wrapper.append(head, pre);
-  }
 }
 
 export async function replaceWithServerTurn(article, turnId) {
@@ -103,7 +97,8 @@ export async function replaceWithServerTurn(article, turnId) {
   });
   if (!response.ok) throw new Error(strings.load_failed);
   const rendered = fragment(await response.text()).firstElementChild;
-  enhance(rendered);
+  enhanceAnswers(rendered);
+  addReadAloud(rendered);
   article.replaceWith(rendered);
   return rendered;
 }
