@@ -18,7 +18,8 @@ CONVERSATION_FIELDS: tuple[str, ...] = (
 
 
 class MessageContentField(TextField):
-    """A chat message: kept as typed (no trimming), but never blank, and at most CHAT_MAX_MESSAGE_CHARS."""
+    """A chat message: kept as typed (no trimming), but never blank (unless `allow_blank`: the serializer then
+    decides), and at most CHAT_MAX_MESSAGE_CHARS."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("trim_whitespace", False)
@@ -26,7 +27,7 @@ class MessageContentField(TextField):
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if not value.strip():
+        if not value.strip() and not self.allow_blank:
             raise serializers.ValidationError("The message is empty.", code="blank")
         limit = settings.CHAT_MAX_MESSAGE_CHARS  # read per request: it is a runtime setting
         if len(value) > limit:
@@ -133,12 +134,20 @@ class ConversationWriteSerializer(serializers.Serializer):
 
 
 class TurnCreateSerializer(serializers.Serializer):
-    content = MessageContentField()
+    content = MessageContentField(
+        required=False, allow_blank=True, help_text="The message; may be empty (or left out) when files are sent."
+    )
     stream = StrictBooleanField(default=False, help_text="Answer as text/event-stream (see the description).")
     attachments = serializers.ListField(
         child=serializers.UUIDField(), required=False, max_length=50,
         help_text="Ids of your uploaded, unsent files (POST /api/v1/attachments/) to send with this message.",
     )
+
+    def validate(self, attrs):
+        attrs.setdefault("content", "")
+        if not attrs["content"].strip() and not attrs.get("attachments"):
+            raise serializers.ValidationError({"content": ["The message is empty: write something or attach a file."]})
+        return attrs
 
 
 class AttachmentSerializer(serializers.ModelSerializer):

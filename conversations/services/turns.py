@@ -171,8 +171,8 @@ def _begin_append(
             user_turn.attachment_list = files or []
             _with_versions(user_turn, [])
             auto_titled = not conversation.title and inputs[0]["role"] == Turn.Role.USER
-            if auto_titled:
-                conversation.title = title_from_text(content)
+            if auto_titled:  # a message of files only is named after them
+                conversation.title = title_from_text(content.strip() or ", ".join(file.name for file in files or ()))
             _make_current(conversation, assistant_turn, now, added=added, fields=("title",) if auto_titled else ())
     except IntegrityError:
         # Another answer started first (turn_one_running_per_conversation is the final guard).

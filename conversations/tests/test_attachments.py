@@ -295,3 +295,18 @@ def test_reviewers_open_sent_files_from_the_admin_and_the_owner_is_told(key_clie
     staff = Client()
     staff.force_login(make_user("plainstaff", is_staff=True))
     assert staff.get(f"/admin/attachments/{sent['id']}/").status_code == 403
+
+
+def test_a_message_may_be_only_files_and_an_empty_one_is_refused(key_client, user, fake_upstream):
+    conversation = conversation_create(owner=user)
+    document = upload(key_client, "minutes.txt", b"the meeting decided 42").json()
+    response = send(key_client, conversation, "", [document["id"]])
+    assert response.status_code == 201, response.content
+    assert response.json()["user_turn"]["content"] == ""
+    assert "the meeting decided 42" in fake_upstream.chat_requests[-1].messages[-1]["content"]
+    conversation.refresh_from_db()
+    assert conversation.title == "minutes.txt"
+    no_text = key_client.post(f"/api/v1/conversations/{conversation.pk}/turns/", {"attachments": []}, format="json")
+    assert no_text.status_code == 400 and "empty" in no_text.json()["error"]["fields"]["content"][0]
+    blank = send(key_client, conversation, "  \n", [])
+    assert blank.status_code == 400

@@ -132,7 +132,6 @@ export function setupAttachments({
     ids: () => items.filter((item) => !item.pending).map((item) => item.id),
     /** Files added (uploaded or still uploading). */
     count: () => items.length,
-    names: () => items.map((item) => item.name),
     /** Take the ready files for a message being sent: their chips leave the composer. */
     take() {
       const taken = items.filter((item) => !item.pending);

@@ -80,7 +80,7 @@ async function send(typed) {
   }
   hideError();
   // A message of files only is sent as their names: the API needs a message, and the names say what was sent.
-  const content = typed.trim() ? typed : files.names().join(", ");
+  const content = typed.trim() ? typed : "";
   let created;
   try {
     created = await ensureConversation();
