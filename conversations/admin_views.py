@@ -179,8 +179,11 @@ def attachment_file_view(request, attachment_id):
     so its owner is told, and served inert like the owner's own view."""
     if not request.user.has_perm("conversations.view_conversation"):
         raise PermissionDenied
-    attachment = get_object_or_404(Attachment.objects.select_related("turn"), pk=attachment_id)
-    if attachment.turn is None:  # not sent yet: in no chat a reviewer may see
+    attachment = get_object_or_404(
+        Attachment.objects.exclude(turn__conversation__delete_after__isnull=False).select_related("turn"),
+        pk=attachment_id,
+    )
+    if attachment.turn is None:  # not sent yet, or sent in a temporary chat: in no chat a reviewer may see
         raise Http404
     review_record(conversation_id=attachment.turn.conversation_id, reviewer=request.user)
     return file_response(attachment)
