@@ -19,7 +19,8 @@ from xml.etree import ElementTree
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Greatest
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.http import FileResponse, Http404
@@ -28,7 +29,7 @@ from django.utils import timezone
 from conversations import errors, llm
 from conversations.llm import IMAGE_TOKENS
 from conversations.messages import ContentPart
-from conversations.models import Attachment, Conversation, Turn
+from conversations.models import Attachment, Conversation, StorageUsage, Turn
 
 if TYPE_CHECKING:
     import uuid
@@ -75,12 +76,6 @@ def attachment_create(*, owner: User, upload: UploadedFile) -> Attachment:
         )
     if size == 0:
         raise errors.AttachmentRefused("The file is empty.")
-    used = Attachment.objects.filter(owner=owner).aggregate(total=Sum("size"))["total"] or 0
-    if used + size > settings.CHAT_ATTACHMENT_STORAGE_QUOTA_BYTES:
-        raise errors.AttachmentTooLarge(
-            f"Your files would use {used + size:,} bytes; your storage quota is "
-            f"{settings.CHAT_ATTACHMENT_STORAGE_QUOTA_BYTES:,} bytes. Delete chats with files to make room."
-        )
     digest = hashlib.sha256()
     upload.seek(0)
     head = upload.read(16)
@@ -105,9 +100,42 @@ def attachment_create(*, owner: User, upload: UploadedFile) -> Attachment:
         owner=owner, name=name, content_type=content_type, kind=kind, size=size, sha256=digest.hexdigest(),
         text=text, text_truncated=truncated,
     )
-    attachment.file.save(name, upload, save=False)  # streamed to storage in chunks
-    attachment.save()
+    storage_reserve(owner=owner, size=size)
+    try:
+        with transaction.atomic():  # a savepoint: a failed insert leaves a caller's transaction usable
+            attachment.file.save(name, upload, save=False)  # streamed to storage in chunks
+            attachment.save()
+    except BaseException:
+        if attachment.file.name:
+            attachment.file.storage.delete(attachment.file.name)
+        storage_release(owner_id=owner.pk, size=size)
+        raise
     return attachment
+
+
+def storage_reserve(*, owner: User, size: int) -> None:
+    """Hold `size` bytes of the owner's storage quota before the file is written, or AttachmentTooLarge.
+
+    One conditional UPDATE of the owner's StorageUsage row: the database applies parallel ones one after the
+    other, so uploads on any number of workers never pass the quota together (reading the sum of stored files,
+    then writing, let them all through)."""
+    quota = settings.CHAT_ATTACHMENT_STORAGE_QUOTA_BYTES
+    StorageUsage.objects.get_or_create(user=owner)  # a new user's row (the migration made the others')
+    if size <= quota and StorageUsage.objects.filter(user=owner, bytes__lte=quota - size).update(
+        bytes=F("bytes") + size
+    ):
+        return
+    used = StorageUsage.objects.get(user=owner).bytes
+    raise errors.AttachmentTooLarge(
+        f"Your files would use {used + size:,} bytes; your storage quota is {quota:,} bytes. Delete chats with "
+        "files to make room."
+    )
+
+
+def storage_release(*, owner_id: int, size: int) -> None:
+    """Give back bytes held by storage_reserve: a failed upload's, a deleted file's."""
+    # Never below zero: a row counts no less than nothing, whatever deleted the files (an account, a chat).
+    StorageUsage.objects.filter(user_id=owner_id).update(bytes=Greatest(F("bytes") - size, Value(0)))
 
 
 def _limit(text: str) -> tuple[str, bool]:
@@ -210,7 +238,9 @@ def unsent_attachments_delete() -> int:
 
 @receiver(post_delete, sender=Attachment)
 def _delete_file(sender: type[Attachment], instance: Attachment, **kwargs: Any) -> None:
-    """The bytes go with the row (a deleted message, conversation, account, or prune_conversations)."""
+    """The bytes go with the row (a deleted message, conversation, account, or prune_conversations), and give
+    their room in the storage quota back."""
+    storage_release(owner_id=instance.owner_id, size=instance.size)
     name = instance.file.name  # none: no file (a FieldFile is false then)
     if name:
         transaction.on_commit(lambda: instance.file.storage.delete(name))

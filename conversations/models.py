@@ -288,6 +288,28 @@ class Attachment(models.Model):
         return self.name
 
 
+class StorageUsage(models.Model):
+    """The bytes a user's files take, reserved before a file is written: what the storage quota counts.
+
+    Uploads reserve their size with one conditional UPDATE of this row (so parallel uploads on any number of
+    workers cannot pass the quota together); a failed upload and a deleted file give their bytes back.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    bytes = models.PositiveBigIntegerField(default=0, help_text="Stored and reserved bytes of the user's files.")
+
+    class Meta:
+        verbose_name_plural = "storage usage"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(bytes__gte=0), name="storage_usage_bytes_non_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id}: {self.bytes} bytes"
+
+
 class DailyUsage(models.Model):
     """The tokens a user spent upstream on one day (the server's time zone): what the daily quota counts.
 
