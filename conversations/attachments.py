@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import logging
 import re
+import unicodedata
 import zipfile
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -62,9 +63,19 @@ def _detect(head: bytes) -> str | None:
     return None
 
 
-def _clean_name(name: str | None) -> str:
-    name = re.sub(r"[\x00-\x1f\x7f/\\\\]", "_", (name or "file").strip())[-200:]
-    return name or "file"
+# Unicode categories that are never part of a name a person reads: control characters (Cc), format characters
+# (Cf: the right-to-left override that makes "invoice\u202egpj.exe" read "invoiceexe.jpg", other bidi controls,
+# zero-width characters), line and paragraph separators, surrogates and private use.
+_UNSHOWN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+
+
+def clean_file_name(name: str | None) -> str:
+    """The one cleaning of a file's name, however the file arrives (REST upload, /v1 file parts): characters that
+    hide or reorder what is shown are removed, path separators become "_", and at most 200 characters are kept
+    (the end, with the extension)."""
+    shown = "".join(char for char in (name or "") if unicodedata.category(char) not in _UNSHOWN_CATEGORIES)
+    shown = re.sub(r"[/\\]", "_", unicodedata.normalize("NFC", shown)).strip()[-200:].strip()
+    return shown or "file"
 
 
 def attachment_create(*, owner: User, upload: UploadedFile) -> Attachment:
@@ -83,7 +94,7 @@ def attachment_create(*, owner: User, upload: UploadedFile) -> Attachment:
     for chunk in upload.chunks():
         digest.update(chunk)
     content_type = _detect(head)
-    name = _clean_name(upload.name)
+    name = clean_file_name(upload.name)
     text, truncated = "", False
     if content_type in IMAGE_TYPES:
         kind = Attachment.Kind.IMAGE
