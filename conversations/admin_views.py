@@ -10,7 +10,8 @@ from typing import TypedDict
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.contrib.contenttypes import views as contenttype_views
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404
@@ -172,6 +173,15 @@ def usage_view(request):
         **usage_summary(),
     }
     return TemplateResponse(request, "admin/usage.html", context)
+
+
+def view_on_site(request, content_type_id, object_id):
+    """The admin's "view on site" redirect (Django's contenttypes shortcut), with an id its model cannot read (not a
+    UUID, a number out of range) a 404 like any unknown id, not a 500."""
+    try:
+        return contenttype_views.shortcut(request, content_type_id, object_id)
+    except (ValidationError, ValueError, OverflowError):
+        raise Http404 from None
 
 
 def attachment_file_view(request, attachment_id):
