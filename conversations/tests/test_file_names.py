@@ -3,6 +3,7 @@
 
 import base64
 import io
+import json
 
 import pytest
 
@@ -53,3 +54,17 @@ def test_a_v1_file_part_is_cleaned(key_client, fake_upstream, user, sent, kept):
     assert response.status_code == 200, response.content
     assert Attachment.objects.get(owner=user).name == kept
     assert f'<file name="{kept}">' in fake_upstream.chat_requests[-1].messages[-1]["content"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("sent", "kept"), [
+    ("a\x00b.txt", "ab.txt"), ("x" * 5000 + ".txt", "x" * 196 + ".txt"), ("\ud800notes.txt", "notes.txt"),
+])
+def test_hostile_v1_file_part_names_are_cleaned_never_a_500(client, api_key, fake_upstream, user, sent, kept):
+    data = "data:text/plain;base64," + base64.b64encode(b"some notes").decode()
+    content = [{"type": "text", "text": "read this"}, {"type": "file", "file": {"file_data": data, "filename": sent}}]
+    body = json.dumps({"model": "fake-model", "messages": [{"role": "user", "content": content}]})  # \ud800 escaped
+    response = client.post("/v1/chat/completions", body, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    assert response.status_code == 200, response.content
+    assert Attachment.objects.get(owner=user).name == kept
