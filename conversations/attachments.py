@@ -87,6 +87,17 @@ def attachment_create(*, owner: User, upload: UploadedFile) -> Attachment:
         )
     if size == 0:
         raise errors.AttachmentRefused("The file is empty.")
+    # Held before anything is read: an upload past the quota costs no text extraction.
+    storage_reserve(owner=owner, size=size)
+    try:
+        with transaction.atomic():  # a savepoint: a failed insert leaves a caller's transaction usable
+            return _attachment_store(owner=owner, upload=upload, size=size)
+    except BaseException:
+        storage_release(owner_id=owner.pk, size=size)
+        raise
+
+
+def _attachment_store(*, owner: User, upload: UploadedFile, size: int) -> Attachment:
     digest = hashlib.sha256()
     upload.seek(0)
     head = upload.read(16)
@@ -111,15 +122,12 @@ def attachment_create(*, owner: User, upload: UploadedFile) -> Attachment:
         owner=owner, name=name, content_type=content_type, kind=kind, size=size, sha256=digest.hexdigest(),
         text=text, text_truncated=truncated,
     )
-    storage_reserve(owner=owner, size=size)
+    attachment.file.save(name, upload, save=False)  # streamed to storage in chunks
     try:
-        with transaction.atomic():  # a savepoint: a failed insert leaves a caller's transaction usable
-            attachment.file.save(name, upload, save=False)  # streamed to storage in chunks
-            attachment.save()
+        attachment.save()
     except BaseException:
-        if attachment.file.name:
+        if attachment.file.name:  # no row will point at these bytes
             attachment.file.storage.delete(attachment.file.name)
-        storage_release(owner_id=owner.pk, size=size)
         raise
     return attachment
 

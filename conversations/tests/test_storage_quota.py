@@ -50,6 +50,13 @@ def test_a_failed_upload_gives_its_bytes_back(user, monkeypatch):
     assert Attachment.objects.filter(owner=user).count() == 1
 
 
+def test_a_refused_file_gives_its_bytes_back(user):
+    upload(user, 100)
+    with pytest.raises(errors.AttachmentRefused, match="not supported"):
+        attachment_create(owner=user, upload=SimpleUploadedFile("program.bin", b"\x00\x01 binary"))
+    assert ledger(user) == 100
+
+
 def test_deleting_a_file_a_chat_or_an_account_gives_the_bytes_back(user, other_user):
     unsent = upload(user, 100)
     conversation = Conversation.objects.create(owner=user)
