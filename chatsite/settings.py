@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 # Every entry is async-capable, so the streaming views run on the event loop without adaptation.
 MIDDLEWARE = [
     "chatsite.observability.RequestContextMiddleware",  # first: every response carries its X-Request-ID
+    "chatsite.middleware.RefuseControlCharactersMiddleware",  # a NUL never reaches a view (or PostgreSQL)
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",  # WhiteNoise's async fork: static files off the event loop
     "csp.middleware.CSPMiddleware",

@@ -13,6 +13,8 @@ urlpatterns = [
     path("admin/usage/", admin.site.admin_view(admin_views.usage_view), name="admin_usage"),
     path("admin/attachments/<uuid:attachment_id>/", admin.site.admin_view(admin_views.attachment_file_view),
          name="admin_attachment"),
+    path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(admin_views.view_on_site),
+         name="admin_view_on_site"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

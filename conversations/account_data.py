@@ -39,7 +39,7 @@ def account_export(*, user) -> tempfile.SpooledTemporaryFile:
             )
         zip_file.writestr("chats.json", json.dumps({"chats": documents}, ensure_ascii=False, indent=2))
         missing = []
-        for attachment in Attachment.objects.filter(owner=user).order_by("created_at", "pk").iterator():
+        for attachment in Attachment.objects.for_user(user).order_by("created_at", "pk").iterator():
             path = f"attachments/{attachment.pk}/{attachment.name}"
             try:
                 source = attachment.file.open("rb")

@@ -307,6 +307,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
+            .filter(delete_after__isnull=True)  # temporary chats are their owner's alone
             .annotate(
                 total_tokens=_integer_subquery(
                     turns, "conversation", Sum(F("prompt_tokens") + F("completion_tokens"))
@@ -445,7 +446,9 @@ class TurnAdmin(ChatTextReviewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         css = {"all": ["conversations/admin_review.css"]}
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("conversation__owner", "feedback")
+        return super().get_queryset(request).filter(conversation__delete_after__isnull=True).select_related(
+            "conversation__owner", "feedback"
+        )
 
     @admin.display(description=_("turn"))
     def excerpt(self, turn):
@@ -494,7 +497,9 @@ class FeedbackAdmin(ChatTextReviewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         css = {"all": ["conversations/admin_review.css"]}
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("turn__conversation__owner")
+        return super().get_queryset(request).filter(turn__conversation__delete_after__isnull=True).select_related(
+            "turn__conversation__owner"
+        )
 
     @admin.display(description=_("rating"), ordering="rating")
     def rating_display(self, feedback):

@@ -10,7 +10,8 @@ from typing import TypedDict
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.contrib.contenttypes import views as contenttype_views
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404
@@ -174,13 +175,25 @@ def usage_view(request):
     return TemplateResponse(request, "admin/usage.html", context)
 
 
+def view_on_site(request, content_type_id, object_id):
+    """The admin's "view on site" redirect (Django's contenttypes shortcut), with an id its model cannot read (not a
+    UUID, a number out of range) a 404 like any unknown id, not a 500."""
+    try:
+        return contenttype_views.shortcut(request, content_type_id, object_id)
+    except (ValidationError, ValueError, OverflowError):
+        raise Http404 from None
+
+
 def attachment_file_view(request, attachment_id):
     """A file sent in a chat, for a reviewer (staff who may view conversations): logged as a review of the chat,
     so its owner is told, and served inert like the owner's own view."""
     if not request.user.has_perm("conversations.view_conversation"):
         raise PermissionDenied
-    attachment = get_object_or_404(Attachment.objects.select_related("turn"), pk=attachment_id)
-    if attachment.turn is None:  # not sent yet: in no chat a reviewer may see
+    attachment = get_object_or_404(
+        Attachment.objects.exclude(turn__conversation__delete_after__isnull=False).select_related("turn"),
+        pk=attachment_id,
+    )
+    if attachment.turn is None:  # not sent yet, or sent in a temporary chat: in no chat a reviewer may see
         raise Http404
     review_record(conversation_id=attachment.turn.conversation_id, reviewer=request.user)
     return file_response(attachment)

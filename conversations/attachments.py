@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import logging
 import re
+import unicodedata
 import zipfile
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,8 @@ from xml.etree import ElementTree
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Greatest
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.http import FileResponse, Http404
@@ -28,7 +30,7 @@ from django.utils import timezone
 from conversations import errors, llm
 from conversations.llm import IMAGE_TOKENS
 from conversations.messages import ContentPart
-from conversations.models import Attachment, Conversation, Turn
+from conversations.models import Attachment, Conversation, StorageUsage, Turn
 
 if TYPE_CHECKING:
     import uuid
@@ -61,9 +63,19 @@ def _detect(head: bytes) -> str | None:
     return None
 
 
-def _clean_name(name: str | None) -> str:
-    name = re.sub(r"[\x00-\x1f\x7f/\\\\]", "_", (name or "file").strip())[-200:]
-    return name or "file"
+# Unicode categories that are never part of a name a person reads: control characters (Cc), format characters
+# (Cf: the right-to-left override that makes "invoice\u202egpj.exe" read "invoiceexe.jpg", other bidi controls,
+# zero-width characters), line and paragraph separators, surrogates and private use.
+_UNSHOWN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+
+
+def clean_file_name(name: str | None) -> str:
+    """The one cleaning of a file's name, however the file arrives (REST upload, /v1 file parts): characters that
+    hide or reorder what is shown are removed, path separators become "_", and at most 200 characters are kept
+    (the end, with the extension)."""
+    shown = "".join(char for char in (name or "") if unicodedata.category(char) not in _UNSHOWN_CATEGORIES)
+    shown = re.sub(r"[/\\]", "_", unicodedata.normalize("NFC", shown)).strip()[-200:].strip()
+    return shown or "file"
 
 
 def attachment_create(*, owner: User, upload: UploadedFile) -> Attachment:
@@ -75,12 +87,17 @@ def attachment_create(*, owner: User, upload: UploadedFile) -> Attachment:
         )
     if size == 0:
         raise errors.AttachmentRefused("The file is empty.")
-    used = Attachment.objects.filter(owner=owner).aggregate(total=Sum("size"))["total"] or 0
-    if used + size > settings.CHAT_ATTACHMENT_STORAGE_QUOTA_BYTES:
-        raise errors.AttachmentTooLarge(
-            f"Your files would use {used + size:,} bytes; your storage quota is "
-            f"{settings.CHAT_ATTACHMENT_STORAGE_QUOTA_BYTES:,} bytes. Delete chats with files to make room."
-        )
+    # Held before anything is read: an upload past the quota costs no text extraction.
+    storage_reserve(owner=owner, size=size)
+    try:
+        with transaction.atomic():  # a savepoint: a failed insert leaves a caller's transaction usable
+            return _attachment_store(owner=owner, upload=upload, size=size)
+    except BaseException:
+        storage_release(owner_id=owner.pk, size=size)
+        raise
+
+
+def _attachment_store(*, owner: User, upload: UploadedFile, size: int) -> Attachment:
     digest = hashlib.sha256()
     upload.seek(0)
     head = upload.read(16)
@@ -88,7 +105,7 @@ def attachment_create(*, owner: User, upload: UploadedFile) -> Attachment:
     for chunk in upload.chunks():
         digest.update(chunk)
     content_type = _detect(head)
-    name = _clean_name(upload.name)
+    name = clean_file_name(upload.name)
     text, truncated = "", False
     if content_type in IMAGE_TYPES:
         kind = Attachment.Kind.IMAGE
@@ -106,8 +123,38 @@ def attachment_create(*, owner: User, upload: UploadedFile) -> Attachment:
         text=text, text_truncated=truncated,
     )
     attachment.file.save(name, upload, save=False)  # streamed to storage in chunks
-    attachment.save()
+    try:
+        attachment.save()
+    except BaseException:
+        if attachment.file.name:  # no row will point at these bytes
+            attachment.file.storage.delete(attachment.file.name)
+        raise
     return attachment
+
+
+def storage_reserve(*, owner: User, size: int) -> None:
+    """Hold `size` bytes of the owner's storage quota before the file is written, or AttachmentTooLarge.
+
+    One conditional UPDATE of the owner's StorageUsage row: the database applies parallel ones one after the
+    other, so uploads on any number of workers never pass the quota together (reading the sum of stored files,
+    then writing, let them all through)."""
+    quota = settings.CHAT_ATTACHMENT_STORAGE_QUOTA_BYTES
+    StorageUsage.objects.get_or_create(user=owner)  # a new user's row (the migration made the others')
+    if size <= quota and StorageUsage.objects.filter(user=owner, bytes__lte=quota - size).update(
+        bytes=F("bytes") + size
+    ):
+        return
+    used = StorageUsage.objects.get(user=owner).bytes
+    raise errors.AttachmentTooLarge(
+        f"Your files would use {used + size:,} bytes; your storage quota is {quota:,} bytes. Delete chats with "
+        "files to make room."
+    )
+
+
+def storage_release(*, owner_id: int, size: int) -> None:
+    """Give back bytes held by storage_reserve: a failed upload's, a deleted file's."""
+    # Never below zero: a row counts no less than nothing, whatever deleted the files (an account, a chat).
+    StorageUsage.objects.filter(user_id=owner_id).update(bytes=Greatest(F("bytes") - size, Value(0)))
 
 
 def _limit(text: str) -> tuple[str, bool]:
@@ -210,7 +257,9 @@ def unsent_attachments_delete() -> int:
 
 @receiver(post_delete, sender=Attachment)
 def _delete_file(sender: type[Attachment], instance: Attachment, **kwargs: Any) -> None:
-    """The bytes go with the row (a deleted message, conversation, account, or prune_conversations)."""
+    """The bytes go with the row (a deleted message, conversation, account, or prune_conversations), and give
+    their room in the storage quota back."""
+    storage_release(owner_id=instance.owner_id, size=instance.size)
     name = instance.file.name  # none: no file (a FieldFile is false then)
     if name:
         transaction.on_commit(lambda: instance.file.storage.delete(name))

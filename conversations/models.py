@@ -9,12 +9,25 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
+def _live_chat(prefix: str = "") -> models.Q:
+    """Not a temporary chat past its time: from then on it is gone everywhere, even before housekeeping deletes
+    it. `prefix` reaches the conversation through a relation ("conversation__")."""
+    return models.Q(**{f"{prefix}delete_after__isnull": True}) | models.Q(
+        **{f"{prefix}delete_after__gt": timezone.now()}
+    )
+
+
 class ConversationQuerySet(models.QuerySet):
     def for_user(self, user):
-        """The only way views reach conversations: ownership is part of the query."""
+        """The user's live chats, the only way views and the API reach conversations: ownership is part of the
+        query, and an expired temporary chat is not among them (a 404 on every route)."""
         if not user.is_authenticated:
             return self.none()
-        return self.filter(owner=user)
+        return self.filter(_live_chat(), owner=user)
+
+    def expired(self):
+        """Temporary chats past their time: housekeeping deletes them."""
+        return self.filter(delete_after__lte=timezone.now())
 
     def active(self):
         return self.filter(archived=False)
@@ -92,9 +105,10 @@ class Conversation(models.Model):
 
 class TurnQuerySet(models.QuerySet):
     def for_user(self, user):
+        """Turns of the user's live chats (Conversation.objects.for_user)."""
         if not user.is_authenticated:
             return self.none()
-        return self.filter(conversation__owner=user)
+        return self.filter(_live_chat("conversation__"), conversation__owner=user)
 
     def running(self):
         return self.filter(status=Turn.Status.PENDING)
@@ -223,6 +237,14 @@ def attachment_path(attachment, filename: str) -> str:
     return f"attachments/{attachment.owner_id}/{uuid.uuid4().hex}"
 
 
+class AttachmentQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """The user's files: unsent ones, and those sent in their live chats (an expired temporary chat's are gone)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(_live_chat("turn__conversation__"), owner=user)
+
+
 class Attachment(models.Model):
     """A file a user attached to a message: uploaded first, then bound to the user turn it was sent with.
 
@@ -250,6 +272,8 @@ class Attachment(models.Model):
     text_truncated = models.BooleanField(default=False, help_text="Only the first part of the text is used.")
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = AttachmentQuerySet.as_manager()
+
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [
@@ -262,6 +286,28 @@ class Attachment(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class StorageUsage(models.Model):
+    """The bytes a user's files take, reserved before a file is written: what the storage quota counts.
+
+    Uploads reserve their size with one conditional UPDATE of this row (so parallel uploads on any number of
+    workers cannot pass the quota together); a failed upload and a deleted file give their bytes back.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    bytes = models.PositiveBigIntegerField(default=0, help_text="Stored and reserved bytes of the user's files.")
+
+    class Meta:
+        verbose_name_plural = "storage usage"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(bytes__gte=0), name="storage_usage_bytes_non_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id}: {self.bytes} bytes"
 
 
 class DailyUsage(models.Model):
@@ -350,14 +396,16 @@ class Folder(models.Model):
 
 class ShareLinkQuerySet(models.QuerySet):
     def for_user(self, user):
-        """The owner's links: ownership through the conversation, in the query."""
+        """The owner's links: ownership through the conversation, in the query. A temporary chat has none that
+        open (see live()), so none are listed."""
         if not user.is_authenticated:
             return self.none()
-        return self.filter(conversation__owner=user)
+        return self.filter(conversation__owner=user, conversation__delete_after__isnull=True)
 
     def live(self):
-        """Links that still open: not revoked, not expired."""
-        return self.filter(revoked_at__isnull=True).filter(
+        """Links that still open: not revoked, not expired, and not of a temporary chat (which cannot be shared;
+        a link made before that rule never opens)."""
+        return self.filter(revoked_at__isnull=True, conversation__delete_after__isnull=True).filter(
             models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
         )
 

@@ -60,5 +60,5 @@ def conversation_make_temporary(*, conversation: Conversation) -> Conversation:
 
 def temporary_chats_delete_expired() -> int:
     """Delete temporary chats past their time, with their turns. Returns how many chats went."""
-    deleted, per_model = Conversation.objects.filter(delete_after__lte=timezone.now()).delete()
+    deleted, per_model = Conversation.objects.expired().delete()
     return per_model.get(Conversation._meta.label, 0)

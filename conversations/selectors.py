@@ -209,9 +209,8 @@ def turn_continued_by(
     if not history or api_key is None:
         return None
     return (
-        Turn.objects.filter(
-            digest=history_digest(system_prompt, history), conversation__owner=user,
-            conversation__api_key=api_key,
+        Turn.objects.for_user(user).filter(
+            digest=history_digest(system_prompt, history), conversation__api_key=api_key
         )
         .select_related("conversation").order_by("-id").first()
     )

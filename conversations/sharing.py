@@ -18,6 +18,10 @@ EXPIRY_DAYS = (None, 1, 7, 30)
 SHARED_ROLES = (Turn.Role.USER, Turn.Role.ASSISTANT)
 
 
+class TemporaryChatNotShareable(Exception):
+    """A temporary chat is the owner's alone until it is deleted: it has no share links."""
+
+
 def share_link_create(*, conversation: Conversation, display_name: str = "", expires_in_days: int | None = None,
                       include_files: bool = False) -> ShareLink:
     """Snapshot the thread shown (what the owner sees now) into a new link.
@@ -28,6 +32,8 @@ def share_link_create(*, conversation: Conversation, display_name: str = "", exp
     """
     if expires_in_days not in EXPIRY_DAYS:
         raise ValueError(f"expires_in_days must be one of {EXPIRY_DAYS}")
+    if conversation.delete_after is not None:
+        raise TemporaryChatNotShareable
     turns = [
         turn for turn in selectors.turn_path(conversation)
         if turn.role in SHARED_ROLES and not turn.is_running and (turn.content or turn.role == Turn.Role.USER)

@@ -22,6 +22,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
+from chatsite.api.errors import error_response
 from conversations import account_data, attachments, organizing, selectors, services, sharing
 from conversations.api.serializers import ConversationWriteSerializer
 from conversations.models import Conversation, Folder, ShareLink, Turn
@@ -160,11 +161,6 @@ def _chat_context(request, conversation: Conversation | None) -> dict:
     }
 
 
-def _open_conversations(user):
-    """The user's chats that still open: a temporary chat past its time is gone, even before it is deleted."""
-    return Conversation.objects.for_user(user).exclude(delete_after__lte=timezone.now())
-
-
 @login_required
 @require_GET
 def home(request):
@@ -184,7 +180,7 @@ def _turn_page(conversation: Conversation, *, before: int | None = None) -> dict
 @login_required
 @require_GET
 def conversation_detail(request, conversation_id):
-    conversation = get_object_or_404(_open_conversations(request.user), pk=conversation_id)
+    conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
     return render(
         request, "conversations/chat.html", {**_chat_context(request, conversation), **_turn_page(conversation)}
     )
@@ -326,9 +322,12 @@ def share_create(request, conversation_id):
             "Send a display name of at most 100 characters, expires_in_days of 1, 7, 30 or null, and include_files "
             "true or false."
         )
-    link = sharing.share_link_create(
-        conversation=conversation, display_name=display_name, expires_in_days=days, include_files=include_files
-    )
+    try:
+        link = sharing.share_link_create(
+            conversation=conversation, display_name=display_name, expires_in_days=days, include_files=include_files
+        )
+    except sharing.TemporaryChatNotShareable:
+        return error_response("temporary_chat", "A temporary chat cannot be shared.", 409)
     return JsonResponse(
         {"url": request.build_absolute_uri(link.get_absolute_url()), "messages": len(link.messages),
          "include_files": link.include_files, "files": link.files.count(),

@@ -298,7 +298,7 @@ def conversation_from_messages(
     The system messages that open the list become the conversation's system prompt; the rest (a later
     system message included, in its place) become a single branch of turns 1..n (complete, no usage: they
     were not produced here), each with its history digest. The caller then sends the new input with
-    chat_turn.
+    answering.begin.
     """
     system_prompt, history, _ = split_messages(messages)
     first_user = next((m["content"] for m in history if m["role"] == Turn.Role.USER), "")

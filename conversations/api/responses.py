@@ -214,8 +214,8 @@ def own_response(request, value: str) -> Turn:
     """The caller's answer turn `resp_<id>` or 404 (someone else's is 'not found')."""
     turn_id = _turn_id(value or "")
     turn = (
-        Turn.objects.select_related("conversation", "parent__parent")
-        .filter(pk=turn_id, role=Turn.Role.ASSISTANT, conversation__owner=request.user).first()
+        Turn.objects.for_user(request.user).select_related("conversation", "parent__parent")
+        .filter(pk=turn_id, role=Turn.Role.ASSISTANT).first()
         if turn_id is not None else None
     )
     if turn is None:

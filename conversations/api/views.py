@@ -476,7 +476,7 @@ class AttachmentUploadView(ChatApiView):
 
 def own_attachment(request, attachment_id) -> Attachment:
     """The user's attachment or 404 (someone else's id is 'not found', never 'forbidden')."""
-    attachment = Attachment.objects.filter(pk=attachment_id, owner=request.user).first()
+    attachment = Attachment.objects.for_user(request.user).filter(pk=attachment_id).first()
     if attachment is None:
         raise exceptions.NotFound("Attachment not found.")
     return attachment

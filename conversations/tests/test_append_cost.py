@@ -1,6 +1,6 @@
 """One append costs the same number of queries whatever the length of the history.
 
-The whole `chat_turn` runs against the fake upstream over real HTTP; the bench reports the times.
+The whole `answering.answer` runs against the fake upstream over real HTTP; the bench reports the times.
 """
 
 import pytest

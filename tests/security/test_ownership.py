@@ -14,12 +14,14 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import AsyncClient, Client
 from django.urls import URLResolver, get_resolver
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
@@ -77,6 +79,7 @@ OWNED_ROUTES = {
     "c/<uuid:conversation_id>/turns/<int:turn_id>/": [P("GET")],
     "c/<uuid:conversation_id>/turns/<int:turn_id>/feedback/": [P("POST")],
     "c/<uuid:conversation_id>/share/": [P("POST")],
+    "c/<uuid:conversation_id>/share/current/": [P("GET")],
     "shares/<int:link_id>/revoke/": [P("POST")],
     "c/<uuid:conversation_id>/organize/": [P("POST")],
     "folders/<int:folder_id>/delete/": [P("POST")],
@@ -252,6 +255,55 @@ def test_another_users_ids_are_404_and_change_nothing(world, fake_upstream, user
     alice = ids_for(route, world["alice"])
     response = send(owner, OWNED_ROUTES[route][0], fill(route, alice), world["alice"]["turn_id"])
     assert response.status_code < 400, (route, response.status_code, response.content[:300])
+
+
+# The routes that reach a chat, a turn of it or a file sent in it: an expired temporary chat's are all 404 for their
+# owner too.
+CHAT_ROUTES = [
+    route for route in OWNED_ROUTES
+    if set(re.findall(r"<(?:\w+:)?(\w+)>", route)) <= {"conversation_id", "turn_id", "attachment_id", "response_id"}
+]
+
+
+@pytest.fixture
+def expired_temporary(fake_upstream, user):
+    """Alice's temporary chat past its time, not yet deleted: an exchange, feedback, a file sent in it."""
+    conversation = conversation_create(owner=user, title="alice's temporary chat")
+    attachment = attachment_create(owner=user, upload=SimpleUploadedFile("alice.txt", b"alice's temporary notes"))
+    run = answering.answer(conversation=conversation, user=user, content="alice's temporary question",
+                    attachment_ids=[attachment.pk])
+    feedback_set(turn=run.assistant_turn, rating=1, comment="alice's comment")
+    Conversation.objects.filter(pk=conversation.pk).update(delete_after=timezone.now() - timedelta(seconds=1))
+    fake_upstream.requests.clear()
+    return {"conversation_id": conversation.pk, "turn_id": run.assistant_turn.pk, "message_id": run.user_turn.pk,
+            "attachment_id": attachment.pk, "response_id": f"resp_{run.assistant_turn.pk}"}
+
+
+@pytest.mark.parametrize("route", CHAT_ROUTES)
+def test_an_expired_temporary_chat_is_404_on_every_route_for_its_owner(expired_temporary, fake_upstream, user, route):
+    """Its time is up: the owner's own requests (session and API key, every method and stream) find nothing, and
+    nothing changes, exactly as for another user's ids."""
+    session = Client()
+    session.force_login(user)
+    key_client = APIClient()
+    key_client.credentials(HTTP_AUTHORIZATION=f"Bearer {ApiKey.generate(user=user, name='alice')[1]}")
+    clients = {"api key": key_client} if route.startswith("v1/") else {"session": session, "api key": key_client}
+    if not route.startswith(("api/", "v1/")):
+        del clients["api key"]
+    before = snapshot()
+    url = fill(route, ids_for(route, expired_temporary))
+    for probe in probes_for(route):
+        for name, client in clients.items():
+            response = send(client, probe, url, expired_temporary["turn_id"])
+            where = f"alice ({name}) {probe} {url}"
+            served = probe in OWNED_ROUTES[route]
+            assert response.status_code == 404 if served else response.status_code in (404, 405), (
+                where, response.status_code, response.content[:300])
+            if route.startswith(("api/", "v1/")):
+                assert_error_shape(response, (404, 405))
+            assert b"temporary" not in response.content, where
+    assert snapshot() == before
+    assert fake_upstream.chat_requests == []
 
 
 @pytest.mark.parametrize("route", list(OWNED_ROUTES))
