@@ -182,3 +182,28 @@ def test_idle_request_threads_above_the_limit_are_shut_down():
     assert pool.idle == [first] and pool.created == 2
     assert second._shutdown
     assert pool.borrow() is first
+
+
+def _django_hop(name: str) -> bool:
+    """A thread trip Django makes for its own stock middleware, signals and responses (not chatsite's code)."""
+    return bool(re.fullmatch(r"\w+Middleware\.process_(request|view|response)", name)) or name in {
+        "Signal.asend.<locals>.sync_send", "SimpleTemplateResponse.render", "HttpResponseBase.close",
+    }
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_an_answer_costs_one_thread_trip_for_the_request_and_one_to_store_it(
+    fake_upstream, user, api_key, monkeypatch, stream
+):
+    """Authentication, throttle, validation, quota admission and the begin transaction are one trip (the DRF
+    view); the answer is awaited on the event loop and stored in one more. Django's own middleware hops as
+    Django does."""
+    from conversations.services import conversation_create
+
+    conversation = conversation_create(owner=user)
+    request = ("POST", f"/api/v1/conversations/{conversation.pk}/turns/",
+               {"json": {"content": "hi", "stream": stream}, "headers": {"Authorization": f"Bearer {api_key}"}})
+    responses, hops = _count_thread_hops(ChatsiteASGIHandler(), monkeypatch, [request])
+    assert responses[0].status_code == (200 if stream else 201)
+    ours = sorted(name for name in hops if not _django_hop(name))
+    assert ours == ["View.as_view.<locals>.view", "db.<locals>.run_and_release"], hops
