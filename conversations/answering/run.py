@@ -255,8 +255,9 @@ class Run:
         """Ask the model for a short title; on any failure keep the first-words title. Never raises."""
         if not settings.CHAT_MODEL_TITLES:
             return ""
-        # The question's text only: a message with images is a list of parts, whose images are no part of a title.
-        first_message = message_text(next(m for m in self._messages if m["role"] == "user"))
+        # The message as typed: not its files' text (a title needs the message), nor its images.
+        first_message = (self.user_turn.content if self.user_turn is not None
+                         else message_text(next(m for m in self._messages if m["role"] == "user")))
         prompt: list[ModelMessage] = [
             {"role": "system", "content": "You write very short titles for chats."},
             {"role": "user", "content": (

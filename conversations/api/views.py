@@ -7,6 +7,7 @@ and stream its events (streaming.py).
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
@@ -454,6 +455,14 @@ class AttachmentUploadView(ChatApiView):
         # A file may be larger than a JSON body: it streams to a temporary file past FILE_UPLOAD_MAX_MEMORY_SIZE.
         # The file's own limit is checked again by attachments.attachment_create.
         return settings.CHAT_ATTACHMENT_MAX_BYTES + 64 * 1024
+
+    def check_body_size(self, request):
+        try:
+            super().check_body_size(request)
+        except RequestDataTooBig:  # say the limit the server knows, not "the request body is too large"
+            raise errors.AttachmentTooLarge(
+                f"The file is too large: the limit is {settings.CHAT_ATTACHMENT_MAX_BYTES:,} bytes per file."
+            ) from None
 
     @extend_schema(
         summary="Upload a file to send with a message",

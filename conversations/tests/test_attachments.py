@@ -3,6 +3,7 @@ vision models (and a clear refusal for the others), hostile files refused or ser
 files deleted with their chats."""
 
 import base64
+import time
 import io
 import zipfile
 from datetime import timedelta
@@ -310,3 +311,28 @@ def test_a_message_may_be_only_files_and_an_empty_one_is_refused(key_client, use
     assert no_text.status_code == 400 and "empty" in no_text.json()["error"]["fields"]["content"][0]
     blank = send(key_client, conversation, "  \n", [])
     assert blank.status_code == 400
+
+
+def test_a_body_past_the_upload_limit_says_the_file_limit(key_client, settings):
+    """A file far past the limit is refused by the body size, before it is read: the error still says the limit
+    the server knows, not "the request body is too large"."""
+    settings.CHAT_ATTACHMENT_MAX_BYTES = 1_000
+    response = upload(key_client, "huge.txt", b"x" * 200_000)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "attachment_too_large"
+    assert "the limit is 1,000 bytes per file" in response.json()["error"]["message"]
+
+
+def test_the_title_request_sends_the_message_not_its_files(key_client, user, fake_upstream, settings):
+    settings.CHAT_MODEL_TITLES = True
+    document = upload(key_client, "secret-plans.txt", b"the whole text of the plans").json()
+    conversation = conversation_create(owner=user)
+    assert send(key_client, conversation, "Summarise this", [document["id"]]).status_code == 201
+    for _ in range(200):  # the title is asked for after the answer is stored
+        if len(fake_upstream.chat_requests) == 2:
+            break
+        time.sleep(0.02)
+    answer_request, title_request = fake_upstream.chat_requests
+    assert "the whole text of the plans" in answer_request.messages[-1]["content"]
+    assert "Summarise this" in title_request.messages[-1]["content"]
+    assert "the whole text of the plans" not in title_request.messages[-1]["content"]
