@@ -3,8 +3,8 @@ vision models (and a clear refusal for the others), hostile files refused or ser
 files deleted with their chats."""
 
 import base64
-import time
 import io
+import time
 import zipfile
 from datetime import timedelta
 from pathlib import Path
