@@ -53,6 +53,8 @@ class ChatsiteASGIHandler(ASGIHandler):
         self.answer_engine_loop = None
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await self.lifespan(receive, send)
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
         if self.answer_engine_loop is None:
@@ -68,6 +70,21 @@ class ChatsiteASGIHandler(ASGIHandler):
                 await super().__call__(scope, receive, send)
         finally:
             self.request_threads.give_back(executor)
+
+
+    async def lifespan(self, receive, send):
+        """The server's start and stop: at stop, the connections to model servers are closed while the loop
+        still runs (else each is reported unclosed as the process exits)."""
+        from conversations import llm
+
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await llm.close_sessions()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
 django.setup(set_prefix=False)

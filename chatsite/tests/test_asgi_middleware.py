@@ -207,3 +207,30 @@ def test_an_answer_costs_one_thread_trip_for_the_request_and_one_to_store_it(
     assert responses[0].status_code == (200 if stream else 201)
     ours = sorted(name for name in hops if not _django_hop(name))
     assert ours == ["View.as_view.<locals>.view", "db.<locals>.run_and_release"], hops
+
+
+def test_the_server_closes_its_model_connections_when_it_stops(fake_upstream, user, api_key):
+    from conversations import llm
+
+    app = ChatsiteASGIHandler()
+
+    async def go():
+        messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+        sent = []
+
+        async def receive():
+            return next(messages)
+
+        async def send(message):
+            sent.append(message["type"])
+
+        backend = llm.get_backend()
+        async for _ in backend.stream([{"role": "user", "content": "hi"}], model="fake-model", max_tokens=5):
+            pass
+        session = backend._session()  # this loop's pool, with the connection just used
+        assert not session.closed
+        await app({"type": "lifespan"}, receive, send)
+        return sent, session.closed
+
+    sent, closed = asyncio.run(go())
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"] and closed
