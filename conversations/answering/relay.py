@@ -49,9 +49,13 @@ def _redis() -> Any:
     return client
 
 
+PUBLISH_EVERY_SECONDS = 0.05  # at most 20 writes a second per answer: followers on other workers lag that much
+
+
 class Publisher:
     """Copies one answer's entries to its Redis stream. `add()` only queues (no await between reading a token
-    and sending it on); one writer task sends what has queued since its last write as one pipeline."""
+    and sending it on); one writer task sends what has queued since its last write as one pipeline, at most
+    every PUBLISH_EVERY_SECONDS (a fast answer's tokens go several to a write)."""
 
     def __init__(self, turn_id: int):
         self.key = stream_key(turn_id)
@@ -74,6 +78,8 @@ class Publisher:
         broken = False
         while True:
             await self._more.wait()
+            if not self._closing:
+                await asyncio.sleep(PUBLISH_EVERY_SECONDS)  # let the next tokens join this write
             self._more.clear()
             batch, self._queue = self._queue, []
             closing = self._closing
