@@ -125,7 +125,10 @@ class Fetched:
     truncated: bool  # cut at the size cap
 
     def text(self) -> str:
-        return self.body.decode(self.charset or "utf-8", errors="replace")
+        try:
+            return self.body.decode(self.charset or "utf-8", errors="replace")
+        except LookupError:  # a charset Python does not know
+            return self.body.decode("utf-8", errors="replace")
 
 
 def check_url(url: URL) -> None:

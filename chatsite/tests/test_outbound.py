@@ -164,3 +164,9 @@ async def test_a_closed_port_is_a_transient_error(allowed, settings):
     with pytest.raises(outbound.OutboundError) as failed:
         await outbound.fetch(f"http://127.0.0.1:{closed}/")
     assert not failed.value.permanent and not isinstance(failed.value, outbound.AddressRefused)
+
+
+def test_a_charset_python_does_not_know_is_read_as_utf8():
+    odd = outbound.Fetched(url="http://example.com/", status=200, content_type="text/html", charset="x-no-such-charset",
+                           body="café".encode(), truncated=False)
+    assert odd.text() == "café"

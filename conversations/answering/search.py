@@ -147,6 +147,8 @@ async def read_page(result: SearchResult) -> str:
 
 async def search_and_read(query: str) -> str:
     """Search with the configured provider, read the top pages, and number them as sources for the model."""
+    if settings.CHAT_SEARCH_PROVIDER not in PROVIDERS:
+        raise SearchFailed(f"the site's search provider {settings.CHAT_SEARCH_PROVIDER!r} is not one chatsite has.")
     search_provider = PROVIDERS[settings.CHAT_SEARCH_PROVIDER]()
     results = await search_provider.search(query, limit=settings.CHAT_SEARCH_RESULTS)
     if not results:

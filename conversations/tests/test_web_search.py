@@ -202,3 +202,10 @@ def test_a_chat_started_on_the_page_keeps_the_switch(authenticated_client, user)
                                          content_type="application/json")
     assert response.status_code == 201, response.content
     assert Conversation.objects.for_user(user).get(pk=response.json()["id"]).web_search is True
+
+
+def test_an_unknown_provider_is_the_models_error_result(search_site, user, settings):
+    settings.CHAT_SEARCH_PROVIDER = "altavista"
+    conversation = conversation_create(owner=user, web_search=True)
+    ask(conversation, user, "Otters?")
+    assert tool_result(conversation) == "Error: the site's search provider 'altavista' is not one chatsite has."
