@@ -245,7 +245,7 @@ def turn_detail(request, conversation_id, turn_id: int):
     except Turn.DoesNotExist:
         raise Http404 from None
     if _is_final_answer(turn):  # its sources: the web searches of its tool steps, since the question
-        steps = selectors.turn_path(conversation, leaf_id=turn.pk, limit=2 * settings.CHAT_TOOL_ROUNDS + 2)
+        steps = selectors.turn_path(conversation, leaf_id=turn.pk, limit=TURN_PAGE_SIZE)  # as the page reads them
         turn.web_sources = answer_sources(steps)
     return render(request, "conversations/_turn.html", {"turn": turn})
 
