@@ -328,6 +328,15 @@ CHAT_VISION_MODELS = env.list("CHAT_VISION_MODELS", default=[])
 CHAT_SERVER_TOOLS = env.list("CHAT_SERVER_TOOLS", default=["calculator", "current_time"])
 CHAT_TOOL_MODELS = env.list("CHAT_TOOL_MODELS", default=[])
 CHAT_TOOL_ROUNDS = env.int("CHAT_TOOL_ROUNDS", default=5)
+# Web search (conversations/answering/search.py), a server tool offered in the chats where the user turns it on:
+# CHAT_SEARCH_PROVIDER names the provider class; CHAT_SEARCH_URL is its base URL (empty: no web search at all).
+CHAT_SEARCH_PROVIDER = env.str("CHAT_SEARCH_PROVIDER", default="searxng")
+CHAT_SEARCH_URL = env.str("CHAT_SEARCH_URL", default="")
+CHAT_SEARCH_RESULTS = env.int("CHAT_SEARCH_RESULTS", default=5)  # sources read per search
+# Everything the server fetches on a user's behalf goes through chatsite/outbound.py, which refuses loopback,
+# private, link-local and metadata addresses; these hosts ("host" or "host:port") are let through (an
+# internal SearXNG, say).
+CHAT_OUTBOUND_ALLOWED_HOSTS = env.list("CHAT_OUTBOUND_ALLOWED_HOSTS", default=[])
 # Uploads bigger than this are streamed to a temporary file, never held whole in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 

@@ -1,6 +1,7 @@
 """Conversations, their turns, feedback on answers, and the log of staff reviews."""
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -63,6 +64,10 @@ class Conversation(models.Model):
         help_text="The API key that started it through /v1 (a client resending its history continues it).",
     )
     archived = models.BooleanField(default=False, help_text="Archived chats leave the main history list.")
+    web_search = models.BooleanField(
+        default=False,
+        help_text="The user lets the model search the web in this chat (offered only when CHAT_SEARCH_URL is set).",
+    )
     has_attachments = models.BooleanField(
         null=True, blank=True, help_text="Some message carries files (the model's history then reads them)."
     )
@@ -178,6 +183,7 @@ class Turn(models.Model):
     previous_sibling_id: int | None
     next_sibling_id: int | None
     attachment_list: list["Attachment"]
+    web_sources: list[Any]  # set by the chat page on an answer: its web search sources (answering.search.Source)
 
     class Meta:
         ordering = ["conversation_id", "position"]  # the column: "conversation" would join to sort by its updated_at

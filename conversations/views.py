@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chatsite.api.errors import error_response
 from conversations import account_data, attachments, organizing, selectors, services, sharing
+from conversations.answering.search import answer_sources
 from conversations.api.serializers import ConversationWriteSerializer
 from conversations.models import Conversation, Folder, ShareLink, Turn
 from conversations.selectors import conversation_list
@@ -157,6 +158,7 @@ def _chat_context(request, conversation: Conversation | None) -> dict:
         "folders": Folder.objects.for_user(request.user),
         "shortcuts": SHORTCUTS,
         "temporary_hours": settings.CHAT_TEMPORARY_HOURS,
+        "web_search_available": bool(settings.CHAT_SEARCH_URL),
         **_history_page(request, archived=False, through=conversation),
     }
 
@@ -174,7 +176,14 @@ def _turn_page(conversation: Conversation, *, before: int | None = None) -> dict
     rows = selectors.turn_path(conversation, before_position=before, limit=TURN_PAGE_SIZE + 1)
     has_earlier = len(rows) > TURN_PAGE_SIZE
     rows = rows[-TURN_PAGE_SIZE:]
+    for index, turn in enumerate(rows):
+        if _is_final_answer(turn):
+            turn.web_sources = answer_sources(rows[: index + 1])
     return {"turns": rows, "turns_before": rows[0].position if has_earlier else None}
+
+
+def _is_final_answer(turn: Turn) -> bool:
+    return turn.role == Turn.Role.ASSISTANT and turn.finish_reason != "tool_calls" and turn.parent_id is not None
 
 
 @login_required
@@ -233,6 +242,9 @@ def turn_detail(request, conversation_id, turn_id: int):
         turn = selectors.turn_with_versions(conversation, turn_id)
     except Turn.DoesNotExist:
         raise Http404 from None
+    if _is_final_answer(turn):  # its sources: the web searches of its tool steps, since the question
+        steps = selectors.turn_path(conversation, leaf_id=turn.pk, limit=TURN_PAGE_SIZE)  # as the page reads them
+        turn.web_sources = answer_sources(steps)
     return render(request, "conversations/_turn.html", {"turn": turn})
 
 
@@ -263,7 +275,9 @@ def conversation_start(request):
         body = _json_body(request)
     except BadJsonBody:
         return _json_error("Send a JSON object.")
-    serializer = ConversationWriteSerializer(data={k: v for k, v in body.items() if k in ("model", "system_prompt")})
+    serializer = ConversationWriteSerializer(
+        data={k: v for k, v in body.items() if k in ("model", "system_prompt", "web_search")}
+    )
     temporary = body.get("temporary", False)
     if not serializer.is_valid() or not isinstance(temporary, bool):
         return _json_error("Some fields are invalid.", fields=serializer.errors if serializer.errors else None)

@@ -93,7 +93,7 @@ class Run:
         self._fallback_title = start.conversation.title
         self._surface = observability.current("surface") or "other"  # for the metrics: page, rest, v1...
         # Server tools only when the client sent none of its own (its agent loop owns the tools then).
-        self._tools = {} if "tools" in self._options else tools.offered(self._model)
+        self._tools = {} if "tools" in self._options else tools.offered(self._model, self.conversation)
 
     @property
     def messages(self) -> list[ModelMessage]:

@@ -19,11 +19,15 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 
+from conversations.answering import search
 from conversations.messages import ToolCall
+
+if TYPE_CHECKING:
+    from conversations.models import Conversation
 
 
 class ToolError(Exception):
@@ -36,6 +40,12 @@ class ServerTool:
     parameters: ClassVar[dict[str, Any]]
     timeout: ClassVar[float] = 10.0
     max_result_chars: ClassVar[int] = 8_000
+    # A per-chat tool is offered by its own switch (`available`), not by CHAT_SERVER_TOOLS.
+    per_chat: ClassVar[bool] = False
+
+    def available(self, conversation: Conversation | None) -> bool:
+        """Whether this chat may use the tool (the site's settings and the user's switch for the chat)."""
+        return True
 
     async def call(self, arguments: dict[str, Any]) -> str:
         raise NotImplementedError
@@ -55,11 +65,14 @@ def register(tool: type[ServerTool]) -> type[ServerTool]:
     return tool
 
 
-def offered(model: str) -> dict[str, ServerTool]:
-    """The server tools offered to this model (none to a model not known to call tools)."""
+def offered(model: str, conversation: Conversation | None = None) -> dict[str, ServerTool]:
+    """The server tools offered to this model in this chat (none to a model not known to call tools): the site's
+    CHAT_SERVER_TOOLS, and the per-chat tools the chat has turned on."""
     if model not in settings.CHAT_TOOL_MODELS:
         return {}
-    return {name: REGISTRY[name] for name in settings.CHAT_SERVER_TOOLS if name in REGISTRY}
+    chosen = [REGISTRY[name] for name in settings.CHAT_SERVER_TOOLS if name in REGISTRY and not REGISTRY[name].per_chat]
+    chosen += [tool for tool in REGISTRY.values() if tool.per_chat and tool.available(conversation)]
+    return {tool.name: tool for tool in chosen}
 
 
 @dataclass(frozen=True)
@@ -203,3 +216,33 @@ class CurrentTime(ServerTool):
             raise ToolError(f"unknown time zone {name!r}.") from None
         now = datetime.now(zone)
         return f"{now:%A %Y-%m-%d %H:%M:%S} ({name}, UTC{now:%z})"
+
+
+@register
+class WebSearch(ServerTool):
+    name = search.TOOL_NAME
+    description = (
+        "Search the web and read the top pages. Returns numbered sources; cite the ones you use as [1], [2] "
+        "in the answer."
+    )
+    parameters = {
+        "type": "object",
+        "properties": {"query": {"type": "string", "description": "What to search for."}},
+        "required": ["query"],
+        "additionalProperties": False,
+    }
+    timeout = 30.0
+    max_result_chars = 12_000
+    per_chat = True
+
+    def available(self, conversation: Conversation | None) -> bool:
+        return bool(settings.CHAT_SEARCH_URL) and conversation is not None and conversation.web_search
+
+    async def call(self, arguments: dict[str, Any]) -> str:
+        query = arguments.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise ToolError("give the search query as a string.")
+        try:
+            return await search.search_and_read(query.strip()[:500])
+        except search.SearchFailed as exc:
+            raise ToolError(str(exc)) from None

@@ -13,7 +13,8 @@ from conversations.selectors import turn_path
 from conversations.turn_json import TURN_FIELDS, VERSION_FIELDS, attachment_list_data
 
 CONVERSATION_FIELDS: tuple[str, ...] = (
-    "id", "title", "model", "system_prompt", "archived", "created_at", "updated_at", "turn_count", "current_turn_id",
+    "id", "title", "model", "system_prompt", "archived", "web_search", "created_at", "updated_at", "turn_count",
+    "current_turn_id",
 )
 
 
@@ -124,6 +125,9 @@ class ConversationWriteSerializer(serializers.Serializer):
     model = TextField(max_length=100, allow_blank=True, required=False, validators=[validate_model_name])
     system_prompt = TextField(allow_blank=True, required=False, trim_whitespace=False)
     archived = StrictBooleanField(required=False)
+    web_search = StrictBooleanField(
+        required=False, help_text="Let the model search the web in this chat (when the site has a search service)."
+    )
 
     def validate_system_prompt(self, value: str) -> str:
         if len(value) > settings.CHAT_MAX_MESSAGE_CHARS:

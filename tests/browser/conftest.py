@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from conversations.tests.fake_searxng import FakeSearXNG
 from tests.browser.helpers import ARTIFACTS, ROOT, launch_chromium
 from tests.servers import free_port
 
@@ -93,7 +94,15 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def server(_fake_upstream_server):
+def searxng():
+    """A fake SearXNG with its result pages, for web search (test_web_search_browser.py)."""
+    server = FakeSearXNG().start_in_thread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(_fake_upstream_server, searxng):
     ARTIFACTS.mkdir(exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="chatsite-browser-"))
     db = _make_database(tmp)
@@ -115,6 +124,8 @@ def server(_fake_upstream_server):
         "SIGNUP_ATTEMPTS_PER_HOUR": "100000",  # every browser test signs up from 127.0.0.1
         "CHAT_MODEL_TITLES": "0",
         "CHAT_VISION_MODELS": "fake-model",  # images are sent to it (tests/browser/test_attachments_browser.py)
+        "CHAT_SEARCH_URL": searxng.base_url,  # web search, where a chat turns it on
+        "CHAT_OUTBOUND_ALLOWED_HOSTS": f"127.0.0.1:{searxng.port}",
         "MEDIA_ROOT": str(tmp / "media"),
         "PYTHONUNBUFFERED": "1",
     }

@@ -34,6 +34,7 @@ async function ensureConversation() {
   const systemPrompt = settingsForm.elements.system_prompt.value.trim();
   if (model) settings.model = model;
   if (systemPrompt) settings.system_prompt = systemPrompt;
+  if (settingsForm.elements.web_search?.checked) settings.web_search = true;
   if (temporary) settings.temporary = true;
   const created = await request("POST", chat.dataset.startUrl, settings);
   document.querySelector(".temporary-toggle")?.remove();

@@ -1,4 +1,4 @@
-// The chat's settings: the model picker in the header and the Settings panel (the system prompt). A new chat is
+// The chat's settings: the model picker in the header and the Settings panel (the system prompt, web search). A new chat is
 // created with them; an existing chat saves them through PATCH /api/v1/conversations/<id>/.
 
 import { conversationId } from "./page.js";
@@ -31,6 +31,21 @@ settingsForm.addEventListener("submit", async (event) => {
   }
   // Without a conversation yet the settings are sent when the first message creates it.
   status.textContent = strings.saved;
+});
+
+// The web search switch (present when the site has a search service) is saved as soon as it changes.
+const webSearch = settingsForm.elements.web_search;
+webSearch?.addEventListener("change", async () => {
+  if (!conversationId) return; // a new chat is created with it
+  const status = document.getElementById("settings-status");
+  const wanted = webSearch.checked;
+  try {
+    await api("PATCH", `conversations/${conversationId}/`, { web_search: wanted });
+    status.textContent = strings.saved;
+  } catch (error) {
+    if (webSearch.checked === wanted) webSearch.checked = !wanted; // the chat keeps what the server has
+    status.textContent = error.message;
+  }
 });
 
 // The last saved choice (what the server has), and the save under way: a message waits for it, so the model
