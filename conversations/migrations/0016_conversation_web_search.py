@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0013_share_link_files'),
+        ('conversations', '0015_attachment_names_cleaned'),
     ]
 
     operations = [
