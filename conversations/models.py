@@ -204,6 +204,11 @@ class Turn(models.Model):
             models.Index(fields=["created_at"], name="turn_created_idx"),
             models.Index(fields=["conversation", "parent", "id"], name="turn_siblings_idx"),
             models.Index(fields=["digest"], name="turn_digest_idx", condition=models.Q(digest__isnull=False)),
+            # The admin's "failed answer" column and filter: a few rows, not a walk over every turn.
+            models.Index(
+                fields=["conversation"], name="turn_failed_answer_idx",
+                condition=models.Q(role="assistant", status="failed"),
+            ),
         ]
 
     def __str__(self):

@@ -28,6 +28,9 @@ from conversations.models import Conversation, Folder, ShareLink, Turn
 from conversations.selectors import conversation_list
 
 HISTORY_PAGE_SIZE = 50
+# The chat page's sidebar reaches down to the open chat only this far: past it, it lists its first page (the open
+# chat is then reached by scrolling), so no chat page renders more than this many rows.
+HISTORY_REACH = 3 * HISTORY_PAGE_SIZE
 TURN_PAGE_SIZE = 100
 
 # Shown on an empty chat; a click puts the text in the composer (nothing is sent until the user sends it).
@@ -100,9 +103,10 @@ def _history_page(
     """One page of the user's history, grouped by age: a single query whatever the history size.
 
     Keyset paging on (updated_at, id) keeps page N as cheap as page 1. `through`: the chat open on the page; when
-    it is further down than the first page, the page reaches down to it (two more queries, only then), so it is
-    listed and marked however far down it is. Temporary chats are never listed. The plain list (no search, no
-    folder) starts with the pinned chats, in a group of their own (one more query, on the first page only).
+    it is further down than the first page but within HISTORY_REACH rows, the page reaches down to it (two more
+    queries, only then), so it is listed and marked; further down, one more query finds it out of reach.
+    Temporary chats are never listed. The plain list (no search, no folder) starts with the pinned chats, in a
+    group of their own (one more query, on the first page only).
     """
     conversations = conversation_list(user=request.user, archived=archived, search=search).order_by(
         "-updated_at", "-pk"
@@ -122,9 +126,13 @@ def _history_page(
     has_more = len(rows) > HISTORY_PAGE_SIZE
     rows = rows[:HISTORY_PAGE_SIZE]
     if has_more and through is not None and through.archived == archived and through not in rows:
+        # Down to the open chat, if it is within HISTORY_REACH rows; further down, the first page only.
+        room = HISTORY_REACH - len(rows)
         rest = conversations.filter(_older_than(rows[-1].updated_at, rows[-1].pk))
-        rows += list(rest.exclude(_older_than(through.updated_at, through.pk)))
-        has_more = rest.filter(_older_than(through.updated_at, through.pk)).exists()
+        down_to = list(rest.exclude(_older_than(through.updated_at, through.pk))[: room + 1])
+        if len(down_to) <= room and down_to and down_to[-1].pk == through.pk:
+            rows += down_to
+            has_more = rest.filter(_older_than(through.updated_at, through.pk)).exists()
     today = timezone.localdate()
     groups = [{"key": "pinned", "label": HISTORY_GROUPS["pinned"], "conversations": pinned}] if pinned else []
     groups += [
