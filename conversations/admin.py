@@ -5,15 +5,14 @@ feedback, whoever asks. Superusers may delete (data requests) and export; "Revie
 0002) hold only the view permissions. Every change page a staff member opens stores one ReviewLog row.
 """
 
-from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.forms.models import BaseInlineFormSet
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -26,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from conversations import exports
 from conversations.models import Conversation, Feedback, ReviewLog, ShareLink, Turn
 from conversations.reviews import review_record, review_record_many
+from conversations.selectors import turn_text_matches
 
 admin.site.site_header = _("chatsite administration")
 admin.site.site_title = _("chatsite admin")
@@ -82,20 +82,6 @@ def _integer_subquery(queryset, group_by, expression):
         ),
         Value(0),
     )
-
-
-def _streamed(chunks: Iterator[str]) -> AsyncIterator[str]:
-    """Hand a sync export to uvicorn piece by piece: Django's ASGI handler would collect a sync iterator whole.
-
-    Each next() (with the batch query it may run) is a short step on the request's DB thread.
-    """
-    step = sync_to_async(lambda: next(chunks, None), thread_sensitive=True)
-
-    async def stream():
-        while (chunk := await step()) is not None:
-            yield chunk
-
-    return stream()
 
 
 def _turn_link(turn_or_id, label):
@@ -216,13 +202,41 @@ class ShareLinkInline(ReadOnlyInline):
         return link.is_live
 
 
+# Turns on one page of a conversation's change page: a 5,000-turn chat is read a page at a time.
+ADMIN_TURN_PAGE_SIZE = 200
+
+
+def _turn_page_number(request, turn_count: int) -> int:
+    """The `turns_page` asked for, within the conversation's pages (anything else is the first page)."""
+    raw = request.GET.get("turns_page", "")
+    pages = max(1, -(-turn_count // ADMIN_TURN_PAGE_SIZE))
+    if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= pages:
+        return int(raw)
+    return 1
+
+
+class TurnPageFormSet(BaseInlineFormSet):
+    """One page of the conversation's turns. The change page never saves turns (no change permission), so the
+    forms only display them, and a slice of the queryset is all they need."""
+
+    page_number = 1
+
+    def get_queryset(self):
+        if not hasattr(self, "_turn_page"):
+            start = (self.page_number - 1) * ADMIN_TURN_PAGE_SIZE
+            self._turn_page = super().get_queryset()[start : start + ADMIN_TURN_PAGE_SIZE]
+        return self._turn_page
+
+
 class TurnInline(ReadOnlyInline):
-    """Every turn of the conversation, every version of every branch, read-only, in the order written.
+    """The conversation's turns, every version of every branch, read-only, in the order written, a page at a time
+    (`turns_page`, ADMIN_TURN_PAGE_SIZE each; the change page links the pages).
 
     `follows` names each turn's parent, so a reviewer can tell versions (same parent) and branches apart.
     """
 
     model = Turn
+    formset = TurnPageFormSet
     show_change_link = True
     ordering = ["id"]
     fields = (
@@ -237,6 +251,10 @@ class TurnInline(ReadOnlyInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("feedback").prefetch_related("attachments")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        page_number = _turn_page_number(request, obj.turn_count if obj is not None else 0)
+        return type("TurnPage", (super().get_formset(request, obj, **kwargs),), {"page_number": page_number})
 
     @admin.display(description=_("content"))
     def content_text(self, turn):
@@ -286,6 +304,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["-updated_at"]
     list_per_page = 50
+    show_full_result_count = False  # a search is counted once (its own count), not also against every chat
     actions = ["export_json", "export_csv"]
     fields = (
         "title", "owner", "model", "source", "archived", "system_prompt", "turn_count", "total_tokens",
@@ -326,7 +345,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 bit = unescape_string_literal(bit)
             if not bit:
                 continue
-            in_turns = Exists(Turn.objects.filter(conversation=OuterRef("pk"), content__icontains=bit))
+            in_turns = Exists(Turn.objects.filter(turn_text_matches(bit), conversation=OuterRef("pk")))
             queryset = queryset.filter(
                 Q(title__icontains=bit) | Q(owner__username__icontains=bit) | Q(owner__email__icontains=bit)
                 | in_turns
@@ -360,11 +379,36 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return _("%(score)+d (%(up)d good, %(down)d bad)") % {"score": up - down, "up": up, "down": down}
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        conversation = self.get_object(request, unquote(object_id))
+        if conversation is not None:
+            extra_context = {**(extra_context or {}), "turn_pages": self._turn_pages(request, conversation)}
         response = super().change_view(request, object_id, form_url, extra_context)
         # 200 on GET means the conversation exists and this staff member may see it: a review happened.
         if request.method == "GET" and response.status_code == 200:
             review_record(conversation_id=unquote(object_id), reviewer=request.user)
         return response
+
+    def _turn_pages(self, request, conversation) -> dict | None:
+        """Where the turns shown sit among the conversation's (its stored turn_count: no COUNT query)."""
+        total = conversation.turn_count
+        if total <= ADMIN_TURN_PAGE_SIZE:
+            return None
+        number = _turn_page_number(request, total)
+        last = -(-total // ADMIN_TURN_PAGE_SIZE)
+        return {
+            "first": (number - 1) * ADMIN_TURN_PAGE_SIZE + 1,
+            "last": min(number * ADMIN_TURN_PAGE_SIZE, total),
+            "total": total,
+            "previous": number - 1 if number > 1 else None,
+            "next": number + 1 if number < last else None,
+        }
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        if changelist.query:
+            # The date drill-down would run the search twice more (its bounds, then its days): not on a search.
+            changelist.date_hierarchy = None
+        return changelist
 
     def has_export_permission(self, request):
         # Exports copy chats out of the panel without a review log row per chat, so only superusers
@@ -373,7 +417,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def _export_response(self, queryset, export, content_type, extension):
         ids = list(queryset.order_by("created_at", "pk").values_list("pk", flat=True))
-        response = StreamingHttpResponse(_streamed(export(ids)), content_type=content_type)
+        response = StreamingHttpResponse(exports.streamed(export(ids)), content_type=content_type)
         filename = f"conversations-{timezone.now():%Y%m%d-%H%M%S}.{extension}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

@@ -15,14 +15,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import account_data, attachments, organizing, selectors, services, sharing
+from conversations import account_data, attachments, exports, organizing, selectors, services, sharing
 from conversations.api.serializers import ConversationWriteSerializer
 from conversations.models import Conversation, Folder, ShareLink, Turn
 from conversations.selectors import conversation_list
@@ -450,10 +451,14 @@ def folder_delete(request, folder_id: int):
 @login_required
 @require_GET
 def account_export(request):
-    """Everything the user has here, as a zip: chats as JSON and Markdown, and their attachments."""
-    archive = account_data.account_export(user=request.user)
+    """Everything the user has here, as a zip: chats as JSON and Markdown, and their attachments, streamed as it is
+    built (batch by batch, in bounded memory)."""
     filename = f"chatsite-{request.user.username}-{timezone.localdate():%Y-%m-%d}.zip"
-    return FileResponse(archive, as_attachment=True, filename=filename, content_type="application/zip")
+    response = StreamingHttpResponse(
+        exports.streamed(account_data.account_export(user=request.user)), content_type="application/zip"
+    )
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
 
 
 @login_required
