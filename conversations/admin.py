@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from conversations import exports
 from conversations.models import Conversation, Feedback, ReviewLog, ShareLink, Turn
 from conversations.reviews import review_record, review_record_many
-from conversations.selectors import turn_text_matches
+from conversations.selectors import conversation_text_matches, turn_text_matches
 
 admin.site.site_header = _("chatsite administration")
 admin.site.site_title = _("chatsite admin")
@@ -71,6 +71,20 @@ class ReadOnlyAdminMixin(_ModelAdminBase):
         if posted_action is not None and posted_action not in self.get_actions(request):
             raise PermissionDenied
         return super().changelist_view(request, extra_context)
+
+
+class IndexedSearchMixin(_ModelAdminBase):
+    """A changelist whose search runs twice at most (its count and its page): no count of every row beside it
+    (show_full_result_count), and no date drill-down on a search (its bounds and its days would run it twice more).
+    """
+
+    show_full_result_count = False
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        if changelist.query:
+            changelist.date_hierarchy = None
+        return changelist
 
 
 def _integer_subquery(queryset, group_by, expression):
@@ -203,7 +217,7 @@ class ShareLinkInline(ReadOnlyInline):
 
 
 # Turns on one page of a conversation's change page: a 5,000-turn chat is read a page at a time.
-ADMIN_TURN_PAGE_SIZE = 200
+ADMIN_TURN_PAGE_SIZE = 100
 
 
 def _turn_page_number(request, turn_count: int) -> int:
@@ -287,7 +301,7 @@ class TurnInline(ReadOnlyInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConversationAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "title_display", "owner", "model", "turn_count", "total_tokens", "last_activity", "failed_display",
         "feedback_score", "shared_display",
@@ -304,7 +318,6 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["-updated_at"]
     list_per_page = 50
-    show_full_result_count = False  # a search is counted once (its own count), not also against every chat
     actions = ["export_json", "export_csv"]
     fields = (
         "title", "owner", "model", "source", "archived", "system_prompt", "turn_count", "total_tokens",
@@ -345,10 +358,9 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 bit = unescape_string_literal(bit)
             if not bit:
                 continue
-            in_turns = Exists(Turn.objects.filter(turn_text_matches(bit), conversation=OuterRef("pk")))
             queryset = queryset.filter(
                 Q(title__icontains=bit) | Q(owner__username__icontains=bit) | Q(owner__email__icontains=bit)
-                | in_turns
+                | conversation_text_matches(bit)
             )
         return queryset, False
 
@@ -403,13 +415,6 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "next": number + 1 if number < last else None,
         }
 
-    def get_changelist_instance(self, request):
-        changelist = super().get_changelist_instance(request)
-        if changelist.query:
-            # The date drill-down would run the search twice more (its bounds, then its days): not on a search.
-            changelist.date_hierarchy = None
-        return changelist
-
     def has_export_permission(self, request):
         # Exports copy chats out of the panel without a review log row per chat, so only superusers
         # (who answer data requests) may export; reviewers read conversations one by one here.
@@ -459,7 +464,7 @@ class ChatTextReviewMixin(_ModelAdminBase):
 
 
 @admin.register(Turn)
-class TurnAdmin(ChatTextReviewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class TurnAdmin(ChatTextReviewMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every turn of every chat, to search across conversations."""
 
     def conversation_id_of(self, turn):
@@ -472,7 +477,10 @@ class TurnAdmin(ChatTextReviewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display_links = ["excerpt"]
     list_filter = ["role", "status", "model", ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["conversation__owner"]
-    search_fields = ["content", "error", "conversation__title", "conversation__owner__username"]
+    # The turn text only, through its search index (get_search_results): an OR with the conversation's title or
+    # owner would scan every turn. The conversation list searches titles and owners.
+    search_fields = ["content"]
+    search_help_text = _("Searches the text of every turn.")
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     fields = (
@@ -487,6 +495,15 @@ class TurnAdmin(ChatTextReviewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("conversation__owner", "feedback")
+
+    def get_search_results(self, request, queryset, search_term):
+        """Every word must be in the turn's text."""
+        for bit in smart_split(search_term):
+            if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
+                bit = unescape_string_literal(bit)
+            if bit:
+                queryset = queryset.filter(turn_text_matches(bit))
+        return queryset, False
 
     @admin.display(description=_("turn"))
     def excerpt(self, turn):

@@ -26,9 +26,8 @@ def conversation_list(*, user: User, archived: bool = False, search: str = "") -
     """The user's conversations, newest activity first; search matches titles and turn text. Temporary chats
     are never listed (on the page or through the API).
 
-    Each carries `is_running`: an answer is being written in it (the history list marks it). A search is an
-    EXISTS per conversation, so a page walks the user's own conversations (newest first) and stops once it is
-    full; the turn text is read through the search index (turn_text_matches).
+    Each carries `is_running`: an answer is being written in it (the history list marks it). A search reads the
+    turn text through its index (conversation_text_matches), and a page stops once it is full.
     """
     running = Turn.objects.filter(conversation=OuterRef("pk"), status=Turn.Status.PENDING)
     conversations = (
@@ -37,8 +36,7 @@ def conversation_list(*, user: User, archived: bool = False, search: str = "") -
     )
     search = search.strip()
     if search:
-        in_turns = Turn.objects.filter(turn_text_matches(search), conversation=OuterRef("pk"))
-        conversations = conversations.filter(Q(title__icontains=search) | Exists(in_turns))
+        conversations = conversations.filter(Q(title__icontains=search) | conversation_text_matches(search))
     return conversations.order_by("-updated_at")
 
 
@@ -55,10 +53,31 @@ def turn_text_matches(text: str) -> Q:
     """
     if connection.vendor != "sqlite" or len(text) < FTS_MIN_CHARS:
         return Q(content__icontains=text)
-    phrase = '"' + text.replace('"', '""') + '"'
     return Q(pk__in=RawSQL(
-        "SELECT rowid FROM conversations_turn_fts WHERE conversations_turn_fts MATCH %s", [phrase]
+        "SELECT rowid FROM conversations_turn_fts WHERE conversations_turn_fts MATCH %s", [_fts_phrase(text)]
     ))
+
+
+def conversation_text_matches(text: str) -> Q:
+    """Conversations with a turn whose content contains `text` (as turn_text_matches), for a Conversation filter.
+
+    PostgreSQL: an EXISTS per conversation, so the walk over the user's conversations (newest first, on
+    conversation_owner_recent_idx) stops once a page is full, or the planner starts from the trigram index for a
+    rare text. SQLite re-runs an FTS query inside a correlated EXISTS for every conversation, so there the matching
+    conversations are read once from the FTS table (a cost that follows the matches, not the site).
+    """
+    if connection.vendor != "sqlite" or len(text) < FTS_MIN_CHARS:
+        return Q(Exists(Turn.objects.filter(turn_text_matches(text), conversation=OuterRef("pk"))))
+    return Q(pk__in=RawSQL(
+        """SELECT t.conversation_id FROM conversations_turn_fts f JOIN conversations_turn t ON t.id = f.rowid
+           WHERE f.conversations_turn_fts MATCH %s""",
+        [_fts_phrase(text)],
+    ))
+
+
+def _fts_phrase(text: str) -> str:
+    # One FTS5 string: any text, operators and quotes included, is matched as written.
+    return '"' + text.replace('"', '""') + '"'
 
 
 def conversation_get(*, user: User, conversation_id: uuid.UUID | str) -> Conversation:
