@@ -78,11 +78,41 @@ def measure_export(user) -> dict:
     }
 
 
+def table(paths: list[str]) -> str:
+    """The runs side by side, as the Markdown table of bench/SCALE.md: median ms (queries) per operation."""
+    runs = []
+    for path in paths:
+        with open(path) as source:
+            runs.append(json.load(source))
+    header = ["operation"] + [f"{run['site']['vendor']}, {run['site']['turns']:,} turns" for run in runs]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    names = list(dict.fromkeys(name for run in runs for name in run["operations"]))
+    for name in names:
+        cells = []
+        for run in runs:
+            result = run["operations"].get(name)
+            if result is None:
+                cells.append("not run")
+                continue
+            cell = f"{result['median_ms']:,} ms ({result['queries']} q)"
+            if "peak_rss_growth_mb" in result:
+                cell += f", +{result['peak_rss_growth_mb']} MB"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--table", nargs="+", metavar="RESULT", help="Print these results as a Markdown table.")
+    parser.add_argument("--out")
     parser.add_argument("--delete", action="store_true", help='Also time deleting the account "demo" (last).')
     args = parser.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
+    if not args.out:
+        parser.error("--out is required to run the measurements")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
     os.environ.setdefault("SECRET_KEY", "bench-scale")

@@ -111,18 +111,14 @@ class Command(BaseCommand):
                 ))
                 parent_id = self.next_turn_id
                 self.next_turn_id += 1
-        Conversation.objects.bulk_create(conversations, batch_size=INSERT_BATCH)
+            conversation.current_turn_id = parent_id  # one branch: its newest turn is the one shown
+        # The turns first: a conversation's current turn must exist when it is written (checked at once), while
+        # the turns' own foreign key to their conversation is checked at the commit.
         Turn.objects.bulk_create(turns, batch_size=INSERT_BATCH)
+        Conversation.objects.bulk_create(conversations, batch_size=INSERT_BATCH)
 
     def _finish(self) -> None:
         with transaction.atomic(), connection.cursor() as cursor:
-            # Each chat is one branch: its newest turn is the current one.
-            cursor.execute(
-                """UPDATE conversations_conversation SET current_turn_id = (
-                       SELECT MAX(t.id) FROM conversations_turn t
-                       WHERE t.conversation_id = conversations_conversation.id)
-                   WHERE current_turn_id IS NULL AND turn_count > 0"""
-            )
             for statement in connection.ops.sequence_reset_sql(no_style(), [Turn]):
                 cursor.execute(statement)
         if connection.vendor == "postgresql":
