@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import BadRequest, PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
@@ -17,7 +19,7 @@ from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import Promise
+from django.utils.functional import Promise, cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator, smart_split, unescape_string_literal
 from django.utils.translation import gettext_lazy as _
@@ -73,12 +75,29 @@ class ReadOnlyAdminMixin(_ModelAdminBase):
         return super().changelist_view(request, extra_context)
 
 
+# A search's count stops here: counting every match of a common word walks every row of the site.
+SEARCH_COUNT_CAP = 1000
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most SEARCH_COUNT_CAP rows (the pages then end there)."""
+
+    @cached_property
+    def count(self):
+        return self.object_list[:SEARCH_COUNT_CAP].count()
+
+
 class IndexedSearchMixin(_ModelAdminBase):
-    """A changelist whose search runs twice at most (its count and its page): no count of every row beside it
-    (show_full_result_count), and no date drill-down on a search (its bounds and its days would run it twice more).
-    """
+    """A changelist whose search runs twice at most, each time bounded: its count (capped at SEARCH_COUNT_CAP) and
+    its page. No count of every row beside it (show_full_result_count), and no date drill-down on a search (its
+    bounds and its days would run it twice more)."""
 
     show_full_result_count = False
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        if request.GET.get(SEARCH_VAR):
+            return CappedCountPaginator(queryset, per_page, orphans, allow_empty_first_page)
+        return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
@@ -314,7 +333,9 @@ class ConversationAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     list_select_related = ["owner"]
     # Turn content is searched too (get_search_results), with EXISTS so a chat is listed once.
     search_fields = ["title", "owner__username", "owner__email"]
-    search_help_text = _("Searches titles, owners' usernames and emails, and the text of every turn.")
+    search_help_text = _(
+        "Searches titles, owners' usernames and emails, and the text of every turn (counted up to 1,000)."
+    )
     date_hierarchy = "created_at"
     ordering = ["-updated_at"]
     list_per_page = 50
@@ -480,7 +501,7 @@ class TurnAdmin(ChatTextReviewMixin, IndexedSearchMixin, ReadOnlyAdminMixin, adm
     # The turn text only, through its search index (get_search_results): an OR with the conversation's title or
     # owner would scan every turn. The conversation list searches titles and owners.
     search_fields = ["content"]
-    search_help_text = _("Searches the text of every turn.")
+    search_help_text = _("Searches the text of every turn (counted up to 1,000).")
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     fields = (

@@ -3,9 +3,11 @@ capped detail, the sidebar, the streamed export and the batched account deletion
 
 import io
 import json
+import re
 import zipfile
 
 import pytest
+from django.contrib import admin
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -14,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversations import account_data, selectors
+from conversations import admin as review_admin
 from conversations.models import Conversation, Feedback, Turn
 from conversations.selectors import conversation_list
 from conversations.services import conversation_create
@@ -153,8 +156,6 @@ def test_turns_page_and_detail_query_counts_do_not_grow_with_the_chat(key_client
 
 
 def history_ids(html: str) -> list[str]:
-    import re
-
     return re.findall(r'class="history-item" data-id="([0-9a-f-]+)"', html)
 
 
@@ -277,3 +278,16 @@ def test_seed_demo_builds_a_site_of_linked_branches(db):
     longest = demo.order_by("-turn_count").first()
     assert longest.current_turn.position == longest.turn_count == longest.turns.count()
     assert found(longest.owner, "quetzal")
+
+
+def test_an_admin_search_count_stops_at_the_cap(user, make_user, monkeypatch):
+    monkeypatch.setattr(review_admin, "SEARCH_COUNT_CAP", 3)
+    monkeypatch.setattr(admin.site._registry[Conversation], "list_per_page", 2)  # the cap is above a page
+    for number in range(5):
+        add_turns(conversation_create(owner=user, title=f"chat {number}"), ("user", "a word about sourdough"))
+    client = Client()
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    changelist = reverse("admin:conversations_conversation_changelist")
+    searched = client.get(changelist, {"q": "sourdough"}).context["cl"]
+    assert searched.result_count == 3 and len(searched.result_list) == 2
+    assert client.get(changelist).context["cl"].result_count == 5  # the plain list is counted whole
