@@ -12,7 +12,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import StreamingHttpResponse
@@ -80,11 +80,15 @@ SEARCH_COUNT_CAP = 1000
 
 
 class CappedCountPaginator(Paginator):
-    """Counts at most SEARCH_COUNT_CAP rows (the pages then end there)."""
+    """Counts at most SEARCH_COUNT_CAP rows of a queryset (the pages then end there)."""
+
+    def __init__(self, queryset: QuerySet, *args, **kwargs):
+        super().__init__(queryset, *args, **kwargs)
+        self.queryset = queryset
 
     @cached_property
-    def count(self):
-        return self.object_list[:SEARCH_COUNT_CAP].count()
+    def count(self) -> int:
+        return self.queryset[:SEARCH_COUNT_CAP].count()
 
 
 class IndexedSearchMixin(_ModelAdminBase):
