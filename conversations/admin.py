@@ -88,7 +88,8 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.queryset[:SEARCH_COUNT_CAP].count()
+        # Only the ids, in no order: the list's annotations (token sums, feedback) are for the page's rows.
+        return self.queryset.order_by().values("pk")[:SEARCH_COUNT_CAP].count()
 
 
 class IndexedSearchMixin(_ModelAdminBase):

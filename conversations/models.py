@@ -81,6 +81,8 @@ class Conversation(models.Model):
         ordering = ["-updated_at"]
         indexes = [
             models.Index(fields=["owner", "-updated_at"], name="conversation_owner_recent_idx"),
+            # The review panel's list, newest activity first: a page (a search's too) stops after its rows.
+            models.Index(fields=["-updated_at"], name="conversation_recent_idx"),
         ]
 
     def __str__(self):

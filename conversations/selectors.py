@@ -75,9 +75,8 @@ def conversation_text_matches(text: str) -> Q:
     conversations are read once from the FTS table (a cost that follows the matches).
     """
     if connection.vendor == "postgresql" and len(text) >= FTS_MIN_CHARS:
-        hits = list(Turn.objects.filter(turn_text_matches(text)).values_list("conversation_id", flat=True)[
-            : RARE_TEXT_TURNS + 1
-        ])
+        matching = Turn.objects.filter(turn_text_matches(text)).order_by()  # unsorted: the LIMIT stops the scan
+        hits = list(matching.values_list("conversation_id", flat=True)[: RARE_TEXT_TURNS + 1])
         if len(hits) <= RARE_TEXT_TURNS:
             return Q(pk__in=set(hits))
     if connection.vendor != "sqlite" or len(text) < FTS_MIN_CHARS:

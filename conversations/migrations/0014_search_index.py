@@ -1,4 +1,5 @@
-"""Turn text search served by an index: pg_trgm on PostgreSQL, FTS5 on SQLite; and the failed-answer partial index.
+"""Turn text search served by an index: pg_trgm on PostgreSQL, FTS5 on SQLite; the failed-answer partial index and
+the recent-activity index of the review panel's list.
 
 PostgreSQL: a trigram GIN index on UPPER(content), the expression Django's `icontains` compares, so the same
 filter reads the index. SQLite: an external-content FTS5 table with the trigram tokenizer (substring matching,
@@ -69,6 +70,10 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(create_search_index, drop_search_index),
+        migrations.AddIndex(
+            model_name="conversation",
+            index=models.Index(fields=["-updated_at"], name="conversation_recent_idx"),
+        ),
         migrations.AddIndex(
             model_name="turn",
             index=models.Index(
