@@ -6,6 +6,9 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from chatsite.api.views import ApiPagination
 
+# A search page past this is a 404 without a query.
+MAX_SEARCH_PAGE = 1_000_000
+
 
 class ConversationPagination(ApiPagination):
     """The conversation list's pages. A search is not counted (`count` is null): counting would run the search
@@ -20,6 +23,8 @@ class ConversationPagination(ApiPagination):
         self.url = request.build_absolute_uri()
         page_size = self.get_page_size(request)
         self.number = int(self.get_page_number(request, None))
+        if self.number > MAX_SEARCH_PAGE:  # past any history, and an OFFSET the database could not take
+            raise exceptions.NotFound("Invalid page.")
         offset = (self.number - 1) * page_size
         rows = list(queryset[offset : offset + page_size + 1])
         if not rows and self.number > 1:

@@ -90,6 +90,8 @@ def test_a_search_page_of_the_api_is_not_counted_and_says_whether_more_follow(ke
     assert sorted(titles) == [f"chat {n}" for n in range(5)]
     past = key_client.get("/api/v1/conversations/", {"search": "sourdough", "page_size": 2, "page": 4})
     assert past.status_code == 404 and "error" in past.json()
+    far = key_client.get("/api/v1/conversations/", {"search": "sourdough", "page": "487299340048435960086528"})
+    assert far.status_code == 404 and "error" in far.json()
     assert key_client.get("/api/v1/conversations/").json()["count"] == 6  # the plain list is still counted
 
 
