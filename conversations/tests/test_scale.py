@@ -293,3 +293,16 @@ def test_an_admin_search_count_stops_at_the_cap(user, make_user, monkeypatch):
     searched = client.get(changelist, {"q": "sourdough"}).context["cl"]
     assert searched.result_count == 3 and len(searched.result_list) == 2
     assert client.get(changelist).context["cl"].result_count == 5  # the plain list is counted whole
+
+
+def test_account_deletion_goes_batch_by_batch(user, password, monkeypatch):
+    monkeypatch.setattr(account_data, "BATCH_CHATS", 3)
+    _chats(user, 7)
+    client = Client()
+    client.force_login(user)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.post("/account/delete/", {"password": password}).status_code == 302
+    # Seven chats in batches of three: three batches, each with its one DELETE of turns.
+    turn_deletes = [q for q in queries.captured_queries if q["sql"].startswith("DELETE FROM conversations_turn")]
+    assert len(turn_deletes) == 3
+    assert not Turn.objects.exists() and not Conversation.objects.exists()
