@@ -1,17 +1,17 @@
-"""A user's own data: everything exported as one zip, and the account deleted with all of it."""
+"""A user's own data: everything exported as one zip, streamed as it is built, and the account deleted in batches."""
 
+import io
 import json
-import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 
 from django.contrib.auth import logout
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from conversations.exports import conversation_document, conversation_markdown, export_filename
-from conversations.models import Attachment, Conversation
-from conversations.selectors import conversation_tree, turn_path
+from conversations.exports import conversation_document, conversation_markdown, conversation_trees, export_filename
+from conversations.models import Attachment, Conversation, Feedback, Turn
 
 README = """Your chatsite data, exported {when}.
 
@@ -23,21 +23,90 @@ attachments/    the files you attached, as uploaded (one folder per file id)
 
 
 COPY_CHUNK_BYTES = 1024 * 1024
+# A batch of chats is read with two queries (the chats, their turns with feedback) and holds at most about this
+# many turns, whatever the size of the history: the export's memory is one batch and the zip's pending bytes.
+BATCH_TURNS = 2000
+BATCH_CHATS = 100
 
 
-def account_export(*, user) -> tempfile.SpooledTemporaryFile:
-    """The user's chats (JSON and Markdown) and attachments, as a zip in a temporary file (rewound)."""
-    archive = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 (FileResponse closes it)
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zip_file:
-        documents = []
-        for conversation in Conversation.objects.for_user(user).order_by("created_at", "pk").iterator():
-            documents.append(conversation_document(conversation, conversation_tree(conversation)))
-            name = export_filename(conversation, "md").removesuffix(".md")
-            zip_file.writestr(
-                f"chats/{name}-{str(conversation.pk)[:8]}.md",
-                conversation_markdown(conversation, turn_path(conversation)),
-            )
-        zip_file.writestr("chats.json", json.dumps({"chats": documents}, ensure_ascii=False, indent=2))
+def chat_batches(user) -> Iterator[list]:
+    """The user's conversation ids, oldest first, in batches of at most BATCH_CHATS chats and about BATCH_TURNS
+    turns (a chat longer than that is a batch of its own). One query: the ids and stored turn counts."""
+    batch: list = []
+    turns = 0
+    rows = Conversation.objects.for_user(user).order_by("created_at", "pk").values_list("pk", "turn_count")
+    for pk, turn_count in rows:
+        if batch and (len(batch) >= BATCH_CHATS or turns + turn_count > BATCH_TURNS):
+            yield batch
+            batch, turns = [], 0
+        batch.append(pk)
+        turns += turn_count
+    if batch:
+        yield batch
+
+
+def shown_branch(conversation: Conversation, tree: list[Turn]) -> list[Turn]:
+    """The branch shown (first message down to the current turn), taken from the whole tree already read."""
+    by_id = {turn.pk: turn for turn in tree}
+    branch = []
+    turn_id = conversation.current_turn_id
+    while turn_id is not None and turn_id in by_id:
+        branch.append(by_id[turn_id])
+        turn_id = by_id[turn_id].parent_id
+    return branch[::-1]
+
+
+class _ZipOutput(io.RawIOBase):
+    """Where the zip writes: the bytes are taken out as they come, so the response streams the archive as it is
+    built. Not seekable, so zipfile writes each entry's sizes after its data."""
+
+    def __init__(self):
+        super().__init__()
+        self._chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._chunks.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        return data
+
+
+def account_export(*, user) -> Iterator[bytes]:
+    """The user's chats (JSON and Markdown) and attachments, as the bytes of a zip, yielded batch by batch.
+
+    Each batch of chats costs two queries; chats.json is gathered in a temporary file (on disk past a few MB) and
+    copied into the zip once the Markdown files are written.
+    """
+    output = _ZipOutput()
+    with (
+        zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as zip_file,
+        tempfile.TemporaryFile(mode="w+b") as chats_json,
+    ):
+        chats_json.write(b'{"chats": [')
+        first = True
+        for batch in chat_batches(user):
+            for conversation, tree in conversation_trees(batch):
+                document = json.dumps(conversation_document(conversation, tree), ensure_ascii=False, indent=2)
+                chats_json.write(("" if first else ",\n").encode() + document.encode())
+                first = False
+                name = export_filename(conversation, "md").removesuffix(".md")
+                zip_file.writestr(
+                    f"chats/{name}-{str(conversation.pk)[:8]}.md",
+                    conversation_markdown(conversation, shown_branch(conversation, tree)),
+                )
+            yield output.take()
+        chats_json.write(b"]}\n")
+        chats_json.seek(0)
+        with zip_file.open("chats.json", "w", force_zip64=True) as target:
+            while chunk := chats_json.read(COPY_CHUNK_BYTES):
+                target.write(chunk)
+                yield output.take()
         missing = []
         for attachment in Attachment.objects.for_user(user).order_by("created_at", "pk").iterator():
             path = f"attachments/{attachment.pk}/{attachment.name}"
@@ -47,22 +116,48 @@ def account_export(*, user) -> tempfile.SpooledTemporaryFile:
                 missing.append(path)
                 continue
             with source, zip_file.open(path, "w") as target:
-                shutil.copyfileobj(source, target, COPY_CHUNK_BYTES)  # never a whole file in memory
+                while chunk := source.read(COPY_CHUNK_BYTES):  # never a whole file in memory
+                    target.write(chunk)
+                    yield output.take()
         readme = README.format(when=timezone.now().isoformat(timespec="seconds"))
         if missing:
             readme += "\nNo longer stored, so not included:\n" + "".join(f"  {path}\n" for path in missing)
         zip_file.writestr("README.txt", readme)
-    archive.seek(0)
-    return archive
+    yield output.take()
+
+
+def _conversations_delete(ids: list) -> None:
+    """Delete these conversations with their turns, in one short transaction and a fixed number of statements.
+
+    Django's delete collector would load every turn (the parent cascade, the attachments' file signal): the turns
+    go with one DELETE instead, once what points at them is gone (attachments through the ORM, so their files go
+    after the commit; feedback; the conversations' current turn).
+    """
+    conversation_ids = [Conversation._meta.pk.get_db_prep_value(pk, connection) for pk in ids]
+    with transaction.atomic():
+        Attachment.objects.filter(turn__conversation_id__in=ids).delete()
+        Feedback.objects.filter(turn__conversation_id__in=ids).delete()
+        Conversation.objects.filter(pk__in=ids).update(current_turn=None)
+        with connection.cursor() as cursor:
+            placeholders = ", ".join(["%s"] * len(conversation_ids))  # the ids are parameters, never SQL text
+            cursor.execute(
+                f"DELETE FROM conversations_turn WHERE conversation_id IN ({placeholders})",  # noqa: S608
+                conversation_ids,
+            )
+        Conversation.objects.filter(pk__in=ids).delete()
 
 
 def account_delete(*, request) -> None:
     """Delete the logged-in user with everything they own (chats, turns, keys, share links, folders, files) and
-    end the session. The caller has checked their password."""
+    end the session. The caller has checked their password.
+
+    The chats go in batches (chat_batches), each in a transaction of its own, so no transaction lasts as long as
+    the whole history; the account goes last, so an interrupted deletion leaves a working account that can be
+    deleted again. Files leave the storage after the commit that removed their rows.
+    """
     user = request.user
-    files = [attachment.file for attachment in Attachment.objects.filter(owner=user)]
+    for batch in chat_batches(user):
+        _conversations_delete(batch)
     with transaction.atomic():
         user.delete()
-    for stored in files:
-        stored.delete(save=False)  # after the commit: a failed delete leaves no row pointing at a missing file
     logout(request)

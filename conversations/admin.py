@@ -5,20 +5,21 @@ feedback, whoever asks. Superusers may delete (data requests) and export; "Revie
 0002) hold only the view permissions. Every change page a staff member opens stores one ReviewLog row.
 """
 
-from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import BadRequest, PermissionDenied
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.forms.models import BaseInlineFormSet
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import Promise
+from django.utils.functional import Promise, cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator, smart_split, unescape_string_literal
 from django.utils.translation import gettext_lazy as _
@@ -26,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from conversations import exports
 from conversations.models import Conversation, Feedback, ReviewLog, ShareLink, Turn
 from conversations.reviews import review_record, review_record_many
+from conversations.selectors import conversation_text_matches, turn_text_matches
 
 admin.site.site_header = _("chatsite administration")
 admin.site.site_title = _("chatsite admin")
@@ -76,6 +78,42 @@ class ReadOnlyAdminMixin(_ModelAdminBase):
         return super().changelist_view(request, extra_context)
 
 
+# A search's count stops here: counting every match of a common word walks every row of the site.
+SEARCH_COUNT_CAP = 1000
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most SEARCH_COUNT_CAP rows of a queryset (the pages then end there)."""
+
+    def __init__(self, queryset: QuerySet, *args, **kwargs):
+        super().__init__(queryset, *args, **kwargs)
+        self.queryset = queryset
+
+    @cached_property
+    def count(self) -> int:
+        # Only the ids, in no order: the list's annotations (token sums, feedback) are for the page's rows.
+        return self.queryset.order_by().values("pk")[:SEARCH_COUNT_CAP].count()
+
+
+class IndexedSearchMixin(_ModelAdminBase):
+    """A changelist whose search runs twice at most, each time bounded: its count (capped at SEARCH_COUNT_CAP) and
+    its page. No count of every row beside it (show_full_result_count), and no date drill-down on a search (its
+    bounds and its days would run it twice more)."""
+
+    show_full_result_count = False
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        if request.GET.get(SEARCH_VAR):
+            return CappedCountPaginator(queryset, per_page, orphans, allow_empty_first_page)
+        return super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        if changelist.query:
+            changelist.date_hierarchy = None
+        return changelist
+
+
 def _integer_subquery(queryset, group_by, expression):
     """One value per conversation from a correlated subquery (no joins, so no row multiplication)."""
     return Coalesce(
@@ -85,20 +123,6 @@ def _integer_subquery(queryset, group_by, expression):
         ),
         Value(0),
     )
-
-
-def _streamed(chunks: Iterator[str]) -> AsyncIterator[str]:
-    """Hand a sync export to uvicorn piece by piece: Django's ASGI handler would collect a sync iterator whole.
-
-    Each next() (with the batch query it may run) is a short step on the request's DB thread.
-    """
-    step = sync_to_async(lambda: next(chunks, None), thread_sensitive=True)
-
-    async def stream():
-        while (chunk := await step()) is not None:
-            yield chunk
-
-    return stream()
 
 
 def _turn_link(turn_or_id, label):
@@ -219,13 +243,41 @@ class ShareLinkInline(ReadOnlyInline):
         return link.is_live
 
 
+# Turns on one page of a conversation's change page: a 5,000-turn chat is read a page at a time.
+ADMIN_TURN_PAGE_SIZE = 100
+
+
+def _turn_page_number(request, turn_count: int) -> int:
+    """The `turns_page` asked for, within the conversation's pages (anything else is the first page)."""
+    raw = request.GET.get("turns_page", "")
+    pages = max(1, -(-turn_count // ADMIN_TURN_PAGE_SIZE))
+    if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= pages:
+        return int(raw)
+    return 1
+
+
+class TurnPageFormSet(BaseInlineFormSet):
+    """One page of the conversation's turns. The change page never saves turns (no change permission), so the
+    forms only display them, and a slice of the queryset is all they need."""
+
+    page_number = 1
+
+    def get_queryset(self):
+        if not hasattr(self, "_turn_page"):
+            start = (self.page_number - 1) * ADMIN_TURN_PAGE_SIZE
+            self._turn_page = super().get_queryset()[start : start + ADMIN_TURN_PAGE_SIZE]
+        return self._turn_page
+
+
 class TurnInline(ReadOnlyInline):
-    """Every turn of the conversation, every version of every branch, read-only, in the order written.
+    """The conversation's turns, every version of every branch, read-only, in the order written, a page at a time
+    (`turns_page`, ADMIN_TURN_PAGE_SIZE each; the change page links the pages).
 
     `follows` names each turn's parent, so a reviewer can tell versions (same parent) and branches apart.
     """
 
     model = Turn
+    formset = TurnPageFormSet
     show_change_link = True
     ordering = ["id"]
     fields = (
@@ -240,6 +292,10 @@ class TurnInline(ReadOnlyInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("feedback").prefetch_related("attachments")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        page_number = _turn_page_number(request, obj.turn_count if obj is not None else 0)
+        return type("TurnPage", (super().get_formset(request, obj, **kwargs),), {"page_number": page_number})
 
     @admin.display(description=_("content"))
     def content_text(self, turn):
@@ -272,7 +328,7 @@ class TurnInline(ReadOnlyInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConversationAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "title_display", "owner", "model", "turn_count", "total_tokens", "last_activity", "failed_display",
         "feedback_score", "shared_display",
@@ -285,7 +341,9 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["owner"]
     # Turn content is searched too (get_search_results), with EXISTS so a chat is listed once.
     search_fields = ["title", "owner__username", "owner__email"]
-    search_help_text = _("Searches titles, owners' usernames and emails, and the text of every turn.")
+    search_help_text = _(
+        "Searches titles, owners' usernames and emails, and the text of every turn (counted up to 1,000)."
+    )
     date_hierarchy = "created_at"
     ordering = ["-updated_at"]
     list_per_page = 50
@@ -330,10 +388,9 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 bit = unescape_string_literal(bit)
             if not bit:
                 continue
-            in_turns = Exists(Turn.objects.filter(conversation=OuterRef("pk"), content__icontains=bit))
             queryset = queryset.filter(
                 Q(title__icontains=bit) | Q(owner__username__icontains=bit) | Q(owner__email__icontains=bit)
-                | in_turns
+                | conversation_text_matches(bit)
             )
         return queryset, False
 
@@ -364,11 +421,29 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return _("%(score)+d (%(up)d good, %(down)d bad)") % {"score": up - down, "up": up, "down": down}
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        conversation = self.get_object(request, unquote(object_id))
+        if conversation is not None:
+            extra_context = {**(extra_context or {}), "turn_pages": self._turn_pages(request, conversation)}
         response = super().change_view(request, object_id, form_url, extra_context)
         # 200 on GET means the conversation exists and this staff member may see it: a review happened.
         if request.method == "GET" and response.status_code == 200:
             review_record(conversation_id=unquote(object_id), reviewer=request.user)
         return response
+
+    def _turn_pages(self, request, conversation) -> dict | None:
+        """Where the turns shown sit among the conversation's (its stored turn_count: no COUNT query)."""
+        total = conversation.turn_count
+        if total <= ADMIN_TURN_PAGE_SIZE:
+            return None
+        number = _turn_page_number(request, total)
+        last = -(-total // ADMIN_TURN_PAGE_SIZE)
+        return {
+            "first": (number - 1) * ADMIN_TURN_PAGE_SIZE + 1,
+            "last": min(number * ADMIN_TURN_PAGE_SIZE, total),
+            "total": total,
+            "previous": number - 1 if number > 1 else None,
+            "next": number + 1 if number < last else None,
+        }
 
     def has_export_permission(self, request):
         # Exports copy chats out of the panel without a review log row per chat, so only superusers
@@ -377,7 +452,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def _export_response(self, queryset, export, content_type, extension):
         ids = list(queryset.order_by("created_at", "pk").values_list("pk", flat=True))
-        response = StreamingHttpResponse(_streamed(export(ids)), content_type=content_type)
+        response = StreamingHttpResponse(exports.streamed(export(ids)), content_type=content_type)
         filename = f"conversations-{timezone.now():%Y%m%d-%H%M%S}.{extension}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
@@ -419,7 +494,7 @@ class ChatTextReviewMixin(_ModelAdminBase):
 
 
 @admin.register(Turn)
-class TurnAdmin(ChatTextReviewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class TurnAdmin(ChatTextReviewMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every turn of every chat, to search across conversations."""
 
     def conversation_id_of(self, turn):
@@ -432,7 +507,10 @@ class TurnAdmin(ChatTextReviewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display_links = ["excerpt"]
     list_filter = ["role", "status", "model", ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["conversation__owner"]
-    search_fields = ["content", "error", "conversation__title", "conversation__owner__username"]
+    # The turn text only, through its search index (get_search_results): an OR with the conversation's title or
+    # owner would scan every turn. The conversation list searches titles and owners.
+    search_fields = ["content"]
+    search_help_text = _("Searches the text of every turn (counted up to 1,000).")
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     fields = (
@@ -449,6 +527,15 @@ class TurnAdmin(ChatTextReviewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return super().get_queryset(request).filter(conversation__delete_after__isnull=True).select_related(
             "conversation__owner", "feedback"
         )
+
+    def get_search_results(self, request, queryset, search_term):
+        """Every word must be in the turn's text."""
+        for bit in smart_split(search_term):
+            if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
+                bit = unescape_string_literal(bit)
+            if bit:
+                queryset = queryset.filter(turn_text_matches(bit))
+        return queryset, False
 
     @admin.display(description=_("turn"))
     def excerpt(self, turn):

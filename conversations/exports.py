@@ -3,8 +3,9 @@
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils.text import slugify
 
@@ -94,18 +95,37 @@ def export_conversation(conversation: Conversation, export_format: str) -> tuple
 EXPORT_BATCH = 100
 
 
+def conversation_trees(ids: list) -> Iterator[tuple[Conversation, list[Turn]]]:
+    """Each conversation of `ids` (in that order; missing ones skipped) with its whole tree of turns, feedback
+    selected: two queries for the lot, so callers pass a batch."""
+    conversations = Conversation.objects.filter(pk__in=ids).select_related("owner").in_bulk()
+    turns_by_conversation: dict = {pk: [] for pk in ids}
+    for turn in Turn.objects.filter(conversation_id__in=ids).select_related("feedback").order_by(
+        "conversation_id", "id"
+    ):
+        turns_by_conversation[turn.conversation_id].append(turn)
+    for pk in ids:
+        if pk in conversations:
+            yield conversations[pk], turns_by_conversation[pk]
+
+
 def _conversations_with_turns(ids: list) -> Iterator[tuple[Conversation, list[Turn]]]:
     for start in range(0, len(ids), EXPORT_BATCH):
-        batch = ids[start : start + EXPORT_BATCH]
-        conversations = Conversation.objects.filter(pk__in=batch).select_related("owner").in_bulk()
-        turns_by_conversation: dict = {pk: [] for pk in batch}
-        for turn in Turn.objects.filter(conversation_id__in=batch).select_related("feedback").order_by(
-            "conversation_id", "id"
-        ):
-            turns_by_conversation[turn.conversation_id].append(turn)
-        for pk in batch:
-            if pk in conversations:
-                yield conversations[pk], turns_by_conversation[pk]
+        yield from conversation_trees(ids[start : start + EXPORT_BATCH])
+
+
+def streamed(chunks: Iterator) -> AsyncIterator:
+    """Hand a sync export to uvicorn piece by piece: Django's ASGI handler would collect a sync iterator whole.
+
+    Each next() (with the batch query it may run) is a short step on the request's DB thread.
+    """
+    step = sync_to_async(lambda: next(chunks, None), thread_sensitive=True)
+
+    async def stream():
+        while (chunk := await step()) is not None:
+            yield chunk
+
+    return stream()
 
 
 def export_json(ids: list) -> Iterator[str]:

@@ -99,6 +99,8 @@ class Conversation(models.Model):
         ordering = ["-updated_at"]
         indexes = [
             models.Index(fields=["owner", "-updated_at"], name="conversation_owner_recent_idx"),
+            # The review panel's list, newest activity first: a page (a search's too) stops after its rows.
+            models.Index(fields=["-updated_at"], name="conversation_recent_idx"),
         ]
 
     def __str__(self):
@@ -224,6 +226,11 @@ class Turn(models.Model):
             models.Index(fields=["created_at"], name="turn_created_idx"),
             models.Index(fields=["conversation", "parent", "id"], name="turn_siblings_idx"),
             models.Index(fields=["digest"], name="turn_digest_idx", condition=models.Q(digest__isnull=False)),
+            # The admin's "failed answer" column and filter: a few rows, not a walk over every turn.
+            models.Index(
+                fields=["conversation"], name="turn_failed_answer_idx",
+                condition=models.Q(role="assistant", status="failed"),
+            ),
         ]
 
     def __str__(self):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, overload
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
+from django.db.models.expressions import RawSQL
+from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from conversations.digests import history_digest
@@ -24,7 +27,8 @@ def conversation_list(*, user: User, archived: bool = False, search: str = "") -
     """The user's conversations, newest activity first; search matches titles and turn text. Temporary chats
     are never listed (on the page or through the API).
 
-    Each carries `is_running`: an answer is being written in it (the history list marks it).
+    Each carries `is_running`: an answer is being written in it (the history list marks it). A search reads the
+    turn text through its index (conversation_text_matches), and a page stops once it is full.
     """
     running = Turn.objects.filter(conversation=OuterRef("pk"), status=Turn.Status.PENDING)
     conversations = (
@@ -33,11 +37,61 @@ def conversation_list(*, user: User, archived: bool = False, search: str = "") -
     )
     search = search.strip()
     if search:
-        in_turns = Turn.objects.filter(conversation__owner=user, content__icontains=search).values(
-            "conversation_id"
-        )
-        conversations = conversations.filter(Q(title__icontains=search) | Q(pk__in=in_turns))
+        conversations = conversations.filter(Q(title__icontains=search) | conversation_text_matches(search))
     return conversations.order_by("-updated_at")
+
+
+# FTS5's trigram tokenizer (migration 0017) matches substrings of at least three characters (and pg_trgm's index
+# needs a trigram too).
+FTS_MIN_CHARS = 3
+# A text in at most this many turns of the whole site is rare: its conversations are listed from the index.
+RARE_TEXT_TURNS = 500
+
+
+def turn_text_matches(text: str) -> Q:
+    """Turns whose content contains `text`, case-insensitively (as `content__icontains`), through the index.
+
+    PostgreSQL: `icontains` compares UPPER(content), which the trigram GIN index turn_content_trgm_idx covers.
+    SQLite: the FTS5 table conversations_turn_fts, asked for `text` as one phrase (a substring, with the
+    trigram tokenizer); a text shorter than a trigram cannot use it and falls back to a scan.
+    """
+    if connection.vendor != "sqlite" or len(text) < FTS_MIN_CHARS:
+        return Q(content__icontains=text)
+    return Q(pk__in=RawSQL(
+        "SELECT rowid FROM conversations_turn_fts WHERE conversations_turn_fts MATCH %s", [_fts_phrase(text)]
+    ))
+
+
+def conversation_text_matches(text: str) -> Q:
+    """Conversations with a turn whose content contains `text` (as turn_text_matches), for a Conversation filter.
+
+    PostgreSQL: one query first asks the trigram index for the conversations of at most RARE_TEXT_TURNS matching
+    turns. A rare text stops there: the filter is those conversations. A common one is the first matching turn of
+    each conversation, a scalar subquery (its index range of turns, up to the first hit), so the walk over the
+    user's conversations (newest first, on conversation_owner_recent_idx) stops once a page is full. (An EXISTS is
+    planned as a hashed subplan that first collects every matching turn of the site: 2.3 s for a common word at a
+    million turns; the walk alone costs a rare word every turn of the user's.)
+    SQLite re-runs an FTS query inside a correlated subquery for every conversation, so there the matching
+    conversations are read once from the FTS table (a cost that follows the matches).
+    """
+    if connection.vendor == "postgresql" and len(text) >= FTS_MIN_CHARS:
+        matching = Turn.objects.filter(turn_text_matches(text)).order_by()  # unsorted: the LIMIT stops the scan
+        hits = list(matching.values_list("conversation_id", flat=True)[: RARE_TEXT_TURNS + 1])
+        if len(hits) <= RARE_TEXT_TURNS:
+            return Q(pk__in=set(hits))
+    if connection.vendor != "sqlite" or len(text) < FTS_MIN_CHARS:
+        first_hit = Turn.objects.filter(turn_text_matches(text), conversation=OuterRef("pk")).values("pk")[:1]
+        return Q(IsNull(Subquery(first_hit), False))
+    return Q(pk__in=RawSQL(
+        """SELECT t.conversation_id FROM conversations_turn_fts f JOIN conversations_turn t ON t.id = f.rowid
+           WHERE f.conversations_turn_fts MATCH %s""",
+        [_fts_phrase(text)],
+    ))
+
+
+def _fts_phrase(text: str) -> str:
+    # One FTS5 string: any text, operators and quotes included, is matched as written.
+    return '"' + text.replace('"', '""') + '"'
 
 
 def conversation_get(*, user: User, conversation_id: uuid.UUID | str) -> Conversation:
@@ -83,23 +137,39 @@ def _conversation_param(conversation: Conversation) -> Any:
     return Conversation._meta.pk.get_db_prep_value(conversation.pk, connection)
 
 
+# The newest `limit` turns of the path above a position: the walk up from the leaf stops at the lowest one wanted
+# (`floor`, computed from the leaf's own position when no `before` is given), so a page of a 5,000-turn branch
+# reads its page, not the branch.
+_PAGE_CTE = """
+    WITH RECURSIVE path (id, parent_id, position, floor) AS (
+        SELECT id, parent_id, position, COALESCE(%s, position + 1) - %s FROM conversations_turn
+        WHERE id = %s AND conversation_id = %s
+        UNION ALL
+        SELECT t.id, t.parent_id, t.position, path.floor FROM conversations_turn t JOIN path ON t.id = path.parent_id
+        WHERE path.position > path.floor
+    )"""
+
+
 def turn_path(
     conversation: Conversation, *, leaf_id: int | None = None, before_position: int | None = None,
     limit: int | None = None,
 ) -> list[Turn]:
     """The thread shown: the turns from the first message down to `leaf_id` (default: the current turn).
 
-    Oldest first; with `limit`, the newest `limit` of them (before `before_position`, for "show earlier").
-    Each turn carries its versions' sibling_count, sibling_index, previous_sibling_id and next_sibling_id,
-    and its feedback. Two queries (the path, the feedback), whatever the depth and the number of versions.
+    Oldest first; with `limit`, the newest `limit` of them (before `before_position`, for "show earlier"), and only
+    those are read. Each turn carries its versions' sibling_count, sibling_index, previous_sibling_id and
+    next_sibling_id, and its feedback. Two queries (the path, the feedback), whatever the depth and the number of
+    versions.
     """
     leaf_id = conversation.current_turn_id if leaf_id is None else leaf_id
     if leaf_id is None:
         return []
-    sql = f"""{_PATH_CTE}
+    # Without a limit the floor is below every position (the walk reaches the first message).
+    span = limit if limit is not None else 2**31
+    sql = f"""{_PAGE_CTE}
         SELECT t.*, {_SIBLING_COLUMNS}
         FROM conversations_turn t JOIN path ON t.id = path.id"""
-    params: list[Any] = [leaf_id, _conversation_param(conversation)]
+    params: list[Any] = [before_position, span, leaf_id, _conversation_param(conversation)]
     if before_position is not None:
         sql += " WHERE t.position < %s"
         params.append(before_position)
@@ -110,6 +180,46 @@ def turn_path(
     turns = list(Turn.objects.raw(sql, params))[::-1]
     _with_related(turns, conversation)
     return turns
+
+
+class TurnPathPages(Sequence[Turn]):
+    """The branch down to `leaf_id` as a sequence for a paginator: its length is the leaf's depth (positions run
+    1..depth along a branch) and a slice reads only its own turns (turn_path), so page N of `turns/` costs a
+    page, not the branch."""
+
+    def __init__(self, conversation: Conversation, *, leaf_id: int | None, depth: int):
+        self.conversation, self.leaf_id, self.depth = conversation, leaf_id, depth
+
+    def __len__(self) -> int:
+        return self.depth
+
+    @overload
+    def __getitem__(self, index: int) -> Turn: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Turn]: ...
+
+    def __getitem__(self, index: int | slice) -> Turn | list[Turn]:
+        if isinstance(index, int):
+            turns = self[index : index + 1] if index >= 0 else self[self.depth + index : self.depth + index + 1]
+            if not turns:
+                raise IndexError(index)
+            return turns[0]
+        start, stop, _step = index.indices(self.depth)
+        if stop <= start:
+            return []
+        # Positions start+1..stop: the `stop - start` newest turns above position stop + 1.
+        return turn_path(self.conversation, leaf_id=self.leaf_id, before_position=stop + 1, limit=stop - start)
+
+
+def turn_path_pages(conversation: Conversation, *, leaf_id: int | None = None) -> TurnPathPages:
+    """The branch down to `leaf_id` (default: the current turn), to be paged: one query for the leaf's depth."""
+    leaf_id = conversation.current_turn_id if leaf_id is None else leaf_id
+    depth = 0
+    if leaf_id is not None:
+        leaf = Turn.objects.filter(pk=leaf_id, conversation=conversation).values_list("position", flat=True)
+        depth = leaf.first() or 0
+    return TurnPathPages(conversation, leaf_id=leaf_id, depth=depth)
 
 
 def turn_with_versions(conversation: Conversation, turn_id: int) -> Turn:

@@ -15,21 +15,25 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import formats, timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from chatsite.api.errors import error_response
-from conversations import account_data, attachments, organizing, selectors, services, sharing
+from conversations import account_data, attachments, exports, organizing, selectors, services, sharing
 from conversations.answering.search import answer_sources
 from conversations.api.serializers import ConversationWriteSerializer
 from conversations.models import Conversation, Folder, ShareLink, Turn
 from conversations.selectors import conversation_list
 
 HISTORY_PAGE_SIZE = 50
+# The chat page's sidebar reaches down to the open chat only this far: past it, it lists its first page (the open
+# chat is then reached by scrolling), so no chat page renders more than this many rows.
+HISTORY_REACH = 3 * HISTORY_PAGE_SIZE
 TURN_PAGE_SIZE = 100
 
 # Shown on an empty chat; a click sends the text as the first message.
@@ -102,9 +106,10 @@ def _history_page(
     """One page of the user's history, grouped by age: a single query whatever the history size.
 
     Keyset paging on (updated_at, id) keeps page N as cheap as page 1. `through`: the chat open on the page; when
-    it is further down than the first page, the page reaches down to it (two more queries, only then), so it is
-    listed and marked however far down it is. Temporary chats are never listed. The plain list (no search, no
-    folder) starts with the pinned chats, in a group of their own (one more query, on the first page only).
+    it is further down than the first page but within HISTORY_REACH rows, the page reaches down to it (two more
+    queries, only then), so it is listed and marked; further down, one more query finds it out of reach.
+    Temporary chats are never listed. The plain list (no search, no folder) starts with the pinned chats, in a
+    group of their own (one more query, on the first page only).
     """
     conversations = conversation_list(user=request.user, archived=archived, search=search).order_by(
         "-updated_at", "-pk"
@@ -124,9 +129,13 @@ def _history_page(
     has_more = len(rows) > HISTORY_PAGE_SIZE
     rows = rows[:HISTORY_PAGE_SIZE]
     if has_more and through is not None and through.archived == archived and through not in rows:
+        # Down to the open chat, if it is within HISTORY_REACH rows; further down, the first page only.
+        room = HISTORY_REACH - len(rows)
         rest = conversations.filter(_older_than(rows[-1].updated_at, rows[-1].pk))
-        rows += list(rest.exclude(_older_than(through.updated_at, through.pk)))
-        has_more = rest.filter(_older_than(through.updated_at, through.pk)).exists()
+        down_to = list(rest.exclude(_older_than(through.updated_at, through.pk))[: room + 1])
+        if len(down_to) <= room and down_to and down_to[-1].pk == through.pk:
+            rows += down_to
+            has_more = rest.filter(_older_than(through.updated_at, through.pk)).exists()
     today = timezone.localdate()
     groups = [{"key": "pinned", "label": HISTORY_GROUPS["pinned"], "conversations": pinned}] if pinned else []
     groups += [
@@ -472,10 +481,14 @@ def folder_delete(request, folder_id: int):
 @login_required
 @require_GET
 def account_export(request):
-    """Everything the user has here, as a zip: chats as JSON and Markdown, and their attachments."""
-    archive = account_data.account_export(user=request.user)
+    """Everything the user has here, as a zip: chats as JSON and Markdown, and their attachments, streamed as it is
+    built (batch by batch, in bounded memory)."""
     filename = f"chatsite-{request.user.username}-{timezone.localdate():%Y-%m-%d}.zip"
-    return FileResponse(archive, as_attachment=True, filename=filename, content_type="application/zip")
+    response = StreamingHttpResponse(
+        exports.streamed(account_data.account_export(user=request.user)), content_type="application/zip"
+    )
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
 
 
 @login_required

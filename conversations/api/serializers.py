@@ -92,17 +92,36 @@ class ReviewSerializer(serializers.Serializer):
     reviewer = serializers.CharField(source="reviewer_name", allow_null=True, help_text="Only if the site shows it.")
 
 
+# The detail lists the newest turns of the branch shown; `turns/` pages the whole of it.
+DETAIL_TURN_LIMIT = 100
+
+
 class ConversationDetailSerializer(ConversationSerializer):
-    turns = serializers.SerializerMethodField(help_text="The branch shown, from the first message to the current turn.")
+    turns = serializers.SerializerMethodField(
+        help_text=f"The branch shown, oldest first: its newest {DETAIL_TURN_LIMIT} turns, down to the current turn "
+        "(`turns/` pages all of it)."
+    )
+    earlier_turns = serializers.SerializerMethodField(
+        help_text=f"True when the branch is longer than the {DETAIL_TURN_LIMIT} turns listed."
+    )
     review = serializers.SerializerMethodField(help_text="The latest staff review of this chat, or null.")
 
     class Meta(ConversationSerializer.Meta):
-        fields = (*CONVERSATION_FIELDS, "review", "turns")
+        fields = (*CONVERSATION_FIELDS, "review", "earlier_turns", "turns")
         read_only_fields = fields
+
+    def _branch_end(self, conversation) -> list:
+        if not hasattr(self, "_newest_turns"):
+            self._newest_turns = turn_path(conversation, limit=DETAIL_TURN_LIMIT + 1)
+        return self._newest_turns
 
     @extend_schema_field(TurnSerializer(many=True))
     def get_turns(self, conversation):
-        return TurnSerializer(turn_path(conversation), many=True).data
+        return TurnSerializer(self._branch_end(conversation)[-DETAIL_TURN_LIMIT:], many=True).data
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_earlier_turns(self, conversation) -> bool:
+        return len(self._branch_end(conversation)) > DETAIL_TURN_LIMIT
 
     @extend_schema_field(ReviewSerializer(allow_null=True))
     def get_review(self, conversation):

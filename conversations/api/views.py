@@ -28,6 +28,7 @@ from conversations.api.base import (
     wants_event_stream,
 )
 from conversations.api.message_lists import ChatReplySerializer, ChatRequestSerializer, conversation_from_messages
+from conversations.api.pagination import ConversationPagination
 from conversations.api.streaming import SSE_DESCRIPTION, answer_stream, follow_stream, interrupted_stream
 from conversations.models import Attachment, Conversation, Turn
 
@@ -93,13 +94,18 @@ def answer_response(request, stream: bool, json_status: int, **turn):
 
 class ConversationListView(ChatApiView, generics.GenericAPIView):
     serializer_class = s.ConversationSerializer
+    pagination_class = ConversationPagination
 
     @extend_schema(
         summary="List your conversations",
         operation_id="api_v1_conversations_list",
         responses=s.ConversationSerializer(many=True),
         parameters=[
-            OpenApiParameter("search", str, description="Match titles and message text (case-insensitive)."),
+            OpenApiParameter(
+                "search", str,
+                description="Match titles and message text (case-insensitive). A search page is not counted: "
+                "`count` is null and `next` says whether more follow.",
+            ),
             OpenApiParameter("archived", bool, description="true: only archived chats; default false."),
         ],
     )
@@ -189,7 +195,8 @@ class TurnListCreateView(AnsweringView, generics.GenericAPIView):
             leaf_id = selectors.latest_leaf_id(conversation, through)
             if leaf_id is None:
                 raise exceptions.NotFound("Turn not found.")
-        page = self.paginate_queryset(selectors.turn_path(conversation, leaf_id=leaf_id))
+        # Paged in SQL: the leaf's depth is the count, and only the page's turns are read.
+        page = self.paginate_queryset(selectors.turn_path_pages(conversation, leaf_id=leaf_id))
         turns = s.TurnSerializer(page, many=True).data
         settle_running(turns)
         return self.get_paginated_response(turns)

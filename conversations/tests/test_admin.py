@@ -265,13 +265,19 @@ def _list_queries(client, params=None):
     return len(queries), response
 
 
-# session, user, the user's own and group permissions, the owner filter's users, full count, filtered count,
-# the page of rows (annotated), date hierarchy bounds and days, the model filter's values.
-LIST_QUERIES = 11
+# session, user, the user's own and group permissions, the owner filter's users, the count, the page of rows
+# (annotated), date hierarchy bounds and days, the model filter's values. No count of every chat beside a filtered
+# one (show_full_result_count off); a search runs no date drill-down (two queries less: the search runs twice, its
+# count and its page); on PostgreSQL a search asks the index once more whether each word is rare.
+LIST_QUERIES = 10
+SEARCH_QUERIES = 8 + (connection.vendor == "postgresql")
 
 
-@pytest.mark.parametrize("params", [{}, {"q": "answer", "failed": "no", "negative": "no", "o": "5"}])
-def test_list_query_count_is_the_same_for_1_and_200_conversations(reviewer_client, user, other_user, params):
+@pytest.mark.parametrize(("params", "expected"), [
+    ({}, LIST_QUERIES), ({"q": "answer", "failed": "no", "negative": "no", "o": "5"}, SEARCH_QUERIES),
+])
+def test_list_query_count_is_the_same_for_1_and_200_conversations(reviewer_client, user, other_user, params,
+                                                                   expected):
     make_conversation(user, "only one", exchanges=2)
     one, response = _list_queries(reviewer_client, params)
     assert response.context["cl"].result_count == 1
@@ -281,7 +287,7 @@ def test_list_query_count_is_the_same_for_1_and_200_conversations(reviewer_clien
     many, response = _list_queries(reviewer_client, params)
     assert response.context["cl"].result_count == 200
     assert len(response.context["cl"].result_list) == 50  # a full page is rendered
-    assert many == one == LIST_QUERIES
+    assert many == one == expected
 
 
 def test_xss_payload_in_a_turn_is_escaped_everywhere_in_the_admin(superuser_client, user):

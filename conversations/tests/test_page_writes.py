@@ -96,8 +96,15 @@ def test_the_history_reaches_down_to_the_open_chat(authenticated_client, user):
     assert 'class="history-more' in html  # and the rest still loads on scroll, from the open chat on
     # Near the top: the usual first page, no extra query (see test_chat_page_query_count_is_constant).
     assert len(history_ids(authenticated_client.get(chats[3].get_absolute_url()).content.decode())) == 50
-    assert len(history_ids(authenticated_client.get(chats[199].get_absolute_url()).content.decode())) == 200
-    assert 'class="history-more' not in authenticated_client.get(chats[199].get_absolute_url()).content.decode()
+    # Beyond HISTORY_REACH rows: the first page only, never the whole history down to the open chat.
+    assert len(history_ids(authenticated_client.get(chats[150].get_absolute_url()).content.decode())) == 50
+    oldest = authenticated_client.get(chats[199].get_absolute_url()).content.decode()
+    assert history_ids(oldest) == [str(c.pk) for c in chats[:50]]
+    assert 'class="history-more' in oldest
+    # The 150th is the last one reached.
+    assert history_ids(authenticated_client.get(chats[149].get_absolute_url()).content.decode())[-1] == str(
+        chats[149].pk
+    )
 
 
 def test_the_empty_chat_offers_suggestions(authenticated_client):
