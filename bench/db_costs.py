@@ -1,6 +1,6 @@
 """DB cost of one append with a long history, and of the conversation list of a heavy user.
 
-One append is the whole `chat_turn` (the service's one path) against the fake upstream answering at once
+One append is the whole `answering.answer` (the one path) against the fake upstream answering at once
 (no time to first token, no delay between tokens), so the time is chatsite's own; every query it runs is
 counted and timed with a `connection.execute_wrapper`. The list is `selectors.conversation_list` for a
 user with 10,000 conversations: the first page (50 rows) and the total count a paginator adds.

@@ -68,7 +68,7 @@ def render(results: RunResults) -> str:
         *followers_section(),
         "## DB cost of one append and of the conversation list",
         "",
-        "One append = the whole `services.chat_turn` against the fake upstream answering at once; queries "
+        "One append = the whole `answering.answer` against the fake upstream answering at once; queries "
         "counted and timed around the DB driver.",
         "",
         costs_section(results.db_costs),

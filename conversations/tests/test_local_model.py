@@ -108,15 +108,13 @@ def test_local_generation_stops_when_the_client_goes_away(settings, user, local_
     conversation = conversation_create(owner=user)
 
     async def cancel_after_two_deltas():
-        run = await answering.start(conversation=conversation, user=user, content="Write a long story about a cat.")
-        events = run.events()
+        answer = await answering.start(conversation=conversation, user=user, content="Write a long story about a cat.")
         deltas = 0
-        async for event in events:
-            if isinstance(event, answering.AnswerDelta):
+        async for entry in answer.follow():
+            if isinstance(entry.event, answering.AnswerDelta):
                 deltas += 1
                 if deltas == 2:
-                    break
-        await events.aclose()  # what a client disconnect does to the stream
+                    answering.stop(answer.turn_id)  # what a /v1 client going away does to its answer
 
     asyncio.run(cancel_after_two_deltas())
     answer = Turn.objects.get(conversation=conversation, position=2)
@@ -144,8 +142,8 @@ def test_a_model_server_crash_mid_answer_fails_that_answer_and_the_next_is_answe
     async def crash_after_two_deltas():
         run = await answering.start(conversation=conversation, user=user, content="Write a long story about a cat.")
         deltas = 0
-        async for event in run.events():
-            if isinstance(event, answering.AnswerDelta):
+        async for entry in run.follow():
+            if isinstance(entry.event, answering.AnswerDelta):
                 deltas += 1
                 if deltas == 2:
                     os.kill(pid, kill_signal)
