@@ -31,7 +31,7 @@ from chatsite.api.fields import StrictBooleanField, TextField
 from conversations import answering, organizing, services
 from conversations.api import response_items
 from conversations.api.base import AnswerPendingResponse
-from conversations.api.chat_parameters import JsonValueField, StrictNumberField
+from conversations.api.chat_parameters import JsonValueField, StrictNumberField, capped_answer_tokens
 from conversations.api.message_lists import (
     OpenAIMessageSerializer,
     conversation_from_messages,
@@ -151,11 +151,8 @@ class ResponseRequestSerializer(serializers.Serializer):
                 raise serializers.ValidationError({name: [REFUSED[name]]})
             if name not in ACCEPTED and name not in REFUSED:
                 raise serializers.ValidationError({name: [f"Unrecognized request argument supplied: {name}"]})
-        limit = settings.CHAT_MAX_ANSWER_TOKENS
-        if attrs.get("max_output_tokens") is not None and attrs["max_output_tokens"] > limit:
-            raise serializers.ValidationError({"max_output_tokens": [
-                f"At most {limit} on this server (CHAT_MAX_ANSWER_TOKENS), got {attrs['max_output_tokens']}."
-            ]})
+        if attrs.get("max_output_tokens") is not None:  # echoed capped: the limit the answer had
+            attrs["max_output_tokens"] = capped_answer_tokens(attrs["max_output_tokens"])
         attrs["options"] = self._options(attrs)
         try:
             items = response_items.resolve_references(attrs["input"], user=self.context["request"].user)
