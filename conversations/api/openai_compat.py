@@ -25,7 +25,7 @@ from accounts.authentication import ApiKeyAuthentication
 from chatsite.api.errors import exception_handler
 from chatsite.api.fields import StrictBooleanField, TextField
 from conversations import answering, errors, selectors, services
-from conversations.api import schema
+from conversations.api import idempotency, schema
 from conversations.api.base import AnsweringView, AnswerPendingResponse, own_conversation
 from conversations.api.chat_parameters import ChatParametersSerializer, model_options
 from conversations.api.message_lists import (
@@ -256,6 +256,14 @@ class ChatCompletionsView(OpenAIApiView):
     def post(self, request):
         data = self.validated(request, ChatCompletionRequestSerializer)
         require_offered_model(data["model"])
+        attempt = idempotency.attempt_of(request, request.data)
+        earlier = idempotency.earlier_answer(request, attempt)
+        if earlier is not None:
+            return replayed_completion(earlier, data)
+        with idempotency.claimed(attempt):
+            return self._answer(request, data, attempt)
+
+    def _answer(self, request, data: dict, attempt: idempotency.Attempt) -> Response:
         conversation_id = _requested_conversation_id(request, data.get("metadata"))
         target = turn_target(
             request, data["messages"], data["model"],
@@ -271,6 +279,7 @@ class ChatCompletionsView(OpenAIApiView):
         with nothing_left_if_refused(target):
             turn["attachment_ids"] = new_attachment_ids(request, target)
             answer = answering.begin(**turn)
+        idempotency.record(attempt, answer.turn_id)
         headers = {CONVERSATION_HEADER: str(conversation.pk)}
         if data["stream"]:  # as OpenAI: the body decides, not the Accept header
             include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
@@ -279,6 +288,32 @@ class ChatCompletionsView(OpenAIApiView):
         return AnswerPendingResponse(
             answer, lambda stored: completion_body(stored.result().assistant_turn), headers=headers
         )
+
+
+def replayed_completion(turn: Turn, data: dict) -> HttpResponseBase:
+    """The outcome of a retried request's earlier attempt (conversations.api.idempotency): its failure again, or its
+    stored answer, as JSON or as one stream of chunks."""
+    idempotency.raise_if_failed(turn)
+    headers = {CONVERSATION_HEADER: str(turn.conversation_id)}
+    if not data["stream"]:
+        return Response(completion_body(turn), headers=headers)
+    include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
+    return event_stream_response(replayed_chunks(turn, include_usage=include_usage), headers=headers)
+
+
+async def replayed_chunks(turn: Turn, *, include_usage: bool) -> AsyncGenerator[bytes, None]:
+    base = {"id": f"chatcmpl-{turn.pk}", "object": "chat.completion.chunk",
+            "created": int(turn.created_at.timestamp()), "model": turn.model}
+    delta: dict = {"role": "assistant", "content": turn.content}
+    if turn.tool_calls:
+        delta["tool_calls"] = [{"index": index, **call} for index, call in enumerate(turn.tool_calls)]
+    for piece, finish_reason in ((delta, None), ({}, _finish_reason(turn))):
+        yield sse(None, {**base, "choices": [
+            {"index": 0, "delta": piece, "logprobs": None, "finish_reason": finish_reason}
+        ]})
+    if include_usage:
+        yield sse(None, {**base, "choices": [], "usage": _usage(turn)})
+    yield b"data: [DONE]\n\n"
 
 
 def completion_stream(answer: answering.Answer, include_usage: bool, headers: dict[str, str]) -> HttpResponseBase:
