@@ -2,7 +2,7 @@
 
 `ChatParametersSerializer` checks types and ranges (a string for a number, 5 for a temperature, n=0 are 400s
 naming the parameter); `model_options()` returns what goes to the model server. What chatsite cannot honour
-whatever the backend (several choices per request, logprobs it does not relay, `store: false`) is refused
+whatever the backend (several choices per request, logprobs it does not relay) is refused
 here; an answer limit above the site's is capped (`capped_answer_tokens`); what only the configured backend
 cannot honour is refused by `llm.Backend.refused_option`.
 """
@@ -179,10 +179,6 @@ class ChatParametersSerializer(serializers.Serializer):
         if attrs.get("logprobs") or attrs.get("top_logprobs") is not None:
             name = "logprobs" if attrs.get("logprobs") else "top_logprobs"
             raise serializers.ValidationError({name: ["chatsite does not relay log probabilities."]})
-        if attrs.get("store") is False:
-            raise serializers.ValidationError({"store": [
-                "chatsite stores every chat in your history: store cannot be false (omit it, or send true)."
-            ]})
         if attrs.get("modalities") not in (None, ["text"]):
             raise serializers.ValidationError({"modalities": ["Only text output is supported: [\"text\"]."]})
         for name in ("max_tokens", "max_completion_tokens"):

@@ -4,8 +4,10 @@ Authenticated with a personal API key (`Authorization: Bearer cs_...`, which is 
 its `api_key`). Every call is a conversation of the key's owner (source "openai_api"): a new one from
 the request's messages, or, when the request names one with the `X-Chatsite-Conversation` header or
 `metadata.chatsite_conversation_id`, the caller's existing conversation continues with the last user message
-(its stored history is what the model sees). Answers carry `X-Chatsite-Conversation`. The request's
-parameters (chat_parameters.py) are validated as OpenAI does and sent to the model as given.
+(its stored history is what the model sees). With `store: false` the conversation is a temporary one (not listed,
+deleted later). Answers carry `X-Chatsite-Conversation`. The request's parameters (chat_parameters.py) are
+validated as OpenAI does and sent to the model as given; a retried request lands on its first attempt
+(idempotency.py).
 """
 
 import json
@@ -24,7 +26,7 @@ from rest_framework.response import Response
 from accounts.authentication import ApiKeyAuthentication
 from chatsite.api.errors import exception_handler
 from chatsite.api.fields import StrictBooleanField, TextField
-from conversations import answering, errors, selectors, services
+from conversations import answering, errors, organizing, selectors, services
 from conversations.api import idempotency, schema
 from conversations.api.base import AnsweringView, AnswerPendingResponse, own_conversation
 from conversations.api.chat_parameters import ChatParametersSerializer, model_options
@@ -88,6 +90,34 @@ def turn_target(request, messages: list[RequestMessage], model: str, *,
     elif conversation.model != model:
         services.conversation_update(conversation=conversation, model=model)
     return TurnTarget(conversation, after_turn_id, created, inputs)
+
+
+def temporary_target(request, target: TurnTarget, messages: list[RequestMessage], model: str) -> TurnTarget:
+    """`store: false`: the chat is a temporary one (never listed, deleted after CHAT_TEMPORARY_HOURS). A resent
+    history continues a temporary chat only; one that matches a stored chat starts a temporary copy instead. A
+    new one is titled from its question's first words, so that no model call is spent on a title nobody sees."""
+    if target.conversation.delete_after is not None:
+        return target
+    if not target.created:
+        conversation = conversation_from_messages(
+            owner=request.user, source=Conversation.Source.OPENAI_API, messages=messages, model=model,
+            api_key=request.auth,
+        )
+        target = TurnTarget(conversation, None, True, split_messages(messages)[2])
+    organizing.conversation_make_temporary(conversation=target.conversation)
+    question = target.inputs[0]
+    if not target.conversation.title and question["role"] == Turn.Role.USER:
+        title = services.title_from_text(question["content"])
+        services.conversation_update(conversation=target.conversation, title=title)
+    return target
+
+
+def refuse_temporary_answer_in_stored(conversation: Conversation) -> None:
+    if conversation.delete_after is None:
+        raise exceptions.ValidationError({"store": [
+            "This conversation is stored: store: false cannot continue it (omit the conversation's id and send "
+            "the messages to start a temporary one)."
+        ]})
 
 
 @contextmanager
@@ -239,7 +269,8 @@ class ChatCompletionsView(OpenAIApiView):
             "conversation is the history. The response's "
             f"`{CONVERSATION_HEADER}` header names the conversation. With `stream: true` the answer is "
             "OpenAI's `chat.completion.chunk` events, then a usage chunk if `stream_options.include_usage`, "
-            "then `data: [DONE]`. Errors: `{\"error\": {\"code\", \"message\", \"type\", \"param\"}}`."
+            "then `data: [DONE]`. `store: false` keeps the call out of the history list (a temporary chat). "
+            "Errors: `{\"error\": {\"code\", \"message\", \"type\", \"param\"}}`."
         ),
         parameters=[
             OpenApiParameter(CONVERSATION_HEADER, OpenApiTypes.UUID, OpenApiParameter.HEADER,
@@ -265,10 +296,12 @@ class ChatCompletionsView(OpenAIApiView):
 
     def _answer(self, request, data: dict, attempt: idempotency.Attempt) -> Response:
         conversation_id = _requested_conversation_id(request, data.get("metadata"))
-        target = turn_target(
-            request, data["messages"], data["model"],
-            conversation=own_conversation(request, conversation_id) if conversation_id is not None else None,
-        )
+        named = own_conversation(request, conversation_id) if conversation_id is not None else None
+        if named is not None and data.get("store") is False:
+            refuse_temporary_answer_in_stored(named)
+        target = turn_target(request, data["messages"], data["model"], conversation=named)
+        if data.get("store") is False:
+            target = temporary_target(request, target, data["messages"], data["model"])
         conversation, inputs = target.conversation, target.inputs
         content = inputs[0]["content"] if inputs[0]["role"] == Turn.Role.USER else None
         tool_results: list[ToolResult] | None = None if content is not None else [

@@ -28,28 +28,26 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from chatsite.api.fields import StrictBooleanField, TextField
-from conversations import answering, organizing, services
+from conversations import answering, services
 from conversations.api import response_items
 from conversations.api.base import AnswerPendingResponse
 from conversations.api.chat_parameters import JsonValueField, StrictNumberField, capped_answer_tokens
 from conversations.api.message_lists import (
     OpenAIMessageSerializer,
-    conversation_from_messages,
-    split_messages,
     validate_message_list,
 )
 from conversations.api.openai_compat import (
     CONVERSATION_HEADER,
     OpenAIApiView,
-    TurnTarget,
     new_attachment_ids,
     nothing_left_if_refused,
     require_offered_model,
+    temporary_target,
     turn_target,
 )
 from conversations.api.streaming import event_stream_response, sse
 from conversations.messages import ToolCall
-from conversations.models import Conversation, Turn
+from conversations.models import Turn
 
 # Known to OpenAI's Responses API and refused here (unless null), with the reason.
 REFUSED = {
@@ -299,23 +297,6 @@ def _check_input_after(earlier: Turn, messages: list, *, store: bool | None) -> 
         ]})
 
 
-def _temporary_target(request, target: TurnTarget, messages: list, model: str) -> TurnTarget:
-    """`store: false`: the chat is a temporary one (never listed, deleted after CHAT_TEMPORARY_HOURS). A resent
-    history continues a temporary chat only; one that matches a stored chat starts a temporary copy instead."""
-    if target.conversation.delete_after is not None:
-        return target
-    if not target.created:
-        conversation = conversation_from_messages(
-            owner=request.user, source=Conversation.Source.OPENAI_API, messages=messages, model=model,
-            api_key=request.auth,
-        )
-        target = TurnTarget(conversation, None, True, split_messages(messages)[2])
-    organizing.conversation_make_temporary(conversation=target.conversation)
-    return target
-
-
-
-
 class ResponsesView(OpenAIApiView):
     chat_methods = ("POST",)
 
@@ -351,7 +332,7 @@ class ResponsesView(OpenAIApiView):
             after_turn_id=earlier.pk if earlier else None,
         )
         if data.get("store") is False:
-            target = _temporary_target(request, target, messages, data["model"])
+            target = temporary_target(request, target, messages, data["model"])
         inputs = target.inputs
         content = inputs[0]["content"] if inputs[0]["role"] == Turn.Role.USER else None
         turn = {

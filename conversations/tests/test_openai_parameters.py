@@ -178,7 +178,6 @@ def test_tool_messages_are_checked(client, fake_upstream):  # noqa: F811
     ("n", 2, "n must be 1"),
     ("logprobs", True, "log probabilities"),
     ("top_logprobs", 3, "log probabilities"),
-    ("store", False, "stores every chat"),
     ("audio", {"voice": "alloy", "format": "wav"}, "Audio"),
     ("functions", [{"name": "f"}], "use 'tools'"),
     ("temperatur", 0.5, "Unrecognized request argument supplied: temperatur"),
