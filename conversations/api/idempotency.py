@@ -41,6 +41,13 @@ class AttemptInProgress(exceptions.APIException):
     default_detail = f"A request with this {KEY_HEADER} is still being answered: retry in a moment."
 
 
+class AnsweredBefore(exceptions.APIException):
+    """A repeat that cannot be answered again in the form asked (a stream of a stored response): where to read it."""
+
+    status_code = 409
+    default_code = "request_already_answered"
+
+
 class KeyReused(exceptions.ValidationError):
     default_code = "idempotency_key_reused"
 

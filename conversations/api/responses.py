@@ -29,7 +29,7 @@ from rest_framework.response import Response
 
 from chatsite.api.fields import StrictBooleanField, TextField
 from conversations import answering, services
-from conversations.api import response_items
+from conversations.api import idempotency, response_items
 from conversations.api.base import AnswerPendingResponse
 from conversations.api.chat_parameters import JsonValueField, StrictNumberField, capped_answer_tokens
 from conversations.api.message_lists import (
@@ -316,6 +316,14 @@ class ResponsesView(OpenAIApiView):
     def post(self, request):
         data = self.validated(request, ResponseRequestSerializer, context={"request": request})
         require_offered_model(data["model"])
+        attempt = idempotency.attempt_of(request, request.data)
+        earlier = idempotency.earlier_answer(request, attempt)
+        if earlier is not None:
+            return replayed_response(request, earlier, data)
+        with idempotency.claimed(attempt):
+            return self._answer(request, data, attempt)
+
+    def _answer(self, request, data: dict, attempt: idempotency.Attempt) -> Response:
         messages = data["messages"]
         previous = data.get("previous_response_id")
         earlier = own_response(request, previous) if previous else None
@@ -346,6 +354,7 @@ class ResponsesView(OpenAIApiView):
         with nothing_left_if_refused(target):
             turn["attachment_ids"] = new_attachment_ids(request, target)
             answer = answering.begin(**turn)
+        idempotency.record(attempt, answer.turn_id)
 
         def respond(ready: answering.Answer) -> dict | HttpResponseBase:
             # An answer that failed before writing anything is an HTTP error (429 and 5xx are retried); one cut
@@ -358,6 +367,19 @@ class ResponsesView(OpenAIApiView):
             return response_body(ready.assistant_turn, previous=previous, request=data)
 
         return AnswerPendingResponse(answer, respond, until_output=data["stream"], headers=headers)
+
+
+def replayed_response(request, turn: Turn, data: dict) -> Response:
+    """The outcome of a retried request's earlier attempt (conversations.api.idempotency): its failure again, or
+    its stored response (a stream's events are not replayed: the response is named for a GET)."""
+    idempotency.raise_if_failed(turn)
+    if data["stream"]:
+        raise idempotency.AnsweredBefore(
+            f"This request was answered as {response_id(turn)}: read it with GET /v1/responses/{response_id(turn)}."
+        )
+    turn = own_response(request, response_id(turn))  # with the turns before it, for previous_response_id
+    return Response(response_body(turn, previous=previous_response_of(turn)),
+                    headers={CONVERSATION_HEADER: str(turn.conversation_id)})
 
 
 class ResponseDetailView(OpenAIApiView):

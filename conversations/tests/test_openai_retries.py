@@ -67,3 +67,25 @@ def test_an_idempotency_key_replays_the_first_attempts_outcome(client, user, fak
         client.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "other"}],
                                        extra_headers=answered)
     assert caught.value.body["param"] == "Idempotency-Key" and "another request body" in caught.value.message
+
+
+def test_responses_retries_land_on_the_first_attempt(retrying_client, client, user, fake_upstream, settings):  # noqa: F811
+    fake_upstream.behaviour.fail_status = 500
+    with pytest.raises(openai.InternalServerError):
+        retrying_client.responses.create(model="fake-model", input="hi")
+    assert Conversation.objects.filter(owner=user).count() == 1
+    assert len(fake_upstream.chat_requests) == settings.OPENAI_MAX_RETRIES + 1
+
+    fake_upstream.behaviour.fail_status = None
+    key = {"Idempotency-Key": "response-1"}
+    first = client.responses.create(model="fake-model", input="hello", extra_headers=key)
+    again = client.responses.create(model="fake-model", input="hello", extra_headers=key)
+    assert again.id == first.id and again.output_text == first.output_text
+    assert len(fake_upstream.chat_requests) == settings.OPENAI_MAX_RETRIES + 2
+
+    streamed = {"Idempotency-Key": "response-2"}
+    completed = [e for e in client.responses.create(model="fake-model", input="hello", extra_headers=streamed,
+                                                    stream=True) if e.type == "response.completed"]
+    with pytest.raises(openai.ConflictError) as caught:  # a stream is not replayed: the response is named
+        client.responses.create(model="fake-model", input="hello", extra_headers=streamed, stream=True)
+    assert completed[0].response.id in caught.value.message
