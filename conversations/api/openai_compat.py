@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from accounts.authentication import ApiKeyAuthentication
 from chatsite.api.errors import exception_handler
 from chatsite.api.fields import StrictBooleanField, TextField
-from conversations import answering, errors, organizing, selectors, services
+from conversations import answering, errors, llm, organizing, selectors, services
 from conversations.api import idempotency, schema
 from conversations.api.base import AnsweringView, AnswerPendingResponse, own_conversation
 from conversations.api.chat_parameters import ChatParametersSerializer, model_options
@@ -38,6 +38,7 @@ from conversations.api.message_lists import (
     validate_message_list,
 )
 from conversations.api.streaming import event_stream_response, sse
+from conversations.attachments import model_reads_images
 from conversations.messages import RequestMessage, StoredMessage, ToolResult
 from conversations.models import Conversation, Turn
 
@@ -401,7 +402,25 @@ async def completion_chunks(answer: answering.Answer, *, include_usage: bool) ->
             answering.stop(answer.turn_id)  # the client left mid-answer
 
 def _model_object(name: str) -> dict:
-    return {"id": name, "object": "model", "created": 0, "owned_by": "chatsite"}
+    """OpenAI's model object, with what clients read to size and shape their requests (as OpenRouter and LiteLLM
+    name them): the context, the longest answer (CHAT_MAX_ANSWER_TOKENS), and whether it reads images and calls
+    tools here."""
+    backend = llm.get_backend()
+    return {
+        "id": name, "object": "model", "created": 0, "owned_by": "chatsite",
+        "context_length": backend.context_tokens(name), "max_output_tokens": settings.CHAT_MAX_ANSWER_TOKENS,
+        "capabilities": {"vision": model_reads_images(name), "tools": backend.refused_option({"tools": []}) is None},
+    }
+
+
+MODEL_FIELDS: dict[str, serializers.Field] = {
+    "id": serializers.CharField(), "object": serializers.CharField(), "created": serializers.IntegerField(),
+    "owned_by": serializers.CharField(), "context_length": serializers.IntegerField(),
+    "max_output_tokens": serializers.IntegerField(),
+    "capabilities": inline_serializer("ModelCapabilities", {
+        "vision": serializers.BooleanField(), "tools": serializers.BooleanField(),
+    }),
+}
 
 
 class ModelsView(OpenAIApiView):
@@ -409,7 +428,7 @@ class ModelsView(OpenAIApiView):
         summary="OpenAI-compatible model list",
         responses=inline_serializer("ModelList", {
             "object": serializers.CharField(),
-            "data": serializers.ListField(child=serializers.DictField()),
+            "data": inline_serializer("ModelListItem", MODEL_FIELDS, many=True),
         }),
     )
     def get(self, request):
@@ -423,10 +442,7 @@ class ModelDetailView(OpenAIApiView):
     @extend_schema(
         operation_id="v1_model_retrieve",
         summary="OpenAI-compatible model",
-        responses=inline_serializer("Model", {
-            "id": serializers.CharField(), "object": serializers.CharField(), "created": serializers.IntegerField(),
-            "owned_by": serializers.CharField(),
-        }),
+        responses=inline_serializer("Model", MODEL_FIELDS),
     )
     def get(self, request, model_id: str):
         require_offered_model(model_id)

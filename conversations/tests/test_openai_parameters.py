@@ -234,6 +234,19 @@ def test_an_apps_own_metadata_conversation_id_is_its_own(client, fake_upstream):
     assert completion.choices[0].message.content == fake_upstream.behaviour.reply
 
 
+def test_models_say_their_context_answer_limit_and_capabilities(client, settings):  # noqa: F811
+    settings.CHAT_CONTEXT_TOKENS_BY_MODEL = {"fake-model": 32768}
+    settings.CHAT_MAX_ANSWER_TOKENS = 700
+    settings.CHAT_VISION_MODELS = ["fake-model"]
+    listed = [model.to_dict() for model in client.models.list()]
+    assert listed == [client.models.retrieve("fake-model").to_dict()] == [{
+        "id": "fake-model", "object": "model", "created": 0, "owned_by": "chatsite", "context_length": 32768,
+        "max_output_tokens": 700, "capabilities": {"vision": True, "tools": True},
+    }]
+    settings.CHAT_VISION_MODELS = []
+    assert client.models.retrieve("fake-model").to_dict()["capabilities"]["vision"] is False
+
+
 def test_models_by_id_and_unknown_paths_are_openai_errors(client, live_asgi, raw_key, settings):  # noqa: F811
     assert client.models.retrieve("fake-model").id == "fake-model"
     with pytest.raises(openai.NotFoundError) as caught:
