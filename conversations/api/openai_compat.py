@@ -164,7 +164,7 @@ def _with_openai_type(response, param: str | None = None):
     error = body["error"]
     found = _first_field_error(error.pop("fields", None))
     if found and found[0] != "non_field_errors":
-        param = found[0]
+        param = found[0].removesuffix(".non_field_errors")  # a list's own error ("messages: []") names the list
         error["message"] = f"Invalid '{param}': {found[1]}"
     error.update({"type": OPENAI_ERROR_TYPES.get(response.status_code, "api_error"), "param": param})
     if not isinstance(response, Response):

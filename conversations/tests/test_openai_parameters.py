@@ -189,6 +189,13 @@ def test_what_cannot_be_honoured_is_refused_not_ignored(client, fake_upstream, p
     assert fake_upstream.chat_requests == []
 
 
+def test_an_empty_message_list_names_messages(client, fake_upstream):  # noqa: F811
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="fake-model", messages=[])
+    assert caught.value.body["param"] == "messages", caught.value.body
+    assert caught.value.body["message"].startswith("Invalid 'messages': ")
+
+
 def test_an_invalid_message_names_its_place_in_the_list(client, fake_upstream):  # noqa: F811
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="fake-model", messages=[
