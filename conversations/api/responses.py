@@ -23,7 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
@@ -65,6 +65,7 @@ ACCEPTED = {
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]})
 class InputField(serializers.Field):
     """`input`: a string (one user message) or a list of items (response_items.check_items)."""
 
@@ -307,7 +308,7 @@ class ResponsesView(OpenAIApiView):
     @extend_schema(
         summary="OpenAI-compatible Responses API (stream or not), on stored conversations",
         description=__doc__,
-        request=OpenApiTypes.OBJECT,
+        request=ResponseRequestSerializer,
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="A `response` object."),
             (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="`response.*` events."),

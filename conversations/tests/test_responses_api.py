@@ -138,3 +138,17 @@ def test_a_failure_mid_stream_is_response_failed_with_its_code(client, fake_upst
     assert last.type == "response.failed" and last.response.error.code == "upstream_stream_broken"
     done = [event for event in events if event.type == "response.output_item.done"][0]
     assert done.item.status == "incomplete"
+
+
+def test_the_published_request_schema_requires_what_the_server_does(client, fake_upstream):  # noqa: F811
+    import json
+
+    from django.test import Client
+
+    published = json.loads(Client().get("/api/schema/", HTTP_ACCEPT="application/json").content)
+    body = published["paths"]["/v1/responses"]["post"]["requestBody"]
+    schema = published["components"]["schemas"][body["content"]["application/json"]["schema"]["$ref"].split("/")[-1]]
+    assert body["required"] is True and sorted(schema["required"]) == ["input", "model"]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.post("/responses", cast_to=object, body={"input": "hi"})
+    assert caught.value.body["param"] == "model"
