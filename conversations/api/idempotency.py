@@ -93,7 +93,10 @@ def earlier_answer(request, attempt: Attempt) -> Turn | None:
         return None
     turn = (Turn.objects.select_related("conversation")
             .filter(pk=record["turn"], conversation__owner=request.user).first())
-    if turn is None or (not attempt.keyed and turn.status != Turn.Status.FAILED):
+    if turn is None:  # its conversation was deleted since: this request starts afresh
+        cache.delete(attempt.cache_key)
+        return None
+    if not attempt.keyed and turn.status != Turn.Status.FAILED:
         return None
     if turn.status == Turn.Status.PENDING:
         raise AttemptInProgress()

@@ -89,3 +89,11 @@ def test_responses_retries_land_on_the_first_attempt(retrying_client, client, us
     with pytest.raises(openai.ConflictError) as caught:  # a stream is not replayed: the response is named
         client.responses.create(model="fake-model", input="hello", extra_headers=streamed, stream=True)
     assert completed[0].response.id in caught.value.message
+
+
+def test_a_key_whose_conversation_was_deleted_starts_afresh(client, user, fake_upstream):  # noqa: F811
+    key = {"Idempotency-Key": "request-4"}
+    first = client.chat.completions.create(model="fake-model", messages=HI, extra_headers=key)
+    Conversation.objects.filter(owner=user).delete()
+    again = client.chat.completions.create(model="fake-model", messages=HI, extra_headers=key)
+    assert again.id != first.id and Conversation.objects.filter(owner=user).count() == 1
