@@ -7,6 +7,12 @@ the conversation's system prompt. A request whose messages before its new ones h
 a conversation the same API key created continues that conversation after that turn. An edited earlier
 message changes every digest after it, so it can never continue the wrong branch: an edited last question
 becomes a new branch beside the old one, any other edit starts a new conversation.
+
+Texts are digested as clients resend them, not byte for byte: line endings as LF and without surrounding
+whitespace (Open WebUI trims an answer's trailing whitespace before resending it), tool arguments as canonical
+JSON. Anything else (a word, the whitespace inside a text) is a different history. The normal form of a text
+already in it is the text itself, so a digest of such a history is what it was before texts were normalized
+(migration 0014 recomputed the stored digests of the others).
 """
 
 import hashlib
@@ -16,8 +22,15 @@ from typing import Any
 from conversations.messages import StoredMessage, ToolCall
 
 
+def normal_text(text: str) -> str:
+    """A message's text as clients rewrite it without changing it: LF line endings, no surrounding whitespace."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
 def root_digest(system_prompt: str) -> str:
-    return hashlib.sha256(b"system-prompt\0" + system_prompt.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(
+        b"system-prompt\0" + normal_text(system_prompt).encode("utf-8", "surrogatepass")
+    ).hexdigest()
 
 
 def canonical_tool_calls(tool_calls: list[ToolCall] | None) -> str:
@@ -50,8 +63,9 @@ def _canonical_json(text: Any) -> Any:
 def next_digest(previous: str, message: StoredMessage) -> str:
     """`message`: {"role" (as stored), "content", "tool_calls"?, "tool_call_id"?, "attachments"? (SHA-256s)}."""
     text = "\0".join([
-        previous, message["role"], message.get("content") or "", canonical_tool_calls(message.get("tool_calls")),
-        message.get("tool_call_id") or "", ",".join(message.get("attachments") or ()),  # the files' SHA-256
+        previous, message["role"], normal_text(message.get("content") or ""),
+        canonical_tool_calls(message.get("tool_calls")), message.get("tool_call_id") or "",
+        ",".join(message.get("attachments") or ()),  # the files' SHA-256
     ])
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 

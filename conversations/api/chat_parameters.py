@@ -2,8 +2,9 @@
 
 `ChatParametersSerializer` checks types and ranges (a string for a number, 5 for a temperature, n=0 are 400s
 naming the parameter); `model_options()` returns what goes to the model server. What chatsite cannot honour
-whatever the backend (several choices per request, logprobs it does not relay, `store: false`) is refused
-here; what only the configured backend cannot honour is refused by `llm.Backend.refused_option`.
+whatever the backend (several choices per request, logprobs it does not relay) is refused
+here; an answer limit above the site's is capped (`capped_answer_tokens`); what only the configured backend
+cannot honour is refused by `llm.Backend.refused_option`.
 """
 
 from django.conf import settings
@@ -178,19 +179,19 @@ class ChatParametersSerializer(serializers.Serializer):
         if attrs.get("logprobs") or attrs.get("top_logprobs") is not None:
             name = "logprobs" if attrs.get("logprobs") else "top_logprobs"
             raise serializers.ValidationError({name: ["chatsite does not relay log probabilities."]})
-        if attrs.get("store") is False:
-            raise serializers.ValidationError({"store": [
-                "chatsite stores every chat in your history: store cannot be false (omit it, or send true)."
-            ]})
         if attrs.get("modalities") not in (None, ["text"]):
             raise serializers.ValidationError({"modalities": ["Only text output is supported: [\"text\"]."]})
         for name in ("max_tokens", "max_completion_tokens"):
-            value = attrs.get(name)
-            if value is not None and value > settings.CHAT_MAX_ANSWER_TOKENS:
-                raise serializers.ValidationError({name: [
-                    f"At most {settings.CHAT_MAX_ANSWER_TOKENS} on this server (CHAT_MAX_ANSWER_TOKENS), got {value}."
-                ]})
+            if attrs.get(name) is not None:
+                attrs[name] = capped_answer_tokens(attrs[name])
         return attrs
+
+
+def capped_answer_tokens(requested: int) -> int:
+    """A client's answer limit, at most the site's (CHAT_MAX_ANSWER_TOKENS): a larger one is capped, as model
+    servers cap at their context, not refused (Open WebUI asks 1000 for a title); an answer the cap cut ends with
+    finish_reason "length", which is how the client learns it."""
+    return min(requested, settings.CHAT_MAX_ANSWER_TOKENS)
 
 
 def model_options(validated: dict) -> dict:

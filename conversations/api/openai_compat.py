@@ -4,8 +4,10 @@ Authenticated with a personal API key (`Authorization: Bearer cs_...`, which is 
 its `api_key`). Every call is a conversation of the key's owner (source "openai_api"): a new one from
 the request's messages, or, when the request names one with the `X-Chatsite-Conversation` header or
 `metadata.chatsite_conversation_id`, the caller's existing conversation continues with the last user message
-(its stored history is what the model sees). Answers carry `X-Chatsite-Conversation`. The request's
-parameters (chat_parameters.py) are validated as OpenAI does and sent to the model as given.
+(its stored history is what the model sees). With `store: false` the conversation is a temporary one (not listed,
+deleted later). Answers carry `X-Chatsite-Conversation`. The request's parameters (chat_parameters.py) are
+validated as OpenAI does and sent to the model as given; a retried request lands on its first attempt
+(idempotency.py).
 """
 
 import json
@@ -24,8 +26,8 @@ from rest_framework.response import Response
 from accounts.authentication import ApiKeyAuthentication
 from chatsite.api.errors import exception_handler
 from chatsite.api.fields import StrictBooleanField, TextField
-from conversations import answering, errors, selectors, services
-from conversations.api import schema
+from conversations import answering, errors, llm, organizing, selectors, services
+from conversations.api import idempotency, schema
 from conversations.api.base import AnsweringView, AnswerPendingResponse, own_conversation
 from conversations.api.chat_parameters import ChatParametersSerializer, model_options
 from conversations.api.message_lists import (
@@ -36,6 +38,7 @@ from conversations.api.message_lists import (
     validate_message_list,
 )
 from conversations.api.streaming import event_stream_response, sse
+from conversations.attachments import model_reads_images
 from conversations.messages import RequestMessage, StoredMessage, ToolResult
 from conversations.models import Conversation, Turn
 
@@ -90,6 +93,34 @@ def turn_target(request, messages: list[RequestMessage], model: str, *,
     return TurnTarget(conversation, after_turn_id, created, inputs)
 
 
+def temporary_target(request, target: TurnTarget, messages: list[RequestMessage], model: str) -> TurnTarget:
+    """`store: false`: the chat is a temporary one (never listed, deleted after CHAT_TEMPORARY_HOURS). A resent
+    history continues a temporary chat only; one that matches a stored chat starts a temporary copy instead. A
+    new one is titled from its question's first words, so that no model call is spent on a title nobody sees."""
+    if target.conversation.delete_after is not None:
+        return target
+    if not target.created:
+        conversation = conversation_from_messages(
+            owner=request.user, source=Conversation.Source.OPENAI_API, messages=messages, model=model,
+            api_key=request.auth,
+        )
+        target = TurnTarget(conversation, None, True, split_messages(messages)[2])
+    organizing.conversation_make_temporary(conversation=target.conversation)
+    question = target.inputs[0]
+    if not target.conversation.title and question["role"] == Turn.Role.USER:
+        title = services.title_from_text(question["content"])
+        services.conversation_update(conversation=target.conversation, title=title)
+    return target
+
+
+def refuse_temporary_answer_in_stored(conversation: Conversation) -> None:
+    if conversation.delete_after is None:
+        raise exceptions.ValidationError({"store": [
+            "This conversation is stored: store: false cannot continue it (omit the conversation's id and send "
+            "the messages to start a temporary one)."
+        ]})
+
+
 @contextmanager
 def nothing_left_if_refused(target: TurnTarget) -> Iterator[None]:
     """A request refused before the model was asked (busy, quota, a file) leaves no conversation it created.
@@ -133,7 +164,7 @@ def _with_openai_type(response, param: str | None = None):
     error = body["error"]
     found = _first_field_error(error.pop("fields", None))
     if found and found[0] != "non_field_errors":
-        param = found[0]
+        param = found[0].removesuffix(".non_field_errors")  # a list's own error ("messages: []") names the list
         error["message"] = f"Invalid '{param}': {found[1]}"
     error.update({"type": OPENAI_ERROR_TYPES.get(response.status_code, "api_error"), "param": param})
     if not isinstance(response, Response):
@@ -239,7 +270,8 @@ class ChatCompletionsView(OpenAIApiView):
             "conversation is the history. The response's "
             f"`{CONVERSATION_HEADER}` header names the conversation. With `stream: true` the answer is "
             "OpenAI's `chat.completion.chunk` events, then a usage chunk if `stream_options.include_usage`, "
-            "then `data: [DONE]`. Errors: `{\"error\": {\"code\", \"message\", \"type\", \"param\"}}`."
+            "then `data: [DONE]`. `store: false` keeps the call out of the history list (a temporary chat). "
+            "Errors: `{\"error\": {\"code\", \"message\", \"type\", \"param\"}}`."
         ),
         parameters=[
             OpenApiParameter(CONVERSATION_HEADER, OpenApiTypes.UUID, OpenApiParameter.HEADER,
@@ -256,11 +288,21 @@ class ChatCompletionsView(OpenAIApiView):
     def post(self, request):
         data = self.validated(request, ChatCompletionRequestSerializer)
         require_offered_model(data["model"])
+        attempt = idempotency.attempt_of(request, request.data)
+        earlier = idempotency.earlier_answer(request, attempt)
+        if earlier is not None:
+            return replayed_completion(earlier, data)
+        with idempotency.claimed(attempt):
+            return self._answer(request, data, attempt)
+
+    def _answer(self, request, data: dict, attempt: idempotency.Attempt) -> Response:
         conversation_id = _requested_conversation_id(request, data.get("metadata"))
-        target = turn_target(
-            request, data["messages"], data["model"],
-            conversation=own_conversation(request, conversation_id) if conversation_id is not None else None,
-        )
+        named = own_conversation(request, conversation_id) if conversation_id is not None else None
+        if named is not None and data.get("store") is False:
+            refuse_temporary_answer_in_stored(named)
+        target = turn_target(request, data["messages"], data["model"], conversation=named)
+        if data.get("store") is False:
+            target = temporary_target(request, target, data["messages"], data["model"])
         conversation, inputs = target.conversation, target.inputs
         content = inputs[0]["content"] if inputs[0]["role"] == Turn.Role.USER else None
         tool_results: list[ToolResult] | None = None if content is not None else [
@@ -271,6 +313,7 @@ class ChatCompletionsView(OpenAIApiView):
         with nothing_left_if_refused(target):
             turn["attachment_ids"] = new_attachment_ids(request, target)
             answer = answering.begin(**turn)
+        idempotency.record(attempt, answer.turn_id)
         headers = {CONVERSATION_HEADER: str(conversation.pk)}
         if data["stream"]:  # as OpenAI: the body decides, not the Accept header
             include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
@@ -279,6 +322,32 @@ class ChatCompletionsView(OpenAIApiView):
         return AnswerPendingResponse(
             answer, lambda stored: completion_body(stored.result().assistant_turn), headers=headers
         )
+
+
+def replayed_completion(turn: Turn, data: dict) -> HttpResponseBase:
+    """The outcome of a retried request's earlier attempt (conversations.api.idempotency): its failure again, or its
+    stored answer, as JSON or as one stream of chunks."""
+    idempotency.raise_if_failed(turn)
+    headers = {CONVERSATION_HEADER: str(turn.conversation_id)}
+    if not data["stream"]:
+        return Response(completion_body(turn), headers=headers)
+    include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
+    return event_stream_response(replayed_chunks(turn, include_usage=include_usage), headers=headers)
+
+
+async def replayed_chunks(turn: Turn, *, include_usage: bool) -> AsyncGenerator[bytes, None]:
+    base = {"id": f"chatcmpl-{turn.pk}", "object": "chat.completion.chunk",
+            "created": int(turn.created_at.timestamp()), "model": turn.model}
+    delta: dict = {"role": "assistant", "content": turn.content}
+    if turn.tool_calls:
+        delta["tool_calls"] = [{"index": index, **call} for index, call in enumerate(turn.tool_calls)]
+    for piece, finish_reason in ((delta, None), ({}, _finish_reason(turn))):
+        yield sse(None, {**base, "choices": [
+            {"index": 0, "delta": piece, "logprobs": None, "finish_reason": finish_reason}
+        ]})
+    if include_usage:
+        yield sse(None, {**base, "choices": [], "usage": _usage(turn)})
+    yield b"data: [DONE]\n\n"
 
 
 def completion_stream(answer: answering.Answer, include_usage: bool, headers: dict[str, str]) -> HttpResponseBase:
@@ -333,7 +402,25 @@ async def completion_chunks(answer: answering.Answer, *, include_usage: bool) ->
             answering.stop(answer.turn_id)  # the client left mid-answer
 
 def _model_object(name: str) -> dict:
-    return {"id": name, "object": "model", "created": 0, "owned_by": "chatsite"}
+    """OpenAI's model object, with what clients read to size and shape their requests (as OpenRouter and LiteLLM
+    name them): the context, the longest answer (CHAT_MAX_ANSWER_TOKENS), and whether it reads images and calls
+    tools here."""
+    backend = llm.get_backend()
+    return {
+        "id": name, "object": "model", "created": 0, "owned_by": "chatsite",
+        "context_length": backend.context_tokens(name), "max_output_tokens": settings.CHAT_MAX_ANSWER_TOKENS,
+        "capabilities": {"vision": model_reads_images(name), "tools": backend.refused_option({"tools": []}) is None},
+    }
+
+
+MODEL_FIELDS: dict[str, serializers.Field] = {
+    "id": serializers.CharField(), "object": serializers.CharField(), "created": serializers.IntegerField(),
+    "owned_by": serializers.CharField(), "context_length": serializers.IntegerField(),
+    "max_output_tokens": serializers.IntegerField(),
+    "capabilities": inline_serializer("ModelCapabilities", {
+        "vision": serializers.BooleanField(), "tools": serializers.BooleanField(),
+    }),
+}
 
 
 class ModelsView(OpenAIApiView):
@@ -341,7 +428,7 @@ class ModelsView(OpenAIApiView):
         summary="OpenAI-compatible model list",
         responses=inline_serializer("ModelList", {
             "object": serializers.CharField(),
-            "data": serializers.ListField(child=serializers.DictField()),
+            "data": inline_serializer("ModelListItem", MODEL_FIELDS, many=True),
         }),
     )
     def get(self, request):
@@ -355,10 +442,7 @@ class ModelDetailView(OpenAIApiView):
     @extend_schema(
         operation_id="v1_model_retrieve",
         summary="OpenAI-compatible model",
-        responses=inline_serializer("Model", {
-            "id": serializers.CharField(), "object": serializers.CharField(), "created": serializers.IntegerField(),
-            "owned_by": serializers.CharField(),
-        }),
+        responses=inline_serializer("Model", MODEL_FIELDS),
     )
     def get(self, request, model_id: str):
         require_offered_model(model_id)

@@ -23,33 +23,31 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from chatsite.api.fields import StrictBooleanField, TextField
-from conversations import answering, organizing, services
-from conversations.api import response_items
+from conversations import answering, services
+from conversations.api import idempotency, response_items
 from conversations.api.base import AnswerPendingResponse
-from conversations.api.chat_parameters import JsonValueField, StrictNumberField
+from conversations.api.chat_parameters import JsonValueField, StrictNumberField, capped_answer_tokens
 from conversations.api.message_lists import (
     OpenAIMessageSerializer,
-    conversation_from_messages,
-    split_messages,
     validate_message_list,
 )
 from conversations.api.openai_compat import (
     CONVERSATION_HEADER,
     OpenAIApiView,
-    TurnTarget,
     new_attachment_ids,
     nothing_left_if_refused,
     require_offered_model,
+    temporary_target,
     turn_target,
 )
 from conversations.api.streaming import event_stream_response, sse
 from conversations.messages import ToolCall
-from conversations.models import Conversation, Turn
+from conversations.models import Turn
 
 # Known to OpenAI's Responses API and refused here (unless null), with the reason.
 REFUSED = {
@@ -67,6 +65,7 @@ ACCEPTED = {
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]})
 class InputField(serializers.Field):
     """`input`: a string (one user message) or a list of items (response_items.check_items)."""
 
@@ -151,11 +150,8 @@ class ResponseRequestSerializer(serializers.Serializer):
                 raise serializers.ValidationError({name: [REFUSED[name]]})
             if name not in ACCEPTED and name not in REFUSED:
                 raise serializers.ValidationError({name: [f"Unrecognized request argument supplied: {name}"]})
-        limit = settings.CHAT_MAX_ANSWER_TOKENS
-        if attrs.get("max_output_tokens") is not None and attrs["max_output_tokens"] > limit:
-            raise serializers.ValidationError({"max_output_tokens": [
-                f"At most {limit} on this server (CHAT_MAX_ANSWER_TOKENS), got {attrs['max_output_tokens']}."
-            ]})
+        if attrs.get("max_output_tokens") is not None:  # echoed capped: the limit the answer had
+            attrs["max_output_tokens"] = capped_answer_tokens(attrs["max_output_tokens"])
         attrs["options"] = self._options(attrs)
         try:
             items = response_items.resolve_references(attrs["input"], user=self.context["request"].user)
@@ -302,23 +298,6 @@ def _check_input_after(earlier: Turn, messages: list, *, store: bool | None) -> 
         ]})
 
 
-def _temporary_target(request, target: TurnTarget, messages: list, model: str) -> TurnTarget:
-    """`store: false`: the chat is a temporary one (never listed, deleted after CHAT_TEMPORARY_HOURS). A resent
-    history continues a temporary chat only; one that matches a stored chat starts a temporary copy instead."""
-    if target.conversation.delete_after is not None:
-        return target
-    if not target.created:
-        conversation = conversation_from_messages(
-            owner=request.user, source=Conversation.Source.OPENAI_API, messages=messages, model=model,
-            api_key=request.auth,
-        )
-        target = TurnTarget(conversation, None, True, split_messages(messages)[2])
-    organizing.conversation_make_temporary(conversation=target.conversation)
-    return target
-
-
-
-
 class ResponsesView(OpenAIApiView):
     chat_methods = ("POST",)
 
@@ -329,7 +308,7 @@ class ResponsesView(OpenAIApiView):
     @extend_schema(
         summary="OpenAI-compatible Responses API (stream or not), on stored conversations",
         description=__doc__,
-        request=OpenApiTypes.OBJECT,
+        request=ResponseRequestSerializer,
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="A `response` object."),
             (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="`response.*` events."),
@@ -338,6 +317,14 @@ class ResponsesView(OpenAIApiView):
     def post(self, request):
         data = self.validated(request, ResponseRequestSerializer, context={"request": request})
         require_offered_model(data["model"])
+        attempt = idempotency.attempt_of(request, request.data)
+        earlier = idempotency.earlier_answer(request, attempt)
+        if earlier is not None:
+            return replayed_response(request, earlier, data)
+        with idempotency.claimed(attempt):
+            return self._answer(request, data, attempt)
+
+    def _answer(self, request, data: dict, attempt: idempotency.Attempt) -> Response:
         messages = data["messages"]
         previous = data.get("previous_response_id")
         earlier = own_response(request, previous) if previous else None
@@ -354,7 +341,7 @@ class ResponsesView(OpenAIApiView):
             after_turn_id=earlier.pk if earlier else None,
         )
         if data.get("store") is False:
-            target = _temporary_target(request, target, messages, data["model"])
+            target = temporary_target(request, target, messages, data["model"])
         inputs = target.inputs
         content = inputs[0]["content"] if inputs[0]["role"] == Turn.Role.USER else None
         turn = {
@@ -368,6 +355,7 @@ class ResponsesView(OpenAIApiView):
         with nothing_left_if_refused(target):
             turn["attachment_ids"] = new_attachment_ids(request, target)
             answer = answering.begin(**turn)
+        idempotency.record(attempt, answer.turn_id)
 
         def respond(ready: answering.Answer) -> dict | HttpResponseBase:
             # An answer that failed before writing anything is an HTTP error (429 and 5xx are retried); one cut
@@ -380,6 +368,19 @@ class ResponsesView(OpenAIApiView):
             return response_body(ready.assistant_turn, previous=previous, request=data)
 
         return AnswerPendingResponse(answer, respond, until_output=data["stream"], headers=headers)
+
+
+def replayed_response(request, turn: Turn, data: dict) -> Response:
+    """The outcome of a retried request's earlier attempt (conversations.api.idempotency): its failure again, or
+    its stored response (a stream's events are not replayed: the response is named for a GET)."""
+    idempotency.raise_if_failed(turn)
+    if data["stream"]:
+        raise idempotency.AnsweredBefore(
+            f"This request was answered as {response_id(turn)}: read it with GET /v1/responses/{response_id(turn)}."
+        )
+    turn = own_response(request, response_id(turn))  # with the turns before it, for previous_response_id
+    return Response(response_body(turn, previous=previous_response_of(turn)),
+                    headers={CONVERSATION_HEADER: str(turn.conversation_id)})
 
 
 class ResponseDetailView(OpenAIApiView):

@@ -47,6 +47,34 @@ def test_without_parameters_the_server_default_answer_length_applies(client, fak
     assert fake_upstream.chat_requests[-1].body["max_tokens"] == settings.CHAT_MAX_ANSWER_TOKENS
 
 
+@pytest.mark.parametrize("name", ["max_tokens", "max_completion_tokens"])
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_a_limit_above_the_sites_is_capped_and_a_cut_answer_says_length(
+    client, fake_upstream, settings, name, stream,  # noqa: F811
+):
+    """Open WebUI asks 1000 tokens for a title: the answer is capped at CHAT_MAX_ANSWER_TOKENS, not refused."""
+    settings.CHAT_MAX_ANSWER_TOKENS = 5
+    fake_upstream.behaviour.tokens = 30
+    response = client.chat.completions.create(model="fake-model", messages=HI, stream=stream, **{name: 1000})
+    if stream:
+        chunks = [chunk for chunk in response if chunk.choices]
+        finish_reason = chunks[-1].choices[0].finish_reason
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
+    else:
+        finish_reason, text = response.choices[0].finish_reason, response.choices[0].message.content
+    assert fake_upstream.chat_requests[-1].body[name] == 5
+    assert finish_reason == "length" and len(text.split()) == 5
+    assert Turn.objects.get(role="assistant").finish_reason == "length"
+
+
+def test_a_capped_limit_that_did_not_cut_the_answer_says_stop(client, fake_upstream, settings):  # noqa: F811
+    settings.CHAT_MAX_ANSWER_TOKENS = 50
+    fake_upstream.behaviour.tokens = 4
+    completion = client.chat.completions.create(model="fake-model", messages=HI, max_tokens=1000)
+    assert fake_upstream.chat_requests[-1].body["max_tokens"] == 50
+    assert completion.choices[0].finish_reason == "stop"
+
+
 @pytest.mark.parametrize(("param", "value", "reason"), [
     ("temperature", 5, "<= 2"),
     ("temperature", "hot", "Expected a number"),
@@ -54,7 +82,6 @@ def test_without_parameters_the_server_default_answer_length_applies(client, fak
     ("n", 0, ">= 1"),
     ("max_tokens", -5, ">= 1"),
     ("max_tokens", 1.5, "Expected an integer"),
-    ("max_tokens", 10**6, "CHAT_MAX_ANSWER_TOKENS"),
     ("stop", ["a", "b", "c", "d", "e"], "1 to 4"),
     ("seed", "7", "Expected an integer"),
     ("presence_penalty", 3, "<= 2"),
@@ -151,7 +178,6 @@ def test_tool_messages_are_checked(client, fake_upstream):  # noqa: F811
     ("n", 2, "n must be 1"),
     ("logprobs", True, "log probabilities"),
     ("top_logprobs", 3, "log probabilities"),
-    ("store", False, "stores every chat"),
     ("audio", {"voice": "alloy", "format": "wav"}, "Audio"),
     ("functions", [{"name": "f"}], "use 'tools'"),
     ("temperatur", 0.5, "Unrecognized request argument supplied: temperatur"),
@@ -161,6 +187,13 @@ def test_what_cannot_be_honoured_is_refused_not_ignored(client, fake_upstream, p
         client.chat.completions.create(model="fake-model", messages=HI, extra_body={param: value})
     assert caught.value.body["param"] == param and reason in caught.value.body["message"], caught.value.body
     assert fake_upstream.chat_requests == []
+
+
+def test_an_empty_message_list_names_messages(client, fake_upstream):  # noqa: F811
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="fake-model", messages=[])
+    assert caught.value.body["param"] == "messages", caught.value.body
+    assert caught.value.body["message"].startswith("Invalid 'messages': ")
 
 
 def test_an_invalid_message_names_its_place_in_the_list(client, fake_upstream):  # noqa: F811
@@ -206,6 +239,19 @@ def test_an_apps_own_metadata_conversation_id_is_its_own(client, fake_upstream):
         model="fake-model", messages=HI, metadata={"conversation_id": "my-app-thread-7"}
     )
     assert completion.choices[0].message.content == fake_upstream.behaviour.reply
+
+
+def test_models_say_their_context_answer_limit_and_capabilities(client, settings):  # noqa: F811
+    settings.CHAT_CONTEXT_TOKENS_BY_MODEL = {"fake-model": 32768}
+    settings.CHAT_MAX_ANSWER_TOKENS = 700
+    settings.CHAT_VISION_MODELS = ["fake-model"]
+    listed = [model.to_dict() for model in client.models.list()]
+    assert listed == [client.models.retrieve("fake-model").to_dict()] == [{
+        "id": "fake-model", "object": "model", "created": 0, "owned_by": "chatsite", "context_length": 32768,
+        "max_output_tokens": 700, "capabilities": {"vision": True, "tools": True},
+    }]
+    settings.CHAT_VISION_MODELS = []
+    assert client.models.retrieve("fake-model").to_dict()["capabilities"]["vision"] is False
 
 
 def test_models_by_id_and_unknown_paths_are_openai_errors(client, live_asgi, raw_key, settings):  # noqa: F811

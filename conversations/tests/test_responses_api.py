@@ -78,6 +78,19 @@ def test_cut_answers_are_incomplete(client, fake_upstream):  # noqa: F811
     assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"
 
 
+def test_a_limit_above_the_sites_is_capped_and_says_incomplete(client, fake_upstream, settings):  # noqa: F811
+    settings.CHAT_MAX_ANSWER_TOKENS = 20
+    fake_upstream.behaviour.tokens = 30
+    response = client.responses.create(model="fake-model", input="long please", max_output_tokens=10**6)
+    assert fake_upstream.chat_requests[-1].body["max_completion_tokens"] == 20
+    assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"
+    assert response.max_output_tokens == 20 and len(response.output_text.split()) == 20
+
+    streamed = client.responses.create(model="fake-model", input="long again", max_output_tokens=10**6, stream=True)
+    final = [event for event in streamed if event.type.startswith("response.")][-1]
+    assert final.type == "response.incomplete" and final.response.incomplete_details.reason == "max_output_tokens"
+
+
 def test_refusals_and_other_users(client, live_asgi, other_user, fake_upstream):  # noqa: F811
     mine = client.responses.create(model="fake-model", input="mine")
     refused = [
@@ -91,7 +104,7 @@ def test_refusals_and_other_users(client, live_asgi, other_user, fake_upstream):
         ({"include": ["everything"]}, "include"), ({"include": ["message.output_text.logprobs"]}, "include"),
         ({"input": [{"type": "reasoning", "summary": []}]}, "input"),
         ({"input": [{"type": "function_call_output", "output": "no call id"}]}, "input"),
-        ({"max_output_tokens": 10**6}, "max_output_tokens"), ({"max_output_tokens": 15}, "max_output_tokens"),
+        ({"max_output_tokens": 15}, "max_output_tokens"),
         ({"colour": "red"}, "colour"), ({"instructions": "x" * 20_000}, "instructions"),
     ]
     for extra, param in refused:
@@ -125,3 +138,17 @@ def test_a_failure_mid_stream_is_response_failed_with_its_code(client, fake_upst
     assert last.type == "response.failed" and last.response.error.code == "upstream_stream_broken"
     done = [event for event in events if event.type == "response.output_item.done"][0]
     assert done.item.status == "incomplete"
+
+
+def test_the_published_request_schema_requires_what_the_server_does(client, fake_upstream):  # noqa: F811
+    import json
+
+    from django.test import Client
+
+    published = json.loads(Client().get("/api/schema/", HTTP_ACCEPT="application/json").content)
+    body = published["paths"]["/v1/responses"]["post"]["requestBody"]
+    schema = published["components"]["schemas"][body["content"]["application/json"]["schema"]["$ref"].split("/")[-1]]
+    assert body["required"] is True and sorted(schema["required"]) == ["input", "model"]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.post("/responses", cast_to=object, body={"input": "hi"})
+    assert caught.value.body["param"] == "model"

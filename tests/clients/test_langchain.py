@@ -5,6 +5,7 @@ import functools
 import json
 import operator
 
+import openai
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
@@ -130,3 +131,22 @@ def test_sampling_parameters_reach_the_model(live_asgi, raw_key, fake_upstream, 
     assert {name: sent.get(name) for name in SAMPLING} == SAMPLING
     # ChatOpenAI sends its max_tokens under OpenAI's current name.
     assert sent["max_completion_tokens"] == 50 and "max_tokens" not in sent
+
+
+def test_its_default_retries_make_one_conversation_and_a_large_max_tokens_is_capped(
+    live_asgi, raw_key, user, fake_upstream, settings,  # noqa: F811
+):
+    """ChatOpenAI retries twice by default; Open WebUI-style generous limits (max_tokens=1000) are capped."""
+    retrying = ChatOpenAI(base_url=f"{live_asgi}/v1", api_key=raw_key, model="fake-model", timeout=20,
+                          max_tokens=1000)
+    fake_upstream.behaviour.fail_status = 500
+    with pytest.raises(openai.InternalServerError, match="earlier attempt failed"):
+        retrying.invoke("What is 2+2?")
+    assert Conversation.objects.filter(owner=user).count() == 1
+    assert len(fake_upstream.chat_requests) == settings.OPENAI_MAX_RETRIES + 1
+
+    fake_upstream.behaviour.fail_status = None
+    settings.CHAT_MAX_ANSWER_TOKENS = 3
+    answer = retrying.invoke("Tell me more.")
+    assert answer.response_metadata["finish_reason"] == "length" and len(answer.text.split()) == 3
+    assert fake_upstream.chat_requests[-1].body["max_completion_tokens"] == 3  # its name for max_tokens
