@@ -15,7 +15,7 @@ from conversations.tests.test_api_live import client, live_asgi, raw_key  # noqa
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-normalized_digests = importlib.import_module("conversations.migrations.0014_normalized_history_digests")
+normalized_digests = importlib.import_module("conversations.migrations.0018_normalized_history_digests")
 
 
 def test_a_trimmed_answer_resent_continues_the_same_conversation(client, user, fake_upstream):  # noqa: F811

@@ -82,7 +82,7 @@ def normalize_digests(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("conversations", "0013_share_link_files"),
+        ("conversations", "0017_search_index"),
     ]
 
     operations = [
