@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "conversations",
+    "personal",
 ]
 
 # Every entry is async-capable, so the streaming views run on the event loop without adaptation.
@@ -327,6 +328,8 @@ CHAT_VISION_MODELS = env.list("CHAT_VISION_MODELS", default=[])
 CHAT_SERVER_TOOLS = env.list("CHAT_SERVER_TOOLS", default=["calculator", "current_time"])
 CHAT_TOOL_MODELS = env.list("CHAT_TOOL_MODELS", default=[])
 CHAT_TOOL_ROUNDS = env.int("CHAT_TOOL_ROUNDS", default=5)
+# A user's memories in the system prompt (personal app): the most recent that fit in this many characters.
+CHAT_MEMORY_PROMPT_CHARS = env.int("CHAT_MEMORY_PROMPT_CHARS", default=2_000)
 # Uploads bigger than this are streamed to a temporary file, never held whole in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 

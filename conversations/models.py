@@ -50,6 +50,9 @@ class Conversation(models.Model):
         help_text="The API key that started it through /v1 (a client resending its history continues it).",
     )
     archived = models.BooleanField(default=False, help_text="Archived chats leave the main history list.")
+    personal = models.BooleanField(
+        default=True, help_text="The owner's custom instructions and memories are added to the system prompt."
+    )
     has_attachments = models.BooleanField(
         null=True, blank=True, help_text="Some message carries files (the model's history then reads them)."
     )

@@ -265,7 +265,9 @@ def conversation_start(request):
         body = _json_body(request)
     except BadJsonBody:
         return _json_error("Send a JSON object.")
-    serializer = ConversationWriteSerializer(data={k: v for k, v in body.items() if k in ("model", "system_prompt")})
+    serializer = ConversationWriteSerializer(
+        data={k: v for k, v in body.items() if k in ("model", "system_prompt", "personal")}
+    )
     temporary = body.get("temporary", False)
     if not serializer.is_valid() or not isinstance(temporary, bool):
         return _json_error("Some fields are invalid.", fields=serializer.errors if serializer.errors else None)

@@ -17,17 +17,30 @@ import operator
 import time
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from conversations.messages import ToolCall
+from conversations.services import release_connection
+from personal.models import Memory
+from personal.services import MemoryRefused, memory_remember
 
 
 class ToolError(Exception):
     """A tool could not do what was asked; its message is what the model reads."""
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """Whose answer a call belongs to, for the tools that act for the chat's owner (`call_in`)."""
+
+    owner_id: int
+    conversation_id: Any
+    call_id: str = ""
 
 
 class ServerTool:
@@ -39,6 +52,10 @@ class ServerTool:
 
     async def call(self, arguments: dict[str, Any]) -> str:
         raise NotImplementedError
+
+    async def call_in(self, arguments: dict[str, Any], context: ToolContext) -> str:
+        """The call within its chat: a tool that acts for the chat's owner overrides this, the others `call`."""
+        return await self.call(arguments)
 
     def spec(self) -> dict[str, Any]:
         """The tool as a Chat Completions `tools` entry."""
@@ -69,7 +86,7 @@ class ToolOutcome:
     seconds: float
 
 
-async def run(tool: ServerTool | None, call: ToolCall) -> ToolOutcome:
+async def run(tool: ServerTool | None, call: ToolCall, context: ToolContext) -> ToolOutcome:
     """Run one call: its arguments parsed, within the tool's timeout, its result capped. Never raises."""
     started = time.monotonic()
 
@@ -87,7 +104,7 @@ async def run(tool: ServerTool | None, call: ToolCall) -> ToolOutcome:
         return outcome("Error: the arguments are not a JSON object.", True)
     try:
         async with asyncio.timeout(tool.timeout):
-            result = await tool.call(arguments)
+            result = await tool.call_in(arguments, replace(context, call_id=call["id"]))
     except TimeoutError:
         return outcome(f"Error: the tool {name} took longer than {tool.timeout:g} s and was stopped.", True)
     except ToolError as exc:
@@ -203,3 +220,40 @@ class CurrentTime(ServerTool):
             raise ToolError(f"unknown time zone {name!r}.") from None
         now = datetime.now(zone)
         return f"{now:%A %Y-%m-%d %H:%M:%S} ({name}, UTC{now:%z})"
+
+
+@register
+class Remember(ServerTool):
+    """Saves a fact in the chat's owner's memory (personal app). Only this tool writes memory for the model, and
+    its step shows "Memory saved" in the thread with an undo: nothing is remembered without the user seeing it."""
+
+    name = "remember"
+    description = (
+        "Save a lasting fact about the user in their memory, to be given to you in later chats: only when the user "
+        "asks you to remember something, or states a lasting preference or fact about themselves. One short "
+        "sentence per fact."
+    )
+    parameters = {
+        "type": "object",
+        "properties": {"fact": {"type": "string", "description": "The fact, in one short sentence."}},
+        "required": ["fact"],
+        "additionalProperties": False,
+    }
+    timeout = 5.0
+
+    async def call_in(self, arguments: dict[str, Any], context: ToolContext) -> str:
+        fact = arguments.get("fact")
+        if not isinstance(fact, str):
+            raise ToolError("give the fact to remember as a string.")
+        def save() -> Memory:
+            try:  # in a worker thread, outside any request (as run.db): its connection released after
+                return memory_remember(owner_id=context.owner_id, conversation_id=context.conversation_id,
+                                       tool_call_id=context.call_id, content=fact)
+            finally:
+                release_connection()
+
+        try:
+            memory = await sync_to_async(save, thread_sensitive=False)()
+        except MemoryRefused as exc:
+            raise ToolError(str(exc)) from None
+        return f"Saved to the user's memory: {memory.content}"

@@ -14,6 +14,7 @@ from conversations.turn_json import TURN_FIELDS, VERSION_FIELDS, attachment_list
 
 CONVERSATION_FIELDS: tuple[str, ...] = (
     "id", "title", "model", "system_prompt", "archived", "created_at", "updated_at", "turn_count", "current_turn_id",
+    "personal",
 )
 
 
@@ -123,6 +124,9 @@ class ConversationWriteSerializer(serializers.Serializer):
     model = TextField(max_length=100, allow_blank=True, required=False, validators=[validate_model_name])
     system_prompt = TextField(allow_blank=True, required=False, trim_whitespace=False)
     archived = StrictBooleanField(required=False)
+    personal = StrictBooleanField(
+        required=False, help_text="Add your custom instructions and memories to the system prompt (personal app)."
+    )
 
     def validate_system_prompt(self, value: str) -> str:
         if len(value) > settings.CHAT_MAX_MESSAGE_CHARS:

@@ -17,15 +17,15 @@ TITLE_MAX_CHARS = 60
 
 def conversation_create(
     *, owner: User, title: str = "", model: str = "", system_prompt: str = "",
-    source: str = Conversation.Source.WEB, api_key: ApiKey | None = None,
+    source: str = Conversation.Source.WEB, api_key: ApiKey | None = None, personal: bool = True,
 ) -> Conversation:
     return Conversation.objects.create(
         owner=owner, title=title.strip()[:200], model=model.strip(), system_prompt=system_prompt, source=source,
-        api_key=api_key,
+        api_key=api_key, personal=personal,
     )
 
 
-EDITABLE_CONVERSATION_FIELDS = ("title", "model", "system_prompt", "archived")
+EDITABLE_CONVERSATION_FIELDS = ("title", "model", "system_prompt", "archived", "personal")
 
 
 def conversation_update(*, conversation: Conversation, **changes: Any) -> Conversation:

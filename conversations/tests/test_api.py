@@ -21,6 +21,7 @@ TURN_FIELDS = {
 }
 CONVERSATION_FIELDS = {
     "id", "title", "model", "system_prompt", "archived", "created_at", "updated_at", "turn_count", "current_turn_id",
+    "personal",
 }
 
 

@@ -283,8 +283,8 @@ def test_chat_page_query_count_is_constant(authenticated_client, user, django_as
                             rating=1)
     # 1 session, 2 user, 3 the conversation, 4 the latest staff review, 5 the pinned chats, 6 the history page,
     # 7 the folders, 8 the newest turns of the branch shown (one recursive query, with their versions),
-    # 9 their feedback.
-    with django_assert_num_queries(9):
+    # 9 their feedback, 10 the user's custom instructions (shown in the chat's settings).
+    with django_assert_num_queries(10):
         response = authenticated_client.get(conversation.get_absolute_url())
     html = response.content.decode()
     assert html.count('class="turn turn-') == min(count, 100)
@@ -316,8 +316,8 @@ def test_earlier_turns_load_page_by_page(authenticated_client, user, other_user)
 
 def test_new_chat_page_query_count(authenticated_client, user, django_assert_num_queries):
     make_conversation(user, "one")
-    # 1 session, 2 user, 3 the pinned chats, 4 the history page, 5 the folders.
-    with django_assert_num_queries(5):
+    # 1 session, 2 user, 3 the pinned chats, 4 the history page, 5 the folders, 6 the user's custom instructions.
+    with django_assert_num_queries(6):
         authenticated_client.get("/")
 
 

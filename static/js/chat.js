@@ -17,12 +17,14 @@ import { deleteFolder, newFolder, openFolder } from "./chat/folders.js";
 import { markActive, observeMore, restoreSidebarScroll } from "./chat/history.js";
 import { historyAction } from "./chat/history-actions.js";
 import "./chat/keyboard.js";
+import "./chat/prompts.js";
 import { regenerate, startEdit } from "./chat/sending.js";
 import { setSettingsOpen, settingsForm } from "./chat/settings.js";
 import { openShareDialog, shareDialog } from "./chat/share.js";
 import { setSidebarOpen, updateSidebarInert } from "./chat/sidebar.js";
 import { stop, streamAnswer } from "./chat/streaming.js";
 import { loadEarlierTurns, switchVersion } from "./chat/thread.js";
+import { undoMemory } from "./chat/tools.js";
 import { updateTimes } from "./chat/times.js";
 import { enhance, scrollToBottom, turnsEl } from "./chat/turns.js";
 import { copyText, flashLabel, strings } from "./util.js";
@@ -78,6 +80,8 @@ document.addEventListener("click", async (event) => {
     target.setAttribute("aria-pressed", String(temporary));
     document.getElementById("temporary-note").classList.toggle("is-hidden", !temporary);
     chat.classList.toggle("is-temporary", temporary);
+  } else if (action === "undo-memory") {
+    undoMemory(target);
   } else if (action === "shortcuts") {
     document.getElementById("shortcuts-dialog").showModal();
   } else if (["rename", "pin", "move", "archive", "delete"].includes(action) && target.closest(".history-item")) {

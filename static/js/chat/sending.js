@@ -35,6 +35,7 @@ async function ensureConversation() {
   if (model) settings.model = model;
   if (systemPrompt) settings.system_prompt = systemPrompt;
   if (temporary) settings.temporary = true;
+  if (settingsForm.elements.personal && !settingsForm.elements.personal.checked) settings.personal = false;
   const created = await request("POST", chat.dataset.startUrl, settings);
   document.querySelector(".temporary-toggle")?.remove();
   const oldKey = draftKey();
