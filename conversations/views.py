@@ -26,6 +26,7 @@ from conversations import account_data, attachments, organizing, selectors, serv
 from conversations.api.serializers import ConversationWriteSerializer
 from conversations.models import Conversation, Folder, ShareLink, Turn
 from conversations.selectors import conversation_list
+from personal import selectors as personal_selectors
 
 HISTORY_PAGE_SIZE = 50
 TURN_PAGE_SIZE = 100
@@ -148,6 +149,8 @@ def _chat_context(request, conversation: Conversation | None) -> dict:
         "conversation": conversation,
         "model_choices": models,
         "default_model": selectors.default_model(),
+        # A new chat starts with the model last used (personal app); a chat shows its own.
+        "last_model": "" if conversation else personal_selectors.last_used_model(user=request.user, offered=models),
         "default_system_prompt": settings.CHAT_DEFAULT_SYSTEM_PROMPT,
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "suggestions": SUGGESTIONS,

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 
+from conversations.models import Conversation
 from personal.models import Memory, MemoryQuerySet, Personalization, Prompt, PromptQuerySet
 
 
@@ -84,3 +85,10 @@ def prompt_list(*, user) -> PromptQuerySet:
 def prompt_get(*, user, prompt_id: int) -> Prompt:
     """The user's prompt; another user's id raises Prompt.DoesNotExist (a 404 to the caller)."""
     return Prompt.objects.for_user(user).get(pk=prompt_id)
+
+
+def last_used_model(*, user, offered: list[str]) -> str:
+    """The model of the user's most recently active chat, for a new chat to start with; "" (the site default) when
+    that chat follows the default, or its model is no longer offered."""
+    model = Conversation.objects.for_user(user).order_by("-updated_at").values_list("model", flat=True).first()
+    return model if model in offered else ""
