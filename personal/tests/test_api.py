@@ -2,6 +2,7 @@
 
 import pytest
 
+from conversations.models import Conversation
 from personal import services
 from personal.models import Memory, Personalization
 from tests.support import assert_error_shape
@@ -63,3 +64,11 @@ def test_a_chat_can_turn_personalization_off(api_client):
     assert created["personal"] is True
     response = api_client.patch(f"/api/v1/conversations/{created['id']}/", {"personal": False}, format="json")
     assert response.json()["personal"] is False
+
+
+def test_a_chat_can_start_with_personalization_off(api_client, authenticated_client):
+    created = api_client.post("/api/v1/conversations/", {"personal": False}, format="json").json()
+    assert created["personal"] is False
+    started = authenticated_client.post("/c/start/", {"personal": False}, content_type="application/json")
+    assert started.status_code == 201, started.content
+    assert Conversation.objects.get(pk=started.json()["id"]).personal is False
