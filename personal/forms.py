@@ -22,7 +22,13 @@ class InstructionsForm(forms.Form):
 
 
 class MemoryForm(forms.Form):
+    """Its ids start with memory_ (the page also has the prompt form, whose fields have the same names)."""
+
     content = forms.CharField(label=_("Memory"), max_length=MAX_MEMORY_CHARS, strip=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "memory_%s")
+        super().__init__(*args, **kwargs)
 
 
 class PromptForm(forms.Form):
@@ -34,3 +40,7 @@ class PromptForm(forms.Form):
         label=_("Prompt"), max_length=MAX_PROMPT_CHARS, strip=False, widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("Write {{name}} for a blank you fill in before sending."),
     )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "prompt_%s")
+        super().__init__(*args, **kwargs)

@@ -3,6 +3,8 @@
 
 import json
 
+import pytest
+
 from tests.browser.helpers import screenshot, send_message, sign_up, wait_until
 from tests.browser.test_accessibility import AXE, assert_clean
 
@@ -108,3 +110,22 @@ def test_the_slash_menu_inserts_a_prompt_with_its_blanks_filled(make_page, serve
     assert page.evaluate("document.activeElement.id") == "composer-input"
     screenshot(page, "prompt-inserted")
     assert page.recorder.console_errors == []
+
+
+@pytest.mark.parametrize(("scheme", "width"), [("dark", 1280), ("light", 390)])
+def test_the_personalization_page_in_dark_and_on_a_phone(make_page, server, upstream, scheme, width):
+    page = make_page(color_scheme=scheme, width=width, height=780)
+    page.add_init_script(path=str(AXE))
+    sign_up(page)
+    page.goto("/personal/")
+    page.fill("#memory-add input[name=content]", "Has a cat named Miso.")
+    page.click("#memory-add button[type=submit]")
+    page.fill("#prompt_command", "tr")
+    page.fill("#prompt_title", "Translate")
+    page.fill("#prompt_content", "Translate {{text}} into {{language}}.")
+    page.click("#prompt-add button[type=submit]")
+    assert page.locator(".memory-list .memory").count() == 1
+    assert page.locator(".prompt-list .prompt").count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scrolling
+    assert_clean(page, f"personal-{scheme}-{width}")
+    screenshot(page, f"personal-{scheme}-{width}", full_page=True)
