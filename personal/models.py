@@ -9,6 +9,8 @@ from django.db.models.lookups import LessThanOrEqual
 
 MAX_INSTRUCTIONS_CHARS = 1_500
 MAX_MEMORY_CHARS = 500
+# How the `remember` tool's result starts (conversations/answering/tools.py): only such a step can show "Memory saved".
+REMEMBERED = "Saved to the user's memory: "
 
 
 class Personalization(models.Model):

@@ -26,7 +26,7 @@ from django.conf import settings
 
 from conversations.messages import ToolCall
 from conversations.services import release_connection
-from personal.models import Memory
+from personal.models import REMEMBERED, Memory
 from personal.services import MemoryRefused, memory_remember
 
 
@@ -256,4 +256,4 @@ class Remember(ServerTool):
             memory = await sync_to_async(save, thread_sensitive=False)()
         except MemoryRefused as exc:
             raise ToolError(str(exc)) from None
-        return f"Saved to the user's memory: {memory.content}"
+        return REMEMBERED + memory.content

@@ -3,7 +3,7 @@
 from django import template
 
 from personal import selectors
-from personal.models import Memory, Personalization
+from personal.models import REMEMBERED, Memory, Personalization
 
 register = template.Library()
 
@@ -15,5 +15,7 @@ def personalization_of(user) -> Personalization:
 
 @register.simple_tag
 def saved_memory(turn) -> Memory | None:
-    """The memory a tool result saved (the `remember` tool), while it is kept: one query per tool result."""
+    """The memory a tool result saved (the `remember` tool), while it is kept: one query per `remember` result."""
+    if not turn.content.startswith(REMEMBERED):
+        return None
     return selectors.memory_saved_by_tool_call(conversation_id=turn.conversation_id, tool_call_id=turn.tool_call_id)
