@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "conversations",
+    "personal",
 ]
 
 # Every entry is async-capable, so the streaming views run on the event loop without adaptation.
@@ -337,6 +338,8 @@ CHAT_SEARCH_RESULTS = env.int("CHAT_SEARCH_RESULTS", default=5)  # sources read 
 # private, link-local and metadata addresses; these hosts ("host" or "host:port") are let through (an
 # internal SearXNG, say).
 CHAT_OUTBOUND_ALLOWED_HOSTS = env.list("CHAT_OUTBOUND_ALLOWED_HOSTS", default=[])
+# A user's memories in the system prompt (personal app): the most recent that fit in this many characters.
+CHAT_MEMORY_PROMPT_CHARS = env.int("CHAT_MEMORY_PROMPT_CHARS", default=2_000)
 # Uploads bigger than this are streamed to a temporary file, never held whole in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 

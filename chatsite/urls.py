@@ -18,8 +18,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", include("personal.api.urls")),
     path("api/", include("conversations.api.urls")),
     path("v1/", include("conversations.api.openai_urls")),
+    path("personal/", include("personal.urls")),
     path("", include("conversations.urls")),
 ]
 

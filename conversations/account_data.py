@@ -12,12 +12,14 @@ from django.utils import timezone
 
 from conversations.exports import conversation_document, conversation_markdown, conversation_trees, export_filename
 from conversations.models import Attachment, Conversation, Feedback, Turn
+from personal.selectors import personal_export
 
 README = """Your chatsite data, exported {when}.
 
 chats.json      every chat with every version of every message (follow parent_id; current_turn_id ends the
                 branch that was shown), feedback included
 chats/*.md      each chat's shown branch as Markdown
+personal.json   your custom instructions, memory switch and memories
 attachments/    the files you attached, as uploaded (one folder per file id)
 """
 
@@ -107,6 +109,7 @@ def account_export(*, user) -> Iterator[bytes]:
             while chunk := chats_json.read(COPY_CHUNK_BYTES):
                 target.write(chunk)
                 yield output.take()
+        zip_file.writestr("personal.json", json.dumps(personal_export(user=user), ensure_ascii=False, indent=2))
         missing = []
         for attachment in Attachment.objects.for_user(user).order_by("created_at", "pk").iterator():
             path = f"attachments/{attachment.pk}/{attachment.name}"

@@ -68,6 +68,9 @@ class Conversation(models.Model):
         default=False,
         help_text="The user lets the model search the web in this chat (offered only when CHAT_SEARCH_URL is set).",
     )
+    personal = models.BooleanField(
+        default=True, help_text="The owner's custom instructions and memories are added to the system prompt."
+    )
     has_attachments = models.BooleanField(
         null=True, blank=True, help_text="Some message carries files (the model's history then reads them)."
     )

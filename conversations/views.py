@@ -29,6 +29,7 @@ from conversations.answering.search import answer_sources
 from conversations.api.serializers import ConversationWriteSerializer
 from conversations.models import Conversation, Folder, ShareLink, Turn
 from conversations.selectors import conversation_list
+from personal import selectors as personal_selectors
 
 HISTORY_PAGE_SIZE = 50
 # The chat page's sidebar reaches down to the open chat only this far: past it, it lists its first page (the open
@@ -159,6 +160,8 @@ def _chat_context(request, conversation: Conversation | None) -> dict:
         "conversation": conversation,
         "model_choices": models,
         "default_model": selectors.default_model(),
+        # A new chat starts with the model last used (personal app); a chat shows its own.
+        "last_model": "" if conversation else personal_selectors.last_used_model(user=request.user, offered=models),
         "default_system_prompt": settings.CHAT_DEFAULT_SYSTEM_PROMPT,
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "max_files_per_message": settings.CHAT_ATTACHMENTS_PER_MESSAGE,
@@ -285,7 +288,7 @@ def conversation_start(request):
     except BadJsonBody:
         return _json_error("Send a JSON object.")
     serializer = ConversationWriteSerializer(
-        data={k: v for k, v in body.items() if k in ("model", "system_prompt", "web_search")}
+        data={k: v for k, v in body.items() if k in ("model", "system_prompt", "web_search", "personal")}
     )
     temporary = body.get("temporary", False)
     if not serializer.is_valid() or not isinstance(temporary, bool):

@@ -195,7 +195,8 @@ class Run:
     ) -> AsyncGenerator[ToolStep, None]:
         """One round of the tool loop: run the calls (at once), store the step before the pending answer, and
         give the model the results."""
-        outcomes = await asyncio.gather(*(tools.run(self._tools.get(call["function"]["name"]), call)
+        context = tools.ToolContext(owner_id=self.conversation.owner_id, conversation_id=self.conversation.pk)
+        outcomes = await asyncio.gather(*(tools.run(self._tools.get(call["function"]["name"]), call, context)
                                           for call in calls))
         content = "".join(parts)
         step, results = await db(services.answer_step_store)(

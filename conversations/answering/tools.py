@@ -17,14 +17,18 @@ import operator
 import time
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from conversations.answering import search
 from conversations.messages import ToolCall
+from conversations.services import release_connection
+from personal.models import REMEMBERED, Memory
+from personal.services import MemoryRefused, memory_remember
 
 if TYPE_CHECKING:
     from conversations.models import Conversation
@@ -32,6 +36,15 @@ if TYPE_CHECKING:
 
 class ToolError(Exception):
     """A tool could not do what was asked; its message is what the model reads."""
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """Whose answer a call belongs to, for the tools that act for the chat's owner (`call_in`)."""
+
+    owner_id: int
+    conversation_id: Any
+    call_id: str = ""
 
 
 class ServerTool:
@@ -49,6 +62,10 @@ class ServerTool:
 
     async def call(self, arguments: dict[str, Any]) -> str:
         raise NotImplementedError
+
+    async def call_in(self, arguments: dict[str, Any], context: ToolContext) -> str:
+        """The call within its chat: a tool that acts for the chat's owner overrides this, the others `call`."""
+        return await self.call(arguments)
 
     def spec(self) -> dict[str, Any]:
         """The tool as a Chat Completions `tools` entry."""
@@ -82,7 +99,7 @@ class ToolOutcome:
     seconds: float
 
 
-async def run(tool: ServerTool | None, call: ToolCall) -> ToolOutcome:
+async def run(tool: ServerTool | None, call: ToolCall, context: ToolContext) -> ToolOutcome:
     """Run one call: its arguments parsed, within the tool's timeout, its result capped. Never raises."""
     started = time.monotonic()
 
@@ -100,7 +117,7 @@ async def run(tool: ServerTool | None, call: ToolCall) -> ToolOutcome:
         return outcome("Error: the arguments are not a JSON object.", True)
     try:
         async with asyncio.timeout(tool.timeout):
-            result = await tool.call(arguments)
+            result = await tool.call_in(arguments, replace(context, call_id=call["id"]))
     except TimeoutError:
         return outcome(f"Error: the tool {name} took longer than {tool.timeout:g} s and was stopped.", True)
     except ToolError as exc:
@@ -246,3 +263,39 @@ class WebSearch(ServerTool):
             return await search.search_and_read(query.strip()[:500])
         except search.SearchFailed as exc:
             raise ToolError(str(exc)) from None
+
+
+class Remember(ServerTool):
+    """Saves a fact in the chat's owner's memory (personal app). Only this tool writes memory for the model, and
+    its step shows "Memory saved" in the thread with an undo: nothing is remembered without the user seeing it."""
+
+    name = "remember"
+    description = (
+        "Save a lasting fact about the user in their memory, to be given to you in later chats: only when the user "
+        "asks you to remember something, or states a lasting preference or fact about themselves. One short "
+        "sentence per fact."
+    )
+    parameters = {
+        "type": "object",
+        "properties": {"fact": {"type": "string", "description": "The fact, in one short sentence."}},
+        "required": ["fact"],
+        "additionalProperties": False,
+    }
+    timeout = 5.0
+
+    async def call_in(self, arguments: dict[str, Any], context: ToolContext) -> str:
+        fact = arguments.get("fact")
+        if not isinstance(fact, str):
+            raise ToolError("give the fact to remember as a string.")
+        def save() -> Memory:
+            try:  # in a worker thread, outside any request (as run.db): its connection released after
+                return memory_remember(owner_id=context.owner_id, conversation_id=context.conversation_id,
+                                       tool_call_id=context.call_id, content=fact)
+            finally:
+                release_connection()
+
+        try:
+            memory = await sync_to_async(save, thread_sensitive=False)()
+        except MemoryRefused as exc:
+            raise ToolError(str(exc)) from None
+        return REMEMBERED + memory.content

@@ -13,8 +13,8 @@ from conversations.selectors import turn_path
 from conversations.turn_json import TURN_FIELDS, VERSION_FIELDS, attachment_list_data
 
 CONVERSATION_FIELDS: tuple[str, ...] = (
-    "id", "title", "model", "system_prompt", "archived", "web_search", "created_at", "updated_at", "turn_count",
-    "current_turn_id",
+    "id", "title", "model", "system_prompt", "archived", "web_search", "personal", "created_at", "updated_at",
+    "turn_count", "current_turn_id",
 )
 
 
@@ -146,6 +146,9 @@ class ConversationWriteSerializer(serializers.Serializer):
     archived = StrictBooleanField(required=False)
     web_search = StrictBooleanField(
         required=False, help_text="Let the model search the web in this chat (when the site has a search service)."
+    )
+    personal = StrictBooleanField(
+        required=False, help_text="Add your custom instructions and memories to the system prompt (personal app)."
     )
 
     def validate_system_prompt(self, value: str) -> str:

@@ -146,7 +146,7 @@ class ConversationDetailView(ChatApiView):
 
     @extend_schema(
         summary="Rename, archive, or change the model or system prompt",
-        description="Only title, model, system_prompt and archived can change; other fields are ignored.",
+        description="Only title, model, system_prompt, archived and personal can change; other fields are ignored.",
         request=s.ConversationWriteSerializer,
         responses=s.ConversationSerializer,
     )

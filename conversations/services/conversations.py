@@ -18,14 +18,15 @@ TITLE_MAX_CHARS = 60
 def conversation_create(
     *, owner: User, title: str = "", model: str = "", system_prompt: str = "",
     source: str = Conversation.Source.WEB, api_key: ApiKey | None = None, web_search: bool = False,
+    personal: bool = True,
 ) -> Conversation:
     return Conversation.objects.create(
         owner=owner, title=title.strip()[:200], model=model.strip(), system_prompt=system_prompt, source=source,
-        api_key=api_key, web_search=web_search,
+        api_key=api_key, web_search=web_search, personal=personal,
     )
 
 
-EDITABLE_CONVERSATION_FIELDS = ("title", "model", "system_prompt", "archived", "web_search")
+EDITABLE_CONVERSATION_FIELDS = ("title", "model", "system_prompt", "archived", "web_search", "personal")
 
 
 def conversation_update(*, conversation: Conversation, **changes: Any) -> Conversation:

@@ -33,6 +33,7 @@ from conversations.models import Attachment, Conversation, Turn
 from conversations.selectors import history_for_model
 from conversations.services.conversations import title_from_text
 from conversations.services.quota import Liveness, quota_reserve, tokens_so_far, usage_add
+from personal.selectors import personal_system_text
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -331,6 +332,9 @@ def _begin(
 def _prepare(start: TurnStart) -> TurnStart:
     conversation = start.conversation
     system_prompt = conversation.system_prompt or settings.CHAT_DEFAULT_SYSTEM_PROMPT
+    personal_text = personal_system_text(user_id=conversation.owner_id, conversation=conversation)
+    if personal_text:
+        system_prompt = f"{system_prompt}\n\n{personal_text}"
     history = history_for_model(
         conversation, last_turn_id=start.question_id, vision=attachments.model_reads_images(start.model)
     )

@@ -51,6 +51,8 @@ JS_STRINGS = {
     "save": _("Save"),
     "cancel": _("Cancel"),
     "saved": _("Saved"),
+    "memory_removed": _("Memory removed."),
+    "prompts_found": _("%(count)s prompts: arrows to choose, Enter to insert, Escape to close."),
     "save_and_send": _("Save and send"),
     "no_results": _("No chats found."),
     "thinking": _("Thinking…"),

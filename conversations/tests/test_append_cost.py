@@ -38,9 +38,10 @@ def test_append_query_count_is_the_same_for_1_100_and_1000_turns_of_history(fake
     assert counts[1] == counts[100] == counts[1000], counts
     # In the calling thread: BEGIN, lock the conversation (with its current turn), look for a running answer,
     # insert the message, insert the answer (its parent is the message), update the conversation, COMMIT; read
-    # the history (the branch, one recursive query). The answer engine then stores the answer and the
-    # conversation's updated_at from its own threads (two single-row UPDATEs, not captured here).
-    assert counts[1] == 8, counts
+    # the history (the branch, one recursive query); the user's custom instructions and their memories (personal
+    # app, for the system prompt). The answer engine then stores the answer and the conversation's updated_at from
+    # its own threads (two single-row UPDATEs, not captured here).
+    assert counts[1] == 10, counts
     assert all(len(found) == 1 for found in reads.values()), reads
     # The history really was read and sent: system prompt + history + the new message
     # (1,000 short turns fit the default context budget, so nothing is trimmed).

@@ -80,6 +80,15 @@ def test_the_model_picker_shows_the_chats_model(authenticated_client, user, two_
     assert [name for _value, name, selected in options if selected] == [shown]
 
 
+@pytest.mark.parametrize(("last", "shown"), [("model-b", "model-b"), ("", "model-a"), ("retired-model", "model-a")])
+def test_a_new_chat_starts_with_the_model_last_used(authenticated_client, user, other_user, two_models, last, shown):
+    make_conversation(user, model="model-b", updated_at=timezone.now() - timedelta(days=1))
+    make_conversation(user, model=last)
+    make_conversation(other_user, model="model-b")  # another user's chats never count
+    options = model_picker(authenticated_client.get("/").content.decode())
+    assert [name for _value, name, selected in options if selected] == [shown]
+
+
 def test_a_chat_on_a_model_no_longer_offered_still_shows_it(authenticated_client, user, two_models):
     conversation = make_conversation(user, model="retired-model")
     options = model_picker(authenticated_client.get(conversation.get_absolute_url()).content.decode())
@@ -283,8 +292,8 @@ def test_chat_page_query_count_is_constant(authenticated_client, user, django_as
                             rating=1)
     # 1 session, 2 user, 3 the conversation, 4 the latest staff review, 5 the pinned chats, 6 the history page,
     # 7 the folders, 8 the newest turns of the branch shown (one recursive query, with their versions),
-    # 9 their feedback.
-    with django_assert_num_queries(9):
+    # 9 their feedback, 10 the user's custom instructions (shown in the chat's settings).
+    with django_assert_num_queries(10):
         response = authenticated_client.get(conversation.get_absolute_url())
     html = response.content.decode()
     assert html.count('class="turn turn-') == min(count, 100)
@@ -316,8 +325,9 @@ def test_earlier_turns_load_page_by_page(authenticated_client, user, other_user)
 
 def test_new_chat_page_query_count(authenticated_client, user, django_assert_num_queries):
     make_conversation(user, "one")
-    # 1 session, 2 user, 3 the pinned chats, 4 the history page, 5 the folders.
-    with django_assert_num_queries(5):
+    # 1 session, 2 user, 3 the model last used, 4 the pinned chats, 5 the history page, 6 the folders, 7 the user's
+    # custom instructions.
+    with django_assert_num_queries(7):
         authenticated_client.get("/")
 
 

@@ -17,6 +17,7 @@ import { deleteFolder, newFolder, openFolder } from "./chat/folders.js";
 import { markActive, observeMore, restoreSidebarScroll } from "./chat/history.js";
 import { historyAction } from "./chat/history-actions.js";
 import "./chat/keyboard.js";
+import "./chat/prompts.js";
 import { regenerate, startEdit } from "./chat/sending.js";
 import { setSettingsOpen, settingsForm } from "./chat/settings.js";
 import { openShareDialog, shareDialog } from "./chat/share.js";
@@ -24,6 +25,7 @@ import { setSidebarOpen, updateSidebarInert } from "./chat/sidebar.js";
 import { stop, streamAnswer } from "./chat/streaming.js";
 import { addReadAloud, readAloud } from "./chat/voice.js";
 import { loadEarlierTurns, switchVersion } from "./chat/thread.js";
+import { undoMemory } from "./chat/tools.js";
 import { updateTimes } from "./chat/times.js";
 import { jumpToLatest, scrollToBottom, turnsEl } from "./chat/turns.js";
 import { ANSWER_BODY_ACTIONS, answerBodyAction, enhanceAnswers } from "./answer-body.js";
@@ -83,6 +85,8 @@ document.addEventListener("click", async (event) => {
     readAloud(target);
   } else if (action === "jump-latest") {
     jumpToLatest();
+  } else if (action === "undo-memory") {
+    undoMemory(target);
   } else if (action === "shortcuts") {
     document.getElementById("shortcuts-dialog").showModal();
   } else if (["rename", "pin", "move", "archive", "delete"].includes(action) && target.closest(".history-item")) {

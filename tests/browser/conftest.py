@@ -117,6 +117,7 @@ def server(_fake_upstream_server, searxng):
         # The model picker offers these (test_model_picker.py); the third may call server tools (test_tool_steps.py).
         "CHAT_MODELS": "fake-model,fake-model-mini,fake-tool-model",
         "CHAT_TOOL_MODELS": "fake-tool-model",
+        "CHAT_SERVER_TOOLS": "calculator,current_time,remember",
         "OPENAI_MAX_RETRIES": "0",
         "OPENAI_TIMEOUT": "10",
         "REDIS_URL": "",

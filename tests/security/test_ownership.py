@@ -31,6 +31,8 @@ from conversations.models import Attachment, Conversation, Feedback, Folder, Rev
 from conversations.organizing import folder_create
 from conversations.services import conversation_create, feedback_set
 from conversations.sharing import share_link_create, share_link_revoke
+from personal.models import Memory, Prompt
+from personal.services import memory_create, prompt_create
 from tests.support import assert_error_shape
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,6 +85,12 @@ OWNED_ROUTES = {
     "shares/<int:link_id>/revoke/": [P("POST")],
     "c/<uuid:conversation_id>/organize/": [P("POST")],
     "folders/<int:folder_id>/delete/": [P("POST")],
+    "api/v1/memories/<int:memory_id>/": [P("GET"), P("PATCH"), P("DELETE")],
+    "personal/memories/<int:memory_id>/": [P("POST")],
+    "personal/memories/<int:memory_id>/delete/": [P("POST")],
+    "api/v1/prompts/<int:prompt_id>/": [P("GET"), P("PATCH"), P("DELETE")],
+    "personal/prompts/<int:prompt_id>/": [P("POST")],
+    "personal/prompts/<int:prompt_id>/delete/": [P("POST")],
 }
 # Id-taking routes that are not per-user objects, and why: exact routes, and a DRF regex route by the part before
 # its regex (a "^"), so that a new route below a listed one is not covered by accident.
@@ -150,15 +158,21 @@ def world(fake_upstream, user, other_user, password):
     bob_link = share_link_create(conversation=bob_conversation)
     alice_folder = folder_create(owner=user, name="alice's folder")
     bob_folder = folder_create(owner=other_user, name="bob's folder")
+    alice_memory = memory_create(owner=user, content="alice's memory")
+    bob_memory = memory_create(owner=other_user, content="bob's memory")
+    alice_prompt = prompt_create(owner=user, command="alice", title="alice's prompt", content="alice's {{text}}")
+    bob_prompt = prompt_create(owner=other_user, command="bob", title="bob's prompt", content="bob's {{text}}")
     fake_upstream.requests.clear()
     return {
         "alice": {"conversation_id": conversation.pk, "turn_id": run.assistant_turn.pk, "key_id": alice_key.pk,
                   "message_id": run.user_turn.pk, "link_id": alice_link.pk,
-                  "folder_id": alice_folder.pk, "attachment_id": alice_file.pk,
+                  "folder_id": alice_folder.pk, "attachment_id": alice_file.pk, "memory_id": alice_memory.pk,
+                  "prompt_id": alice_prompt.pk,
                   "response_id": f"resp_{run.assistant_turn.pk}"},
         "bob": {"conversation_id": bob_conversation.pk, "turn_id": bob_run.assistant_turn.pk, "key_id": None,
                 "message_id": bob_run.user_turn.pk, "link_id": bob_link.pk,
-                "folder_id": bob_folder.pk, "attachment_id": None,
+                "folder_id": bob_folder.pk, "attachment_id": None, "memory_id": bob_memory.pk,
+                "prompt_id": bob_prompt.pk,
                 "response_id": f"resp_{bob_run.assistant_turn.pk}"},
         "bob_key": bob_raw_key,
     }
@@ -182,6 +196,8 @@ def snapshot():
         list(ShareLink.objects.order_by("pk").values()),
         list(Folder.objects.order_by("pk").values()),
         list(Attachment.objects.order_by("pk").values()),
+        list(Memory.objects.order_by("pk").values()),
+        list(Prompt.objects.order_by("pk").values()),
     )
 
 

@@ -36,6 +36,7 @@ async function ensureConversation() {
   if (systemPrompt) settings.system_prompt = systemPrompt;
   if (settingsForm.elements.web_search?.checked) settings.web_search = true;
   if (temporary) settings.temporary = true;
+  if (settingsForm.elements.personal && !settingsForm.elements.personal.checked) settings.personal = false;
   const created = await request("POST", chat.dataset.startUrl, settings);
   document.querySelector(".temporary-toggle")?.remove();
   const oldKey = draftKey();

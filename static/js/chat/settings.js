@@ -23,7 +23,9 @@ settingsForm.addEventListener("submit", async (event) => {
   const status = document.getElementById("settings-status");
   if (conversationId) {
     try {
-      await api("PATCH", `conversations/${conversationId}/`, { system_prompt: settingsForm.elements.system_prompt.value });
+      const changes = { system_prompt: settingsForm.elements.system_prompt.value };
+      if (settingsForm.elements.personal) changes.personal = settingsForm.elements.personal.checked;
+      await api("PATCH", `conversations/${conversationId}/`, changes);
     } catch (error) {
       status.textContent = error.message;
       return;
