@@ -265,6 +265,7 @@ class WebSearch(ServerTool):
             raise ToolError(str(exc)) from None
 
 
+@register
 class Remember(ServerTool):
     """Saves a fact in the chat's owner's memory (personal app). Only this tool writes memory for the model, and
     its step shows "Memory saved" in the thread with an undo: nothing is remembered without the user seeing it."""

@@ -173,8 +173,8 @@ def test_opening_the_oldest_chat_renders_one_page_of_history(authenticated_clien
     authenticated_client.get("/")
     # 1 session, 2 user, 3 the conversation, 4 the latest staff review, 5 the pinned chats, 6 the history page,
     # 7 the rows down to the open chat (one more than HISTORY_REACH allows: out of reach), 8 the folders,
-    # (no turns: an empty chat).
-    with django_assert_num_queries(8):
+    # 9 the user's custom instructions (the chat's settings show them); no turns: an empty chat.
+    with django_assert_num_queries(9):
         html = authenticated_client.get(oldest.get_absolute_url()).content.decode()
     assert len(history_ids(html)) == 50
 
@@ -203,8 +203,8 @@ def test_export_query_count_grows_by_batch_not_by_chat(authenticated_client, use
     _chats(user, 27)
     many, archive = _export_queries(authenticated_client)
     # 1 session, 2 user, 3 the chats' ids and sizes, 4-5 one batch (the chats, their turns with feedback),
-    # 6 the attachments.
-    assert few == many == 6
+    # 6-7 the custom instructions and memories (personal.json), 8 the attachments.
+    assert few == many == 8
     document = json.loads(archive.read("chats.json"))
     assert len(document["chats"]) == 30
     assert all(chat["turns"][1]["feedback"] == {"rating": -1, "comment": "meh"} for chat in document["chats"])
@@ -213,7 +213,7 @@ def test_export_query_count_grows_by_batch_not_by_chat(authenticated_client, use
     # Smaller batches: two queries a batch (30 chats in batches of 7: five batches).
     monkeypatch.setattr(account_data, "BATCH_CHATS", 7)
     batched, archive = _export_queries(authenticated_client)
-    assert batched == 6 + 2 * 4
+    assert batched == 8 + 2 * 4
     assert json.loads(archive.read("chats.json")) == document
 
 
@@ -253,9 +253,10 @@ def test_account_deletion_query_count_does_not_grow_with_the_history(user, other
 # 1-2 session and user, 3 the chats' ids and sizes; a batch (11): savepoint, its attachments, feedback deleted,
 # current turns cleared, turns deleted, the chats with the collector's look at their turns (none left) and share
 # links, reviews and chats deleted, release; the account (13): savepoint, its keys, chats, files and folders looked
-# up, seven deletes or updates (its storage ledger row too), release; the logout (4): axes' attempts and log, the
-# session read and deleted.
-DELETE_QUERIES = 3 + 11 + 13 + 4
+# up, seven deletes or updates (its storage ledger row too), release, and four of the personal app (memories unlinked
+# from the batch's chats, then the instructions, memories and prompts deleted); the logout (4): axes' attempts and log, the session read and
+# deleted.
+DELETE_QUERIES = 3 + 11 + 13 + 4 + 4
 
 
 # --- Admin ------------------------------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ def test_the_account_export_has_the_instructions_and_memories(authenticated_clie
     services.personalization_update(user=user, about_me="I teach physics.")
     services.memory_create(owner=user, content="Has a cat named Miso.")
     response = authenticated_client.get("/account/export/")
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response)))
     personal = json.loads(archive.read("personal.json"))
     assert personal["custom_instructions"] == {"about_me": "I teach physics.", "answer_style": ""}
     assert personal["memory_enabled"] is True
