@@ -253,9 +253,9 @@ def test_account_deletion_query_count_does_not_grow_with_the_history(user, other
 # 1-2 session and user, 3 the chats' ids and sizes; a batch (11): savepoint, its attachments, feedback deleted,
 # current turns cleared, turns deleted, the chats with the collector's look at their turns (none left) and share
 # links, reviews and chats deleted, release; the account (13): savepoint, its keys, chats, files and folders looked
-# up, seven deletes or updates (its storage ledger row too), release, and four of the personal app (memories unlinked
-# from the batch's chats, then the instructions, memories and prompts deleted); the logout (4): axes' attempts and log, the session read and
-# deleted.
+# up, seven deletes or updates (its storage ledger row too), release; the personal app (4): memories unlinked from
+# the batch's chats, then the instructions, memories and prompts deleted; the logout (4): axes' attempts and log,
+# the session read and deleted.
 DELETE_QUERIES = 3 + 11 + 13 + 4 + 4
 
 
