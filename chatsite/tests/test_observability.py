@@ -121,6 +121,7 @@ def test_metrics_count_chats_tokens_refusals_and_requests(client, key_client, us
     assert grew("chatsite_answer_duration_seconds_count") == 2
     assert grew("chatsite_http_requests_total", route="api/v1/conversations/<uuid:conversation_id>/turns/",
                 status="201") == 1
-    assert total(after, "chatsite_answers_running") == 0
+    # None of this test's answers is left counted as running (answers of earlier tests may still end meanwhile).
+    assert total(after, "chatsite_answers_running") <= total(before, "chatsite_answers_running")
     exposition = client.get("/metrics", HTTP_AUTHORIZATION="Bearer t").content.decode()
     assert "hello" not in exposition and user.username not in exposition and str(conversation.pk) not in exposition

@@ -15,6 +15,7 @@ from django.test import AsyncClient
 
 from accounts.models import ApiKey
 from conversations import answering, services
+from conversations.answering import liveness
 from conversations.models import Conversation, Turn
 from conversations.services import conversation_create, title_from_text
 from conversations.tests.api_helpers import assert_error
@@ -135,6 +136,8 @@ async def test_refusals_before_streaming_are_json(fake_upstream, conversation, k
 
     await sync_to_async(add_turns)(conversation, ("user", "q"))
     await sync_to_async(add_turns)(conversation, ("assistant", ""), status="pending")
+    running = await Turn.objects.aget(conversation=conversation, status="pending")
+    await sync_to_async(liveness.vouch)([running.pk])  # a worker is producing it, however slow this machine is
     assert_error(await post_json(client, url, {"content": "hi", "stream": True}, key_headers), 409, "busy")
     assert fake_upstream.chat_requests == []
 
