@@ -92,8 +92,9 @@ $(NODE_CLIENTS)/node_modules/.package-lock.json: $(NODE_CLIENTS)/package.json $(
 		| test-deps
 	cd $(NODE_CLIENTS) && $(abspath $(BIN))/npm ci --no-audit --no-fund
 
+# PYTEST_ARGS: e.g. -m "not once" (CI's second database run: conftest.ONCE_PATHS run once).
 test: test-deps $(NODE_CLIENTS)/node_modules/.package-lock.json
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

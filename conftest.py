@@ -133,3 +133,16 @@ def key_client(api_key):
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
     return api
+
+
+# What CI runs on one database only (its SQLite run; `make test PYTEST_ARGS='-m "not once"'` on PostgreSQL): these
+# drive pages in Chromium, third-party clients, generated API requests and the embedded model, and what they check
+# does not depend on the database (every query path they reach is also tested on both databases below them).
+ONCE_PATHS = ("tests/browser/", "tests/clients/", "conversations/tests/test_api_schema.py",
+              "conversations/tests/test_local_model.py")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.nodeid.startswith(ONCE_PATHS):
+            item.add_marker(pytest.mark.once)
