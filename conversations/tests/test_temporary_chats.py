@@ -99,7 +99,7 @@ def test_an_expired_temporary_chat_is_not_in_the_data_export(authenticated_clien
     kept = Conversation.objects.create(owner=user, title="Kept")
     add_turns(kept, ("user", "on the record"))
     expire(temporary["chat"])
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(authenticated_client.get("/account/export/").streaming_content)))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(authenticated_client.get("/account/export/"))))
     assert [chat["title"] for chat in json.loads(archive.read("chats.json"))["chats"]] == ["Kept"]
     assert not [name for name in archive.namelist() if name.startswith("attachments/")]
     assert b"off the record" not in b"".join(archive.read(name) for name in archive.namelist())
