@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("chatsite", "accounts", "conversations")
+PACKAGES = ("chatsite", "accounts", "conversations", "personal")
 
 
 def _module_name(path: Path) -> str:
