@@ -1,7 +1,7 @@
 """Writes that organize a user's chats from the page: pins, folders, temporary chats, feedback taken back.
 
-The chat turn itself stays in the answering package and the services; these are small updates on objects the views have already looked up
-through their owner.
+The chat turn itself stays in the answering package and the services; these are small updates on objects the
+views have already looked up through their owner.
 """
 
 from datetime import timedelta
