@@ -6,15 +6,16 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run serve test test-deps lint check-deploy superuser bench install install-dev clean help
+.PHONY: run serve test test-deps test-openwebui lint check-deploy superuser bench install install-dev clean help
 
 help:
 	@echo "make run        install, migrate and serve http://$(HOST):$(PORT) (development)"
 	@echo "make test       install dev requirements and run the whole test suite"
+	@echo "make test-openwebui  install Open WebUI in a venv of its own and chat through it (opt-in, large)"
 	@echo "make serve      production-style uvicorn with WORKERS=$(WORKERS) (env: DATABASE_URL, REDIS_URL, ...)"
 	@echo "make superuser  create an admin account"
 	@echo "make bench      run the benchmark and write bench/RESULTS.md"
-	@echo "make lint       ruff, mypy (the type checker) and the migrations check"
+	@echo "make lint       ruff, mypy (the type checker), the migrations check and the Korean catalogue check"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,13 +94,33 @@ $(NODE_CLIENTS)/node_modules/.package-lock.json: $(NODE_CLIENTS)/package.json $(
 	cd $(NODE_CLIENTS) && $(abspath $(BIN))/npm ci --no-audit --no-fund
 
 # PYTEST_ARGS: e.g. -m "not once" (CI's second database run: conftest.ONCE_PATHS run once).
+# PYTEST_WORKERS: pytest-xdist workers (a file's tests stay together; see conftest.py). Most tests wait on servers,
+# browsers and subprocesses, so two workers nearly halve the time on two cores. PYTEST_WORKERS=0 runs in-process.
+PYTEST_WORKERS ?= 2
 test: test-deps $(NODE_CLIENTS)/node_modules/.package-lock.json
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# Open WebUI as a scripted client (docs/api.md, "Open WebUI"): opt-in, never part of `make test` or CI (it and its
+# dependencies take several gigabytes). It goes into a venv of its own outside the project, torch first (its CPU
+# build), then open-webui; tests/clients/openwebui_check.py starts it against a live chatsite and drives its API.
+OPENWEBUI_VERSION := 0.12.4
+OPENWEBUI_VENV ?= $(HOME)/.cache/chatsite/openwebui-venv
+OPENWEBUI_PYTHON ?= python3.11
+$(OPENWEBUI_VENV)/.installed-$(OPENWEBUI_VERSION):
+	$(OPENWEBUI_PYTHON) -m venv $(OPENWEBUI_VENV)
+	$(OPENWEBUI_VENV)/bin/pip install --quiet --upgrade pip
+	$(OPENWEBUI_VENV)/bin/pip install --quiet torch==2.13.0
+	$(OPENWEBUI_VENV)/bin/pip install --quiet open-webui==$(OPENWEBUI_VERSION)
+	touch $@
+
+test-openwebui: test-deps $(OPENWEBUI_VENV)/.installed-$(OPENWEBUI_VERSION)
+	OPENWEBUI_VENV=$(OPENWEBUI_VENV) $(BIN)/pytest tests/clients/openwebui_check.py -p no:cacheprovider -s
 
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	SECRET_KEY=lint $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python scripts/check_translations.py
 
 check-deploy: install
 	bash scripts/check-deploy.sh

@@ -139,10 +139,17 @@ def key_client(api_key):
 # drive pages in Chromium, third-party clients, generated API requests and the embedded model, and what they check
 # does not depend on the database (every query path they reach is also tested on both databases below them).
 ONCE_PATHS = ("tests/browser/", "tests/clients/", "conversations/tests/test_api_schema.py",
-              "conversations/tests/test_local_model.py")
+              "conversations/tests/test_local_model.py",
+              # `manage.py serve` in a subprocess, always on a SQLite database of its own (whatever DATABASE_URL says).
+              "conversations/tests/test_serve_command.py")
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if item.nodeid.startswith(ONCE_PATHS):
             item.add_marker(pytest.mark.once)
+        # `make test` runs the suite on two pytest-xdist workers with --dist loadgroup: a file's tests stay on one
+        # worker (its module fixtures start once), and everything that runs the embedded model shares one
+        # worker, so two model servers never compete for the two cores.
+        group = "local-model" if item.get_closest_marker("local_model") else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -1,15 +1,94 @@
-"""Admin for users and API keys. A key is shown by its prefix only: neither the key nor its hash appears."""
+"""Admin for users (approving sign-ups that wait), invite links and API keys. A key is shown by its prefix only:
+neither the key nor its hash appears."""
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
-from django.db.models import Q
+from django.core.exceptions import ValidationError
+from django.db.models import F, Q, Value
+from django.db.models.functions import Concat
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.models import API_KEY_PREFIX, ApiKey, User
+from accounts.models import API_KEY_PREFIX, ApiKey, Invite, OidcIdentity, User
 
-admin.site.register(User, UserAdmin)
+
+class OidcIdentityInline(admin.TabularInline):
+    model = OidcIdentity
+    fields = readonly_fields = ("issuer", "subject", "created_at", "last_login_at")
+    extra = 0
+    can_delete = True  # unlinking lets the next sign-in link again (by verified e-mail) or make a new account
+
+    def has_add_permission(self, request, obj=None):
+        return False  # made by a sign-in only
+
+
+@admin.register(User)
+class ChatsiteUserAdmin(UserAdmin):
+    list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active", "approval_pending")
+    list_filter = ("approval_pending", "is_staff", "is_superuser", "is_active", "groups")
+    fieldsets = (
+        *(UserAdmin.fieldsets or ()),
+        (_("Sign-up"), {"fields": ("approval_pending", "signup_invite")}),
+    )
+    readonly_fields = ("signup_invite",)
+    inlines = [OidcIdentityInline]
+    actions = ["approve_selected"]
+
+    @admin.action(description=_("Approve selected accounts waiting for approval"), permissions=["change"])
+    def approve_selected(self, request, queryset):
+        approved = queryset.filter(approval_pending=True).update(approval_pending=False, is_active=True)
+        self.message_user(
+            request, ngettext("%(count)d account approved.", "%(count)d accounts approved.", approved)
+            % {"count": approved}
+        )
+
+
+class InviteAdminForm(forms.ModelForm):
+    class Meta:
+        model = Invite
+        fields = ("note", "max_uses", "expires_at")
+
+    def clean_max_uses(self):
+        # The database's constraint holds this too, but Django does not check it here: `uses` is not in the form.
+        max_uses = self.cleaned_data["max_uses"]
+        if max_uses is not None and max_uses < self.instance.uses:
+            raise ValidationError(_("An invite cannot allow fewer uses than it has already had (%(uses)d).")
+                                  % {"uses": self.instance.uses})
+        return max_uses
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    form = InviteAdminForm
+    list_display = ["__str__", "link", "uses", "max_uses", "expires_at", "created_by", "created_at", "usable"]
+    fields = ("note", "max_uses", "expires_at", "link", "uses", "created_by", "created_at")
+    readonly_fields = ("link", "uses", "created_by", "created_at")
+    list_select_related = ["created_by"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def get_queryset(self, request):
+        # The link is absolute (it is copied into e-mails and chats): the request knows the site's address.
+        base = request.build_absolute_uri(reverse("signup")) + "?invite="
+        return super().get_queryset(request).annotate(absolute_link=Concat(Value(base), F("token")))
+
+    @admin.display(description=_("link"))
+    def link(self, invite):
+        url = getattr(invite, "absolute_link", None)
+        if url is None:
+            return _("Shown once saved.")
+        return format_html('<a href="{}" class="invite-link">{}</a>', url, url)
+
+    @admin.display(description=_("usable"), boolean=True)
+    def usable(self, invite):
+        return invite.is_usable
 
 
 class ApiKeyStateFilter(admin.SimpleListFilter):
@@ -63,7 +142,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke selected API keys"), permissions=["revoke"])
     def revoke_selected(self, request, queryset):
-        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        # One save per key (not one UPDATE): each revocation reaches the audit log's receivers (teams.audit).
+        now, revoked = timezone.now(), 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            key.revoked_at = now
+            key.save(update_fields=["revoked_at"])
+            revoked += 1
         self.message_user(
             request, ngettext("%(count)d API key revoked.", "%(count)d API keys revoked.", revoked) % {"count": revoked}
         )

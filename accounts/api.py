@@ -6,8 +6,9 @@ from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
-from chatsite.api.fields import TextField
+from chatsite.api.fields import StrictBooleanField, TextField
 from chatsite.api.views import ApiView
+from teams.policy import Feature, policy_for
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -16,7 +17,8 @@ class ApiKeySerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
         fields: tuple[str, ...] = (
-            "id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at", "is_active"
+            "id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at", "is_active",
+            "store_chats",
         )
         read_only_fields = fields
 
@@ -25,6 +27,10 @@ class ApiKeyCreateSerializer(serializers.Serializer):
     name = TextField(max_length=100)
     expires_at = serializers.DateTimeField(
         required=False, allow_null=True, help_text="Optional; must be in the future."
+    )
+    store_chats = StrictBooleanField(
+        default=True, help_text="false: calls with this key are answered and counted but their chats are temporary "
+        "(not listed, deleted later), as if each sent store: false.",
     )
 
     def validate_expires_at(self, value):
@@ -68,6 +74,8 @@ class ApiKeyListView(ApiView, generics.GenericAPIView):
     def post(self, request):
         if isinstance(request.auth, ApiKey):
             raise exceptions.PermissionDenied("Create API keys from a logged-in session, not with a key.")
+        if not policy_for(request.user).allows(Feature.API_KEYS):
+            raise exceptions.PermissionDenied("Your account may not create API keys.", code="feature_disabled")
         data = self.validated(request, ApiKeyCreateSerializer)
         key, raw = ApiKey.generate(user=request.user, **data)
         key.key = raw

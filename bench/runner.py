@@ -11,7 +11,8 @@ append and of the conversation list, prints the table and writes bench/RESULTS.m
 bench/out/run.json (after editing bench/ANALYSIS.md).
 
 Environment: BENCH_LEVELS (e.g. "1,100,500,1000"), BENCH_DURATION and BENCH_RAMP (seconds),
-BENCH_PG (the PostgreSQL server, default postgres://postgres@127.0.0.1:5432), BENCH_REDIS_URL,
+BENCH_PG (the PostgreSQL server, default postgres://postgres@127.0.0.1:5432), BENCH_DB (the database made
+there, default chatsite_bench), BENCH_REDIS_URL,
 BENCH_POOL_SIZE (chatsite's DB pool), BENCH_PROFILE=LEVEL to record chatsite with py-spy at that level
 (`--gil`: where the CPU goes; bench/out/profile-chatsite-LEVEL.txt, collapsed stacks).
 """
@@ -55,7 +56,7 @@ from bench.workload import (
 )
 from tests.servers import free_port
 
-BENCH_DB = "chatsite_bench"
+BENCH_DB = os.environ.get("BENCH_DB", "chatsite_bench")
 
 
 def log(message: str):

@@ -149,12 +149,18 @@ async def fetch(
     url: str,
     *,
     params: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
     max_bytes: int = MAX_BYTES,
     content_types: tuple[str, ...] = TEXT_TYPES,
     total_seconds: float = TOTAL_SECONDS,
 ) -> Fetched:
     """GET a URL within the limits, following up to MAX_REDIRECTS redirects (each hop checked). A body larger
-    than max_bytes is cut there (`truncated`). Raises OutboundError."""
+    than max_bytes is cut there (`truncated`). Raises OutboundError.
+
+    With `form`, the request is a POST of those fields (an OpenID Connect token request, say) and a redirect is
+    refused: following it would send the fields somewhere else or drop them. `headers` are added to each hop's.
+    """
     try:
         target = URL(url)
         if params:
@@ -171,8 +177,13 @@ async def fetch(
         ):
             for _hop in range(MAX_REDIRECTS + 1):
                 check_url(target)
-                async with session.get(target, allow_redirects=False) as response:
+                method = "GET" if form is None else "POST"
+                async with session.request(
+                    method, target, data=form, headers=headers, allow_redirects=False
+                ) as response:
                     if response.status in (301, 302, 303, 307, 308):
+                        if form is not None:
+                            raise OutboundError("the server redirected a form post.", permanent=True)
                         location = response.headers.get("Location")
                         if not location:
                             raise OutboundError("a redirect without a Location.", permanent=True)
@@ -211,3 +222,24 @@ async def _read(response: Any, target: URL, max_bytes: int, content_types: tuple
             break
     return Fetched(url=str(target), status=response.status, content_type=content_type,
                    charset=response.charset, body=bytes(body), truncated=truncated)
+
+
+async def check_mcp_url(url: str) -> None:
+    """The guard for a client that connects on its own (the MCP SDK's HTTP transport): the URL's scheme and
+    literal address, then every address its host resolves to, unless the operator allow-lists the host.
+    Raises AddressRefused (or OutboundError for a URL that is not http(s))."""
+    try:
+        target = URL(url)
+    except (ValueError, TypeError):
+        raise OutboundError("that is not a valid URL.", permanent=True) from None
+    check_url(target)
+    host = target.host or ""
+    if host_allowed(host, target.port) or _literal_ip(host) is not None:
+        return
+    resolver = CheckingResolver()
+    try:
+        await resolver.resolve(host, target.port or 0, socket.AF_UNSPEC)
+    except OSError:
+        raise OutboundError(f"could not resolve {host}.", permanent=False) from None
+    finally:
+        await resolver.close()

@@ -48,6 +48,10 @@ INSTALLED_APPS = [
     "accounts",
     "conversations",
     "personal",
+    "knowledge",
+    "django_tasks",
+    "django_tasks_db",
+    "teams",
 ]
 
 # Every entry is async-capable, so the streaming views run on the event loop without adaptation.
@@ -62,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "teams.audit.AuditActorMiddleware",  # after authentication: the audit log names who made a change
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -129,8 +134,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 AUTHENTICATION_BACKENDS = [
+    "accounts.backends.PasswordsOffWhenSsoOnly",  # first: with SSO_ONLY no password reaches the others
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "accounts.oidc.OidcBackend",  # single sign-on (mozilla-django-oidc), when OIDC_RP_CLIENT_ID is set
 ]
 
 LOGIN_URL = "login"
@@ -149,6 +156,8 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# django-redis's own factory can build two pools when threads ask for the first connection at once.
+DJANGO_REDIS_CONNECTION_FACTORY = "chatsite.redis_pool.SharedPoolConnectionFactory"
 
 # Email: console in development; EMAIL_URL (smtp://user:pass@host:587 or submission://...) for real mail.
 if env.str("EMAIL_URL", default=""):
@@ -235,8 +244,49 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # the N-th entry from its right (entries further left are the client's to forge).
 AXES_TRUSTED_PROXY_COUNT = env.int("AXES_TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "accounts.addresses.client_ip_address"
+# Only password attempts count: a refused single sign-on is not a guess, and must not lock an office's address out.
+AXES_WHITELIST_CALLABLE = "accounts.backends.not_a_password_attempt"
 # Sign-up submissions per client address per hour (a taken username is named, so probing is slowed instead).
 SIGNUP_ATTEMPTS_PER_HOUR = env.int("SIGNUP_ATTEMPTS_PER_HOUR", default=10)
+# Who may create an account (accounts/signup.py): open, invite (an admin's invite link), domain (an e-mail
+# address at one of SIGNUP_ALLOWED_DOMAINS) or approval (the account waits, inactive, until staff approve it).
+# The same rule applies to an account created by a first single sign-on.
+SIGNUP_MODE = env.str("SIGNUP_MODE", default="open")
+if SIGNUP_MODE not in ("open", "invite", "domain", "approval"):
+    raise ImproperlyConfigured("SIGNUP_MODE must be open, invite, domain or approval.")
+SIGNUP_ALLOWED_DOMAINS = [domain.lower().lstrip("@") for domain in env.list("SIGNUP_ALLOWED_DOMAINS", default=[])]
+if SIGNUP_MODE == "domain" and not SIGNUP_ALLOWED_DOMAINS:
+    raise ImproperlyConfigured("SIGNUP_MODE=domain needs SIGNUP_ALLOWED_DOMAINS (e.g. example.com,example.org).")
+
+# Single sign-on with OpenID Connect (mozilla-django-oidc; accounts/oidc.py): on when OIDC_RP_CLIENT_ID is set.
+# Its back-channel requests (token, keys, user info) go through chatsite/outbound.py: an identity provider on a
+# private address must be listed in CHAT_OUTBOUND_ALLOWED_HOSTS.
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_USE_PKCE = True
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="single sign-on")
+# The claim that lists a user's groups; on every sign-in the user's groups become those of the list that exist
+# here (groups are created by staff, never by the provider). Empty: groups are not touched.
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_AUTHENTICATE_CLASS = "accounts.oidc.OidcAuthenticationRequestView"
+OIDC_CALLBACK_CLASS = "accounts.oidc.OidcCallbackView"
+if OIDC_RP_CLIENT_ID and not all(
+    (OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT, OIDC_OP_JWKS_ENDPOINT)
+):
+    raise ImproperlyConfigured(
+        "OIDC_RP_CLIENT_ID is set: set OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, "
+        "OIDC_OP_USER_ENDPOINT and OIDC_OP_JWKS_ENDPOINT too (the provider's discovery document lists them)."
+    )
+# Password sign-in and sign-up off: people sign in through the provider only. API keys keep working.
+SSO_ONLY = env.bool("SSO_ONLY", default=False)
+if SSO_ONLY and not OIDC_RP_CLIENT_ID:
+    raise ImproperlyConfigured("SSO_ONLY needs single sign-on configured (OIDC_RP_CLIENT_ID and the endpoints).")
 
 # REST API.
 REST_FRAMEWORK = {
@@ -298,23 +348,53 @@ CHAT_DEFAULT_SYSTEM_PROMPT = env.str(
     "CHAT_DEFAULT_SYSTEM_PROMPT", default="You are a helpful assistant. Answer concisely."
 )
 CHAT_MODELS = env.list("CHAT_MODELS", default=[])
+# Embedding models of the upstream offered at /v1/embeddings (and to llm.embed), the first the default.
+EMBEDDING_MODELS = env.list("EMBEDDING_MODELS", default=["text-embedding-3-small"])
 CHAT_CONTEXT_TOKENS = env.int("CHAT_CONTEXT_TOKENS", default=8192)
 CHAT_CONTEXT_TOKENS_BY_MODEL = env.dict("CHAT_CONTEXT_TOKENS_BY_MODEL", cast={"value": int}, default={})
 CHAT_MAX_ANSWER_TOKENS = env.int("CHAT_MAX_ANSWER_TOKENS", default=512)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=16000)
 CHAT_DAILY_TOKEN_QUOTA = env.int("CHAT_DAILY_TOKEN_QUOTA", default=0)
+# What a user in no group may use (teams/policy.py; a group's policy in the admin says it for its members).
+CHAT_DEFAULT_FEATURES = env.list(
+    "CHAT_DEFAULT_FEATURES", default=["share_links", "file_uploads", "temporary_chats", "api_keys", "server_tools"]
+)
+_unknown_features = set(CHAT_DEFAULT_FEATURES) - {
+    "share_links", "file_uploads", "temporary_chats", "api_keys", "server_tools"
+}
+if _unknown_features:
+    raise ImproperlyConfigured(f"CHAT_DEFAULT_FEATURES: unknown feature(s) {', '.join(sorted(_unknown_features))}.")
 CHAT_MODEL_TITLES = env.bool("CHAT_MODEL_TITLES", default=True)
 CHAT_STALE_TURN_SECONDS = env.int("CHAT_STALE_TURN_SECONDS", default=600)
 # A running answer's heartbeat lives this long unless its worker renews it (every 3 s): a worker that dies
 # mid-answer leaves the answer failed (and the chat free) within about this many seconds.
 CHAT_ANSWER_HEARTBEAT_SECONDS = env.int("CHAT_ANSWER_HEARTBEAT_SECONDS", default=15)
 CHAT_SHOW_REVIEWER = env.bool("CHAT_SHOW_REVIEWER", default=False)
+# False: staff never read chat contents in the admin (lists show metadata only, review pages refuse).
+STAFF_CAN_READ_CHATS = env.bool("STAFF_CAN_READ_CHATS", default=True)
 # A temporary chat is never listed and is deleted this many hours after it starts (manage.py housekeeping).
 CHAT_TEMPORARY_HOURS = env.int("CHAT_TEMPORARY_HOURS", default=24)
 # `manage.py serve` runs `manage.py housekeeping` at start and then this often; 0: never (run it from cron instead).
 CHAT_HOUSEKEEPING_SECONDS = env.int("CHAT_HOUSEKEEPING_SECONDS", default=3600)
 if CHAT_HOUSEKEEPING_SECONDS < 0:
     raise ImproperlyConfigured("CHAT_HOUSEKEEPING_SECONDS must be 0 (off) or a number of seconds.")
+# Background tasks (indexing documents, deleting an account's data): Django's task framework through the
+# django-tasks backport. The database backend needs nothing more than the site's own database, and `manage.py
+# serve` runs its worker, supervised. TASKS_BACKEND=rq puts the queue on Redis (REDIS_URL) for an operator who
+# runs workers on other machines (`manage.py rqworker default`).
+TASKS_BACKEND = env.str("TASKS_BACKEND", default="database")
+if TASKS_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif TASKS_BACKEND == "rq":
+    if not REDIS_URL:
+        raise ImproperlyConfigured("TASKS_BACKEND=rq needs REDIS_URL.")
+    INSTALLED_APPS += ["django_rq"]
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend"}}
+    RQ_QUEUES = {"default": {"URL": REDIS_URL}}
+else:
+    raise ImproperlyConfigured("TASKS_BACKEND must be 'database' or 'rq'.")
+# How often the database worker looks for new tasks, in seconds.
+TASKS_POLL_SECONDS = env.float("TASKS_POLL_SECONDS", default=1.0)
 # Attachments: per file, per message, per user; how much of a document's text goes to the model; which models
 # read images (the others get a clear refusal before anything is sent).
 CHAT_ATTACHMENT_MAX_BYTES = env.int("CHAT_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
@@ -338,8 +418,42 @@ CHAT_SEARCH_RESULTS = env.int("CHAT_SEARCH_RESULTS", default=5)  # sources read 
 # private, link-local and metadata addresses; these hosts ("host" or "host:port") are let through (an
 # internal SearXNG, say).
 CHAT_OUTBOUND_ALLOWED_HOSTS = env.list("CHAT_OUTBOUND_ALLOWED_HOSTS", default=[])
+# MCP servers (conversations/answering/mcp.py) whose tools the users may enable per chat: a JSON list, one object
+# per server: "name" (letters, digits, "-"), then either "command" (+ "args", "env"; run over stdio, one process
+# per worker, started on first use) or "url" (streamable HTTP, through the outbound guard: allow-list a local
+# server's host:port in CHAT_OUTBOUND_ALLOWED_HOSTS); optional "timeout" (seconds per call), "max_result_chars",
+# and "tools": {"tool_name": {"approval": true, "timeout": 5}} (approval: the user allows each call on the page).
+CHAT_MCP_SERVERS = env.json("CHAT_MCP_SERVERS", default=[])
+# A tool call that needs the user's approval is refused (and the model told) after this many seconds unanswered.
+CHAT_TOOL_APPROVAL_SECONDS = env.int("CHAT_TOOL_APPROVAL_SECONDS", default=300)
+# An MCP server process (or HTTP session) unused this long is closed; the next call starts it again.
+CHAT_MCP_IDLE_SECONDS = env.int("CHAT_MCP_IDLE_SECONDS", default=600)
 # A user's memories in the system prompt (personal app): the most recent that fit in this many characters.
 CHAT_MEMORY_PROMPT_CHARS = env.int("CHAT_MEMORY_PROMPT_CHARS", default=2_000)
+# Knowledge bases (knowledge app): how many a user has, documents per base, a document's size and indexed text,
+# the passages' size and overlap (characters), and how many passages an answer is given.
+KNOWLEDGE_BASES_PER_USER = env.int("KNOWLEDGE_BASES_PER_USER", default=20)
+KNOWLEDGE_DOCUMENTS_PER_BASE = env.int("KNOWLEDGE_DOCUMENTS_PER_BASE", default=100)
+KNOWLEDGE_DOCUMENT_MAX_BYTES = env.int("KNOWLEDGE_DOCUMENT_MAX_BYTES", default=20 * 1024 * 1024)
+KNOWLEDGE_DOCUMENT_MAX_CHARS = env.int("KNOWLEDGE_DOCUMENT_MAX_CHARS", default=3_000_000)
+KNOWLEDGE_PASSAGE_CHARS = env.int("KNOWLEDGE_PASSAGE_CHARS", default=1_000)
+KNOWLEDGE_PASSAGE_OVERLAP = env.int("KNOWLEDGE_PASSAGE_OVERLAP", default=150)
+KNOWLEDGE_PASSAGES_PER_ANSWER = env.int("KNOWLEDGE_PASSAGES_PER_ANSWER", default=5)
+# How an answer gets the passages (knowledge.retrieval): "step", searched with the question before the model call and
+# put in the system prompt (every model); "tool", the knowledge_search server tool that the model calls with queries of
+# its own (models in CHAT_TOOL_MODELS only: the others get no passages); "auto", the tool where server tools may be
+# offered, else the step. Measured side by side in bench/KNOWLEDGE.md.
+KNOWLEDGE_RETRIEVAL = env.str("KNOWLEDGE_RETRIEVAL", default="step")
+if KNOWLEDGE_RETRIEVAL not in ("step", "tool", "auto"):
+    raise ImproperlyConfigured(f"KNOWLEDGE_RETRIEVAL must be step, tool or auto, not {KNOWLEDGE_RETRIEVAL!r}.")
+# Hybrid ranking: with an embeddings model named here (one the upstream's /v1/embeddings serves), the indexing task
+# stores each passage's vector and answers fuse full-text and nearest-vector ranks; empty: full-text only (offline).
+KNOWLEDGE_EMBEDDINGS_MODEL = env.str("KNOWLEDGE_EMBEDDINGS_MODEL", default="")
+# Passages left without a vector (the embeddings model was down) are embedded by housekeeping's catch-up, at most
+# this many per run, so a backlog is worked through a run at a time instead of in one long task.
+KNOWLEDGE_EMBED_PASSAGES_PER_RUN = env.int("KNOWLEDGE_EMBED_PASSAGES_PER_RUN", default=2_000)
+if KNOWLEDGE_EMBED_PASSAGES_PER_RUN < 1:
+    raise ImproperlyConfigured("KNOWLEDGE_EMBED_PASSAGES_PER_RUN must be at least 1.")
 # Uploads bigger than this are streamed to a temporary file, never held whole in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 

@@ -6,6 +6,10 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 os.environ.setdefault("CHATSITE_ENV_FILE", "/nonexistent")
 os.environ.setdefault("CHAT_MODEL_TITLES", "0")
 os.environ.setdefault("DEBUG", "0")
+# One thread for the embedded model's server in tests: `make test` runs two pytest-xdist workers on two cores, and
+# llama.cpp's threads spin at each step's barrier, so two threads on a machine already busy slowed a short answer
+# past three minutes (CI). `manage.py serve` subprocesses of the tests read these settings too.
+os.environ.setdefault("LOCAL_MODEL_THREADS", "1")
 
 from chatsite.settings import *  # noqa: E402,F403
 
@@ -16,4 +20,6 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 ALLOWED_HOSTS = ["*"]
 if "LOCAL_MODEL_STATE_DIR" not in os.environ:
-    LOCAL_MODEL_STATE_DIR = BASE_DIR / "test-artifacts" / "model-server"  # noqa: F405
+    # One state directory per pytest-xdist worker (PYTEST_XDIST_WORKER is gw0, gw1, ...; unset without xdist).
+    _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    LOCAL_MODEL_STATE_DIR = BASE_DIR / "test-artifacts" / f"model-server-{_worker}"  # noqa: F405

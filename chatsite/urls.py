@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import views as accounts_views
 from chatsite import views
 from conversations import admin_views
 
@@ -15,13 +16,18 @@ urlpatterns = [
          name="admin_attachment"),
     path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(admin_views.view_on_site),
          name="admin_view_on_site"),
+    path("admin/login/", accounts_views.admin_login),  # with SSO_ONLY: the site's log-in, through the provider
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("oidc/", include("mozilla_django_oidc.urls")),  # single sign-on: /oidc/authenticate/, /oidc/callback/
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("personal.api.urls")),
+    path("api/v1/", include("knowledge.api.urls")),
     path("api/", include("conversations.api.urls")),
     path("v1/", include("conversations.api.openai_urls")),
     path("personal/", include("personal.urls")),
+    path("knowledge/", include("knowledge.urls")),
+    path("account/", include("teams.urls")),
     path("", include("conversations.urls")),
 ]
 

@@ -1,4 +1,5 @@
-"""A user's own data: everything exported as one zip, streamed as it is built, and the account deleted in batches."""
+"""A user's own data: everything exported as one zip, streamed as it is built; the account, or one chat of any
+length, deleted in batches of short transactions (run as background tasks: conversations.tasks)."""
 
 import io
 import json
@@ -6,12 +7,13 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 
-from django.contrib.auth import logout
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
 from conversations.exports import conversation_document, conversation_markdown, conversation_trees, export_filename
 from conversations.models import Attachment, Conversation, Feedback, Turn
+from knowledge.retrieval import citations_by_turn
 from personal.selectors import personal_export
 
 README = """Your chatsite data, exported {when}.
@@ -19,7 +21,8 @@ README = """Your chatsite data, exported {when}.
 chats.json      every chat with every version of every message (follow parent_id; current_turn_id ends the
                 branch that was shown), feedback included
 chats/*.md      each chat's shown branch as Markdown
-personal.json   your custom instructions, memory switch and memories
+personal.json   your custom instructions, memory switch, memories, prompts and assistants (with the groups
+                they are shared with and an assistant's knowledge bases)
 attachments/    the files you attached, as uploaded (one folder per file id)
 """
 
@@ -93,14 +96,18 @@ def account_export(*, user) -> Iterator[bytes]:
         chats_json.write(b'{"chats": [')
         first = True
         for batch in chat_batches(user):
-            for conversation, tree in conversation_trees(batch):
-                document = json.dumps(conversation_document(conversation, tree), ensure_ascii=False, indent=2)
+            trees = list(conversation_trees(batch))
+            citations = citations_by_turn(turn.pk for _, tree in trees for turn in tree)  # one query a batch
+            for conversation, tree in trees:
+                document = json.dumps(
+                    conversation_document(conversation, tree, citations), ensure_ascii=False, indent=2
+                )
                 chats_json.write(("" if first else ",\n").encode() + document.encode())
                 first = False
                 name = export_filename(conversation, "md").removesuffix(".md")
                 zip_file.writestr(
                     f"chats/{name}-{str(conversation.pk)[:8]}.md",
-                    conversation_markdown(conversation, shown_branch(conversation, tree)),
+                    conversation_markdown(conversation, shown_branch(conversation, tree), citations),
                 )
             yield output.take()
         chats_json.write(b"]}\n")
@@ -129,12 +136,13 @@ def account_export(*, user) -> Iterator[bytes]:
     yield output.take()
 
 
-def _conversations_delete(ids: list) -> None:
+def conversations_delete(ids: list) -> None:
     """Delete these conversations with their turns, in one short transaction and a fixed number of statements.
 
     Django's delete collector would load every turn (the parent cascade, the attachments' file signal): the turns
     go with one DELETE instead, once what points at them is gone (attachments through the ORM, so their files go
-    after the commit; feedback; the conversations' current turn).
+    after the commit; feedback; the conversations' current turn). The caller keeps a batch to about BATCH_TURNS
+    turns (chat_batches); a longer chat goes with conversation_delete_in_batches.
     """
     conversation_ids = [Conversation._meta.pk.get_db_prep_value(pk, connection) for pk in ids]
     with transaction.atomic():
@@ -150,17 +158,47 @@ def _conversations_delete(ids: list) -> None:
         Conversation.objects.filter(pk__in=ids).delete()
 
 
-def account_delete(*, request) -> None:
-    """Delete the logged-in user with everything they own (chats, turns, keys, share links, folders, files) and
-    end the session. The caller has checked their password.
+def conversation_delete_in_batches(conversation_id) -> None:
+    """Delete one conversation of any length: its turns BATCH_TURNS at a time, deepest first (a turn's children
+    are deeper than it, so no batch leaves a turn whose parent is gone), each batch a short transaction of its own;
+    then the conversation. Nothing happens to a conversation that is already gone."""
+    conversation = Conversation.objects.filter(pk=conversation_id).only("pk", "turn_count").first()
+    if conversation is None:
+        return
+    if conversation.turn_count <= BATCH_TURNS:
+        conversations_delete([conversation.pk])
+        return
+    Conversation.objects.filter(pk=conversation.pk).update(current_turn=None)
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Turn.objects.filter(conversation=conversation).order_by("-position", "-pk")
+                .values_list("pk", flat=True)[:BATCH_TURNS]
+            )
+            if not batch:
+                break
+            Attachment.objects.filter(turn_id__in=batch).delete()
+            Feedback.objects.filter(turn_id__in=batch).delete()
+            with connection.cursor() as cursor:
+                placeholders = ", ".join(["%s"] * len(batch))  # the ids are parameters, never SQL text
+                cursor.execute(f"DELETE FROM conversations_turn WHERE id IN ({placeholders})", batch)  # noqa: S608
+    conversations_delete([conversation.pk])
+
+
+def account_data_delete(*, user_id: int) -> None:
+    """Delete a user with everything they own (chats, turns, keys, share links, folders, files), in batches.
 
     The chats go in batches (chat_batches), each in a transaction of its own, so no transaction lasts as long as
-    the whole history; the account goes last, so an interrupted deletion leaves a working account that can be
-    deleted again. Files leave the storage after the commit that removed their rows.
+    the whole history; a chat longer than a batch goes in batches of its turns. The account goes last, so an
+    interrupted deletion can be run again. Files leave the storage after the commit that removed their rows.
     """
-    user = request.user
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        return
     for batch in chat_batches(user):
-        _conversations_delete(batch)
+        if len(batch) == 1:
+            conversation_delete_in_batches(batch[0])
+        else:
+            conversations_delete(batch)
     with transaction.atomic():
         user.delete()
-    logout(request)

@@ -12,8 +12,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -26,8 +25,9 @@ from django.utils.translation import gettext_lazy as _
 
 from conversations import exports
 from conversations.models import Conversation, Feedback, ReviewLog, ShareLink, Turn
-from conversations.reviews import review_record, review_record_many
-from conversations.selectors import conversation_text_matches, turn_text_matches
+from conversations.reviews import review_record, review_record_many, staff_may_read_chats
+from conversations.search import conversation_text_matches, turn_text_matches
+from knowledge.retrieval import citations_by_turn, cited_numbers
 
 admin.site.site_header = _("chatsite administration")
 admin.site.site_title = _("chatsite admin")
@@ -112,17 +112,6 @@ class IndexedSearchMixin(_ModelAdminBase):
         if changelist.query:
             changelist.date_hierarchy = None
         return changelist
-
-
-def _integer_subquery(queryset, group_by, expression):
-    """One value per conversation from a correlated subquery (no joins, so no row multiplication)."""
-    return Coalesce(
-        Subquery(
-            queryset.order_by().values(group_by).annotate(value=expression).values("value"),
-            output_field=IntegerField(),
-        ),
-        Value(0),
-    )
 
 
 def _turn_link(turn_or_id, label):
@@ -213,7 +202,7 @@ class HasNegativeFeedbackFilter(YesNoFilter):
     yes_label, no_label = _("Has negative feedback"), _("No negative feedback")
 
     def condition(self):
-        return Exists(Feedback.objects.filter(turn__conversation=OuterRef("pk"), rating=-1))
+        return Q(feedback_down__gt=0)  # stored on the chat (models.review_totals)
 
 
 class SharedFilter(YesNoFilter):
@@ -304,9 +293,17 @@ class TurnInline(ReadOnlyInline):
             ((reverse("admin_attachment", args=[a.pk]), a.name, a.content_type, a.size)
              for a in turn.attachments.all()),
         )
-        return format_html("{}<ul class='review-files'>{}</ul>", _content_block(turn.content), files) if files else (
-            _content_block(turn.content)
-        )
+        content = _content_block(turn.content)
+        if turn.tool_calls:  # a step of the tool loop: which tools it called, with what input
+            content = format_html("{}{}", content, format_html_join(
+                "", '<div class="review-tool-call">tool call <code>{}</code> ({}): {}</div>',
+                ((call.get("function", {}).get("name", ""), call.get("id", ""),
+                  call.get("function", {}).get("arguments", "")) for call in turn.tool_calls),
+            ))
+        if turn.role == Turn.Role.TOOL:
+            content = format_html('<div class="review-tool-call">result of <code>{}</code></div>{}',
+                                  turn.tool_call_id, content)
+        return format_html("{}<ul class='review-files'>{}</ul>", content, files) if files else content
 
     @admin.display(description=_("tokens"))
     def tokens(self, turn):
@@ -360,20 +357,16 @@ class ConversationAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
         css = {"all": ["conversations/admin_review.css"]}
 
     def get_queryset(self, request):
-        turns = Turn.objects.filter(conversation=OuterRef("pk"))
-        feedback = Feedback.objects.filter(turn__conversation=OuterRef("pk"))
+        # Tokens and feedback are stored on the chat (models.review_totals): a page reads none of its turns, and
+        # sorting by tokens reads no turn at all. The failed answers come from their partial index, one probe a row.
+        failed = Turn.objects.filter(conversation=OuterRef("pk"), role=Turn.Role.ASSISTANT, status=Turn.Status.FAILED)
         return (
             super()
             .get_queryset(request)
             .filter(delete_after__isnull=True)  # temporary chats are their owner's alone
             .annotate(
-                total_tokens=_integer_subquery(
-                    turns, "conversation", Sum(F("prompt_tokens") + F("completion_tokens"))
-                ),
-                has_failed_answer=Exists(turns.filter(role=Turn.Role.ASSISTANT, status=Turn.Status.FAILED)),
+                has_failed_answer=Exists(failed),
                 shared=Exists(ShareLink.objects.filter(conversation=OuterRef("pk"))),
-                feedback_up=_integer_subquery(feedback.filter(rating=1), "turn__conversation", Count("pk")),
-                feedback_down=_integer_subquery(feedback.filter(rating=-1), "turn__conversation", Count("pk")),
             )
         )
 
@@ -381,26 +374,32 @@ class ConversationAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     def shared_display(self, conversation):
         return conversation.shared
 
+    def get_list_display(self, request):
+        if staff_may_read_chats():
+            return self.list_display
+        return ["id", *self.list_display[1:]]  # metadata only: no title (the first words of the chat)
+
+    def get_list_display_links(self, request, list_display):
+        return self.list_display_links if staff_may_read_chats() else None  # the chat page refuses: no link
+
     def get_search_results(self, request, queryset, search_term):
-        """Every word must match the title, the owner's username or email, or some turn's text."""
+        """Every word must match the title, the owner's username or email, or some turn's text (the owner only
+        when staff may not read chats)."""
+        readable = staff_may_read_chats()
         for bit in smart_split(search_term):
             if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
                 bit = unescape_string_literal(bit)
             if not bit:
                 continue
-            queryset = queryset.filter(
-                Q(title__icontains=bit) | Q(owner__username__icontains=bit) | Q(owner__email__icontains=bit)
-                | conversation_text_matches(bit)
-            )
+            matches = Q(owner__username__icontains=bit) | Q(owner__email__icontains=bit)
+            if readable:
+                matches |= Q(title__icontains=bit) | conversation_text_matches(bit)
+            queryset = queryset.filter(matches)
         return queryset, False
 
     @admin.display(description=_("title"), ordering="title")
     def title_display(self, conversation):
         return str(conversation)
-
-    @admin.display(description=_("total tokens"), ordering="total_tokens")
-    def total_tokens(self, conversation):
-        return conversation.total_tokens
 
     @admin.display(description=_("last activity"), ordering="updated_at")
     def last_activity(self, conversation):
@@ -421,6 +420,8 @@ class ConversationAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
         return _("%(score)+d (%(up)d good, %(down)d bad)") % {"score": up - down, "up": up, "down": down}
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not staff_may_read_chats():
+            raise PermissionDenied
         conversation = self.get_object(request, unquote(object_id))
         if conversation is not None:
             extra_context = {**(extra_context or {}), "turn_pages": self._turn_pages(request, conversation)}
@@ -448,7 +449,7 @@ class ConversationAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     def has_export_permission(self, request):
         # Exports copy chats out of the panel without a review log row per chat, so only superusers
         # (who answer data requests) may export; reviewers read conversations one by one here.
-        return request.user.is_active and request.user.is_superuser
+        return request.user.is_active and request.user.is_superuser and staff_may_read_chats()
 
     def _export_response(self, queryset, export, content_type, extension):
         ids = list(queryset.order_by("created_at", "pk").values_list("pk", flat=True))
@@ -475,6 +476,8 @@ class ChatTextReviewMixin(_ModelAdminBase):
         raise NotImplementedError
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not staff_may_read_chats():
+            raise PermissionDenied
         response = super().change_view(request, object_id, form_url, extra_context)
         context = response.context_data if isinstance(response, TemplateResponse) else None
         if request.method == "GET" and response.status_code == 200 and context is not None:
@@ -483,6 +486,8 @@ class ChatTextReviewMixin(_ModelAdminBase):
         return response
 
     def changelist_view(self, request, extra_context=None):
+        if not staff_may_read_chats():
+            raise PermissionDenied
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl") if response.status_code == 200 else None
         if request.method == "GET" and changelist is not None:
@@ -516,7 +521,7 @@ class TurnAdmin(ChatTextReviewMixin, IndexedSearchMixin, ReadOnlyAdminMixin, adm
     fields = (
         "conversation_link", "owner", "position", "role", "content_text", "status", "model", "prompt_tokens",
         "completion_tokens", "usage_approximate", "finish_reason", "latency_ms", "first_token_ms",
-        "dropped_turns", "error", "created_at", "completed_at", "feedback_display",
+        "dropped_turns", "error", "created_at", "completed_at", "feedback_display", "citations_display",
     )
     readonly_fields = fields
 
@@ -560,6 +565,17 @@ class TurnAdmin(ChatTextReviewMixin, IndexedSearchMixin, ReadOnlyAdminMixin, adm
     @admin.display(description=_("feedback"))
     def feedback_display(self, turn):
         return _feedback_block(turn)
+
+    @admin.display(description=_("knowledge passages"))
+    def citations_display(self, turn):
+        """The passages the answer was given, each marked cited or not (its text has [n])."""
+        cited = cited_numbers(turn.content)
+        items = format_html_join(
+            "", "<li>[{}] {}, page {} ({}): {}</li>",
+            ((c.number, c.document_name, c.page, _("cited") if c.number in cited else _("not cited"),
+              Truncator(c.text).chars(300)) for c in citations_by_turn([turn.pk]).get(turn.pk, [])),
+        )
+        return format_html("<ol class='review-citations'>{}</ol>", items) if items else "–"
 
 
 @admin.register(Feedback)

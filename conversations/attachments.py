@@ -13,11 +13,14 @@ import logging
 import re
 import unicodedata
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F, QuerySet, Value
@@ -31,6 +34,7 @@ from conversations import errors, llm
 from conversations.llm import IMAGE_TOKENS
 from conversations.messages import ContentPart
 from conversations.models import Attachment, Conversation, StorageUsage, Turn
+from teams.policy import Feature, policy_for
 
 if TYPE_CHECKING:
     import uuid
@@ -41,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+# What a stored file is served as (file_response): the type detected at upload, one of these.
+SERVED_TYPES = (*sorted(IMAGE_TYPES), "application/pdf", DOCX_TYPE, "text/plain")
 DOCX_MAX_XML_BYTES = 20 * 1024 * 1024  # word/document.xml unpacked
 ZIP_MAX_RATIO = 100  # unpacked / packed: a zip bomb is far above this
 UNSENT_FILE_HOURS = 24  # an upload not sent with a message within this long is deleted (housekeeping)
@@ -79,7 +85,10 @@ def clean_file_name(name: str | None) -> str:
 
 
 def attachment_create(*, owner: User, upload: UploadedFile) -> Attachment:
-    """Check, read and store an uploaded file for `owner`. Raises errors.AttachmentRefused (what and why)."""
+    """Check, read and store an uploaded file for `owner`. Raises errors.AttachmentRefused (what and why), or
+    errors.FeatureDisabled when the owner's groups do not allow file uploads."""
+    if not policy_for(owner).allows(Feature.FILE_UPLOADS):
+        raise errors.FeatureDisabled("Your account may not attach files.")
     size = upload.size or 0
     if size > settings.CHAT_ATTACHMENT_MAX_BYTES:
         raise errors.AttachmentTooLarge(
@@ -157,15 +166,15 @@ def storage_release(*, owner_id: int, size: int) -> None:
     StorageUsage.objects.filter(user_id=owner_id).update(bytes=Greatest(F("bytes") - size, Value(0)))
 
 
-def _limit(text: str) -> tuple[str, bool]:
-    limit = settings.CHAT_ATTACHMENT_MAX_TEXT_CHARS
+def _limit(text: str, limit: int | None = None) -> tuple[str, bool]:
+    limit = settings.CHAT_ATTACHMENT_MAX_TEXT_CHARS if limit is None else limit
     return (text[:limit], True) if len(text) > limit else (text, False)
 
 
-def _plain_text(upload: UploadedFile) -> tuple[str, bool]:
+def _plain_text(upload: File, limit: int | None = None) -> tuple[str, bool]:
     """The file's text, read chunk by chunk: the whole file is checked (UTF-8, no NUL), only the part the model
-    reads (CHAT_ATTACHMENT_MAX_TEXT_CHARS) is kept in memory."""
-    limit = settings.CHAT_ATTACHMENT_MAX_TEXT_CHARS
+    reads (`limit`, CHAT_ATTACHMENT_MAX_TEXT_CHARS by default) is kept in memory."""
+    limit = settings.CHAT_ATTACHMENT_MAX_TEXT_CHARS if limit is None else limit
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     kept, length = [], 0
     upload.seek(0)
@@ -185,7 +194,8 @@ def _plain_text(upload: UploadedFile) -> tuple[str, bool]:
     return "".join(kept), length > limit
 
 
-def _pdf_text(upload: UploadedFile) -> tuple[str, bool]:
+def _pdf_reader(upload: File) -> Any:
+    """An open pypdf reader of a PDF whose page count is within CHAT_ATTACHMENT_MAX_PDF_PAGES, and its page count."""
     import pypdf
 
     upload.seek(0)
@@ -195,29 +205,40 @@ def _pdf_text(upload: UploadedFile) -> tuple[str, bool]:
         root: Any = reader.trailer["/Root"]
         declared = root["/Pages"].get("/Count", 0)  # before walking a hostile page tree
         pages = max(int(declared), 0) if int(declared) > settings.CHAT_ATTACHMENT_MAX_PDF_PAGES else len(reader.pages)
-        if pages > settings.CHAT_ATTACHMENT_MAX_PDF_PAGES:
-            raise errors.AttachmentRefused(
-                f"The PDF has {pages:,} pages; at most {settings.CHAT_ATTACHMENT_MAX_PDF_PAGES:,} are read."
-            )
-        parts, length = [], 0
-        for page in reader.pages:
-            text = page.extract_text() or ""
-            parts.append(text)
-            length += len(text)
-            if length > settings.CHAT_ATTACHMENT_MAX_TEXT_CHARS:
-                break
-    except errors.AttachmentRefused:
-        raise
     except Exception as exc:  # pypdf raises many kinds on a damaged or hostile file
         logger.info("unreadable PDF: %s", type(exc).__name__)
         raise errors.AttachmentRefused("This PDF could not be read (damaged or encrypted).") from None
-    text = "\n\n".join(parts).strip()
+    if pages > settings.CHAT_ATTACHMENT_MAX_PDF_PAGES:
+        raise errors.AttachmentRefused(
+            f"The PDF has {pages:,} pages; at most {settings.CHAT_ATTACHMENT_MAX_PDF_PAGES:,} are read."
+        )
+    return reader, pages
+
+
+def _pdf_pages(reader: Any, limit: int) -> Iterator[str]:
+    """The text of each page in turn, until `limit` characters are read."""
+    length = 0
+    for page in reader.pages:
+        try:
+            text = page.extract_text() or ""
+        except Exception as exc:  # a hostile page: the same refusal as an unreadable file
+            logger.info("unreadable PDF page: %s", type(exc).__name__)
+            raise errors.AttachmentRefused("This PDF could not be read (damaged or encrypted).") from None
+        yield text
+        length += len(text)
+        if length > limit:
+            return
+
+
+def _pdf_text(upload: File) -> tuple[str, bool]:
+    reader, _ = _pdf_reader(upload)
+    text = "\n\n".join(_pdf_pages(reader, settings.CHAT_ATTACHMENT_MAX_TEXT_CHARS)).strip()
     if not text:
         raise errors.AttachmentRefused("This PDF has no text to read (a scan?). Attach its pages as images.")
     return _limit(text)
 
 
-def _docx_text(upload: UploadedFile) -> tuple[str, bool]:
+def _docx_text(upload: File, limit: int | None = None) -> tuple[str, bool]:
     upload.seek(0)
     try:
         with zipfile.ZipFile(upload) as archive:
@@ -236,7 +257,35 @@ def _docx_text(upload: UploadedFile) -> tuple[str, bool]:
             "This archive is not a Word document (.docx) chatsite can read. Zip files are not supported."
         ) from None
     paragraphs = ["".join(node.text or "" for node in p.iter(f"{_WORD}t")) for p in root.iter(f"{_WORD}p")]
-    return _limit("\n".join(paragraphs).strip())
+    return _limit("\n".join(paragraphs).strip(), limit)
+
+
+@dataclass
+class DocumentText:
+    """A document's text as pages (a PDF's own pages; one page for the other kinds), read lazily: the file's type
+    and hostile-file checks are done when this is made, the pages' text as they are iterated."""
+
+    content_type: str
+    page_count: int
+    pages: Iterator[str]
+
+
+def document_text(file: File, *, max_chars: int) -> DocumentText:
+    """The text of a document (PDF, DOCX, or UTF-8 text) with the same checks as an attached file, up to
+    `max_chars` characters; AttachmentRefused for an image or a file that fails them. For knowledge bases."""
+    file.seek(0)
+    content_type = _detect(file.read(16))
+    file.seek(0)
+    if content_type in IMAGE_TYPES:
+        raise errors.AttachmentRefused("An image has no text to index: add PDF, DOCX, Markdown, HTML or text files.")
+    if content_type == "application/pdf":
+        reader, pages = _pdf_reader(file)
+        return DocumentText(content_type, pages, _pdf_pages(reader, max_chars))
+    if content_type == "application/zip":
+        text, _ = _docx_text(file, max_chars)
+        return DocumentText(DOCX_TYPE, 1, iter([text]))
+    text, _ = _plain_text(file, max_chars)
+    return DocumentText("text/plain", 1, iter([text]))
 
 
 def unsent_attachments() -> QuerySet[Attachment]:

@@ -15,3 +15,17 @@ def shared_cache_check(app_configs, **kwargs):
         hint="Set REDIS_URL (see README, Production).",
         id="chatsite.W001",
     )]
+
+
+@checks.register()
+def mcp_servers_check(app_configs, **kwargs):
+    """CHAT_MCP_SERVERS is read when a chat first needs it: a mistake in it is reported at startup instead."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from conversations.answering import mcp
+
+    try:
+        mcp.servers()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), hint="See README, CHAT_MCP_SERVERS.", id="chatsite.E001")]
+    return []

@@ -26,6 +26,12 @@ class NothingToRegenerate(ChatError):
     message = "There is no answer to regenerate in this conversation."
 
 
+class NothingToContinue(ChatError):
+    code = "nothing_to_continue"
+    status = 409
+    message = "Only an answer that was stopped or cut at its length can be continued."
+
+
 class NothingToEdit(ChatError):
     code = "nothing_to_edit"
     status = 404
@@ -42,6 +48,32 @@ class OptionRefused(ChatError):
     def __init__(self, message: str | None = None, *, param: str):
         self.param = param
         super().__init__(message)
+
+
+class EmbeddingsUnsupported(ChatError):
+    """The configured model backend computes no embeddings (the embedded SmolLM2 server has no embedding model)."""
+
+    code = "embeddings_unsupported"
+    status = 400
+    message = "The configured model backend has no embeddings."
+
+
+class ModelNotFound(ChatError):
+    """A model the site does not offer to this user: unknown, or not allowed to their groups (the same error)."""
+
+    code = "model_not_found"
+    status = 404
+
+    def __init__(self, model: str = "", *, message: str | None = None, retry_after: float | None = None):
+        super().__init__(message or f"The model '{model}' does not exist here. See GET /v1/models.")
+
+
+class FeatureDisabled(ChatError):
+    """A feature the user's groups do not allow (teams.policy)."""
+
+    code = "feature_disabled"
+    status = 403
+    message = "Your account may not use this feature."
 
 
 class AttachmentRefused(ChatError):
@@ -69,6 +101,16 @@ class QuotaExceeded(ChatError):
         super().__init__(
             message or f"{self.message} It resets at midnight ({settings.TIME_ZONE} time).", retry_after=retry_after
         )
+
+
+class SystemPromptTooLong(ChatError):
+    """What the model is told before the conversation (the chat's prompt, its project's, its assistant's and the
+    user's instructions, their memories) leaves no room in the model's context for the message: refused before any
+    model call, the answer stored failed with a message naming the largest parts (services.turns._prepare)."""
+
+    code = "system_prompt_too_long"
+    status = 400
+    message = "This chat's instructions are too long for the model's context."
 
 
 class UpstreamError(ChatError):
@@ -103,6 +145,14 @@ class UpstreamRejected(UpstreamError):
     message = "The model service rejected the request."
 
 
+class UpstreamContextTooLong(UpstreamRejected):
+    """The model service refused the prompt as longer than the model's context: the site's context budget
+    (CHAT_CONTEXT_TOKENS, per model) is larger than the model's. The code is OpenAI's for it."""
+
+    code = "context_length_exceeded"
+    message = "The conversation is too long for the model's context window."
+
+
 class UpstreamMisconfigured(UpstreamError):
     code = "upstream_misconfigured"
     status = 502
@@ -115,9 +165,28 @@ class UpstreamStreamBroken(UpstreamError):
     message = "The model service stopped in the middle of the answer."
 
 
+class AnswerInterrupted(ChatError):
+    """Nobody writes the answer any more: its worker died, or it was pending past CHAT_STALE_TURN_SECONDS."""
+
+    code = "interrupted"
+    status = 503
+    message = "The answer was interrupted."
+
+
 class DatabaseUnavailable(ChatError):
     """The answer could not be stored; the chat is not left stuck (see services.turns._claim_conversation)."""
 
     code = "database_unavailable"
     status = 503
     message = "The service is briefly unavailable. Please retry in a few seconds."
+
+
+def error_class(code: str) -> type[ChatError] | None:
+    """The error whose `code` this is (a stored answer keeps only its failure's code), or None."""
+    pending = [ChatError]
+    while pending:
+        kind = pending.pop()
+        if kind.code == code:
+            return kind
+        pending.extend(kind.__subclasses__())
+    return None

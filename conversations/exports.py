@@ -11,9 +11,13 @@ from django.utils.text import slugify
 
 from conversations.models import Conversation, Turn
 from conversations.selectors import conversation_tree, turn_path
+from knowledge.models import Citation
+from knowledge.retrieval import answer_citations, citations_by_turn, cited_numbers
 
 FORMATS = {"md": "text/markdown; charset=utf-8", "json": "application/json"}
-ROLE_HEADINGS: dict[str, str] = {Turn.Role.USER: "You", Turn.Role.ASSISTANT: "Assistant", Turn.Role.SYSTEM: "System"}
+ROLE_HEADINGS: dict[str, str] = {
+    Turn.Role.USER: "You", Turn.Role.ASSISTANT: "Assistant", Turn.Role.SYSTEM: "System", Turn.Role.TOOL: "Tool result",
+}
 
 
 def export_filename(conversation: Conversation, export_format: str) -> str:
@@ -21,7 +25,10 @@ def export_filename(conversation: Conversation, export_format: str) -> str:
     return f"{name}.{export_format}"
 
 
-def conversation_markdown(conversation: Conversation, turns: list[Turn]) -> str:
+def conversation_markdown(
+    conversation: Conversation, turns: list[Turn], citations: dict[int, list[Citation]] | None = None
+) -> str:
+    """`citations`: citations_by_turn of these turns (or of a batch holding them); read here when not given."""
     lines = [f"# {conversation.title or 'Conversation'}", ""]
     lines.append(f"- Started: {conversation.created_at:%Y-%m-%d %H:%M %Z}")
     if conversation.model:
@@ -29,11 +36,29 @@ def conversation_markdown(conversation: Conversation, turns: list[Turn]) -> str:
     if conversation.system_prompt:
         lines.append(f"- System prompt: {' '.join(conversation.system_prompt.split())}")
     lines.append("")
+    cited = answer_citations(turns, citations)
     for turn in turns:
         heading = ROLE_HEADINGS.get(turn.role, turn.role)
         if turn.status != Turn.Status.COMPLETE:
             heading += f" ({turn.get_status_display().lower()})"
-        lines += [f"## {heading}", "", turn.content or "_(no text)_", ""]
+        if turn.role == Turn.Role.TOOL:
+            heading += f" ({turn.tool_call_id}" + (f", {turn.latency_ms} ms)" if turn.latency_ms is not None else ")")
+        calls = turn.tool_calls or []
+        body = turn.content or ("" if calls else "_(no text)_")
+        if turn.role == Turn.Role.TOOL:
+            body = "```\n" + turn.content.replace("```", "` ` `") + "\n```"
+        lines += [f"## {heading}", "", body, ""] if body else [f"## {heading}", ""]
+        for call in calls:
+            function = call.get("function", {})
+            lines += [f"Called the tool `{function.get('name', '')}` ({call.get('id', '')}) with:", "",
+                      "```json", str(function.get("arguments", "")).replace("```", "` ` `"), "```", ""]
+        shown = cited.get(turn.pk, [])
+        if shown and shown[0].cited:  # the passages the text cites, as [n]: ...
+            lines += [f"[{c.number}]: {c.document_name}, page {c.page}" for c in shown]
+        elif shown:  # it cites none: the passages it was given, as the page folds them
+            lines.append("Searched: " + "; ".join(f"{c.document_name}, page {c.page}" for c in shown))
+        if shown:
+            lines.append("")
         if turn.error:
             lines += [f"> Error: {turn.error}", ""]
     return "\n".join(lines)
@@ -47,9 +72,15 @@ def _feedback(turn: Turn) -> dict | None:
     return {"rating": feedback.rating, "comment": feedback.comment}
 
 
-def conversation_document(conversation: Conversation, turns: list[Turn]) -> dict:
+def conversation_document(
+    conversation: Conversation, turns: list[Turn], citations: dict[int, list[Citation]] | None = None
+) -> dict:
     """Everything the owner can see, in one document: every version of every turn (the whole tree: follow
-    `parent_id`; `current_turn_id` ends the branch shown), feedback included when `turns` select it."""
+    `parent_id`; `current_turn_id` ends the branch shown), feedback included when `turns` select it; an answer's
+    `citations` are the knowledge passages it was given (`cited`: its text cites them; `citations`: those of a batch
+    holding these turns, read here when not given)."""
+    if citations is None:
+        citations = citations_by_turn([turn.pk for turn in turns])
     return {
         "id": str(conversation.pk),
         "title": conversation.title,
@@ -71,9 +102,17 @@ def conversation_document(conversation: Conversation, turns: list[Turn]) -> dict
                 "prompt_tokens": turn.prompt_tokens,
                 "completion_tokens": turn.completion_tokens,
                 "finish_reason": turn.finish_reason,
+                "tool_calls": turn.tool_calls or None,
+                "tool_call_id": turn.tool_call_id or None,
+                "latency_ms": turn.latency_ms,
                 "error": turn.error,
                 "created_at": turn.created_at.isoformat(),
                 "feedback": _feedback(turn) if turn.role == Turn.Role.ASSISTANT else None,
+                "citations": [
+                    {"number": c.number, "document": c.document_name, "page": c.page, "passage_id": c.passage_id,
+                     "text": c.text, "cited": c.number in cited_numbers(turn.content)}
+                    for c in citations.get(turn.pk, [])
+                ],
             }
             for turn in turns
         ],

@@ -1,4 +1,5 @@
-"""Upkeep the service does on its own: what is deleted when its time is up, and the timer in `manage.py serve`
+"""Upkeep the service does on its own: what is deleted when its time is up (the housekeeping command also queues the
+embedding of knowledge passages an embeddings outage left without vectors), and the timer in `manage.py serve`
 that runs `manage.py housekeeping` (at start, then every CHAT_HOUSEKEEPING_SECONDS).
 
 The timer lives in the supervisor, never in web workers: with several workers it still runs once per interval.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from conversations import model_server
+from chatsite import processes
 from conversations.attachments import unsent_attachments_delete
 from conversations.organizing import temporary_chats_delete_expired
 
@@ -73,7 +74,7 @@ class PeriodicCommand:
         """One run: its summary logged, or its failure; never raises. Whether it succeeded."""
         try:
             self._process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-                model_server.with_parent_death_signal(self.command),
+                processes.with_parent_death_signal(self.command),
                 stdout=subprocess.PIPE, text=True, start_new_session=True,  # its log lines go to our stderr
             )
             try:
@@ -96,6 +97,6 @@ class PeriodicCommand:
         self.failures += 1
         if returncode is not None:
             logger.error(
-                "%s failed (%s); next run in %s s", self.name, model_server.describe_exit(returncode), self.interval
+                "%s failed (%s); next run in %s s", self.name, processes.describe_exit(returncode), self.interval
             )
         return False

@@ -62,6 +62,15 @@ class Finished:
 StreamItem = TextDelta | ToolCallDelta | Finished
 
 
+@dataclass(frozen=True)
+class Embeddings:
+    """Vectors for a list of texts, in their order, and what the upstream counted for them."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int
+    model: str
+
+
 def approximate_tokens(text: str) -> int:
     """Offline token estimate for upstreams whose tokenizer we don't have (no tiktoken: it downloads).
 
@@ -86,6 +95,10 @@ class Backend:
 
     name: str
     default_model: str
+    # Added to every chat's system prompt (after the chat's own): what this backend's models need told.
+    system_note: str = ""
+    # Why this backend computes no embeddings, or None when it does (its `embeddings`).
+    embeddings_refused: str | None = "The configured model backend computes no embeddings."
 
     def stream(
         self, messages: list[ModelMessage], *, model: str, max_tokens: int, options: dict[str, Any] | None = None
@@ -97,6 +110,10 @@ class Backend:
     def refused_option(self, options: dict[str, Any]) -> tuple[str, str] | None:
         """(parameter, reason) for the first option this backend cannot honour; None if it can honour all."""
         return None
+
+    async def embeddings(self, texts: list[str], *, model: str, dimensions: int | None = None) -> Embeddings:
+        """One vector per text; errors.EmbeddingsUnsupported when this backend has no embedding model."""
+        raise errors.EmbeddingsUnsupported(self.embeddings_refused)
 
     # Token counts come in two forms. `count_tokens` and `message_tokens` may block (the embedded model's
     # tokenizer is an HTTP call): for sync code in a thread (services run through sync_to_async, attachments,
@@ -178,6 +195,29 @@ def retry_delay(retries_so_far: int, retry_after: float | None) -> float:
     return min(RETRY_INITIAL_DELAY * 2.0**retries_so_far, RETRY_MAX_DELAY) * (1 - 0.25 * random.random())
 
 
+ERROR_BODY_BYTES = 8192  # of an upstream's error response, read for its reason
+
+# How model servers say a prompt is longer than the model's context: OpenAI's error code, llama.cpp server's
+# error type, and the words of vLLM's (and many others') message.
+CONTEXT_TOO_LONG_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
+CONTEXT_TOO_LONG_WORDS = ("maximum context length", "context length exceeded", "exceeds the available context")
+
+
+def says_context_too_long(body: bytes) -> bool:
+    """Whether an upstream's error body (OpenAI's shape: {"error": {"code", "type", "message"}}) says the prompt
+    did not fit the model's context."""
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return False
+    if not isinstance(error, dict):
+        return False
+    if error.get("code") in CONTEXT_TOO_LONG_CODES or error.get("type") in CONTEXT_TOO_LONG_CODES:
+        return True
+    message = str(error.get("message") or "").lower()
+    return any(words in message for words in CONTEXT_TOO_LONG_WORDS)
+
+
 @functools.cache
 def tls_context() -> ssl.SSLContext:
     """Certificates checked against the system's trust store, host names verified; loaded once per process."""
@@ -203,6 +243,7 @@ class OpenAIBackend(Backend):
 
     name = "openai"
     state_ttl = STATE_TTL
+    embeddings_refused: str | None = None
 
     def __init__(
         self, *, api_key: str, base_url: str, default_model: str, timeout: float, max_retries: int,
@@ -210,6 +251,7 @@ class OpenAIBackend(Backend):
     ):
         self._base_url = (base_url or "https://api.openai.com/v1").rstrip("/")
         self._chat_url = f"{self._base_url}/chat/completions"
+        self._embeddings_url = f"{self._base_url}/embeddings"
         self._proxy = _env_proxy(self._chat_url)
         self._sampling = sampling or {}
         self._state: tuple[float, str] = (-math.inf, DOWN)
@@ -275,23 +317,26 @@ class OpenAIBackend(Backend):
             return DOWN
 
     @staticmethod
-    def _status_error(status: int, retry_after: float | None) -> errors.UpstreamError:
+    def _status_error(status: int, retry_after: float | None, body: bytes = b"") -> errors.UpstreamError:
         if status == 429:
             return errors.UpstreamRateLimited(retry_after=retry_after)
         if status in (401, 403):
             return errors.UpstreamMisconfigured()
         if status >= 500:
             return errors.UpstreamError(f"The model service failed (HTTP {status}).")
+        if says_context_too_long(body):
+            return errors.UpstreamContextTooLong()
         return errors.UpstreamRejected(f"The model service rejected the request (HTTP {status}).")
 
-    async def _open_stream(self, body: bytes) -> aiohttp.ClientResponse:
-        """POST the request and return the upstream's successful response, unread.
+    async def _open_stream(self, body: bytes, *, url: str | None = None) -> aiohttp.ClientResponse:
+        """POST the request (to Chat Completions, or `url`) and return the upstream's successful response, unread.
 
         Retries (up to `max_retries`) happen here and only here: before the answer's first byte. A refused
         connection fails at once (UpstreamUnavailable), a silent one after the timeout (UpstreamTimeout).
         """
         session = self._session()
-        headers = self._headers
+        url = url or self._chat_url
+        headers = self._headers if url == self._chat_url else {**self._headers, "Accept": "application/json"}
         request_id = observability.current("request_id")
         if request_id:
             headers = {**headers, "X-Request-ID": request_id}
@@ -300,7 +345,7 @@ class OpenAIBackend(Backend):
             retry_after: float | None = None
             error: errors.UpstreamError
             try:
-                response = await session.post(self._chat_url, data=body, headers=headers, proxy=self._proxy)
+                response = await session.post(url, data=body, headers=headers, proxy=self._proxy)
             except TimeoutError:
                 outcome, error, retryable = "timeout", errors.UpstreamTimeout(), True
             except (aiohttp.ClientError, OSError):  # refused, reset, name or TLS failure
@@ -310,11 +355,13 @@ class OpenAIBackend(Backend):
                     metrics.upstream_request(str(response.status))
                     return response
                 retry_after = _retry_after(response)
-                outcome, error = str(response.status), self._status_error(response.status, retry_after)
                 retryable = _should_retry(response.status, response.headers)
+                error_body = b""
                 with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-                    await response.read()  # the error's small body, so the connection can be reused
+                    # The error's small body (read also so that the connection can be reused): it may say why.
+                    error_body = (await response.read())[:ERROR_BODY_BYTES]
                 response.release()
+                outcome, error = str(response.status), self._status_error(response.status, retry_after, error_body)
             if not retryable or retries >= self._max_retries:
                 logger.warning("upstream error: %s (%s)", type(error).__name__, outcome)
                 metrics.upstream_request(outcome)
@@ -404,6 +451,29 @@ class OpenAIBackend(Backend):
             yield Finished(finish_reason, prompt, completion, True, answered_model)
 
 
+    async def embeddings(self, texts: list[str], *, model: str, dimensions: int | None = None) -> Embeddings:
+        """The upstream's /embeddings, with the retries and timeouts of an answer (floats, in the texts' order)."""
+        body: dict[str, Any] = {"model": model, "input": texts, "encoding_format": "float"}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        response = await self._open_stream(json.dumps(body).encode(), url=self._embeddings_url)
+        try:
+            async with response:
+                payload = await response.json(content_type=None)
+            rows = sorted(payload["data"], key=lambda row: row["index"])
+            vectors = [[float(value) for value in row["embedding"]] for row in rows]
+            if len(vectors) != len(texts):
+                raise ValueError("one vector per text")
+            usage = payload.get("usage") or {}
+            prompt_tokens = int(usage.get("prompt_tokens") or 0) or sum(approximate_tokens(text) for text in texts)
+            return Embeddings(vectors, prompt_tokens, payload.get("model") or model)
+        except TimeoutError:
+            raise errors.UpstreamTimeout() from None
+        except (aiohttp.ClientError, OSError, ValueError, KeyError, TypeError, AttributeError):
+            logger.warning("upstream embeddings: a malformed or broken response")
+            raise errors.UpstreamError("The model service sent unreadable embeddings.") from None
+
+
 _open_backends: weakref.WeakSet[OpenAIBackend] = weakref.WeakSet()
 
 
@@ -457,6 +527,11 @@ class LocalServerBackend(OpenAIBackend):
 
     name = "local"
     state_ttl = 0.0  # a connect and a file read on this machine: always fresh
+    # A 135M model otherwise writes programs as bare lines, whose comments render as headings.
+    system_note = (
+        "When you write code, put it in a Markdown code block: a line with ``` and the language before the code, "
+        "and a line with ``` after it."
+    )
 
     def __init__(self, *, port: int, model_name: str, n_ctx: int, timeout: float, max_retries: int):
         super().__init__(
@@ -488,6 +563,14 @@ class LocalServerBackend(OpenAIBackend):
             if name in self.REFUSED_OPTIONS:
                 return name, self.REFUSED_OPTIONS[name]
         return None
+
+    embeddings_refused = (
+        "The embedded model (SmolLM2) computes no embeddings: the site needs an upstream that serves /v1/embeddings "
+        "(OPENAI_BASE_URL, with its models in EMBEDDING_MODELS)."
+    )
+
+    async def embeddings(self, texts: list[str], *, model: str, dimensions: int | None = None) -> Embeddings:
+        raise errors.EmbeddingsUnsupported(self.embeddings_refused)
 
     async def stream(
         self, messages: list[ModelMessage], *, model: str, max_tokens: int, options: dict[str, Any] | None = None
@@ -542,6 +625,43 @@ class LocalServerBackend(OpenAIBackend):
             return UP
         recorded = model_server.read_state(self.port).get("state")
         return STARTING if recorded == STARTING else DOWN
+
+
+# --- Embeddings -----------------------------------------------------------------------------------
+
+
+def embedding_models() -> list[str]:
+    """The embedding models offered (EMBEDDING_MODELS), the default first."""
+    return list(settings.EMBEDDING_MODELS)
+
+
+async def embeddings(texts: list[str], *, model: str | None = None, dimensions: int | None = None) -> Embeddings:
+    """Vectors for `texts` from the configured backend, with the tokens counted (EmbeddingsUnsupported when the
+    backend has none; the upstream's failures as conversations.errors)."""
+    if not texts:
+        return Embeddings([], 0, model or "")
+    backend = get_backend()
+    chosen = model or next(iter(embedding_models()), "")
+    return await backend.embeddings(texts, model=chosen, dimensions=dimensions)
+
+
+async def embed(texts: list[str], *, model: str | None = None) -> list[list[float]]:
+    """One vector per text, in order, from the default embedding model (or `model`): for code that only needs the
+    vectors (knowledge retrieval)."""
+    return (await embeddings(texts, model=model)).vectors
+
+
+def embed_blocking(texts: list[str], *, model: str | None = None) -> list[list[float]]:
+    """`embed` for sync code on a thread with no event loop running (the task worker, a service run in a thread): on
+    a loop of its own, whose upstream session is closed before the loop ends."""
+
+    async def embed_and_close() -> list[list[float]]:
+        try:
+            return await embed(texts, model=model)
+        finally:
+            await close_sessions()
+
+    return asyncio.run(embed_and_close())
 
 
 # --- Choosing the backend ------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Server-side markdown for answers: markdown-it-py, Pygments code highlighting, then an nh3 allow-list.
 
-TeX math is marked up for the page to typeset with KaTeX (conversations/markdown_math.py).
+TeX math is marked up for the page to typeset with KaTeX (conversations/markdown_math.py); code written without a
+fence gets one first (conversations/markdown_code.py).
 
 Raw HTML in the source is never passed through (markdown-it escapes it), and the sanitizer runs last
 as the safety net: only the tags and attributes below survive, links keep http/https/mailto only,
@@ -17,6 +18,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from conversations.markdown_code import fence_bare_code
 from conversations.markdown_math import math_plugin
 
 ALLOWED_TAGS = {
@@ -119,7 +121,7 @@ def sanitize_html(html: str) -> str:
 
 def render_markdown(text: str) -> str:
     """Markdown source (an answer) -> sanitized HTML, safe to insert into a page."""
-    return sanitize_html(_parser().render(text or ""))
+    return sanitize_html(_parser().render(fence_bare_code(text or "")))
 
 
 def pygments_css() -> str:

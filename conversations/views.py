@@ -23,19 +23,27 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from chatsite.api.errors import error_response
-from conversations import account_data, attachments, exports, organizing, selectors, services, sharing
+from chatsite.api.errors import chat_error_response, error_response
+from conversations import account_data, attachments, errors, exports, organizing, selectors, services, sharing, tasks
+from conversations.answering import mcp
 from conversations.answering.search import answer_sources
 from conversations.api.serializers import ConversationWriteSerializer
-from conversations.models import Conversation, Folder, ShareLink, Turn
+from conversations.models import Conversation, Project, ShareLink, Turn
+from conversations.search import attach_snippets, documents_matching
 from conversations.selectors import conversation_list
+from knowledge import services as knowledge_services
+from knowledge.errors import KnowledgeRefused
+from knowledge.retrieval import answer_citations
 from personal import selectors as personal_selectors
+from personal.models import Assistant
+from teams.policy import Feature, policy_for
 
 HISTORY_PAGE_SIZE = 50
-# The chat page's sidebar reaches down to the open chat only this far: past it, it lists its first page (the open
-# chat is then reached by scrolling), so no chat page renders more than this many rows.
-HISTORY_REACH = 3 * HISTORY_PAGE_SIZE
 TURN_PAGE_SIZE = 100
+# The chat page opens on its newest turns only: a few screenfuls, not a whole page of 100 (rendering a turn costs
+# about a millisecond, so a long chat's page spent most of its time on turns nobody had scrolled to). Earlier ones
+# come TURN_PAGE_SIZE at a time from "Show earlier messages".
+CHAT_PAGE_TURNS = 40
 
 # Shown on an empty chat; a click sends the text as the first message.
 SUGGESTIONS = (
@@ -59,6 +67,7 @@ SHORTCUTS = (
 )
 
 HISTORY_GROUPS = {
+    "open": _("Open chat"),
     "pinned": _("Pinned"),
     "today": _("Today"),
     "yesterday": _("Yesterday"),
@@ -102,43 +111,47 @@ def _older_than(when: datetime, pk) -> Q:
 
 def _history_page(
     request, *, archived: bool, search: str = "", cursor: str = "", through: Conversation | None = None,
-    folder: Folder | None = None,
+    project: Project | None = None,
 ) -> dict:
-    """One page of the user's history, grouped by age: a single query whatever the history size.
+    """One page of the user's history, grouped by age: a single query whatever the history size, never more than
+    HISTORY_PAGE_SIZE rows.
 
-    Keyset paging on (updated_at, id) keeps page N as cheap as page 1. `through`: the chat open on the page; when
-    it is further down than the first page but within HISTORY_REACH rows, the page reaches down to it (two more
-    queries, only then), so it is listed and marked; further down, one more query finds it out of reach.
-    Temporary chats are never listed. The plain list (no search, no folder) starts with the pinned chats, in a
-    group of their own (one more query, on the first page only).
+    Keyset paging on (updated_at, id) keeps page N as cheap as page 1. `through`: the chat open on the page; when it
+    is not on the first page it is shown on its own above it (no query: the page has it already), and is reached in
+    its place by "Load more". Temporary chats are never listed. A project's chats are listed in it, not in the plain
+    list (no search, no project), which starts with the pinned chats, in a group of their own (one more query, on
+    the first page only). A search's rows carry a snippet around the hit (conversations.search: a fixed number of
+    queries for the page).
     """
     conversations = conversation_list(user=request.user, archived=archived, search=search).order_by(
         "-updated_at", "-pk"
-    ).only("id", "title", "archived", "updated_at", "pinned_at", "folder_id")
+    ).only("id", "title", "archived", "updated_at", "pinned_at", "project_id")
     pinned = []
-    if folder is not None:
-        conversations = conversations.filter(folder=folder)
+    if project is not None:
+        conversations = conversations.filter(project=project)
     elif not search and not archived:
+        conversations = conversations.filter(project__isnull=True)
         if not cursor:
             pinned = list(conversations.filter(pinned_at__isnull=False).order_by("-pinned_at", "-pk"))
         conversations = conversations.filter(pinned_at__isnull=True)
-    if through is not None and (through.pinned_at or through.delete_after):
-        through = None  # listed with the pinned ones, or never
     if cursor:
         conversations = conversations.filter(_older_than(*_parse_cursor(cursor)))
     rows = list(conversations[: HISTORY_PAGE_SIZE + 1])
     has_more = len(rows) > HISTORY_PAGE_SIZE
     rows = rows[:HISTORY_PAGE_SIZE]
-    if has_more and through is not None and through.archived == archived and through not in rows:
-        # Down to the open chat, if it is within HISTORY_REACH rows; further down, the first page only.
-        room = HISTORY_REACH - len(rows)
-        rest = conversations.filter(_older_than(rows[-1].updated_at, rows[-1].pk))
-        down_to = list(rest.exclude(_older_than(through.updated_at, through.pk))[: room + 1])
-        if len(down_to) <= room and down_to and down_to[-1].pk == through.pk:
-            rows += down_to
-            has_more = rest.filter(_older_than(through.updated_at, through.pk)).exists()
+    documents = []
+    if search:
+        attach_snippets(rows, search)
+        if not cursor and project is None:  # the first page of a search lists the documents that hold it too
+            documents = documents_matching(request.user, search)
     today = timezone.localdate()
     groups = [{"key": "pinned", "label": HISTORY_GROUPS["pinned"], "conversations": pinned}] if pinned else []
+    if (
+        through is not None and not through.pinned_at and not through.delete_after and through.archived == archived
+        and project is None and not through.project_id and not search and not cursor and has_more
+        and through not in rows
+    ):
+        groups.insert(0, {"key": "open", "label": HISTORY_GROUPS["open"], "conversations": [through]})
     groups += [
         {"key": key, "label": HISTORY_GROUPS[key], "conversations": list(items)}
         for key, items in groupby(rows, key=lambda c: _history_group(c.updated_at, today))
@@ -148,49 +161,137 @@ def _history_page(
         "history_next": _cursor(rows[-1]) if has_more else "",
         "history_archived": archived,
         "history_search": search,
-        "history_folder": folder,
+        "history_project": project,
+        # Knowledge documents with the text (conversations.search.DocumentHit: its snippet, and a link that opens
+        # the document at the passage).
+        "history_documents": documents,
     }
 
 
-def _chat_context(request, conversation: Conversation | None) -> dict:
-    models = selectors.models_offered()
-    if conversation and conversation.model and conversation.model not in models:
+def _chat_context(request, conversation: Conversation | None, project: Project | None = None) -> dict:
+    """`project`: the project a new chat starts in. A chat in a project shows it open in the sidebar, with its chats."""
+    if conversation is not None:
+        project = selectors.project_for_conversation(conversation)
+    models = selectors.models_offered(request.user)
+    policy = policy_for(request.user)
+    # A chat keeps showing its model when the site stopped offering it, not when the user's groups do not allow it.
+    if conversation and conversation.model and conversation.model not in models and policy.allows_model(
+        conversation.model
+    ):
         models = [*models, conversation.model]
     return {
         "conversation": conversation,
         "model_choices": models,
-        "default_model": selectors.default_model(),
+        "default_model": selectors.default_model(request.user),
         # A new chat starts with the model last used (personal app); a chat shows its own.
-        "last_model": "" if conversation else personal_selectors.last_used_model(user=request.user, offered=models),
+        "last_model": "" if conversation else _new_chat_model(request, models, project),
         "default_system_prompt": settings.CHAT_DEFAULT_SYSTEM_PROMPT,
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "max_files_per_message": settings.CHAT_ATTACHMENTS_PER_MESSAGE,
         "max_file_bytes": settings.CHAT_ATTACHMENT_MAX_BYTES,
         "suggestions": SUGGESTIONS,
-        "folders": Folder.objects.for_user(request.user),
+        "projects": Project.objects.for_user(request.user),
         "shortcuts": SHORTCUTS,
         "temporary_hours": settings.CHAT_TEMPORARY_HOURS,
-        "web_search_available": bool(settings.CHAT_SEARCH_URL),
-        **_history_page(request, archived=False, through=conversation),
+        # A user whose groups do not allow server tools sees neither switch (the API refuses them too).
+        "web_search_available": bool(settings.CHAT_SEARCH_URL) and policy.allows(Feature.SERVER_TOOLS),
+        **(_mcp_servers_context(conversation) if policy.allows(Feature.SERVER_TOOLS) else {}),
+        **_history_page(request, archived=False, through=conversation, project=project),
     }
+
+
+def _new_chat_model(request, offered: list[str], project: Project | None) -> str:
+    """A new chat starts with its project's default model (when the user may still use it), else the one last used."""
+    if project is not None and project.model in offered:
+        return project.model
+    return personal_selectors.last_used_model(user=request.user, offered=offered)
+
+
+# Why an MCP server is unavailable, in the Settings panel's words (mcp.Reason).
+MCP_REASONS = {
+    mcp.Reason.CONNECTION_REFUSED: _("connection refused"),
+    mcp.Reason.UNREACHABLE: _("not reachable"),
+    mcp.Reason.COMMAND_NOT_FOUND: _("its command cannot be run"),
+    mcp.Reason.TIMEOUT: _("it did not start in time"),
+    mcp.Reason.ADDRESS_REFUSED: _("its address is not allowed"),
+    mcp.Reason.STOPPED: _("it stopped"),
+    mcp.Reason.ERROR: _("an error"),
+}
+# How soon the page asks again for a server being started (the test server takes about 4 s).
+MCP_STARTING_POLL_SECONDS = 1
+
+
+def _mcp_servers_context(conversation: Conversation | None) -> dict:
+    """The site's MCP servers for the Settings panel, as this worker knows them now (mcp.statuses: nothing waited
+    for; a server not started yet is started in the background and the page asks again, mcp_servers)."""
+    if not settings.CHAT_MCP_SERVERS:
+        return {}
+    enabled = list(conversation.mcp_tools) if conversation else []
+    return {"mcp_enabled": enabled, **_mcp_servers_list(set(enabled))}
+
+
+def _mcp_servers_list(enabled: set[str]) -> dict:
+    servers: list[dict] = []
+    poll: list[float] = []  # how soon the page asks again, for each server not ready
+    for status in mcp.statuses():
+        if status.state == mcp.State.STARTING:
+            poll.append(MCP_STARTING_POLL_SECONDS)
+        elif status.state == mcp.State.UNAVAILABLE:
+            # Asked again just after this worker's next try (or soon, while it tries).
+            poll.append(MCP_STARTING_POLL_SECONDS if status.retry_in is None else status.retry_in + 0.5)
+        servers.append({
+            "name": status.name, "state": str(status.state),
+            "reason": MCP_REASONS.get(status.reason, "") if status.reason else "",
+            "tools": [{"name": tool.qualified_name, "server": tool.server, "tool": tool.name,
+                       "description": tool.description, "approval": tool.approval,
+                       "enabled": tool.qualified_name in enabled} for tool in status.tools],
+        })
+    return {"mcp_servers": servers, "mcp_poll_seconds": round(min(poll), 1) if poll else None}
+
+
+@login_required
+@require_GET
+def mcp_servers(request):
+    """The Settings panel's MCP list, for the page to ask again while a server is starting or unavailable (the
+    page ticks the chat's tools itself). Never waits for a server."""
+    if not settings.CHAT_MCP_SERVERS or not policy_for(request.user).allows(Feature.SERVER_TOOLS):
+        raise Http404
+    return render(request, "conversations/_mcp_servers.html", _mcp_servers_list(set()))
 
 
 @login_required
 @require_GET
 def home(request):
-    """A new, empty chat: the conversation is created when the first message is sent."""
-    return render(request, "conversations/chat.html", {**_chat_context(request, None), "turns": []})
+    """A new, empty chat: the conversation is created when the first message is sent. `?assistant=<slug>` (an
+    assistant's link): a new chat with that assistant, if the user may use it (else a 404). `?project=<id>`: a new
+    chat in one of the user's projects (its default model chosen, its chats in the sidebar; another's is a 404)."""
+    project = None
+    if request.GET.get("project"):
+        raw = request.GET["project"]
+        if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**63:
+            return HttpResponseBadRequest("`project` must be a project id (a whole number).")
+        project = get_object_or_404(Project.objects.for_user(request.user), pk=int(raw))
+    context = {**_chat_context(request, None, project), "turns": [], "assistant": None}
+    if request.GET.get("assistant"):
+        try:
+            assistant = personal_selectors.assistant_usable(user=request.user, slug=request.GET["assistant"][:60])
+        except Assistant.DoesNotExist:
+            raise Http404 from None
+        context.update(assistant=assistant, last_model=assistant.model)
+    return render(request, "conversations/chat.html", context)
 
 
-def _turn_page(conversation: Conversation, *, before: int | None = None) -> dict:
-    """The newest TURN_PAGE_SIZE turns of the branch shown (before a position, for "show earlier"), oldest
+def _turn_page(conversation: Conversation, *, before: int | None = None, size: int = TURN_PAGE_SIZE) -> dict:
+    """The newest `size` turns of the branch shown (before a position, for "show earlier"), oldest
     first, with their versions: two queries (the path, the feedback)."""
-    rows = selectors.turn_path(conversation, before_position=before, limit=TURN_PAGE_SIZE + 1)
-    has_earlier = len(rows) > TURN_PAGE_SIZE
-    rows = rows[-TURN_PAGE_SIZE:]
+    rows = selectors.turn_path(conversation, before_position=before, limit=size + 1)
+    has_earlier = len(rows) > size
+    rows = rows[-size:]
+    citations = answer_citations(turn for turn in rows if _is_final_answer(turn))
     for index, turn in enumerate(rows):
         if _is_final_answer(turn):
             turn.web_sources = answer_sources(rows[: index + 1])
+            turn.knowledge_citations = citations.get(turn.pk, [])
     return {"turns": rows, "turns_before": rows[0].position if has_earlier else None}
 
 
@@ -202,9 +303,10 @@ def _is_final_answer(turn: Turn) -> bool:
 @require_GET
 def conversation_detail(request, conversation_id):
     conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
-    return render(
-        request, "conversations/chat.html", {**_chat_context(request, conversation), **_turn_page(conversation)}
-    )
+    return render(request, "conversations/chat.html", {
+        **_chat_context(request, conversation), **_turn_page(conversation, size=CHAT_PAGE_TURNS),
+        "assistant": conversation.assistant,
+    })
 
 
 @login_required
@@ -229,18 +331,18 @@ def history(request):
     search = request.GET.get("q", "")[:200]
     if "\x00" in search:
         return HttpResponseBadRequest("The search cannot contain a null character.")
-    folder = None
-    if request.GET.get("folder"):
+    project = None
+    if request.GET.get("folder"):  # the page's name for a project
         raw = request.GET["folder"]
         if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**63:
-            return HttpResponseBadRequest("`folder` must be a folder id (a whole number).")
-        folder = get_object_or_404(Folder.objects.for_user(request.user), pk=int(raw))
+            return HttpResponseBadRequest("`folder` must be a project id (a whole number).")
+        project = get_object_or_404(Project.objects.for_user(request.user), pk=int(raw))
     context = _history_page(
         request,
         archived=request.GET.get("archived") == "1",
         search=search,
         cursor=request.GET.get("cursor", ""),
-        folder=folder,
+        project=project,
     )
     return render(request, "conversations/_history.html", context)
 
@@ -257,6 +359,7 @@ def turn_detail(request, conversation_id, turn_id: int):
     if _is_final_answer(turn):  # its sources: the web searches of its tool steps, since the question
         steps = selectors.turn_path(conversation, leaf_id=turn.pk, limit=TURN_PAGE_SIZE)  # as the page reads them
         turn.web_sources = answer_sources(steps)
+        turn.knowledge_citations = answer_citations([turn]).get(turn.pk, [])
     return render(request, "conversations/_turn.html", {"turn": turn})
 
 
@@ -282,23 +385,47 @@ def _json_error(message: str, status: int = 400, **fields) -> JsonResponse:
 @require_POST
 def conversation_start(request):
     """Start a chat from the page (its first message follows through the API): stored with source "web", so
-    reviewers see where it came from. Takes the chat settings the page had before the first message."""
+    reviewers see where it came from. Takes the chat settings the page had before the first message, and the
+    project it starts in (`project`: an id, or none)."""
     try:
         body = _json_body(request)
     except BadJsonBody:
         return _json_error("Send a JSON object.")
     serializer = ConversationWriteSerializer(
-        data={k: v for k, v in body.items() if k in ("model", "system_prompt", "web_search", "personal")}
+        data={k: v for k, v in body.items() if k in ("model", "system_prompt", "web_search", "personal", "mcp_tools")},
+        context={"user": request.user},
     )
-    temporary = body.get("temporary", False)
-    if not serializer.is_valid() or not isinstance(temporary, bool):
+    temporary, project_id = body.get("temporary", False), body.get("project")
+    base_ids = body.get("knowledge_bases", [])
+    if not serializer.is_valid() or not isinstance(temporary, bool) or not (
+        isinstance(base_ids, list) and all(type(pk) is int for pk in base_ids)
+    ) or not (project_id is None or (isinstance(project_id, int) and not isinstance(project_id, bool))):
         return _json_error("Some fields are invalid.", fields=serializer.errors if serializer.errors else None)
-    with transaction.atomic():
-        conversation = services.conversation_create(
-            owner=request.user, source=Conversation.Source.WEB, **serializer.validated_data
-        )
-        if temporary:
-            organizing.conversation_make_temporary(conversation=conversation)
+    if temporary and not policy_for(request.user).allows(Feature.TEMPORARY_CHATS):
+        return chat_error_response(errors.FeatureDisabled("Your account may not start temporary chats."))
+    project = None
+    if project_id is not None:
+        project = get_object_or_404(Project.objects.for_user(request.user), pk=project_id)
+    fields = serializer.validated_data
+    if body.get("assistant"):  # a chat with an assistant (its link, `@name`): its model and tools, then the page's
+        try:
+            assistant = personal_selectors.assistant_usable(user=request.user, slug=str(body["assistant"])[:60])
+        except Assistant.DoesNotExist:
+            return _json_error("This assistant is not available to you.", status=404)
+        fields = {**assistant.chat_fields(), **fields}
+    try:
+        with transaction.atomic():
+            conversation = services.conversation_create(
+                owner=request.user, source=Conversation.Source.WEB, project=project, **fields
+            )
+            if temporary:
+                organizing.conversation_make_temporary(conversation=conversation)
+            if base_ids:
+                knowledge_services.conversation_knowledge_set(conversation=conversation, base_ids=base_ids)
+    except KnowledgeRefused as exc:
+        return _json_error(exc.message)
+    except errors.FeatureDisabled as exc:
+        return chat_error_response(exc)
     return JsonResponse(
         {"id": str(conversation.pk), "url": conversation.get_absolute_url(),
          "delete_after": conversation.delete_after.isoformat() if conversation.delete_after else None},
@@ -335,6 +462,8 @@ def share_create(request, conversation_id):
     """Make a share link for one of the user's chats: `display_name` (optional), `expires_in_days` (1, 7, 30 or
     null for until revoked), `include_files` (false unless the owner ticks it: the files sent in the chat)."""
     conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
+    if not policy_for(request.user).allows(Feature.SHARE_LINKS):
+        return chat_error_response(errors.FeatureDisabled("Your account may not make share links."))
     try:
         body = _json_body(request)
     except BadJsonBody:
@@ -427,13 +556,13 @@ def share_file(request, token: str, attachment_id):
     return _not_indexed(attachments.file_response(attachment, cache_control="no-store"))
 
 
-# --- Pins and folders ---------------------------------------------------------------------------------------------
+# --- Pins and projects (the page's JavaScript still calls them folders) -----------------------------------------------
 
 
 @login_required
 @require_POST
 def conversation_organize(request, conversation_id):
-    """Pin or unpin a chat (`pinned`), and file it in a folder or take it out (`folder`: an id or null)."""
+    """Pin or unpin a chat (`pinned`), and move it into a project or out (`folder`: a project id or null)."""
     conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=conversation_id)
     try:
         body = _json_body(request)
@@ -443,15 +572,15 @@ def conversation_organize(request, conversation_id):
     if pinned is not None and not isinstance(pinned, bool):
         return _json_error("`pinned` is true or false.")
     if folder_id not in (..., None) and (isinstance(folder_id, bool) or not isinstance(folder_id, int)):
-        return _json_error("`folder` is a folder id or null.")
-    folder = None
+        return _json_error("`folder` is a project id or null.")
+    project = None
     if isinstance(folder_id, int):
-        folder = get_object_or_404(Folder.objects.for_user(request.user), pk=folder_id)
+        project = get_object_or_404(Project.objects.for_user(request.user), pk=folder_id)
     if pinned is not None:
         organizing.conversation_pin(conversation=conversation, pinned=pinned)
     if folder_id is not ...:
-        organizing.conversation_file(conversation=conversation, folder=folder)
-    return JsonResponse({"pinned": conversation.pinned_at is not None, "folder": conversation.folder_id})
+        organizing.conversation_move(conversation=conversation, project=project)
+    return JsonResponse({"pinned": conversation.pinned_at is not None, "folder": conversation.project_id})
 
 
 @login_required
@@ -463,18 +592,28 @@ def folder_create(request):
         return _json_error("Send a JSON object.")
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 80:
-        return _json_error("A folder needs a name of at most 80 characters.")
+        return _json_error("A project needs a name of at most 80 characters.")
     try:
-        folder = organizing.folder_create(owner=request.user, name=name)
-    except organizing.FolderNameTaken:
-        return _json_error("You already have a folder with that name.", 409)
-    return JsonResponse({"id": folder.pk, "name": folder.name}, status=201)
+        project = organizing.project_create(owner=request.user, name=name)
+    except organizing.ProjectNameTaken:
+        return _json_error("You already have a project with that name.", 409)
+    return JsonResponse({"id": project.pk, "name": project.name}, status=201)
 
 
 @login_required
 @require_POST
 def folder_delete(request, folder_id: int):
-    organizing.folder_delete(folder=get_object_or_404(Folder.objects.for_user(request.user), pk=folder_id))
+    project = get_object_or_404(Project.objects.for_user(request.user), pk=folder_id)
+    body: dict = {}
+    if request.content_type == "application/json":  # a bare POST keeps the chats
+        try:
+            body = _json_body(request)
+        except BadJsonBody:
+            return _json_error("Send a JSON object.")
+    delete_chats = body.get("delete_chats", False)
+    if not isinstance(delete_chats, bool):
+        return _json_error("`delete_chats` is true or false.")
+    organizing.project_delete(project=project, delete_chats=delete_chats)
     return JsonResponse({}, status=200)
 
 
@@ -497,10 +636,18 @@ def account_export(request):
 @login_required
 @require_POST
 def account_delete(request):
-    """Delete the account and all its data, once the password is given again."""
-    if not request.user.check_password(request.POST.get("password", "")):
+    """Delete the account and all its data, once the password is given again (an account made by single sign-on
+    has none: its username, typed again, confirms instead)."""
+    user = request.user
+    if user.has_usable_password() and not user.check_password(request.POST.get("password", "")):
         messages.error(request, _("That password is not right: the account was not deleted."))
         return redirect("profile")
-    account_data.account_delete(request=request)
-    messages.success(request, _("Your account and all its data are deleted."))
+    if not user.has_usable_password() and request.POST.get("username", "") != user.get_username():
+        messages.error(request, _("That is not your username: the account was not deleted."))
+        return redirect("profile")
+    tasks.account_close(request=request)
+    messages.success(request, _(
+        "Your account is closed and no longer signs in. All its data is being deleted in the background: "
+        "this takes a few minutes for a long history."
+    ))
     return redirect("signup")  # not the login page's "Welcome back": there is no account to come back to

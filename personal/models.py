@@ -1,11 +1,19 @@
-"""What a user tells chatsite about themselves: custom instructions, remembered facts (memory), saved prompts."""
+"""What a user tells chatsite about themselves: custom instructions, remembered facts (memory), saved prompts, and
+the assistants they make (instructions, a model and starter prompts under a name, shareable by link)."""
 
 import re
+import secrets
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
+from django.urls import reverse
+from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
+
+from conversations.models import Conversation
 
 MAX_INSTRUCTIONS_CHARS = 1_500
 MAX_MEMORY_CHARS = 500
@@ -82,17 +90,29 @@ MAX_PROMPT_CHARS = 10_000
 VARIABLE = re.compile(r"\{\{\s*([^\W\d][\w ]{0,39}?)\s*\}\}")
 
 
+def _shared_with(through, object_field: str, user) -> models.Q:
+    """Rows shared with a group `user` belongs to (through the `groups` table `through`); a subquery, so no row
+    comes twice for a user in several of its groups."""
+    return models.Q(pk__in=through.objects.filter(group__user=user).values(object_field))
+
+
 class PromptQuerySet(models.QuerySet["Prompt"]):
     def for_user(self, user) -> "PromptQuerySet":
+        """The user's own prompts: the only ones they may change."""
         return self.filter(owner=user)
+
+    def visible_to(self, user) -> "PromptQuerySet":
+        """Those in the user's `/` menu and prompt list: their own, and those shared with a group they belong to."""
+        return self.filter(models.Q(owner=user) | _shared_with(Prompt.groups.through, "prompt_id", user))
 
 
 class Prompt(models.Model):
-    """A saved prompt, inserted in the composer by typing `/` and its command; private to its owner."""
+    """A saved prompt, inserted in the composer by typing `/` and its command; private to its owner unless shared
+    with some of their groups (whose members may use it, never change it)."""
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prompts",
-        help_text="The user who saved it; only they see it.",
+        help_text="The user who saved it; only they may change it.",
     )
     command = models.SlugField(
         max_length=40, help_text="What follows `/` in the composer to pick it, e.g. `summarize`; unique per user."
@@ -100,6 +120,10 @@ class Prompt(models.Model):
     title = models.CharField(max_length=100, help_text="Shown in the `/` menu.")
     content = models.TextField(
         max_length=MAX_PROMPT_CHARS, help_text="The text inserted; `{{name}}` marks a blank filled before sending."
+    )
+    groups = models.ManyToManyField(
+        Group, blank=True, related_name="shared_prompts",
+        help_text="Groups of the owner whose members see it in their `/` menu (read-only); none: private.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -122,3 +146,113 @@ class Prompt(models.Model):
     def variables(self) -> list[str]:
         """The blanks of the prompt, each once, in order of first use."""
         return list(dict.fromkeys(match.strip() for match in VARIABLE.findall(self.content)))
+
+
+MAX_ASSISTANT_INSTRUCTIONS_CHARS = 8_000
+MAX_STARTERS = 4
+MAX_STARTER_CHARS = 300
+# The per-chat server tools (conversations/answering/tools.py, `per_chat`) an assistant may turn on in its chats.
+ASSISTANT_TOOLS = {"web_search": _("Web search")}
+MODEL_ID_PREFIX = "assistant:"  # an assistant's model id on the OpenAI-compatible /v1 endpoints
+
+
+def assistant_slug(name: str) -> str:
+    """Its name, then a random part: the slug is in the share link, which must not be guessable."""
+    return f"{slugify(name)[:40].strip('-') or 'assistant'}-{secrets.token_hex(5)}"
+
+
+class AssistantQuerySet(models.QuerySet["Assistant"]):
+    def for_user(self, user) -> "AssistantQuerySet":
+        """The user's own assistants: the only ones they may change."""
+        return self.filter(owner=user)
+
+    def usable_by(self, user) -> "AssistantQuerySet":
+        """Those the user may chat with when they know the slug: their own, featured ones, shared ones (the
+        share link holds the slug), and those shared with a group they belong to."""
+        return self.filter(
+            models.Q(owner=user) | models.Q(featured=True) | models.Q(shared=True) | self._in_groups_of(user)
+        )
+
+    def listed_for(self, user) -> "AssistantQuerySet":
+        """Those offered to the user (sidebar, /v1/models): their own, featured ones, those shared with a group
+        they belong to, and shared ones they have started a chat with (having opened the link). Never a shared one
+        they were not given."""
+        used = models.Exists(Conversation.objects.filter(owner=user, assistant=models.OuterRef("pk")))
+        return self.filter(
+            models.Q(owner=user) | models.Q(featured=True) | self._in_groups_of(user)
+            | (models.Q(shared=True) & used)
+        )
+
+    @staticmethod
+    def _in_groups_of(user) -> models.Q:
+        return _shared_with(Assistant.groups.through, "assistant_id", user)
+
+
+class Assistant(models.Model):
+    """Instructions, a model, tools and starter prompts under a name: a chat started with it uses them."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assistants",
+        help_text="The user who made it; only they may change it.",
+    )
+    slug = models.SlugField(
+        max_length=60, unique=True,
+        help_text="Its id in links and the API (`assistant:<slug>`): its name and a random part.",
+    )
+    name = models.CharField(max_length=80, help_text="Shown in the sidebar and the chat's header.")
+    emoji = models.CharField(max_length=16, blank=True, help_text="Shown before its name.")
+    instructions = models.TextField(
+        max_length=MAX_ASSISTANT_INSTRUCTIONS_CHARS,
+        help_text="Added to the system prompt of its chats, after the chat's own.",
+    )
+    model = models.CharField(max_length=100, blank=True, help_text="The model of its chats; empty = the site default.")
+    starters = models.JSONField(
+        default=list, blank=True, help_text=f"Up to {MAX_STARTERS} starter prompts shown in a new chat with it.",
+    )
+    tools = models.JSONField(
+        default=list, blank=True, help_text="Per-chat server tools it turns on in its chats (`web_search`).",
+    )
+    shared = models.BooleanField(
+        default=False, help_text="Any signed-in user with its link may chat with it (never change it).",
+    )
+    groups = models.ManyToManyField(
+        Group, blank=True, related_name="shared_assistants",
+        help_text="Groups of the owner whose members may chat with it (listed for them; never changed by them).",
+    )
+    knowledge_bases = models.ManyToManyField(
+        "knowledge.KnowledgeBase", blank=True, related_name="assistants",
+        help_text="The owner's knowledge bases its chats search, whoever chats with it.",
+    )
+    featured = models.BooleanField(
+        default=False, help_text="Set by staff: offered to every user (sidebar and /v1/models).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AssistantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(name="") & ~models.Q(slug=""), name="personal_assistant_named"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} {self.name}".strip()
+
+    def get_absolute_url(self) -> str:
+        """Its link: a new chat with it (conversations:home with `?assistant=`)."""
+        return f"{reverse('conversations:home')}?assistant={self.slug}"
+
+    @property
+    def model_id(self) -> str:
+        return MODEL_ID_PREFIX + self.slug
+
+    def chat_fields(self) -> dict:
+        """What a chat started with it takes from it (conversations.services.conversation_create): the one place
+        where what an assistant brings to its chats is decided. Its knowledge bases are not copied: the chat searches
+        them through its `assistant` (knowledge.search.knowledge_bases_for_conversation), so a change reaches every
+        chat."""
+        return {"assistant": self, "model": self.model, "web_search": "web_search" in self.tools}

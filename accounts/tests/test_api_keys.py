@@ -97,3 +97,18 @@ def test_a_key_is_found_by_its_hash_with_its_user_in_one_query(user, django_asse
     assert ApiKey.objects.for_api_key(raw) is None  # expired
     ApiKey.objects.filter(pk=key.pk).update(expires_at=None, revoked_at=timezone.now())
     assert ApiKey.objects.for_api_key(raw) is None  # revoked
+
+
+def test_the_setting_is_chosen_where_keys_are_managed(authenticated_client, user):
+    response = authenticated_client.post("/accounts/keys/", {"name": "tasks", "keep_out_of_history": "on"})
+    assert response.status_code == 302
+    assert ApiKey.objects.get(user=user, name="tasks").store_chats is False
+    authenticated_client.post("/accounts/keys/", {"name": "scripts"})
+    assert ApiKey.objects.get(user=user, name="scripts").store_chats is True
+    page = authenticated_client.get("/accounts/profile/").content.decode()
+    assert "Keep its chats out of my history" in page and "Temporary (not listed)" in page and "In history" in page
+
+    created = authenticated_client.post("/api/v1/keys/", {"name": "api", "store_chats": False},
+                                        content_type="application/json")
+    assert created.status_code == 201 and created.json()["store_chats"] is False
+    assert authenticated_client.get(f"/api/v1/keys/{created.json()['id']}/").json()["store_chats"] is False

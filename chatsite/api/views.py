@@ -91,6 +91,7 @@ class ApiView(APIView):
 
     def validated(self, request, serializer_class, **kwargs) -> dict:
         """The JSON body as `serializer_class` validates it (a 400 in the one error shape when it doesn't)."""
+        kwargs.setdefault("context", {"request": request, "user": request.user})
         serializer = serializer_class(data=self.body(request), **kwargs)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data

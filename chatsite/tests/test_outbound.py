@@ -3,6 +3,7 @@ redirect), the operator's allow-list, the size cap, the time limit, content type
 
 import asyncio
 import ipaddress
+import json
 
 import pytest
 from aiohttp import web
@@ -43,7 +44,16 @@ def page_app() -> web.Application:
     async def loop(request: web.Request) -> web.Response:
         raise web.HTTPFound("/loop")
 
+    async def echo_form(request: web.Request) -> web.Response:
+        form = await request.post()
+        return web.json_response({"form": dict(form), "authorization": request.headers.get("Authorization")})
+
+    async def redirect_post(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect("/echo")
+
     app = web.Application()
+    app.router.add_post("/echo", echo_form)
+    app.router.add_post("/redirect-post", redirect_post)
     app.router.add_get("/", hello)
     app.router.add_get("/redirect", redirect)
     app.router.add_get("/huge", huge)
@@ -92,6 +102,25 @@ async def test_an_allow_listed_host_and_port_is_fetched(allowed):
     page = await outbound.fetch(allowed + "/", params={"q": "a b"})
     assert page.status == 200 and page.text() == "<p>hello</p>" and not page.truncated
     assert page.url.endswith("/?q=a+b") and page.content_type == "text/html"
+
+
+async def test_a_form_is_posted_with_the_given_headers(allowed):
+    page = await outbound.fetch(allowed + "/echo", form={"grant_type": "authorization_code", "code": "a b"},
+                                headers={"Authorization": "Bearer t"}, content_types=("application/json",))
+    assert json.loads(page.body) == {"form": {"grant_type": "authorization_code", "code": "a b"},
+                                     "authorization": "Bearer t"}
+
+
+async def test_a_posted_form_is_never_sent_on_by_a_redirect(allowed):
+    with pytest.raises(outbound.OutboundError, match="redirected a form post") as refused:
+        await outbound.fetch(allowed + "/redirect-post", form={"code": "secret"}, content_types=("application/json",))
+    assert refused.value.permanent
+
+
+async def test_a_form_post_to_a_private_address_is_refused_without_the_allow_list(server, settings):
+    settings.CHAT_OUTBOUND_ALLOWED_HOSTS = []
+    with pytest.raises(outbound.AddressRefused):
+        await outbound.fetch(f"http://127.0.0.1:{server}/echo", form={"code": "secret"})
 
 
 @pytest.mark.parametrize("spelling", [

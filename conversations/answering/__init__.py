@@ -7,6 +7,7 @@ Pages and APIs → answering → services → models. Its public interface:
 - `stop(turn_id)`, `stop_conversation(conversation)`: the one stop path (a shared stop request that the
   worker producing the answer acts on; at once when that is this worker);
 - `alive(...)`, `fail_if_abandoned(turn)`: the one liveness check;
+- `decide_tool_call(turn_id, call_id, allow)`: the user's answer to a call waiting for approval (any worker);
 - `Answer.stored()`, `Answer.begun()` (on the event loop), `Answer.wait()`, `answer(...)` (sync code): wait for
   the stored outcome, or the first output.
 
@@ -25,7 +26,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from conversations import services
-from conversations.answering import liveness, relay
+from conversations.answering import approvals, liveness, relay
 from conversations.answering.engine import AnswerLog, engine
 from conversations.answering.events import (
     AnswerDelta,
@@ -36,6 +37,7 @@ from conversations.answering.events import (
     Entry,
     ErrorData,
     TitleSet,
+    ToolApproval,
     ToolStep,
     TurnStored,
     sse_frame,
@@ -48,8 +50,8 @@ from conversations.models import Conversation, Turn
 
 __all__ = [
     "Answer", "AnswerDelta", "AnswerDone", "AnswerFailed", "AnswerLapsed", "AnswerToolCall", "ChatEvent", "Entry",
-    "ErrorData", "TitleSet", "ToolStep", "TurnStored", "adopt_loop", "alive", "answer", "begin", "fail_if_abandoned",
-    "follow", "sse_frame", "start", "stop", "stop_conversation",
+    "ErrorData", "TitleSet", "ToolApproval", "ToolStep", "TurnStored", "adopt_loop", "alive", "answer", "begin",
+    "decide_tool_call", "fail_if_abandoned", "follow", "sse_frame", "start", "stop", "stop_conversation",
 ]
 
 
@@ -114,12 +116,13 @@ def begin(
     *, conversation: Conversation, user: Any, content: str | None = None, regenerate: bool = False,
     turn_id: int | None = None, options: dict[str, Any] | None = None, after_turn_id: int | None = None,
     tool_results: list[ToolResult] | None = None, attachment_ids: list[uuid.UUID] | None = None,
+    model: str | None = None, continue_turn_id: int | None = None,
 ) -> Answer:
     """Store the turn (services.turn_begin: its arguments and errors) and start its answer (sync code)."""
     start = services.turn_begin(
         conversation=conversation, user=user, alive=alive, content=content, regenerate=regenerate,
         turn_id=turn_id, options=options, after_turn_id=after_turn_id, tool_results=tool_results,
-        attachment_ids=attachment_ids,
+        attachment_ids=attachment_ids, model=model, continue_turn_id=continue_turn_id,
     )
     liveness.vouch([start.assistant_turn.pk])
     run = Run(start)
@@ -163,3 +166,8 @@ def stop_conversation(conversation: Conversation) -> Turn | None:
     if turn is not None:
         engine.cancel(turn.pk)
     return turn
+
+
+def decide_tool_call(turn_id: int, call_id: str, allow: bool) -> bool:
+    """Allow or refuse a server tool call the answer waits on (approvals.py); False if that call is not waiting."""
+    return approvals.decide(turn_id, call_id, allow)

@@ -185,9 +185,19 @@ class Engine:
             self._tasks.pop(turn_id, None)
             self._stopping.discard(turn_id)
             log.finish()
+            asyncio.get_running_loop().call_later(relay.RETAIN_SECONDS, self._forget, log)
             if publisher is not None:
                 await publisher.close()
-            asyncio.get_running_loop().call_later(relay.RETAIN_SECONDS, self.logs.pop, turn_id, None)
+            if turn_id not in self._tasks:  # (not continued meanwhile under the same id)
+                # The one clearing of the answer's keys, once it has left _tasks, so no heartbeat writes them again
+                # (the watcher vouches for every run in _tasks, the model's title included, and clears those that
+                # ended during its write). On the loop: one DEL, no thread hop added to an answer's end.
+                liveness.forget(turn_id)
+
+    def _forget(self, log: AnswerLog) -> None:
+        # Only this log: a continued answer runs again under the same turn id, with a log of its own.
+        if self.logs.get(log.turn_id) is log:
+            del self.logs[log.turn_id]
 
 
 engine = Engine()

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from django.urls import reverse
+
 from conversations import errors
 from conversations.messages import ToolCall, ToolCallChunk
 from conversations.models import Turn
@@ -60,11 +62,23 @@ class ToolStep:
 
 
 @dataclass
+class ToolApproval:
+    """The answer waits for its owner to allow or refuse a server tool call (approvals.py)."""
+
+    call: ToolCall
+    turn_id: int  # the pending answer: the approval endpoint's path names it
+    conversation_id: str
+    timeout_seconds: int
+
+
+@dataclass
 class TitleSet:
     title: str
 
 
-ChatEvent = TurnStored | AnswerDelta | AnswerToolCall | ToolStep | AnswerDone | AnswerFailed | TitleSet
+ChatEvent = (
+    TurnStored | AnswerDelta | AnswerToolCall | ToolApproval | ToolStep | AnswerDone | AnswerFailed | TitleSet
+)
 
 
 # What each event's data is, as the REST API and the page receive it (conversations.api.streaming describes
@@ -93,6 +107,13 @@ class ToolResultData(TypedDict):
     tool_turn_id: int
 
 
+class ToolApprovalData(TypedDict):
+    tool_call: ToolCall
+    assistant_turn_id: int
+    timeout_seconds: int
+    approval_url: str
+
+
 class DoneData(TypedDict):
     assistant_turn: dict[str, Any]
 
@@ -111,7 +132,9 @@ class TitleData(TypedDict):
     title: str
 
 
-EventData = TurnStoredData | DeltaData | ToolCallData | ToolResultData | DoneData | ErrorData | TitleData
+EventData = (
+    TurnStoredData | DeltaData | ToolCallData | ToolResultData | ToolApprovalData | DoneData | ErrorData | TitleData
+)
 
 
 def event_frame(event: ChatEvent) -> tuple[str, EventData]:
@@ -128,6 +151,12 @@ def event_frame(event: ChatEvent) -> tuple[str, EventData]:
             "tool_call": event.call, "result": event.result, "is_error": event.is_error,
             "seconds": round(event.seconds, 3), "assistant_turn_id": event.assistant_turn_id,
             "tool_turn_id": event.tool_turn_id,
+        }
+    if isinstance(event, ToolApproval):
+        return "tool_approval", {
+            "tool_call": event.call, "assistant_turn_id": event.turn_id, "timeout_seconds": event.timeout_seconds,
+            "approval_url": reverse("api:tool-call-approval", args=[event.conversation_id, event.turn_id,
+                                                                    event.call["id"]]),
         }
     if isinstance(event, AnswerDone):
         return "done", {"assistant_turn": turn_data(event.assistant_turn)}

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from conversations import services
+from conversations import errors, services
 from conversations.models import Conversation, Turn
 
 logger = logging.getLogger(__name__)
@@ -52,10 +52,14 @@ def vouch(turn_ids: Iterable[int]) -> None:
 
 def forget(turn_id: int) -> None:
     """The answer is stored: its keys go."""
+    forget_many([turn_id])
+
+
+def forget_many(turn_ids: list[int]) -> None:
     try:
-        cache.delete_many([running_key(turn_id), stop_key(turn_id)])
+        cache.delete_many([key for turn_id in turn_ids for key in (running_key(turn_id), stop_key(turn_id))])
     except Exception:  # the cache is away: the keys expire on their own
-        logger.warning("answer %s: could not clear its keys", turn_id)
+        logger.warning("answers %s: could not clear their keys", turn_ids)
 
 
 def alive(running: Iterable[tuple[int, datetime]]) -> set[int]:
@@ -86,6 +90,7 @@ def fail_if_abandoned(turn: Turn) -> bool:
         return False
     if services.answer_fail_interrupted(turn_ids=[turn.pk]):
         turn.status, turn.error = Turn.Status.FAILED, services.INTERRUPTED
+        turn.error_code = errors.AnswerInterrupted.code
         return True
     return False
 
@@ -116,6 +121,7 @@ class Watcher:
 
     async def _watch(self) -> None:
         vouch_for = sync_to_async(vouch, thread_sensitive=False)
+        forget_all = sync_to_async(forget_many, thread_sensitive=False)
         get_many = sync_to_async(cache.get_many, thread_sensitive=False)
         since_heartbeat = 0.0
         while running := self._running():
@@ -128,6 +134,10 @@ class Watcher:
                 if since_heartbeat >= HEARTBEAT_SECONDS:
                     since_heartbeat = 0.0
                     await vouch_for(running)
+                    # An answer that ended while its heartbeat was being written had its keys cleared before that
+                    # write: clear them again, or a stored answer would look alive until the heartbeat expired.
+                    if ended := [turn_id for turn_id in running if turn_id not in self._running()]:
+                        await forget_all(ended)
                 requested = await get_many([stop_key(turn_id) for turn_id in running])
             except Exception:  # the cache is away: local stops still work, readers trust the rows; try again
                 logger.warning("could not renew heartbeats or read stop requests", exc_info=True)

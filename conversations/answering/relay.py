@@ -62,6 +62,7 @@ class Publisher:
         self._queue: list[Entry] = []
         self._more = asyncio.Event()
         self._closing = False
+        self._fresh = True  # a continued answer runs again under the same turn id: its old stream goes first
         self._writer = asyncio.get_running_loop().create_task(self._write(), context=contextvars.Context())
 
     def add(self, entry: Entry) -> None:
@@ -88,7 +89,14 @@ class Publisher:
                     return
                 continue
             try:
+                if len(batch) == 1 and not closing and not self._fresh:  # a slow answer's usual write: one command
+                    await _redis().xadd(self.key, {"f": batch[0].frame}, id=f"0-{batch[0].seq}",
+                                        maxlen=REDIS_MAXLEN, approximate=True)
+                    continue
                 async with _redis().pipeline(transaction=False) as pipe:
+                    if self._fresh:
+                        pipe.delete(self.key)
+                        self._fresh = False
                     for entry in batch:
                         pipe.xadd(self.key, {"f": entry.frame}, id=f"0-{entry.seq}", maxlen=REDIS_MAXLEN,
                                   approximate=True)

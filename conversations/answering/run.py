@@ -23,7 +23,7 @@ from django.conf import settings
 
 from chatsite import metrics, observability
 from conversations import errors, llm, services
-from conversations.answering import liveness, tools
+from conversations.answering import approvals, tools
 from conversations.answering.events import (
     AnswerDelta,
     AnswerDone,
@@ -31,6 +31,7 @@ from conversations.answering.events import (
     AnswerToolCall,
     ChatEvent,
     TitleSet,
+    ToolApproval,
     ToolStep,
     TurnStored,
     merge_tool_call_deltas,
@@ -61,18 +62,20 @@ def db(func: Callable[..., Any]) -> Callable[..., Any]:
     return sync_to_async(run_and_release, thread_sensitive=False)
 
 
-async def store_retrying(turn: Turn, owner_id: int, fields: dict[str, Any]) -> Turn:
+async def store_retrying(
+    turn: Turn, owner_id: int, fields: dict[str, Any], counted: tuple[int, int] = (0, 0)
+) -> Turn:
     """Store the outcome, trying again over a few seconds if the database is briefly away (a restart, a
-    locked SQLite file): the answer is all that is left of the model's work. Raises DatabaseUnavailable."""
-    try:
-        for delay in STORE_RETRY_DELAYS:
-            try:
-                return await db(services.answer_store)(turn=turn, owner_id=owner_id, fields=fields)
-            except errors.DatabaseUnavailable:
-                await asyncio.sleep(delay)
-        return await db(services.answer_store)(turn=turn, owner_id=owner_id, fields=fields)
-    finally:
-        liveness.forget(turn.pk)
+    locked SQLite file): the answer is all that is left of the model's work. Raises DatabaseUnavailable.
+
+    Its liveness keys stay until the engine lets go of the run (Engine._drive): a follower on another worker still
+    waits for the stream's end marker (and the model's title) and must not see the answer lapse before it."""
+    for delay in STORE_RETRY_DELAYS:
+        try:
+            return await db(services.answer_store)(turn=turn, owner_id=owner_id, fields=fields, counted=counted)
+        except errors.DatabaseUnavailable:
+            await asyncio.sleep(delay)
+    return await db(services.answer_store)(turn=turn, owner_id=owner_id, fields=fields, counted=counted)
 
 
 class Run:
@@ -92,8 +95,15 @@ class Run:
         self._wants_model_title = start.auto_titled
         self._fallback_title = start.conversation.title
         self._surface = observability.current("surface") or "other"  # for the metrics: page, rest, v1...
-        # Server tools only when the client sent none of its own (its agent loop owns the tools then).
-        self._tools = {} if "tools" in self._options else tools.offered(self._model, self.conversation)
+        # A continued answer: its text so far comes first, and its usage so far adds to this run's.
+        self._prefix = start.continued_text or ""
+        self._counted = start.counted_usage
+        self._refusal = start.refusal
+        # Server tools only when the client sent none of its own (its agent loop owns the tools then); none to
+        # a continued answer, which only writes on.
+        self._tools = {} if "tools" in self._options or start.continued_text is not None else tools.offered(
+            self._model, self.conversation, policy=start.policy, knowledge=start.knowledge_tool
+        )
 
     @property
     def messages(self) -> list[ModelMessage]:
@@ -115,6 +125,8 @@ class Run:
         try:
             # Inside the try: a client that leaves even while this first event is being sent cancels the answer.
             yield TurnStored(self.user_turn, self.assistant_turn)
+            if self._refusal is not None:  # refused before any model call: the message stays, the answer fails
+                raise self._refusal
             rounds = 0
             while True:
                 parts = []
@@ -146,11 +158,11 @@ class Run:
                 rounds += 1
                 async for step in self._run_tools(parts, tool_calls, finished):
                     yield step
-        except errors.UpstreamError as exc:
+        except (errors.UpstreamError, errors.SystemPromptTooLong) as exc:
             failure = exc
             fields = {
                 **self._outcome_fields(parts, started, first_token_ms),
-                "status": Turn.Status.FAILED, "error": exc.message[:300],
+                "status": Turn.Status.FAILED, "error": exc.message[:300], "error_code": exc.code,
                 # Cut mid-answer, the upstream did the work: count it (a refusal before any text costs nothing).
                 **(await self._counted_usage(parts) if parts else {}),
             }
@@ -168,18 +180,21 @@ class Run:
                     "status": Turn.Status.COMPLETE, "finish_reason": finished.finish_reason[:30],
                     "tool_calls": tool_calls or None,
                     "digest": self._parent_digest and next_digest(self._parent_digest, {
-                        "role": Turn.Role.ASSISTANT, "content": "".join(parts), "tool_calls": tool_calls,
+                        "role": Turn.Role.ASSISTANT, "content": self._prefix + "".join(parts),
+                        "tool_calls": tool_calls,
                     }),
-                    "prompt_tokens": finished.prompt_tokens, "completion_tokens": finished.completion_tokens,
+                    "prompt_tokens": self._counted[0] + finished.prompt_tokens,
+                    "completion_tokens": self._counted[1] + finished.completion_tokens,
                     "usage_approximate": finished.usage_approximate, "model": finished.model[:100] or self._model,
                 }
         turn = self.assistant_turn
         try:
-            await store_retrying(turn, self.conversation.owner_id, fields)
+            await store_retrying(turn, self.conversation.owner_id, fields, self._counted)
         except errors.DatabaseUnavailable as exc:
             # Nothing could be stored: report the answer as failed (the next request fails the stored row).
             failure = exc
-            for name, value in {**fields, "status": Turn.Status.FAILED, "error": exc.message}.items():
+            for name, value in {**fields, "status": Turn.Status.FAILED, "error": exc.message,
+                                       "error_code": exc.code}.items():
                 setattr(turn, name, value)
         outcome = AnswerFailed(turn, failure) if failure is not None else AnswerDone(turn)
         self._record(turn, started, first_token_ms, failure)
@@ -192,12 +207,32 @@ class Run:
 
     async def _run_tools(
         self, parts: list[str], calls: list[ToolCall], finished: llm.Finished
-    ) -> AsyncGenerator[ToolStep, None]:
-        """One round of the tool loop: run the calls (at once), store the step before the pending answer, and
-        give the model the results."""
-        context = tools.ToolContext(owner_id=self.conversation.owner_id, conversation_id=self.conversation.pk)
-        outcomes = await asyncio.gather(*(tools.run(self._tools.get(call["function"]["name"]), call, context)
-                                          for call in calls))
+    ) -> AsyncGenerator[ToolApproval | ToolStep, None]:
+        """One round of the tool loop: ask the user about the calls that need approval, run the others and the
+        allowed ones (at once), store the step before the pending answer, and give the model the results."""
+        context = tools.ToolContext(
+            owner_id=self.conversation.owner_id, conversation_id=self.conversation.pk, answer_id=self.turn_id
+        )
+        waiting = [call for call in calls
+                   if (tool := self._tools.get(call["function"]["name"])) is not None and tool.needs_approval]
+        decisions: dict[str, bool | None] = {}
+        if waiting:
+            seconds = settings.CHAT_TOOL_APPROVAL_SECONDS
+            await approvals.ask(self.turn_id, [call["id"] for call in waiting])
+            for call in waiting:
+                yield ToolApproval(call, self.turn_id, str(self.conversation.pk), seconds)
+            decisions = await approvals.wait(self.turn_id, [call["id"] for call in waiting], seconds)
+
+        async def run_if_allowed(call: ToolCall) -> tools.ToolOutcome:
+            decision = decisions.get(call["id"], True)
+            if decision is None:
+                return tools.ToolOutcome(f"Error: the user did not answer within {settings.CHAT_TOOL_APPROVAL_SECONDS} "
+                                         "s, so the call was not made.", True, 0.0)
+            if not decision:
+                return tools.ToolOutcome("Error: the user refused this call; it was not made.", True, 0.0)
+            return await tools.run(self._tools.get(call["function"]["name"]), call, context)
+
+        outcomes = await asyncio.gather(*(run_if_allowed(call) for call in calls))
         content = "".join(parts)
         step, results = await db(services.answer_step_store)(
             answer=self.assistant_turn, owner_id=self.conversation.owner_id, content=content, tool_calls=calls,
@@ -226,7 +261,7 @@ class Run:
     def _outcome_fields(self, parts: list[str], started: float, first_token_ms: int | None) -> dict[str, Any]:
         """What every stored outcome records: the text so far, timings, and the context trimming."""
         return {
-            "content": "".join(parts), "latency_ms": int((time.monotonic() - started) * 1000),
+            "content": self._prefix + "".join(parts), "latency_ms": int((time.monotonic() - started) * 1000),
             "first_token_ms": first_token_ms, "dropped_turns": self._dropped,
         }
 
@@ -235,8 +270,8 @@ class Run:
         (the embedded model's tokenizer is an HTTP call)."""
         text = "".join(parts)
         return {
-            "prompt_tokens": self._prompt_tokens, "usage_approximate": True,
-            "completion_tokens": await llm.get_backend().count_tokens_async(text) if text else 0,
+            "prompt_tokens": self._counted[0] + self._prompt_tokens, "usage_approximate": True,
+            "completion_tokens": self._counted[1] + (await llm.get_backend().count_tokens_async(text) if text else 0),
         }
 
     async def _cancelled_fields(self, parts: list[str], started: float, first_token_ms: int | None) -> dict[str, Any]:
@@ -249,7 +284,7 @@ class Run:
         with contextlib.suppress(errors.DatabaseUnavailable):
             await store_retrying(
                 self.assistant_turn, self.conversation.owner_id,
-                await self._cancelled_fields(parts, started, first_token_ms),
+                await self._cancelled_fields(parts, started, first_token_ms), self._counted,
             )
 
     async def _model_title(self) -> str:

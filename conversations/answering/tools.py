@@ -4,7 +4,9 @@ Each tool is a class with the same small interface (a name, a description, a JSO
 an async `call`), registered by name. The tool loop runs a call with the tool's timeout and caps its result;
 a tool that raises, times out or gets bad arguments answers the model with an error result, never a failed
 answer. Which tools are offered: `CHAT_SERVER_TOOLS` (names), to the models in `CHAT_TOOL_MODELS` (a model
-server that cannot call tools refuses a request that offers them).
+server that cannot call tools refuses a request that offers them); the per-chat ones by the chat's switches; and
+knowledge_search when the answer searches the chat's knowledge bases by tool (KNOWLEDGE_RETRIEVAL, decided as the
+answer begins: services.turn_begin).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from conversations.answering import search
+from conversations.answering import mcp, search
 from conversations.messages import ToolCall
 from conversations.services import release_connection
+from knowledge.retrieval import knowledge_search
 from personal.models import REMEMBERED, Memory
 from personal.services import MemoryRefused, memory_remember
+from teams.policy import Feature, Policy
 
 if TYPE_CHECKING:
     from conversations.models import Conversation
@@ -45,14 +49,17 @@ class ToolContext:
     owner_id: int
     conversation_id: Any
     call_id: str = ""
+    answer_id: int | None = None  # the pending answer the call is for (its citations: KnowledgeSearch)
 
 
 class ServerTool:
-    name: ClassVar[str]
-    description: ClassVar[str]
-    parameters: ClassVar[dict[str, Any]]
-    timeout: ClassVar[float] = 10.0
-    max_result_chars: ClassVar[int] = 8_000
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    timeout: float = 10.0
+    max_result_chars: int = 8_000
+    # The answer pauses before each call until the user allows or refuses it (approvals.py).
+    needs_approval: bool = False
     # A per-chat tool is offered by its own switch (`available`), not by CHAT_SERVER_TOOLS.
     per_chat: ClassVar[bool] = False
 
@@ -82,13 +89,22 @@ def register(tool: type[ServerTool]) -> type[ServerTool]:
     return tool
 
 
-def offered(model: str, conversation: Conversation | None = None) -> dict[str, ServerTool]:
-    """The server tools offered to this model in this chat (none to a model not known to call tools): the site's
-    CHAT_SERVER_TOOLS, and the per-chat tools the chat has turned on."""
-    if model not in settings.CHAT_TOOL_MODELS:
+def offered(
+    model: str, conversation: Conversation | None = None, *, policy: Policy | None = None, knowledge: bool = False
+) -> dict[str, ServerTool]:
+    """The server tools offered to this model in this chat (none to a model not known to call tools, none to a user
+    whose groups do not allow server tools: `policy`): the site's CHAT_SERVER_TOOLS, the per-chat tools the chat has
+    turned on, knowledge_search when the answer searches the chat's bases by tool (`knowledge`: TurnStart's
+    knowledge_tool), and the MCP tools the chat has enabled (of those its servers list now)."""
+    if model not in settings.CHAT_TOOL_MODELS or (policy is not None and not policy.allows(Feature.SERVER_TOOLS)):
         return {}
     chosen = [REGISTRY[name] for name in settings.CHAT_SERVER_TOOLS if name in REGISTRY and not REGISTRY[name].per_chat]
     chosen += [tool for tool in REGISTRY.values() if tool.per_chat and tool.available(conversation)]
+    if knowledge:
+        chosen.append(REGISTRY[KnowledgeSearch.name])
+    if conversation is not None and conversation.mcp_tools:
+        listed = mcp.list_tools_sync()
+        chosen += [McpTool(listed[name]) for name in conversation.mcp_tools if name in listed]
     return {tool.name: tool for tool in chosen}
 
 
@@ -266,6 +282,48 @@ class WebSearch(ServerTool):
 
 
 @register
+class KnowledgeSearch(ServerTool):
+    """Searches the knowledge bases of the chat (its own, its project's, its assistant's) for the model, and stores
+    the passages found as the answer's citations: the same chips as the retrieval step's (knowledge.retrieval)."""
+
+    name = "knowledge_search"
+    description = (
+        "Search the user's documents attached to this chat. Returns the best passages, numbered; cite the ones you "
+        "use as [1], [2] in the answer. Search again with other words if the passages do not hold the answer."
+    )
+    parameters = {
+        "type": "object",
+        "properties": {"query": {"type": "string", "description": "What to look for: the question, or its key words."}},
+        "required": ["query"],
+        "additionalProperties": False,
+    }
+    timeout = 30.0
+    max_result_chars = 12_000
+    per_chat = True
+
+    def available(self, conversation: Conversation | None) -> bool:
+        """Offered by `offered(knowledge=True)` only: whether the chat has bases is known as its answer begins."""
+        return False
+
+    async def call_in(self, arguments: dict[str, Any], context: ToolContext) -> str:
+        query = arguments.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise ToolError("give what to search for as a string.")
+        answer_id = context.answer_id
+        if answer_id is None:
+            raise ToolError("there is no answer to cite the passages in.")
+
+        def search() -> str:
+            try:  # in a worker thread, outside any request (as run.db): its connection released after
+                return knowledge_search(owner_id=context.owner_id, conversation_id=context.conversation_id,
+                                        answer_id=answer_id, query=query.strip()[:500])
+            finally:
+                release_connection()
+
+        return await sync_to_async(search, thread_sensitive=False)()
+
+
+@register
 class Remember(ServerTool):
     """Saves a fact in the chat's owner's memory (personal app). Only this tool writes memory for the model, and
     its step shows "Memory saved" in the thread with an undo: nothing is remembered without the user seeing it."""
@@ -300,3 +358,27 @@ class Remember(ServerTool):
         except MemoryRefused as exc:
             raise ToolError(str(exc)) from None
         return REMEMBERED + memory.content
+
+
+class McpTool(ServerTool):
+    """One tool of an operator's MCP server (mcp.py), as the chat that enabled it offers it."""
+
+    per_chat = True
+
+    def __init__(self, listed: mcp.ListedTool) -> None:
+        self.listed = listed
+        self.name = listed.qualified_name
+        self.description = listed.description or f"The tool {listed.name} of the MCP server {listed.server}."
+        self.parameters = listed.input_schema
+        self.timeout = listed.timeout
+        self.max_result_chars = listed.max_result_chars
+        self.needs_approval = listed.approval
+
+    async def call(self, arguments: dict[str, Any]) -> str:
+        try:
+            text, is_error = await mcp.call(self.listed, arguments)
+        except mcp.McpUnavailable as exc:
+            raise ToolError(str(exc)) from None
+        if is_error:
+            raise ToolError(text or f"the tool {self.name} reported an error.")
+        return text

@@ -102,13 +102,34 @@ def wants_event_stream(request, stream: bool) -> bool:
 FIRST_OUTPUT_WAIT_SECONDS = 600.0  # the longest a stream's status waits for the answer's first piece
 
 
-class AnswerPendingResponse(Response):
+class PendingResponse(Response):
+    """What a handler returns when its response needs an awaited step (an answer, an upstream call): `AnsweringView`
+    awaits `outcome()` on the event loop, so no request thread waits. The outcome is a body for this response or
+    a response of its own; a ChatError or APIException it raises is answered in the view's own error shape."""
+
+    renderer_context: dict[str, Any]  # set by the view's finalize_response: the view and its request
+
+    async def outcome(self) -> dict | HttpResponseBase:
+        raise NotImplementedError
+
+    async def settle(self) -> HttpResponseBase:
+        view = self.renderer_context["view"]
+        try:
+            result = await self.outcome()
+        except (errors.ChatError, exceptions.APIException) as exc:
+            # The view's own error shape (the API's, or OpenAI's on /v1), as if the handler had raised it.
+            return view.finalize_response(view.request, view.handle_exception(exc))
+        if isinstance(result, dict):
+            self.data = result
+            return self
+        return result
+
+
+class AnswerPendingResponse(PendingResponse):
     """What a handler returns when it has started an answer and can only respond once the answer is stored (a
     JSON answer), or has begun (`until_output`: a stream whose early failure is an HTTP error, as OpenAI's).
     `then(answer)` makes the response (a body for this response, or a response of its own) or raises the
-    answer's error. `AnsweringView` awaits it on the event loop: no request thread waits for an answer."""
-
-    renderer_context: dict[str, Any]  # set by the view's finalize_response: the view and its request
+    answer's error."""
 
     def __init__(
         self, answer: answering.Answer, then: Callable[[answering.Answer], dict | HttpResponseBase], *,
@@ -119,27 +140,18 @@ class AnswerPendingResponse(Response):
         self.then = then
         self.until_output = until_output
 
-    async def settle(self) -> HttpResponseBase:
-        view = self.renderer_context["view"]
-        try:
-            if self.until_output:
-                await self.answer.begun(FIRST_OUTPUT_WAIT_SECONDS)
-            else:
-                await self.answer.stored()
-            result = self.then(self.answer)
-        except (errors.ChatError, exceptions.APIException) as exc:
-            # The view's own error shape (the API's, or OpenAI's on /v1), as if the handler had raised it.
-            return view.finalize_response(view.request, view.handle_exception(exc))
-        if isinstance(result, dict):
-            self.data = result
-            return self
-        return result
+    async def outcome(self) -> dict | HttpResponseBase:
+        if self.until_output:
+            await self.answer.begun(FIRST_OUTPUT_WAIT_SECONDS)
+        else:
+            await self.answer.stored()
+        return self.then(self.answer)
 
 
 class AnsweringView(ChatApiView):
     """A view whose handlers may start answers: served natively async. Authentication, the throttle, validation,
-    quota admission and the begin transaction run in one thread trip (the DRF view); an `AnswerPendingResponse`
-    is then awaited on the event loop."""
+    quota admission and the begin transaction run in one thread trip (the DRF view); a `PendingResponse` (an
+    answer's, or another awaited step's) is then awaited on the event loop."""
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Any:
@@ -149,7 +161,7 @@ class AnsweringView(ChatApiView):
         @functools.wraps(view)
         async def entry(request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
             response = await in_thread(request, *args, **kwargs)
-            if isinstance(response, AnswerPendingResponse):
+            if isinstance(response, PendingResponse):
                 return await response.settle()
             return response
 

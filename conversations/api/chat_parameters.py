@@ -21,7 +21,7 @@ FORWARDED = (
 )
 # Read by chatsite itself.
 OWN = ("model", "messages", "stream", "stream_options", "metadata", "store", "n", "logprobs", "top_logprobs",
-       "modalities")
+       "modalities", "chatsite")
 # Known to OpenAI and refused here, with the reason.
 REFUSED = {
     "audio": "Audio output is not supported.",

@@ -273,6 +273,14 @@ def _as_stored(message: RequestMessage) -> StoredMessage:
     return stored
 
 
+def stored_messages(messages: list[RequestMessage]) -> tuple[str, list[StoredMessage]]:
+    """(the system prompt, the rest) of a validated message list all of which is history (none is new input)."""
+    leading = 0
+    while leading < len(messages) and messages[leading]["role"] in SYSTEM_ROLES:
+        leading += 1
+    return "\n\n".join(m["content"] for m in messages[:leading]), [_as_stored(m) for m in messages[leading:]]
+
+
 def split_messages(messages: list[RequestMessage]) -> tuple[str, list[StoredMessage], list[StoredMessage]]:
     """(the system prompt, the history, the new input) of a validated message list, roles as stored.
 
@@ -301,6 +309,17 @@ def conversation_from_messages(
     answering.begin.
     """
     system_prompt, history, _ = split_messages(messages)
+    return conversation_from_history(
+        owner=owner, source=source, system_prompt=system_prompt, history=history, model=model, api_key=api_key
+    )
+
+
+def conversation_from_history(
+    *, owner: User, source: str, system_prompt: str, history: list[StoredMessage], model: str = "",
+    api_key: ApiKey | None = None,
+) -> Conversation:
+    """A new conversation whose system prompt and single branch of turns are these (each turn complete, with its
+    history digest, no usage); titled from its first user message."""
     first_user = next((m["content"] for m in history if m["role"] == Turn.Role.USER), "")
     now = timezone.now()
     with transaction.atomic():

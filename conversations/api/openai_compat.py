@@ -5,7 +5,8 @@ its `api_key`). Every call is a conversation of the key's owner (source "openai_
 the request's messages, or, when the request names one with the `X-Chatsite-Conversation` header or
 `metadata.chatsite_conversation_id`, the caller's existing conversation continues with the last user message
 (its stored history is what the model sees). With `store: false` the conversation is a temporary one (not listed,
-deleted later). Answers carry `X-Chatsite-Conversation`. The request's parameters (chat_parameters.py) are
+deleted later), and so is every call of a key whose owner keeps its chats out of the history (ApiKey.store_chats).
+Answers carry `X-Chatsite-Conversation`. The request's parameters (chat_parameters.py) are
 validated as OpenAI does and sent to the model as given; a retried request lands on its first attempt
 (idempotency.py).
 """
@@ -24,6 +25,7 @@ from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 
 from accounts.authentication import ApiKeyAuthentication
+from accounts.models import ApiKey
 from chatsite.api.errors import exception_handler
 from chatsite.api.fields import StrictBooleanField, TextField
 from conversations import answering, errors, llm, organizing, selectors, services
@@ -41,6 +43,10 @@ from conversations.api.streaming import event_stream_response, sse
 from conversations.attachments import model_reads_images
 from conversations.messages import RequestMessage, StoredMessage, ToolResult
 from conversations.models import Conversation, Turn
+from knowledge import services as knowledge_services
+from personal import selectors as personal_selectors
+from personal.models import Assistant
+from teams.policy import Feature, policy_for
 
 CONVERSATION_HEADER = "X-Chatsite-Conversation"
 OPENAI_ERROR_TYPES = {
@@ -50,13 +56,29 @@ OPENAI_ERROR_TYPES = {
 }
 
 
-class ModelNotFound(exceptions.NotFound):
-    default_code = "model_not_found"
+def require_temporary_chats(user) -> None:
+    """`store: false` makes a temporary chat: only for users whose groups allow them."""
+    if not policy_for(user).allows(Feature.TEMPORARY_CHATS):
+        raise errors.FeatureDisabled("Your account may not start temporary chats (store: false).")
 
 
-def require_offered_model(name: str) -> None:
-    if name not in selectors.models_offered():
-        raise ModelNotFound(f"The model '{name}' does not exist here. See GET /v1/models.")
+def require_offered_model(user, name: str) -> None:
+    """A model this user may use, or an assistant they may use (`assistant:<slug>`, personal app); else
+    model_not_found (an unknown model and one their groups do not allow alike)."""
+    if name not in selectors.models_offered(user) and personal_selectors.assistant_for_model_id(
+            user=user, model_id=name) is None:
+        raise errors.ModelNotFound(name)
+
+
+def chat_fields(request, model: str) -> dict:
+    """What a request's `model` sets on its conversation: the model, or an assistant with its model and tools."""
+    assistant = personal_selectors.assistant_for_model_id(user=request.user, model_id=model)
+    return assistant.chat_fields() if assistant is not None else {"model": model, "assistant": None}
+
+
+def _apply_chat_fields(conversation: Conversation, fields: dict) -> None:
+    if any(getattr(conversation, name) != value for name, value in fields.items()):
+        services.conversation_update(conversation=conversation, **fields)
 
 
 @dataclass
@@ -85,11 +107,9 @@ def turn_target(request, messages: list[RequestMessage], model: str, *,
     created = conversation is None
     if conversation is None:
         conversation = conversation_from_messages(
-            owner=request.user, source=Conversation.Source.OPENAI_API, messages=messages, model=model,
-            api_key=request.auth,
+            owner=request.user, source=Conversation.Source.OPENAI_API, messages=messages, api_key=request.auth,
         )
-    elif conversation.model != model:
-        services.conversation_update(conversation=conversation, model=model)
+    _apply_chat_fields(conversation, chat_fields(request, model))
     return TurnTarget(conversation, after_turn_id, created, inputs)
 
 
@@ -101,9 +121,9 @@ def temporary_target(request, target: TurnTarget, messages: list[RequestMessage]
         return target
     if not target.created:
         conversation = conversation_from_messages(
-            owner=request.user, source=Conversation.Source.OPENAI_API, messages=messages, model=model,
-            api_key=request.auth,
+            owner=request.user, source=Conversation.Source.OPENAI_API, messages=messages, api_key=request.auth,
         )
+        _apply_chat_fields(conversation, chat_fields(request, model))
         target = TurnTarget(conversation, None, True, split_messages(messages)[2])
     organizing.conversation_make_temporary(conversation=target.conversation)
     question = target.inputs[0]
@@ -113,11 +133,17 @@ def temporary_target(request, target: TurnTarget, messages: list[RequestMessage]
     return target
 
 
+def kept_out_of_history(request, store: bool | None) -> bool:
+    """`store: false`, or a key whose owner keeps its chats out of the history (ApiKey.store_chats: for clients
+    that cannot send store: false)."""
+    return store is False or (isinstance(request.auth, ApiKey) and not request.auth.store_chats)
+
+
 def refuse_temporary_answer_in_stored(conversation: Conversation) -> None:
     if conversation.delete_after is None:
         raise exceptions.ValidationError({"store": [
-            "This conversation is stored: store: false cannot continue it (omit the conversation's id and send "
-            "the messages to start a temporary one)."
+            "This conversation is stored: store: false (or a key that keeps its chats out of the history) cannot "
+            "continue it (omit the conversation's id and send the messages to start a temporary one)."
         ]})
 
 
@@ -184,6 +210,24 @@ class OpenAIApiView(AnsweringView):
         return openai_exception_handler
 
 
+class ChatsiteExtensionSerializer(serializers.Serializer):
+    """`chatsite`: what chatsite adds to OpenAI's request (docs/api.md)."""
+
+    knowledge_bases = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), max_length=100, required=False,
+        help_text="Ids of your knowledge bases to attach to the conversation: its answers search them and cite the "
+        "passages they use as [1], [2]. They stay attached to a continued conversation; `[]` detaches them.",
+    )
+
+
+def knowledge_attach(target: TurnTarget, extension: dict | None) -> None:
+    """Attach the knowledge bases a /v1 request names (`chatsite.knowledge_bases`) before its answer begins."""
+    if extension and "knowledge_bases" in extension:
+        knowledge_services.conversation_knowledge_set(
+            conversation=target.conversation, base_ids=extension["knowledge_bases"]
+        )
+
+
 class ChatCompletionRequestSerializer(ChatParametersSerializer):
     """A Chat Completions request: OpenAI's parameters, each validated; an unknown one is a 400."""
 
@@ -197,6 +241,8 @@ class ChatCompletionRequestSerializer(ChatParametersSerializer):
         help_text="Your own key-value pairs (kept with the request only); `chatsite_conversation_id` continues "
         "that conversation of yours.",
     )
+
+    chatsite = ChatsiteExtensionSerializer(required=False, help_text="chatsite's own options (docs/api.md).")
 
     def validate_messages(self, messages):
         return validate_message_list(messages, tool_results=True)
@@ -287,7 +333,9 @@ class ChatCompletionsView(OpenAIApiView):
     )
     def post(self, request):
         data = self.validated(request, ChatCompletionRequestSerializer)
-        require_offered_model(data["model"])
+        require_offered_model(request.user, data["model"])
+        if data.get("store") is False:
+            require_temporary_chats(request.user)
         attempt = idempotency.attempt_of(request, request.data)
         earlier = idempotency.earlier_answer(request, attempt)
         if earlier is not None:
@@ -298,10 +346,11 @@ class ChatCompletionsView(OpenAIApiView):
     def _answer(self, request, data: dict, attempt: idempotency.Attempt) -> Response:
         conversation_id = _requested_conversation_id(request, data.get("metadata"))
         named = own_conversation(request, conversation_id) if conversation_id is not None else None
-        if named is not None and data.get("store") is False:
+        temporary = kept_out_of_history(request, data.get("store"))
+        if named is not None and temporary:
             refuse_temporary_answer_in_stored(named)
         target = turn_target(request, data["messages"], data["model"], conversation=named)
-        if data.get("store") is False:
+        if temporary:
             target = temporary_target(request, target, data["messages"], data["model"])
         conversation, inputs = target.conversation, target.inputs
         content = inputs[0]["content"] if inputs[0]["role"] == Turn.Role.USER else None
@@ -311,6 +360,7 @@ class ChatCompletionsView(OpenAIApiView):
         turn = {"conversation": conversation, "user": request.user, "content": content, "options": model_options(data),
                 "after_turn_id": target.after_turn_id, "tool_results": tool_results}
         with nothing_left_if_refused(target):
+            knowledge_attach(target, data.get("chatsite"))
             turn["attachment_ids"] = new_attachment_ids(request, target)
             answer = answering.begin(**turn)
         idempotency.record(attempt, answer.turn_id)
@@ -401,31 +451,64 @@ async def completion_chunks(answer: answering.Answer, *, include_usage: bool) ->
         if answer.outcome() is None:
             answering.stop(answer.turn_id)  # the client left mid-answer
 
-def _model_object(name: str) -> dict:
+def _model_object(name: str, assistant: Assistant | None = None) -> dict:
     """OpenAI's model object, with what clients read to size and shape their requests (as OpenRouter and LiteLLM
     name them): the context, the longest answer (CHAT_MAX_ANSWER_TOKENS), and whether it reads images and calls
-    tools here."""
+    tools here; `purpose` says which endpoints take it. An assistant is listed under its id (`assistant:<slug>`)
+    with its model's figures."""
     backend = llm.get_backend()
+    if assistant is not None:
+        name = assistant.model or backend.default_model
     return {
-        "id": name, "object": "model", "created": 0, "owned_by": "chatsite",
+        "id": assistant.model_id if assistant is not None else name, "object": "model",
+        "created": int(assistant.created_at.timestamp()) if assistant is not None else 0, "owned_by": "chatsite",
+        "purpose": "chat",
         "context_length": backend.context_tokens(name), "max_output_tokens": settings.CHAT_MAX_ANSWER_TOKENS,
         "capabilities": {"vision": model_reads_images(name), "tools": backend.refused_option({"tools": []}) is None},
     }
 
 
+def _embedding_model_object(name: str) -> dict:
+    """An embedding model (EMBEDDING_MODELS) as a model object: for /v1/embeddings only. It writes no answer, and
+    its input limit is the upstream's (stated only when CHAT_CONTEXT_TOKENS_BY_MODEL names it)."""
+    return {
+        "id": name, "object": "model", "created": 0, "owned_by": "chatsite", "purpose": "embeddings",
+        "context_length": settings.CHAT_CONTEXT_TOKENS_BY_MODEL.get(name), "max_output_tokens": None,
+        "capabilities": {"vision": False, "tools": False},
+    }
+
+
 MODEL_FIELDS: dict[str, serializers.Field] = {
     "id": serializers.CharField(), "object": serializers.CharField(), "created": serializers.IntegerField(),
-    "owned_by": serializers.CharField(), "context_length": serializers.IntegerField(),
-    "max_output_tokens": serializers.IntegerField(),
+    "owned_by": serializers.CharField(),
+    "purpose": serializers.ChoiceField(
+        choices=["chat", "embeddings"],
+        help_text="chatsite's: `chat` for /v1/chat/completions and /v1/responses, `embeddings` for /v1/embeddings.",
+    ),
+    "context_length": serializers.IntegerField(
+        allow_null=True, help_text="Tokens of context (null for an embedding model: the upstream's limit).",
+    ),
+    "max_output_tokens": serializers.IntegerField(
+        allow_null=True, help_text="The longest answer (CHAT_MAX_ANSWER_TOKENS); null for an embedding model.",
+    ),
     "capabilities": inline_serializer("ModelCapabilities", {
         "vision": serializers.BooleanField(), "tools": serializers.BooleanField(),
     }),
 }
 
 
+def _embedding_models(user) -> list[str]:
+    """The embedding models listed for this user: those not also offered as a chat model (one entry per id)."""
+    chat = set(selectors.models_offered(user))
+    return [name for name in selectors.embedding_models_offered(user) if name not in chat]
+
+
 class ModelsView(OpenAIApiView):
     @extend_schema(
         summary="OpenAI-compatible model list",
+        description="The chat models offered to you, the embedding models offered to you (`purpose: "
+        "\"embeddings\"`: for /v1/embeddings), then the assistants you may use, as `assistant:<slug>`: yours, "
+        "featured ones, and shared ones you have chatted with.",
         responses=inline_serializer("ModelList", {
             "object": serializers.CharField(),
             "data": inline_serializer("ModelListItem", MODEL_FIELDS, many=True),
@@ -434,7 +517,9 @@ class ModelsView(OpenAIApiView):
     def get(self, request):
         return Response({
             "object": "list",
-            "data": [_model_object(name) for name in selectors.models_offered()],
+            "data": [_model_object(name) for name in selectors.models_offered(request.user)]
+            + [_embedding_model_object(name) for name in _embedding_models(request.user)]
+            + [_model_object("", assistant) for assistant in personal_selectors.assistants_listed(user=request.user)],
         }, status=status.HTTP_200_OK)
 
 
@@ -445,8 +530,12 @@ class ModelDetailView(OpenAIApiView):
         responses=inline_serializer("Model", MODEL_FIELDS),
     )
     def get(self, request, model_id: str):
-        require_offered_model(model_id)
-        return Response(_model_object(model_id))
+        if model_id in _embedding_models(request.user):
+            return Response(_embedding_model_object(model_id))
+        require_offered_model(request.user, model_id)
+        return Response(_model_object(
+            model_id, personal_selectors.assistant_for_model_id(user=request.user, model_id=model_id)
+        ))
 
 
 class UnknownPathView(OpenAIApiView):

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from conversations.api import openai_compat, responses
+from conversations.api import openai_compat, openai_conversations, openai_embeddings, responses
 
 app_name = "openai"
 
@@ -14,5 +14,14 @@ urlpatterns = [
             name="model-detail"),
     path("responses", responses.ResponsesView.as_view(), name="responses"),
     path("responses/<str:response_id>", responses.ResponseDetailView.as_view(), name="response-detail"),
+    path("responses/<str:response_id>/cancel", responses.ResponseCancelView.as_view(), name="response-cancel"),
+    path("conversations", openai_conversations.ConversationsView.as_view(), name="conversations"),
+    path("conversations/<str:conversation_id>", openai_conversations.ConversationDetailView.as_view(),
+         name="conversation-detail"),
+    path("conversations/<str:conversation_id>/items", openai_conversations.ConversationItemsView.as_view(),
+         name="conversation-items"),
+    path("conversations/<str:conversation_id>/items/<str:item_id>",
+         openai_conversations.ConversationItemView.as_view(), name="conversation-item"),
+    path("embeddings", openai_embeddings.EmbeddingsView.as_view(), name="embeddings"),
     re_path(r"^.*$", openai_compat.UnknownPathView.as_view(), name="unknown"),
 ]

@@ -6,6 +6,9 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from chatsite.api.views import ApiPagination
 
+DOCUMENT_HIT_FIELDS = (
+    "document_id", "document_name", "knowledge_base_id", "knowledge_base_name", "passage_id", "page", "url", "snippet",
+)
 # A search page past this is a 404 without a query.
 MAX_SEARCH_PAGE = 1_000_000
 
@@ -60,5 +63,23 @@ class ConversationPagination(ApiPagination):
         response["properties"]["count"] = {
             "type": "integer", "nullable": True, "example": 123,
             "description": "How many match; null for a search (`next` says whether more follow).",
+        }
+        text = {"type": "string"}
+        response["properties"]["documents"] = {
+            "type": "array",
+            "description": "Only in a search: your knowledge documents whose passages hold its words (the first "
+            "matching passage of each of the newest five), on its first page; empty on later pages.",
+            "items": {"type": "object", "required": [*DOCUMENT_HIT_FIELDS], "properties": {
+                "document_id": {"type": "integer"}, "document_name": text, "knowledge_base_id": {"type": "integer"},
+                "knowledge_base_name": text, "passage_id": {"type": "integer"},
+                "page": {"type": "integer", "description": "The page the passage starts on (PDF; 1 otherwise)."},
+                "url": {**text, "description": "The document's page opened at this passage."},
+                "snippet": {"type": "object", "required": ["source", "text", "html"], "properties": {
+                    "source": {"type": "string", "enum": ["knowledge"]},
+                    "text": {**text, "description": "The plain text around the hit, with … where it was cut."},
+                    "html": {**text, "description": "The same, HTML-escaped, each occurrence of the search in "
+                             "<mark> (none when only a stemmed form of a word matched)."},
+                }},
+            }},
         }
         return response

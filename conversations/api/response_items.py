@@ -10,10 +10,12 @@ them, as the model answered both at once), `function_call_output` items as tool 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
 from rest_framework import exceptions, serializers
 
+from conversations.api.message_lists import OpenAIMessageSerializer
 from conversations.messages import ToolCall
 from conversations.models import Turn
 
@@ -111,6 +113,18 @@ def resolve_references(items: list[dict], *, user) -> list[dict]:
         else:
             raise exceptions.NotFound(f"No item with id '{item['id']}'.")
     return resolved
+
+
+def checked_messages(items: list[dict], *, context: Mapping[str, Any]) -> list[dict]:
+    """The items (references resolved for the request's user) as Chat Completions messages, each checked as
+    /v1/chat/completions checks one; a ValidationError keyed by the index of each invalid item."""
+    messages = chat_messages(resolve_references(items, user=context["request"].user))
+    checked = [OpenAIMessageSerializer(data=message, context=context) for message in messages]
+    errors_by_item = {index: message.errors for index, message in enumerate(checked) if not message.is_valid()}
+    if errors_by_item:
+        # Keyed by index, as DRF keys a list's own errors (the stubs allow only names).
+        raise serializers.ValidationError(errors_by_item)  # type: ignore[arg-type]
+    return [message.validated_data for message in checked]
 
 
 def chat_messages(items: list[dict]) -> list[dict]:

@@ -38,6 +38,15 @@ ANSWER_EVENTS = {
                     ["user_turn", "assistant_turn"]),
     "delta": _object({"text": {"type": "string"}}, ["text"]),
     "tool_call": _object({"tool_calls": TOOL_CALL_DELTAS}, ["tool_calls"]),
+    "tool_approval": _object({
+        "tool_call": {"type": "object", "description": "The call: id, type, function {name, arguments}."},
+        "assistant_turn_id": {"type": "integer"}, "timeout_seconds": {"type": "integer"},
+        "approval_url": {"type": "string", "description": "POST {\"allow\": true|false} here."},
+    }, ["tool_call", "assistant_turn_id", "timeout_seconds", "approval_url"]),
+    "tool_result": _object({
+        "tool_call": {"type": "object"}, "result": {"type": "string"}, "is_error": {"type": "boolean"},
+        "seconds": {"type": "number"}, "assistant_turn_id": {"type": "integer"}, "tool_turn_id": {"type": "integer"},
+    }, ["tool_call", "result", "is_error", "seconds", "assistant_turn_id", "tool_turn_id"]),
     "done": _object({"assistant_turn": _ref("Turn")}, ["assistant_turn"]),
     "error": _object({"error": _object({"code": {"type": "string"}, "message": {"type": "string"}},
                                        ["code", "message"]), "assistant_turn": _ref("Turn")},

@@ -7,14 +7,15 @@ from rest_framework import serializers
 
 from chatsite.api.fields import StrictBooleanField, TextField
 from conversations import selectors
-from conversations.models import Attachment, Conversation, Feedback, Turn
+from conversations.answering import mcp
+from conversations.models import Attachment, Conversation, Feedback, Project, Turn
 from conversations.reviews import review_notice_for
 from conversations.selectors import turn_path
 from conversations.turn_json import TURN_FIELDS, VERSION_FIELDS, attachment_list_data
 
 CONVERSATION_FIELDS: tuple[str, ...] = (
-    "id", "title", "model", "system_prompt", "archived", "web_search", "personal", "created_at", "updated_at",
-    "turn_count", "current_turn_id",
+    "id", "title", "model", "system_prompt", "archived", "web_search", "personal", "mcp_tools", "created_at",
+    "updated_at", "turn_count", "current_turn_id", "project",
 )
 
 
@@ -87,6 +88,34 @@ class ConversationSerializer(serializers.ModelSerializer):
         read_only_fields = CONVERSATION_FIELDS
 
 
+class SnippetSerializer(serializers.Serializer):
+    # A declared field named like Field.source: the API's key (this serializer only describes the schema).
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=["message", "file"],
+        help_text="Where the hit is: a message of the chat or the text of a file sent in it.",
+    )
+    text = serializers.CharField(help_text="The plain text around the hit, with … where it was cut.")
+    html = serializers.CharField(
+        help_text="The same text, HTML-escaped, with each occurrence of the search in <mark>: safe to insert as HTML."
+    )
+
+
+class ConversationListSerializer(ConversationSerializer):
+    snippet = serializers.SerializerMethodField(
+        help_text="In a search: the text around a hit in the chat's messages or files (null when only the title "
+        "matches, and outside a search)."
+    )
+
+    class Meta(ConversationSerializer.Meta):
+        fields = (*CONVERSATION_FIELDS, "snippet")
+        read_only_fields = fields
+
+    @extend_schema_field(SnippetSerializer(allow_null=True))
+    def get_snippet(self, conversation) -> dict | None:
+        found = getattr(conversation, "search_snippet", None)
+        return found.as_dict() if found is not None else None
+
+
 class ReviewSerializer(serializers.Serializer):
     reviewed_at = serializers.DateTimeField()
     reviewer = serializers.CharField(source="reviewer_name", allow_null=True, help_text="Only if the site shows it.")
@@ -129,19 +158,28 @@ class ConversationDetailSerializer(ConversationSerializer):
         return None if notice is None else ReviewSerializer(notice).data
 
 
-def validate_model_name(value: str) -> str:
-    if value and value not in selectors.models_offered():
-        raise serializers.ValidationError(
-            f"Unknown model. Available: {', '.join(selectors.models_offered())}.", code="invalid_choice"
-        )
-    return value
+class OfferedModelField(TextField):
+    """A model id the writing user may use (the serializer's context names the `user`): a model their groups do not
+    allow is refused exactly as an unknown one, and never named to them."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 100)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        offered = selectors.models_offered(self.context["user"])
+        if value and value not in offered:
+            raise serializers.ValidationError(f"Unknown model. Available: {', '.join(offered)}.", code="invalid_choice")
+        return value
 
 
 class ConversationWriteSerializer(serializers.Serializer):
-    """What a client may set on a conversation. Anything else in the body (owner, role, id...) is ignored."""
+    """What a client may set on a conversation. Anything else in the body (owner, role, id...) is ignored. The
+    context names the `user` writing (the models offered are theirs)."""
 
     title = TextField(max_length=200, allow_blank=True, required=False)
-    model = TextField(max_length=100, allow_blank=True, required=False, validators=[validate_model_name])
+    model = OfferedModelField(allow_blank=True, required=False)
     system_prompt = TextField(allow_blank=True, required=False, trim_whitespace=False)
     archived = StrictBooleanField(required=False)
     web_search = StrictBooleanField(
@@ -149,6 +187,24 @@ class ConversationWriteSerializer(serializers.Serializer):
     )
     personal = StrictBooleanField(
         required=False, help_text="Add your custom instructions and memories to the system prompt (personal app)."
+    )
+    mcp_tools = serializers.ListField(
+        child=TextField(max_length=100), required=False, max_length=200,
+        help_text="The MCP tools to offer the model in this chat, as \"<server>__<tool>\" (the chat page lists "
+                  "the site's). Replaces the list.",
+    )
+
+    def validate_mcp_tools(self, value: list[str]) -> list[str]:
+        configured = mcp.servers()
+        unknown = [name for name in value
+                   if name.split(mcp.SEPARATOR, 1)[0] not in configured or mcp.SEPARATOR not in name]
+        if unknown:
+            raise serializers.ValidationError(f"Not a tool of this site's MCP servers: {', '.join(unknown[:5])}.")
+        return list(dict.fromkeys(value))
+    project = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
+        help_text="The id of one of your projects to move the chat into (its instructions join the system prompt; "
+        "a new chat starts with its model), or null to take it out.",
     )
 
     def validate_system_prompt(self, value: str) -> str:
@@ -164,10 +220,16 @@ class TurnCreateSerializer(serializers.Serializer):
         required=False, allow_blank=True, help_text="The message; may be empty (or left out) when files are sent."
     )
     stream = StrictBooleanField(default=False, help_text="Answer as text/event-stream (see the description).")
-    attachments = serializers.ListField(
-        child=serializers.UUIDField(), required=False, max_length=50,
-        help_text="Ids of your uploaded, unsent files (POST /api/v1/attachments/) to send with this message.",
-    )
+
+    def get_fields(self):
+        # The limit is the site's setting as it is now (the published schema states it too).
+        fields = super().get_fields()
+        fields["attachments"] = serializers.ListField(
+            child=serializers.UUIDField(), required=False, max_length=settings.CHAT_ATTACHMENTS_PER_MESSAGE,
+            error_messages={"max_length": "At most {max_length} files per message."},
+            help_text="Ids of your uploaded, unsent files (POST /api/v1/attachments/) to send with this message.",
+        )
+        return fields
 
     def validate(self, attrs):
         attrs.setdefault("content", "")
@@ -204,6 +266,17 @@ class RegenerateSerializer(serializers.Serializer):
     content = MessageContentField(
         required=False, help_text="Write a new version of the message that answer answers first (edit and resend)."
     )
+    model = OfferedModelField(
+        required=False,
+        help_text="Write the new version with this model (the chat's model stays); default: the chat's.",
+    )
+    stream = StrictBooleanField(default=False)
+
+
+class ContinueSerializer(serializers.Serializer):
+    turn_id = serializers.IntegerField(
+        min_value=1, help_text="The answer to continue: stopped (`cancelled`) or cut at its length (`length`)."
+    )
     stream = StrictBooleanField(default=False)
 
 
@@ -230,6 +303,15 @@ class TurnPairSerializer(serializers.Serializer):
     assistant_turn = TurnSerializer()
 
 
+class ToolApprovalSerializer(serializers.Serializer):
+    allow = StrictBooleanField(help_text="true: the tool runs; false: it does not, and the model is told.")
+
+
+class ToolApprovalResultSerializer(serializers.Serializer):
+    tool_call_id = serializers.CharField()
+    allow = serializers.BooleanField()
+
+
 class StopResultSerializer(serializers.Serializer):
     assistant_turn = TurnSerializer(allow_null=True, help_text="The answer asked to stop; null if none was running.")
 
@@ -242,6 +324,36 @@ class FeedbackSerializer(serializers.ModelSerializer):
         model = Feedback
         fields = ("turn", "rating", "comment", "created_at", "updated_at")
         read_only_fields = ("turn", "created_at", "updated_at")
+
+
+class McpToolSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The name to list in a conversation's `mcp_tools`: \"<server>__<tool>\".")
+    tool = serializers.CharField(help_text="The server's own name for the tool.")
+    description = serializers.CharField(allow_blank=True)
+    input_schema = serializers.DictField(help_text="The JSON schema of its arguments, as the server gave it.")
+    approval = serializers.BooleanField(help_text="Each call waits until the user allows it.")
+
+
+class McpServerSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    state = serializers.ChoiceField(
+        choices=[state.value for state in mcp.State],
+        help_text="`starting`: its tools are not listed yet (ask again in a moment); `ready`: its tools are "
+        "listed; `unavailable`: it could not be started or reached, and is tried again after a pause.",
+    )
+    reason = serializers.ChoiceField(
+        choices=[reason.value for reason in mcp.Reason], allow_null=True,
+        help_text="Why it is unavailable (null otherwise).",
+    )
+    detail = serializers.CharField(allow_blank=True, help_text="Why it is unavailable, in words (empty otherwise).")
+    retry_in_seconds = serializers.FloatField(
+        allow_null=True, help_text="When an unavailable server is tried again (null: being tried now, or not down).",
+    )
+    tools = McpToolSerializer(many=True, help_text="Its tools as last listed (none before it was first listed).")
+
+
+class McpServerListSerializer(serializers.Serializer):
+    servers = McpServerSerializer(many=True)
 
 
 class UsageDaySerializer(serializers.Serializer):
@@ -273,3 +385,22 @@ class ErrorSerializer(serializers.Serializer):
     """The one error shape of every API error."""
 
     error = ErrorDetailSerializer()
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    name = TextField(max_length=80)
+    instructions = TextField(
+        max_length=20000, allow_blank=True, required=False,
+        help_text="Added to the system prompt of every chat in the project, after the chat's own and before your "
+        "custom instructions and memories.",
+    )
+    model = OfferedModelField(
+        allow_blank=True, required=False,
+        help_text="The model a new chat in the project starts with; empty = as usual.",
+    )
+    conversation_count = serializers.IntegerField(read_only=True, help_text="How many chats live in it.")
+
+    class Meta:
+        model = Project
+        fields = ("id", "name", "instructions", "model", "created_at", "conversation_count")
+        read_only_fields = ("id", "created_at", "conversation_count")

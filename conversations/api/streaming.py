@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
 from redis.exceptions import RedisError
 
-from conversations import answering, services
+from conversations import answering, errors, services
 from conversations.models import Turn
 from conversations.turn_json import turn_data
 
@@ -38,6 +38,10 @@ event: tool_result
 data: {"tool_call": {"id", "type", "function": {"name", "arguments"}}, "result": "...", "is_error": false,
        "seconds": 0.002, "assistant_turn_id": 41, "tool_turn_id": 42}
 
+event: tool_approval
+data: {"tool_call": {"id", "type", "function": {"name", "arguments"}}, "assistant_turn_id": 43,
+       "timeout_seconds": 300, "approval_url": "/api/v1/conversations/{id}/turns/43/tool-calls/{call_id}/approval/"}
+
 event: done
 data: {"assistant_turn": {...turn, status "complete" or "cancelled", usage...}}
 
@@ -50,7 +54,10 @@ data: {"title": "A short title"}
 
 `turn` comes first, then any number of `delta` (and `tool_call`, when the model calls a tool you sent: the
 pieces as the model streamed them; `tool_result` when the model called a server tool, which the server ran:
-the step is stored as turns before the answer, and the model continues), then exactly one of `done` or
+the step is stored as turns before the answer, and the model continues; `tool_approval` first when the site
+marks that tool as needing your approval: the answer waits until you POST `{"allow": true}` or `{"allow": false}`
+to its `approval_url`, and a call refused, or not answered within `timeout_seconds`, is told to the model as
+not made), then exactly one of `done` or
 `error`, then
 optionally `title` (a new conversation's title). Each event has an `id:` (1, 2, 3...).
 
@@ -139,7 +146,7 @@ def _fail_abandoned(turn_id: int) -> Turn | None:
 def interrupted_event(turn: Turn) -> bytes:
     """The `error` event of an answer failed because nobody writes it any more (its worker died)."""
     data: answering.ErrorData = {
-        "error": {"code": "interrupted", "message": turn.error}, "assistant_turn": turn_data(turn)
+        "error": {"code": errors.AnswerInterrupted.code, "message": turn.error}, "assistant_turn": turn_data(turn)
     }
     return sse("error", data)
 

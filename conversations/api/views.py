@@ -16,7 +16,8 @@ from rest_framework import exceptions, generics, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from conversations import answering, attachments, errors, exports, selectors, services
+from conversations import answering, attachments, errors, exports, organizing, selectors, services
+from conversations.answering import mcp
 from conversations.api import schema
 from conversations.api import serializers as s
 from conversations.api.base import (
@@ -29,8 +30,11 @@ from conversations.api.base import (
 )
 from conversations.api.message_lists import ChatReplySerializer, ChatRequestSerializer, conversation_from_messages
 from conversations.api.pagination import ConversationPagination
+from conversations.api.projects import own_project
 from conversations.api.streaming import SSE_DESCRIPTION, answer_stream, follow_stream, interrupted_stream
 from conversations.models import Attachment, Conversation, Turn
+from conversations.search import attach_snippets, documents_matching
+from teams.policy import Feature, policy_for
 
 BOOLEAN_PARAMS = {"true": True, "1": True, "false": False, "0": False}
 
@@ -99,24 +103,33 @@ class ConversationListView(ChatApiView, generics.GenericAPIView):
     @extend_schema(
         summary="List your conversations",
         operation_id="api_v1_conversations_list",
-        responses=s.ConversationSerializer(many=True),
+        responses=s.ConversationListSerializer(many=True),
         parameters=[
             OpenApiParameter(
                 "search", str,
-                description="Match titles and message text (case-insensitive). A search page is not counted: "
-                "`count` is null and `next` says whether more follow.",
+                description="Match titles, message text and the text of files sent (case-insensitive); each "
+                "result has a `snippet` around the hit. A search page is not counted: `count` is null and `next` "
+                "says whether more follow. The first page of a search also lists, in `documents`, your knowledge "
+                "documents whose passages hold its words, each with a snippet and the `url` of the passage.",
             ),
             OpenApiParameter("archived", bool, description="true: only archived chats; default false."),
         ],
     )
     def get(self, request):
+        search = _query_text(request, "search")
         conversations = selectors.conversation_list(
-            user=request.user,
-            archived=_query_bool(request, "archived", False),
-            search=_query_text(request, "search"),
+            user=request.user, archived=_query_bool(request, "archived", False), search=search
         )
         page = self.paginate_queryset(conversations)
-        return self.get_paginated_response(s.ConversationSerializer(page, many=True).data)
+        if search and page is not None:
+            attach_snippets(page, search)
+        response = self.get_paginated_response(s.ConversationListSerializer(page, many=True).data)
+        if search:
+            first = response.data["previous"] is None
+            response.data["documents"] = (
+                [hit.as_dict() for hit in documents_matching(request.user, search)] if first else []
+            )
+        return response
 
     @extend_schema(
         summary="Start a conversation",
@@ -125,9 +138,10 @@ class ConversationListView(ChatApiView, generics.GenericAPIView):
     )
     def post(self, request):
         data = self.validated(request, s.ConversationWriteSerializer)
-        fields = {k: v for k, v in data.items() if k != "archived"}
+        fields = {k: v for k, v in data.items() if k not in ("archived", "project")}
+        project = own_project(request, data["project"]) if data.get("project") is not None else None
         conversation = services.conversation_create(
-            owner=request.user, source=Conversation.Source.API, **fields
+            owner=request.user, source=Conversation.Source.API, project=project, **fields
         )
         if data.get("archived"):
             services.conversation_update(conversation=conversation, archived=True)
@@ -145,14 +159,19 @@ class ConversationDetailView(ChatApiView):
         return Response(data)
 
     @extend_schema(
-        summary="Rename, archive, or change the model or system prompt",
-        description="Only title, model, system_prompt, archived and personal can change; other fields are ignored.",
+        summary="Rename, archive, move to a project, or change the model or system prompt",
+        description="Only title, model, system_prompt, archived, web_search, personal and project can change; other "
+        "fields are ignored.",
         request=s.ConversationWriteSerializer,
         responses=s.ConversationSerializer,
     )
     def patch(self, request, conversation_id):
         conversation = own_conversation(request, conversation_id)
         data = self.validated(request, s.ConversationWriteSerializer, partial=True)
+        if "project" in data:
+            project_id = data.pop("project")
+            project = own_project(request, project_id) if project_id is not None else None
+            organizing.conversation_move(conversation=conversation, project=project)
         if data:
             services.conversation_update(conversation=conversation, **data)
         return Response(s.ConversationSerializer(conversation).data)
@@ -184,7 +203,8 @@ class TurnListCreateView(AnsweringView, generics.GenericAPIView):
             "newest turn) is listed without switching to it. `tree/` lists every branch."
         ),
         operation_id="api_v1_conversations_turns_list",
-        parameters=[OpenApiParameter("leaf", int, description="List the branch through this turn instead.")],
+        parameters=[OpenApiParameter("leaf", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                                     description="List the branch through this turn instead.")],
         responses=s.TurnSerializer(many=True),
     )
     def get(self, request, conversation_id):
@@ -225,7 +245,8 @@ class RegenerateView(AnsweringView):
         description=(
             "Adds a new version of the answer `turn_id` (default: the current turn) beside the old ones, "
             "which keep their text, usage, feedback and status, and shows it. With `content`, a new version "
-            "of the message that answer answers is written first (as `turns/{id}/edit/`). "
+            "of the message that answer answers is written first (as `turns/{id}/edit/`). With `model`, the "
+            "new version is written by that model (its `model` says so; the chat's model stays). "
             "409 while an answer is still being written."
         ),
         request=s.RegenerateSerializer,
@@ -235,7 +256,29 @@ class RegenerateView(AnsweringView):
         conversation = own_conversation(request, conversation_id)
         data = self.validated(request, s.RegenerateSerializer)
         return answer_response(request, data["stream"], status.HTTP_200_OK, conversation=conversation,
-                               content=data.get("content"), regenerate=True, turn_id=data.get("turn_id"))
+                               content=data.get("content"), regenerate=True, turn_id=data.get("turn_id"),
+                               model=data.get("model"))
+
+
+class ContinueView(AnsweringView):
+    chat_methods = ("POST",)
+
+    @answer_schema(
+        summary="Continue an answer that was stopped or cut at its length",
+        description=(
+            "The model gets the answer so far and goes on: the same answer grows (its id stays; its text so far "
+            "comes first, and the stream's deltas are the new text). Only an answer whose `status` is `cancelled`, "
+            "or whose `finish_reason` is `length`, can be continued (409 `nothing_to_continue` otherwise); "
+            "409 while an answer is still being written."
+        ),
+        request=s.ContinueSerializer,
+        json_status=status.HTTP_200_OK,
+    )
+    def post(self, request, conversation_id):
+        conversation = own_conversation(request, conversation_id)
+        data = self.validated(request, s.ContinueSerializer)
+        return answer_response(request, data["stream"], status.HTTP_200_OK, conversation=conversation,
+                               continue_turn_id=data["turn_id"])
 
 
 class EditView(AnsweringView):
@@ -308,7 +351,8 @@ class AnswerStreamView(ChatApiView):
             "204 when no answer is being written. An answer whose worker died is failed here and reported "
             "as an `error` event. With Redis (REDIS_URL), this works from any worker or host."
         ),
-        parameters=[OpenApiParameter("after", int, description="Resume after this event id (as Last-Event-ID).")],
+        parameters=[OpenApiParameter("after", {"type": "integer", "minimum": 0, "maximum": 10**9},
+                                     description="Resume after this event id (as Last-Event-ID).")],
         responses={
             (200, "text/event-stream"): ANSWER_EVENTS,
             204: None,
@@ -341,6 +385,56 @@ class StopView(ChatApiView):
     def post(self, request, conversation_id):
         turn = answering.stop_conversation(own_conversation(request, conversation_id))
         return Response({"assistant_turn": s.TurnSerializer(turn).data if turn is not None else None})
+
+
+class ToolApprovalView(ChatApiView):
+    @extend_schema(
+        summary="Allow or refuse a tool call the answer is waiting on",
+        description=(
+            "Answers the `tool_approval` event of a running answer: `allow: true` runs the call, `false` does "
+            "not (the model is told). 404 when no such call is waiting (decided already, timed out, or never "
+            "asked). Works from any worker."
+        ),
+        request=s.ToolApprovalSerializer,
+        responses=s.ToolApprovalResultSerializer,
+    )
+    def post(self, request, conversation_id, turn_id, call_id):
+        conversation = own_conversation(request, conversation_id)
+        if not conversation.turns.filter(pk=turn_id, role=Turn.Role.ASSISTANT).exists():
+            raise exceptions.NotFound("Turn not found.")
+        allow = self.validated(request, s.ToolApprovalSerializer)["allow"]
+        if not answering.decide_tool_call(turn_id, call_id, allow):
+            raise exceptions.NotFound("No call of this answer is waiting for approval with that id.")
+        return Response({"tool_call_id": call_id, "allow": allow})
+
+
+class McpServerListView(ChatApiView):
+    @extend_schema(
+        summary="The site's MCP servers, their state and their tools",
+        description=(
+            "The tools a conversation may enable (its `mcp_tools`), by server, with each server's state as the "
+            "worker answering knows it. Never waits for a server: one not started yet is started in the background "
+            "and listed as `starting` until its tools are known. 403 `feature_disabled` when your groups do not "
+            "allow server tools."
+        ),
+        responses=s.McpServerListSerializer,
+    )
+    def get(self, request):
+        if not policy_for(request.user).allows(Feature.SERVER_TOOLS):
+            raise errors.FeatureDisabled("Your account may not use server tools (web search, MCP tools) in its chats.")
+        return Response({"servers": [
+            {
+                "name": status.name, "state": status.state.value,
+                "reason": status.reason.value if status.reason else None, "detail": status.detail,
+                "retry_in_seconds": None if status.retry_in is None else round(status.retry_in, 1),
+                "tools": [
+                    {"name": tool.qualified_name, "tool": tool.name, "description": tool.description,
+                     "input_schema": tool.input_schema, "approval": tool.approval}
+                    for tool in status.tools
+                ],
+            }
+            for status in mcp.statuses()
+        ]})
 
 
 class FeedbackView(ChatApiView):
@@ -397,7 +491,7 @@ class UsageView(ChatApiView):
             raise exceptions.ValidationError({"days": ["Use a whole number from 1 to 366."]})
         rows = selectors.usage_by_day(request.user, days=days)
         used = selectors.tokens_used_today(request.user)
-        quota = settings.CHAT_DAILY_TOKEN_QUOTA or None
+        quota = policy_for(request.user).daily_token_budget or None
         return Response({
             "days": [
                 {
@@ -516,7 +610,9 @@ class AttachmentContentView(ChatApiView):
     @extend_schema(
         summary="The file itself",
         description="Images are shown inline; anything else downloads (`Content-Disposition: attachment`).",
-        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)},
+        responses={(200, content_type): OpenApiResponse(OpenApiTypes.BINARY, description="The file, as its own type "
+                                                         "(detected from its content at upload).")
+                   for content_type in attachments.SERVED_TYPES},
     )
     def get(self, request, attachment_id):
         return attachments.file_response(own_attachment(request, attachment_id))

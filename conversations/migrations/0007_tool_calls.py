@@ -8,6 +8,8 @@ import importlib
 
 from django.db import migrations, models
 
+from chatsite import search_index
+
 versions = importlib.import_module("conversations.migrations.0004_turn_versions")
 CONVERSATION_TRIGGERS = [
     "conversation_current_turn_same_conversation_insert", "conversation_current_turn_same_conversation_update",
@@ -22,10 +24,28 @@ def drop_sqlite_triggers(apps, schema_editor):
 
 
 def restore_sqlite_triggers(apps, schema_editor):
-    """The rebuilt turn table lost its own triggers: make all of them again."""
+    """The rebuilt turn (or conversation) table lost its own triggers: make all of them again, the guards of 0004
+    and, once migration 0017 has made the turns' full-text index, the triggers that keep that index in step."""
     if schema_editor.connection.vendor == "sqlite":
         for statement in versions.SQLITE_GUARDS:
             schema_editor.execute(statement.replace("CREATE TRIGGER ", "CREATE TRIGGER IF NOT EXISTS ", 1))
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'conversations_turn_fts'")
+            indexed = cursor.fetchone() is not None
+        if indexed:
+            search = importlib.import_module("conversations.migrations.0017_search_index")
+            for statement in search_index.sqlite_fts5_triggers(**search.TURN_FTS):
+                schema_editor.execute(statement)
+
+
+def keeping_sqlite_triggers(*operations) -> list:
+    """`operations` between a drop and a restore of the SQLite triggers, both ways: what every later migration that
+    rebuilds the turn or conversation table on SQLite (a NOT NULL column, a changed constraint) wraps itself in."""
+    return [
+        migrations.RunPython(drop_sqlite_triggers, restore_sqlite_triggers),
+        *operations,
+        migrations.RunPython(restore_sqlite_triggers, drop_sqlite_triggers),
+    ]
 
 
 class Migration(migrations.Migration):

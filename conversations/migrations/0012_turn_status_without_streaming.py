@@ -24,35 +24,35 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(streaming_to_pending, migrations.RunPython.noop),
-        migrations.RunPython(tool_calls.drop_sqlite_triggers, tool_calls.restore_sqlite_triggers),
-        migrations.RemoveConstraint(
-            model_name='turn',
-            name='turn_status_valid',
+        *tool_calls.keeping_sqlite_triggers(
+            migrations.RemoveConstraint(
+                model_name='turn',
+                name='turn_status_valid',
+            ),
+            migrations.RemoveConstraint(
+                model_name='turn',
+                name='turn_one_running_per_conversation',
+            ),
+            migrations.RemoveIndex(
+                model_name='turn',
+                name='turn_running_idx',
+            ),
+            migrations.AlterField(
+                model_name='turn',
+                name='status',
+                field=models.CharField(choices=[('pending', 'Pending'), ('complete', 'Complete'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='complete', max_length=10),
+            ),
+            migrations.AddIndex(
+                model_name='turn',
+                index=models.Index(condition=models.Q(('status', 'pending')), fields=['status', 'created_at'], name='turn_running_idx'),
+            ),
+            migrations.AddConstraint(
+                model_name='turn',
+                constraint=models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('conversation',), name='turn_one_running_per_conversation'),
+            ),
+            migrations.AddConstraint(
+                model_name='turn',
+                constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'complete', 'failed', 'cancelled'])), name='turn_status_valid'),
+            ),
         ),
-        migrations.RemoveConstraint(
-            model_name='turn',
-            name='turn_one_running_per_conversation',
-        ),
-        migrations.RemoveIndex(
-            model_name='turn',
-            name='turn_running_idx',
-        ),
-        migrations.AlterField(
-            model_name='turn',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('complete', 'Complete'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='complete', max_length=10),
-        ),
-        migrations.AddIndex(
-            model_name='turn',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['status', 'created_at'], name='turn_running_idx'),
-        ),
-        migrations.AddConstraint(
-            model_name='turn',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('conversation',), name='turn_one_running_per_conversation'),
-        ),
-        migrations.AddConstraint(
-            model_name='turn',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'complete', 'failed', 'cancelled'])), name='turn_status_valid'),
-        ),
-        migrations.RunPython(tool_calls.restore_sqlite_triggers, tool_calls.drop_sqlite_triggers),
     ]

@@ -18,11 +18,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(tool_calls.drop_sqlite_triggers, tool_calls.restore_sqlite_triggers),
-        migrations.AddField(
-            model_name='conversation',
-            name='web_search',
-            field=models.BooleanField(default=False, help_text='The user lets the model search the web in this chat (offered only when CHAT_SEARCH_URL is set).'),
+        *tool_calls.keeping_sqlite_triggers(
+            migrations.AddField(
+                model_name='conversation',
+                name='web_search',
+                field=models.BooleanField(default=False, help_text='The user lets the model search the web in this chat (offered only when CHAT_SEARCH_URL is set).'),
+            ),
         ),
-        migrations.RunPython(tool_calls.restore_sqlite_triggers, tool_calls.drop_sqlite_triggers),
     ]

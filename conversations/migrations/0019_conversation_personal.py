@@ -18,11 +18,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(tool_calls.drop_sqlite_triggers, tool_calls.restore_sqlite_triggers),
-        migrations.AddField(
-            model_name='conversation',
-            name='personal',
-            field=models.BooleanField(default=True, help_text="The owner's custom instructions and memories are added to the system prompt."),
+        *tool_calls.keeping_sqlite_triggers(
+            migrations.AddField(
+                model_name='conversation',
+                name='personal',
+                field=models.BooleanField(default=True, help_text="The owner's custom instructions and memories are added to the system prompt."),
+            ),
         ),
-        migrations.RunPython(tool_calls.restore_sqlite_triggers, tool_calls.drop_sqlite_triggers),
     ]

@@ -16,6 +16,7 @@ from conversations.services.conversations import (
     feedback_set,
     title_from_text,
 )
+from conversations.services.quota import quota_admit, usage_add
 from conversations.services.turns import (
     INTERRUPTED,
     Liveness,
@@ -32,6 +33,6 @@ from conversations.services.turns import (
 __all__ = [
     "EDITABLE_CONVERSATION_FIELDS", "INTERRUPTED", "Liveness", "TurnStart", "answer_fail_interrupted",
     "answer_step_store", "answer_store", "conversation_create", "conversation_delete", "conversation_switch",
-    "conversation_update", "feedback_set", "release_connection", "title_from_text", "title_store", "turn_begin",
-    "turns_fail_stale",
+    "conversation_update", "feedback_set", "quota_admit", "release_connection", "title_from_text", "title_store",
+    "turn_begin", "turns_fail_stale", "usage_add",
 ]

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from conversations import errors
 from conversations.models import DailyUsage, Turn
+from teams.policy import policy_for
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -23,7 +24,8 @@ Liveness = Callable[[Iterable[tuple[int, datetime]]], set[int]]
 
 
 def quota_reserve(user: User, *, alive: Liveness, context_tokens: int, input_tokens: int = 0) -> int | None:
-    """Admit one more answer against the user's daily token quota, and hold tokens for it while it runs.
+    """Admit one more answer against the user's daily token quota (their groups' budget: teams.policy), and hold
+    tokens for it while it runs.
 
     Call inside the turn-start transaction: the user's row of the usage ledger is locked, so parallel
     starts (any worker) are admitted one after another. What is spent (the ledger) plus what running
@@ -33,7 +35,7 @@ def quota_reserve(user: User, *, alive: Liveness, context_tokens: int, input_tok
     otherwise. An answer can exceed what it holds only by a prompt or answer longer than estimated, so a day
     ends at most about one answer over the quota.
     """
-    quota = settings.CHAT_DAILY_TOKEN_QUOTA
+    quota = policy_for(user).daily_token_budget
     if not quota:
         return None
     usage, _ = DailyUsage.objects.select_for_update().get_or_create(user=user, day=timezone.localdate())
@@ -43,6 +45,18 @@ def quota_reserve(user: User, *, alive: Liveness, context_tokens: int, input_tok
         raise errors.QuotaExceeded(retry_after=_seconds_to_midnight())
     estimate = context_tokens + input_tokens + settings.CHAT_MAX_ANSWER_TOKENS
     return min(estimate, left)
+
+
+def quota_admit(user: User, *, alive: Liveness, input_tokens: int) -> None:
+    """Admit a call that is over when it returns (embeddings: nothing held while it runs) against the daily quota:
+    what it sends must fit in what the ledger and the running answers leave; QuotaExceeded otherwise."""
+    quota = settings.CHAT_DAILY_TOKEN_QUOTA
+    if not quota:
+        return
+    usage = DailyUsage.objects.filter(user=user, day=timezone.localdate()).first()
+    left = quota - (usage.total_tokens if usage is not None else 0) - _tokens_held(user, alive)
+    if left <= 0 or input_tokens > left:
+        raise errors.QuotaExceeded(retry_after=_seconds_to_midnight())
 
 
 def _tokens_held(user: User, alive: Liveness) -> int:
@@ -59,19 +73,21 @@ def _tokens_held(user: User, alive: Liveness) -> int:
     return sum(held or 0 for pk, held, _ in running if pk in living)
 
 
-def usage_add(user_id: int, day: date, *, prompt_tokens: int, completion_tokens: int) -> None:
-    """Add one stored answer's tokens to the ledger (call inside the transaction that stores the answer)."""
+def usage_add(user_id: int, day: date, *, prompt_tokens: int, completion_tokens: int, answers: int = 1) -> None:
+    """Add one stored answer's tokens to the ledger (call inside the transaction that stores the answer); a call
+    that is no answer (embeddings) adds its tokens with `answers=0`."""
     changes = {
         "prompt_tokens": F("prompt_tokens") + prompt_tokens,
         "completion_tokens": F("completion_tokens") + completion_tokens,
-        "answers": F("answers") + 1,
+        "answers": F("answers") + answers,
     }
     if DailyUsage.objects.filter(user_id=user_id, day=day).update(**changes):
         return
     try:
         with transaction.atomic():
             DailyUsage.objects.create(
-                user_id=user_id, day=day, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, answers=1
+                user_id=user_id, day=day, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                answers=answers,
             )
     except IntegrityError:  # another answer made the day's row first
         DailyUsage.objects.filter(user_id=user_id, day=day).update(**changes)

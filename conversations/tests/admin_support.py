@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils import timezone
 
-from conversations.models import Conversation, Feedback, Turn
+from conversations.models import Conversation, Feedback, Turn, review_totals
 
 XSS_PAYLOAD = '<script>window.__xss = "script";</script><img src="x" onerror="window.__xss = \'img\'"><b>bold?</b>'
 
@@ -64,6 +64,7 @@ def add_exchange(
     conversation.current_turn = answer_turn
     conversation.updated_at = at
     conversation.save(update_fields=["turn_count", "current_turn", "updated_at"])
+    Conversation.objects.filter(pk=conversation.pk).update(**review_totals())  # as the services keep them
     return question_turn, answer_turn
 
 

@@ -1,6 +1,7 @@
 """A fake OpenAI-compatible server over real HTTP on 127.0.0.1, for tests and the benchmark.
 
-`/v1/chat/completions` (streaming and not, with usage), `/v1/models`, llama.cpp's `/extras/tokenize/count`.
+`/v1/chat/completions` (streaming and not, with usage), `/v1/embeddings` (deterministic vectors: fake_embedding, or
+the topic vectors a test sets), `/v1/models`, llama.cpp's `/extras/tokenize/count`.
 It records every request and every client disconnect, and takes faults per test: delays, an HTTP status (with
 Retry-After) for the next N requests, a connection dropped mid-stream, a malformed chunk, a stream with no usage.
 
@@ -11,12 +12,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+EMBEDDING_DIMENSIONS = 8
+
+
+def fake_embedding(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """The fake upstream's vector for `text`: the same text always gives the same vector, in [-1, 1]."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round(digest[i % len(digest)] / 127.5 - 1, 6) for i in range(dimensions)]
 
 
 @dataclass
@@ -27,6 +38,7 @@ class Behaviour:
     tokens: int | None = None  # answer length in tokens (repeats the reply's words); None = the reply
     fail_status: int | None = None  # answer every request with this status...
     fail_count: int = 0  # ...this many times (0 = always while fail_status is set)
+    fail_code: str | None = None  # ...with this `code` in its error body (OpenAI's "context_length_exceeded"...)
     retry_after: str | None = None
     drop_after: int | None = None  # close the connection after this many tokens
     malformed_after: int | None = None  # send a broken chunk after this many tokens
@@ -40,6 +52,9 @@ class Behaviour:
     # (else the first tool, or tool_choice's, with tool_arguments).
     tool_rounds: int = 1
     tool_script: list[tuple[str, str]] = field(default_factory=list)
+    # Words standing for a topic (an axis of the vector): a text holding any of them embeds as its topics, so words
+    # that share no letters are near (a synonym-only match); a text with none, its fake_embedding.
+    embedding_topics: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,6 +95,10 @@ class FakeUpstream:
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
+    @property
+    def embedding_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/embeddings")]
+
     # --- the HTTP side --------------------------------------------------------------------------
 
     def _tokens(self) -> list[str]:
@@ -112,7 +131,7 @@ class FakeUpstream:
                 status, b_retry = b.fail_status, b.retry_after
             headers = {"Retry-After": b_retry} if b_retry else {}
             return web.json_response(
-                {"error": {"message": f"fake failure {status}", "type": "fake", "code": None}},
+                {"error": {"message": f"fake failure {status}", "type": "fake", "code": b.fail_code}},
                 status=status, headers=headers,
             )
         model = body.get("model", "fake-model")
@@ -186,6 +205,39 @@ class FakeUpstream:
             done += message.get("role") == "tool"
         return done
 
+    async def embeddings(self, request):
+        """OpenAI's /embeddings: a fake_embedding per input string (token arrays are not read), one token a word."""
+        body = await request.json()
+        self.requests.append(RecordedRequest(request.path, body, dict(request.headers), peer=_peer(request)))
+        b = self.behaviour
+        if b.fail_status is not None:
+            if b.fail_count:
+                b.fail_count -= 1
+                if b.fail_count == 0:
+                    b.fail_status, status = None, b.fail_status
+                else:
+                    status = b.fail_status
+            else:
+                status = b.fail_status
+            return web.json_response({"error": {"message": f"fake failure {status}", "type": "fake"}}, status=status)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dimensions = body.get("dimensions") or EMBEDDING_DIMENSIONS
+        tokens = sum(len(text.split()) for text in texts)
+        return web.json_response({
+            "object": "list", "model": body.get("model"),
+            "data": [{"object": "embedding", "index": index, "embedding": self._embedding(text, dimensions)}
+                     for index, text in enumerate(texts)],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        })
+
+    def _embedding(self, text: str, dimensions: int) -> list[float]:
+        topics = self.behaviour.embedding_topics
+        vector = [0.0] * dimensions
+        for word in re.findall(r"\w+", text.lower()):
+            if word in topics:
+                vector[topics[word] % dimensions] += 1.0
+        return vector if any(vector) else fake_embedding(text, dimensions)
+
     async def tokenize_count(self, request):
         """llama.cpp server's token count (the embedded model's tokenizer): one token per word here."""
         body = await request.json()
@@ -246,6 +298,7 @@ class FakeUpstream:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_get("/v1/models", self.models)
         app.router.add_post("/extras/tokenize/count", self.tokenize_count)
         return app

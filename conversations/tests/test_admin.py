@@ -290,6 +290,27 @@ def test_list_query_count_is_the_same_for_1_and_200_conversations(reviewer_clien
     assert many == one == expected
 
 
+@pytest.mark.parametrize("params", [{}, {"o": "-4"}, {"negative": "yes"}])
+def test_list_page_reads_no_turns_for_its_columns_with_2_or_50_rows(reviewer_client, user, params):
+    """Tokens and feedback come from the chat's stored columns: the page's queries are as many for 2 rows as for
+    50, and none of them sums turns or reads feedback (a 5,000-turn chat on the page costs what a short one does;
+    sorting by tokens, "o=-4", reads no turn)."""
+    for number in range(2):
+        add_exchange(make_conversation(user, f"chat {number}", exchanges=2), "q", "a", rating=-1)
+    two, response = _list_queries(reviewer_client, params)
+    assert len(response.context["cl"].result_list) == 2
+    for number in range(2, 60):
+        add_exchange(make_conversation(user, f"chat {number}", exchanges=1 + number % 3), "q", "a", rating=-1)
+    with CaptureQueriesContext(connection) as captured:
+        response = reviewer_client.get(reverse(CHANGELIST), params)
+    assert len(response.context["cl"].result_list) == 50
+    assert len(captured) == two
+    sql = " ".join(query["sql"] for query in captured).upper()
+    assert "SUM(" not in sql and "CONVERSATIONS_FEEDBACK" not in sql
+    row = response.context["cl"].result_list[0]
+    assert (row.total_tokens, row.feedback_up, row.feedback_down) == (15 * row.turn_count // 2, 1, 1)
+
+
 def test_xss_payload_in_a_turn_is_escaped_everywhere_in_the_admin(superuser_client, user):
     conversation = make_conversation(user, "Payload")
     question, answer = add_exchange(conversation, XSS_PAYLOAD, XSS_PAYLOAD, rating=-1, comment=XSS_PAYLOAD)

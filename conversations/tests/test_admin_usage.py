@@ -12,9 +12,19 @@ from django.utils import timezone
 
 from conversations.admin_views import USAGE_DAYS, bar_chart, usage_summary
 from conversations.models import Conversation, Feedback, Turn
+from conversations.services.quota import usage_add
 from conversations.tests.admin_support import add_exchange, make_reviewer
 
 pytestmark = pytest.mark.django_db
+
+
+def exchange_with_ledger(conversation, *, prompt_tokens, completion_tokens, at, **fields):
+    """A question and its answer, with the answer's tokens added to the usage ledger as answer_store does."""
+    pair = add_exchange(conversation, "q", fields.pop("answer", "a"), prompt_tokens=prompt_tokens,
+                        completion_tokens=completion_tokens, at=at, **fields)
+    usage_add(conversation.owner_id, timezone.localdate(at), prompt_tokens=prompt_tokens,
+              completion_tokens=completion_tokens)
+    return pair
 
 
 @pytest.fixture
@@ -22,13 +32,13 @@ def usage_data(user, other_user):
     now = timezone.now()
     alice = Conversation.objects.create(owner=user, title="alice chat")
     bob = Conversation.objects.create(owner=other_user, title="bob chat")
-    add_exchange(alice, "q", "a", prompt_tokens=100, completion_tokens=20, rating=1, at=now)
-    add_exchange(alice, "q", "a", prompt_tokens=50, completion_tokens=10, rating=-1, at=now - timedelta(days=3))
-    add_exchange(bob, "q", "", prompt_tokens=7, completion_tokens=0, status=Turn.Status.FAILED, at=now)
-    add_exchange(bob, "q", "a", prompt_tokens=1, completion_tokens=2, status=Turn.Status.CANCELLED, at=now)
+    exchange_with_ledger(alice, prompt_tokens=100, completion_tokens=20, rating=1, at=now)
+    exchange_with_ledger(alice, prompt_tokens=50, completion_tokens=10, rating=-1, at=now - timedelta(days=3))
+    exchange_with_ledger(bob, answer="", prompt_tokens=7, completion_tokens=0, status=Turn.Status.FAILED, at=now)
+    exchange_with_ledger(bob, prompt_tokens=1, completion_tokens=2, status=Turn.Status.CANCELLED, at=now)
     # Outside the window: counted nowhere.
     old = now - timedelta(days=USAGE_DAYS + 2)
-    _, old_answer = add_exchange(bob, "q", "a", prompt_tokens=5000, completion_tokens=5000, rating=1, at=old)
+    _, old_answer = exchange_with_ledger(bob, prompt_tokens=5000, completion_tokens=5000, rating=1, at=old)
     Feedback.objects.filter(turn=old_answer).update(created_at=old)
     return alice, bob
 
@@ -37,7 +47,9 @@ def test_summary_counts_the_last_30_days(usage_data, user, other_user):
     summary = usage_summary()
     assert len(summary["overall"]) == USAGE_DAYS
     assert summary["overall"][-1]["day"] == timezone.localdate()
-    assert summary["overall"][-1] == {"day": timezone.localdate(), "tokens": 120 + 7 + 3, "answers": 3}
+    assert summary["overall"][-1] == {
+        "day": timezone.localdate(), "tokens": 120 + 7 + 3, "answers": 3, "active_users": 2, "messages": 3, "failed": 1,
+    }
     assert summary["overall"][-4]["tokens"] == 60
     assert summary["overall_tokens"] == 190
     assert summary["overall_answers"] == 4
@@ -59,7 +71,7 @@ def test_reviewer_sees_the_usage_page_with_svg_charts_and_no_inline_script_or_st
         response = client.get(reverse("admin_usage"))
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.count("<svg class=\"usage-chart") == 2
+    assert html.count("<svg class=\"usage-chart") == 6  # tokens, messages, active users, failed; models; statuses
     assert html.count("<svg class=\"usage-spark") == 2
     assert "190 tokens in 4 answers" in html
     assert re.search(r'data-status="failed">1<', html)
@@ -67,8 +79,8 @@ def test_reviewer_sees_the_usage_page_with_svg_charts_and_no_inline_script_or_st
     # CSP: no inline script and no style attribute anywhere on the page.
     assert not re.search(r"<script(?![^>]*\bsrc=)", html)
     assert "style=" not in html
-    # session, user, permissions (2), then the summary's 6 queries: independent of the data volume.
-    assert len(queries) == 10
+    # session, user, permissions (2), then the summary's 9 queries: independent of the data volume.
+    assert len(queries) == 13
 
 
 def test_usage_page_needs_the_view_conversation_permission(client, make_user):

@@ -20,8 +20,8 @@ TURN_FIELDS = {
     "previous_sibling_id", "next_sibling_id", "attachments",
 }
 CONVERSATION_FIELDS = {
-    "id", "title", "model", "system_prompt", "archived", "web_search", "personal", "created_at", "updated_at",
-    "turn_count", "current_turn_id",
+    "id", "title", "model", "system_prompt", "archived", "web_search", "personal", "mcp_tools", "created_at",
+    "updated_at", "turn_count", "current_turn_id", "project",
 }
 
 

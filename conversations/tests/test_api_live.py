@@ -151,7 +151,7 @@ def test_continue_a_conversation_by_header_or_metadata(client, user, other_user,
 
 
 def test_models_and_errors(client, live_asgi, fake_upstream):
-    assert [m.id for m in client.models.list()] == ["fake-model"]
+    assert [m.id for m in client.models.list()] == ["fake-model", "text-embedding-3-small"]
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
     assert caught.value.body["code"] == "model_not_found"

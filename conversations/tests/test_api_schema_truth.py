@@ -1,16 +1,20 @@
 """The REST schema says what the server does: each server-sent event's data matches its published schema, key
-creation lists only the session, /api/chat takes the text parts it advertises, and `page` is checked."""
+creation lists only the session, /api/chat takes the text parts it advertises, `page` is checked, and the limits
+the server enforces (files per message, leaf and after, a download's type, the Responses body) are the schema's."""
 
 import json
+import uuid
 
 import httpx2 as httpx
 import jsonschema
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from conversations.models import Conversation
 from conversations.services import conversation_create
 from conversations.tests.test_api_live import live_asgi, raw_key  # noqa: F401 (fixtures)
+from conversations.tests.test_attachments import PNG
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -111,3 +115,45 @@ def test_a_bad_page_is_a_400_naming_it(key_client, query):
 def test_a_page_past_the_end_is_a_404(key_client):
     assert key_client.get("/api/v1/conversations/?page=1").status_code == 200
     assert key_client.get("/api/v1/conversations/?page=9").status_code == 404
+
+
+def test_the_turn_request_allows_the_sites_number_of_files(published, key_client, user, settings):
+    attachments = published["components"]["schemas"]["TurnCreateRequest"]["properties"]["attachments"]
+    assert attachments["maxItems"] == settings.CHAT_ATTACHMENTS_PER_MESSAGE == 5
+    conversation = conversation_create(owner=user)
+    too_many = [str(uuid.uuid4()) for _ in range(attachments["maxItems"] + 1)]
+    response = key_client.post(f"/api/v1/conversations/{conversation.pk}/turns/",
+                               {"content": "files", "attachments": too_many}, format="json")
+    assert response.status_code == 400 and "attachments" in response.json()["error"]["fields"]
+    assert "At most 5 files" in response.json()["error"]["fields"]["attachments"][0]
+
+
+@pytest.mark.parametrize(("name", "data"), [("dot.png", PNG), ("notes.txt", b"plain notes")])
+def test_a_download_is_documented_as_the_files_own_type(published, key_client, name, data):
+    documented = published["paths"]["/api/v1/attachments/{attachment_id}/content/"]["get"]["responses"]["200"]
+    uploaded = key_client.post("/api/v1/attachments/", {"file": SimpleUploadedFile(name, data)}, format="multipart")
+    response = key_client.get(f"/api/v1/attachments/{uploaded.json()['id']}/content/")
+    assert response.status_code == 200
+    assert response["Content-Type"].split(";")[0] in documented["content"]
+
+
+@pytest.mark.parametrize(("path", "name"), [
+    ("/api/v1/conversations/{conversation_id}/turns/", "leaf"),
+    ("/api/v1/conversations/{conversation_id}/stream/", "after"),
+])
+def test_leaf_and_after_state_their_bounds_and_the_server_keeps_them(published, key_client, user, path, name):
+    parameter = next(p for p in published["paths"][path]["get"]["parameters"] if p["name"] == name)
+    low, high = parameter["schema"]["minimum"], parameter["schema"]["maximum"]
+    url = path.format(conversation_id=conversation_create(owner=user).pk)
+    for outside in (low - 1, high + 1):
+        response = key_client.get(f"{url}?{name}={outside}")
+        assert response.status_code == 400, (name, outside, response.content)
+
+
+def test_the_responses_body_requires_a_model(published, key_client):
+    operation = published["paths"]["/v1/responses"]["post"]
+    assert operation["requestBody"]["required"] is True
+    body = published["components"]["schemas"]["ResponseRequestRequest"]
+    assert {"model", "input"} <= set(body["required"])
+    response = key_client.post("/v1/responses", {"input": "no model"}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["param"] == "model"

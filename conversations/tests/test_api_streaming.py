@@ -227,6 +227,11 @@ async def test_a_client_leaving_during_the_checks_still_gets_its_answer_written(
         await asyncio.sleep(0.02)
     answer = await wait_for_status(answer_id, {Turn.Status.COMPLETE})
     assert answer.content == fake_upstream.behaviour.reply
+    # Its liveness keys go when the engine lets go of the run, just after the store (answering.engine).
+    for _ in range(100):
+        if await cache.aget(f"chat:running:{answer.pk}") is None:
+            break
+        await asyncio.sleep(0.05)
     assert await cache.aget(f"chat:running:{answer.pk}") is None
     monkeypatch.undo()
     response = await post_json(AsyncClient(), url, {"content": "again", "stream": True}, key_headers)
@@ -239,7 +244,8 @@ def sse_ids(raw: bytes) -> list[int]:
 
 async def test_followers_get_the_same_events_in_order_and_a_late_one_resumes(fake_upstream, conversation, key_headers):
     fake_upstream.behaviour.tokens = 40
-    fake_upstream.behaviour.token_delay = 0.01
+    # 4 s of answer: both followers must join while it runs, and a loaded CI machine took 1 s per request.
+    fake_upstream.behaviour.token_delay = 0.1
     client = AsyncClient()
     started = await post_json(client, f"/api/v1/conversations/{conversation.pk}/turns/",
                               {"content": "story", "stream": True}, key_headers)

@@ -194,7 +194,8 @@ def test_limits_are_clear(key_client, user, settings, fake_upstream):
     settings.CHAT_ATTACHMENTS_PER_MESSAGE = 2
     ids = [upload(key_client, f"{i}.txt", b"text").json()["id"] for i in range(3)]
     response = send(key_client, conversation_create(owner=user), "three files", ids)
-    assert response.status_code == 400 and "At most 2 files" in response.json()["error"]["message"]
+    # Refused as the published schema says (its maxItems is the setting), naming the field.
+    assert response.status_code == 400 and "At most 2 files" in response.json()["error"]["fields"]["attachments"][0]
     settings.CHAT_ATTACHMENT_MAX_TEXT_CHARS = 10
     truncated = upload(key_client, "long.txt", b"0123456789abcdef").json()
     assert truncated["text_truncated"] is True and truncated["text_chars"] == 10

@@ -245,9 +245,10 @@ def test_models_say_their_context_answer_limit_and_capabilities(client, settings
     settings.CHAT_CONTEXT_TOKENS_BY_MODEL = {"fake-model": 32768}
     settings.CHAT_MAX_ANSWER_TOKENS = 700
     settings.CHAT_VISION_MODELS = ["fake-model"]
-    listed = [model.to_dict() for model in client.models.list()]
+    listed = [model.to_dict() for model in client.models.list() if model.purpose == "chat"]
     assert listed == [client.models.retrieve("fake-model").to_dict()] == [{
-        "id": "fake-model", "object": "model", "created": 0, "owned_by": "chatsite", "context_length": 32768,
+        "id": "fake-model", "object": "model", "created": 0, "owned_by": "chatsite", "purpose": "chat",
+        "context_length": 32768,
         "max_output_tokens": 700, "capabilities": {"vision": True, "tools": True},
     }]
     settings.CHAT_VISION_MODELS = []

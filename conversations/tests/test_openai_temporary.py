@@ -4,6 +4,7 @@ answered and counted, never in the history list, deleted like a temporary chat; 
 import openai
 import pytest
 
+from accounts.models import ApiKey
 from conversations import selectors
 from conversations.models import Conversation, DailyUsage
 from conversations.tests.test_api_live import client, live_asgi, raw_key  # noqa: F401 (fixtures)
@@ -40,3 +41,35 @@ def test_store_false_never_touches_a_stored_chat(client, user, fake_upstream):  
         client.chat.completions.create(model="fake-model", messages=TASK, store=False,
                                        extra_headers={"X-Chatsite-Conversation": str(stored.pk)})
     assert caught.value.body["param"] == "store" and stored.turns.count() == 2
+
+
+@pytest.fixture
+def unstored_key_client(live_asgi, user, fake_upstream):  # noqa: F811
+    """The client of a key whose owner keeps its chats out of the history (for a tool that cannot send store)."""
+    _, raw = ApiKey.generate(user=user, name="open webui tasks", store_chats=False)
+    return openai.OpenAI(base_url=f"{live_asgi}/v1", api_key=raw, max_retries=0, timeout=20)
+
+
+def test_a_key_that_keeps_its_chats_out_of_the_history(unstored_key_client, user, fake_upstream):
+    completion = unstored_key_client.chat.completions.create(model="fake-model", messages=TASK)
+    response = unstored_key_client.responses.create(model="fake-model", input="Another task.")
+    assert completion.choices[0].message.content == response.output_text == fake_upstream.behaviour.reply
+    assert response.store is False
+    chats = Conversation.objects.filter(owner=user)
+    assert chats.count() == 2 and all(chat.delete_after is not None for chat in chats)
+    assert not selectors.conversation_list(user=user).exists()
+    assert DailyUsage.objects.get(user=user).answers == 2
+    assert len(fake_upstream.chat_requests) == 2  # no title calls
+
+
+def test_such_a_key_cannot_write_into_a_stored_chat(client, unstored_key_client, user, fake_upstream):  # noqa: F811
+    client.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "one"}])
+    stored = Conversation.objects.get(owner=user)
+    with pytest.raises(openai.BadRequestError) as caught:
+        unstored_key_client.chat.completions.create(model="fake-model", messages=TASK,
+                                                    extra_headers={"X-Chatsite-Conversation": str(stored.pk)})
+    assert caught.value.body["param"] == "store"
+    with pytest.raises(openai.BadRequestError) as through_conversation:
+        unstored_key_client.responses.create(model="fake-model", input="x", conversation=str(stored.pk))
+    assert through_conversation.value.body["param"] == "store" and stored.turns.count() == 2
+

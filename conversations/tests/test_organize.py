@@ -14,9 +14,10 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiKey
+from chatsite.task_worker import run_queued_tasks
 from conversations.attachments import attachment_create
-from conversations.models import Conversation, Folder, ShareLink, Turn
-from conversations.organizing import conversation_pin, folder_create
+from conversations.models import Conversation, Project, ShareLink, Turn
+from conversations.organizing import conversation_pin, project_create
 from conversations.sharing import share_link_create
 from conversations.tests.factories import add_turns
 
@@ -75,7 +76,7 @@ def test_folders_file_chats_and_filter_the_list(authenticated_client, user, othe
     assert "Work trips" in authenticated_client.get("/").content.decode()
 
     # Another user's folder: neither to file into nor to list.
-    bobs = folder_create(owner=other_user, name="bob's")
+    bobs = project_create(owner=other_user, name="bob's")
     assert post_json(authenticated_client, f"/c/{rows[0].pk}/organize/", {"folder": bobs.pk}).status_code == 404
     assert authenticated_client.get("/c/history/", {"folder": bobs.pk}).status_code == 404
     assert authenticated_client.get("/c/history/", {"folder": "x"}).status_code == 400
@@ -84,11 +85,11 @@ def test_folders_file_chats_and_filter_the_list(authenticated_client, user, othe
 
     # Out of the folder again, then the folder deleted: its chats stay.
     post_json(authenticated_client, f"/c/{rows[1].pk}/organize/", {"folder": None})
-    assert Conversation.objects.get(pk=rows[1].pk).folder is None
+    assert Conversation.objects.get(pk=rows[1].pk).project is None
     post_json(authenticated_client, f"/c/{rows[2].pk}/organize/", {"folder": folder_id})
     assert authenticated_client.post(f"/folders/{folder_id}/delete/").status_code == 200
-    assert not Folder.objects.filter(pk=folder_id).exists()
-    assert Conversation.objects.get(pk=rows[2].pk).folder is None
+    assert not Project.objects.filter(pk=folder_id).exists()
+    assert Conversation.objects.get(pk=rows[2].pk).project is None
 
 
 def test_a_temporary_chat_is_never_listed_and_goes_after_its_time(authenticated_client, user, settings):
@@ -166,6 +167,7 @@ def test_export_all_my_data_carries_my_files_and_names_those_no_longer_stored(au
     assert "No longer stored" in readme and f"attachments/{gone.pk}/old.txt" in readme
 
 
+@pytest.mark.django_db(transaction=True)  # the task worker opens its own transactions
 def test_delete_my_account_needs_the_password_and_takes_everything(user, other_user, password):
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
@@ -174,7 +176,7 @@ def test_delete_my_account_needs_the_password_and_takes_everything(user, other_u
     conversation = Conversation.objects.create(owner=user, title="Mine")
     add_turns(conversation, ("user", "q"), ("assistant", "a"))
     share_link_create(conversation=conversation)
-    folder_create(owner=user, name="f")
+    project_create(owner=user, name="f")
     ApiKey.generate(user=user, name="k")
     Conversation.objects.create(owner=other_user, title="Theirs")
 
@@ -185,8 +187,10 @@ def test_delete_my_account_needs_the_password_and_takes_everything(user, other_u
 
     done = client.post("/account/delete/", {"password": password, "csrfmiddlewaretoken": token})
     assert done.status_code == 302 and done["Location"].startswith("/accounts/signup/")
+    assert not type(user).objects.get(pk=user.pk).is_active  # closed at once; the data goes in the task
+    run_queued_tasks()
     assert not type(user).objects.filter(pk=user.pk).exists()
     assert list(Conversation.objects.values_list("title", flat=True)) == ["Theirs"]
-    assert not Turn.objects.exists() and not ShareLink.objects.exists() and not Folder.objects.exists()
+    assert not Turn.objects.exists() and not ShareLink.objects.exists() and not Project.objects.exists()
     assert not ApiKey.objects.filter(user_id=user.pk).exists()
     assert client.get("/").status_code == 302  # logged out

@@ -54,14 +54,21 @@ def answer(user):
     return add_turns(conversation, ("user", "Q"), ("assistant", "A"))
 
 
+def _stored_feedback(turn):
+    return tuple(Conversation.objects.filter(pk=turn.conversation_id).values_list("feedback_up", "feedback_down")[0])
+
+
 def test_feedback_with_a_comment_then_cleared(authenticated_client, answer):
     url = f"/c/{answer.conversation_id}/turns/{answer.pk}/feedback/"
     assert post_json(authenticated_client, url, {"rating": -1, "comment": "  Wrong year.  "}).json() == {
         "rating": -1, "comment": "Wrong year."}
     assert Feedback.objects.get(turn=answer).comment == "Wrong year."
+    assert _stored_feedback(answer) == (0, 1)  # the review list's columns, kept on the chat
     assert post_json(authenticated_client, url, {"rating": 1}).json() == {"rating": 1, "comment": ""}
+    assert _stored_feedback(answer) == (1, 0)
     assert post_json(authenticated_client, url, {"rating": 0}).json() == {"rating": 0, "comment": ""}
     assert not Feedback.objects.filter(turn=answer).exists()
+    assert _stored_feedback(answer) == (0, 0)
     assert post_json(authenticated_client, url, {"rating": 0}).status_code == 200  # clearing twice is fine
 
 
@@ -84,27 +91,24 @@ def history_ids(html: str) -> list[str]:
     return re.findall(r'class="history-item" data-id="([0-9a-f-]+)"', html)
 
 
-def test_the_history_reaches_down_to_the_open_chat(authenticated_client, user):
+def test_the_open_chat_far_down_is_shown_on_its_own_above_one_page(authenticated_client, user):
     now = timezone.now()
     chats = Conversation.objects.bulk_create(
         [Conversation(owner=user, title=f"chat {i}", updated_at=now - timedelta(minutes=i)) for i in range(200)]
     )
-    far = chats[120]  # the 121st from the top
-    html = authenticated_client.get(far.get_absolute_url()).content.decode()
-    listed = history_ids(html)
-    assert listed == [str(c.pk) for c in chats[:121]]
-    assert 'class="history-more' in html  # and the rest still loads on scroll, from the open chat on
-    # Near the top: the usual first page, no extra query (see test_chat_page_query_count_is_constant).
-    assert len(history_ids(authenticated_client.get(chats[3].get_absolute_url()).content.decode())) == 50
-    # Beyond HISTORY_REACH rows: the first page only, never the whole history down to the open chat.
-    assert len(history_ids(authenticated_client.get(chats[150].get_absolute_url()).content.decode())) == 50
-    oldest = authenticated_client.get(chats[199].get_absolute_url()).content.decode()
-    assert history_ids(oldest) == [str(c.pk) for c in chats[:50]]
-    assert 'class="history-more' in oldest
-    # The 150th is the last one reached.
-    assert history_ids(authenticated_client.get(chats[149].get_absolute_url()).content.decode())[-1] == str(
-        chats[149].pk
-    )
+    first_page = [str(c.pk) for c in chats[:50]]
+    for far in (chats[50], chats[120], chats[199]):
+        html = authenticated_client.get(far.get_absolute_url()).content.decode()
+        assert history_ids(html) == [str(far.pk), *first_page]  # the open chat, then the first page: no more
+        assert 'data-group="open"' in html.split(str(far.pk))[0]
+        assert 'class="history-more' in html  # the rest loads on scroll, keyset paged
+    # On the first page: in its place, no group of its own.
+    near = authenticated_client.get(chats[3].get_absolute_url()).content.decode()
+    assert history_ids(near) == first_page and 'data-group="open"' not in near
+    # Loading more reaches it in its place (the page's script drops the copy above).
+    cursor = re.search(r'data-cursor="([^"]+)"', near).group(1)
+    more = authenticated_client.get("/c/history/", {"cursor": cursor}).content.decode()
+    assert history_ids(more) == [str(c.pk) for c in chats[50:100]]
 
 
 def test_the_empty_chat_offers_suggestions(authenticated_client):

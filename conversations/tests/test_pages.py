@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Feedback, Turn
 from conversations.tests.factories import add_turns, conversation_with_history
+from conversations.views import CHAT_PAGE_TURNS
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,9 @@ def inline_scripts(html: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/c/history/", f"/c/{uuid.uuid4()}/", f"/c/{uuid.uuid4()}/turns/", f"/c/{uuid.uuid4()}/turns/1/"]
+    # Fixed ids: pytest-xdist workers must collect the same test names (no chat is stored under them).
+    "path", ["/", "/c/history/", "/c/5d4ee631-36ed-4823-8413-c643f787f75b/",
+             "/c/c986cf34-5cd0-4e0f-9283-2972b41fa134/turns/", "/c/f97c42aa-902c-4f1d-b751-c617631f700f/turns/1/"]
 )
 def test_anonymous_users_are_sent_to_log_in(client, path):
     response = client.get(path)
@@ -290,30 +293,38 @@ def test_chat_page_query_count_is_constant(authenticated_client, user, django_as
     conversation = conversation_with_history(user, count, title="Long chat")
     Feedback.objects.create(turn=conversation.turns.filter(role="assistant").first() or conversation.turns.first(),
                             rating=1)
-    # 1 session, 2 user, 3 the conversation, 4 the latest staff review, 5 the pinned chats, 6 the history page,
-    # 7 the folders, 8 the newest turns of the branch shown (one recursive query, with their versions),
-    # 9 their feedback, 10 the user's custom instructions (shown in the chat's settings).
-    with django_assert_num_queries(10):
+    # 1 session, 2 user, 3 the conversation, 4 the user's groups, their policies and budget override (the models
+    # offered: teams.policy, one query), 5 the latest staff review, 6 the pinned chats, 7 the history page, 8 the
+    # projects, 9 the newest turns of the branch shown (one recursive query, with their versions), 10 their feedback,
+    # 11 the user's custom instructions (shown in the chat's settings), 12 the user's knowledge bases and which the
+    # chat has (the chat's settings), 13 the assistants offered in the sidebar (a chat with no assistant reads none of
+    # its own), 14 the knowledge passages the answers shown cite (a chat of one message has no answer to look them up
+    # for).
+    with django_assert_num_queries(14 if count > 1 else 13):
         response = authenticated_client.get(conversation.get_absolute_url())
     html = response.content.decode()
-    assert html.count('class="turn turn-') == min(count, 100)
-    assert (f'data-before="{count - 99}"' in html) is (count > 100)
-    if count > 100:
-        # 1 session, 2 user, 3 the conversation, 4 the next older page of turns, 5 their feedback.
-        with django_assert_num_queries(5):
-            authenticated_client.get(f"/c/{conversation.pk}/turns/", {"before": count - 99})
+    assert html.count('class="turn turn-') == min(count, CHAT_PAGE_TURNS)
+    assert (f'data-before="{count - CHAT_PAGE_TURNS + 1}"' in html) is (count > CHAT_PAGE_TURNS)
+    if count > CHAT_PAGE_TURNS:
+        # 1 session, 2 user, 3 the conversation, 4 the next older page of turns, 5 their feedback, 6 the knowledge
+        # passages their answers cite.
+        with django_assert_num_queries(6):
+            authenticated_client.get(f"/c/{conversation.pk}/turns/", {"before": count - CHAT_PAGE_TURNS + 1})
 
 
 def test_earlier_turns_load_page_by_page(authenticated_client, user, other_user):
     conversation = make_conversation(user, "Long", [("user" if i % 2 else "assistant", f"turn {i}") for i in
-                                                    range(1, 251)])
+                                                    range(1, 191)])
     html = authenticated_client.get(conversation.get_absolute_url()).content.decode()
-    assert ">turn 151<" in html and "<p>turn 250</p>" in html  # the newest 100, oldest first
+    # The page opens on the newest CHAT_PAGE_TURNS (40), oldest first; earlier ones come 100 at a time.
+    assert html.count('class="turn turn-') == CHAT_PAGE_TURNS == 40
+    assert ">turn 151<" in html and "<p>turn 190</p>" in html
     assert ">turn 149<" not in html and "<p>turn 150</p>" not in html
-    assert html.index(">turn 151<") < html.index("<p>turn 250</p>")
+    assert html.index(">turn 151<") < html.index("<p>turn 190</p>")
     assert 'class="turns-earlier link-btn" data-before="151"' in html
     older = authenticated_client.get(f"/c/{conversation.pk}/turns/", {"before": 151}).content.decode()
     assert older.count('class="turn turn-') == 100
+    assert ">turn 51<" in older and "<p>turn 150</p>" in older and "<p>turn 50</p>" not in older
     assert 'data-before="51"' in older
     oldest = authenticated_client.get(f"/c/{conversation.pk}/turns/", {"before": 51}).content.decode()
     assert oldest.count('class="turn turn-') == 50
@@ -325,9 +336,10 @@ def test_earlier_turns_load_page_by_page(authenticated_client, user, other_user)
 
 def test_new_chat_page_query_count(authenticated_client, user, django_assert_num_queries):
     make_conversation(user, "one")
-    # 1 session, 2 user, 3 the model last used, 4 the pinned chats, 5 the history page, 6 the folders, 7 the user's
-    # custom instructions.
-    with django_assert_num_queries(7):
+    # 1 session, 2 user, 3 the user's groups, their policies and budget override (the models offered: teams.policy,
+    # one query), 4 the model last used, 5 the pinned chats, 6 the history page, 7 the projects, 8 the user's custom
+    # instructions, 9 the user's knowledge bases (the chat's settings), 10 the assistants offered in the sidebar.
+    with django_assert_num_queries(10):
         authenticated_client.get("/")
 
 

@@ -35,6 +35,8 @@ def test_each_stored_answer_adds_its_tokens_to_the_days_ledger(fake_upstream, us
     assert usage.completion_tokens == first.completion_tokens + second.completion_tokens > 0
     assert usage.answers == 2
     assert tokens_used_today(user) == usage.total_tokens == spent_upstream(fake_upstream)
+    conversation.refresh_from_db()
+    assert conversation.total_tokens == usage.total_tokens  # the review list's column, kept on the chat
     assert usage_by_day(user, days=1) == [{
         "day": timezone.localdate(), "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens, "answers": 2,

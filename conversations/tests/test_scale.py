@@ -15,12 +15,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from conversations import account_data, selectors
+from chatsite.task_worker import run_queued_tasks
+from conversations import account_data, organizing, search, tasks
 from conversations import admin as review_admin
 from conversations.models import Conversation, Feedback, Turn
 from conversations.selectors import conversation_list
 from conversations.services import conversation_create
 from conversations.tests.factories import add_turns, conversation_with_history
+from knowledge.tests.support import indexed_base
 
 pytestmark = pytest.mark.django_db
 
@@ -40,11 +42,34 @@ def test_the_search_index_exists_on_this_database():
         if connection.vendor == "postgresql":
             cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'turn_content_trgm_idx'")
             assert "gin_trgm_ops" in cursor.fetchone()[0]
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'attachment_text_trgm_idx'")
+            assert "gin_trgm_ops" in cursor.fetchone()[0]
         else:
             # Django rebuilds a SQLite table for some schema changes, dropping its triggers: after every migration,
             # the FTS table's triggers must still be there.
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'turn_fts_%'")
             assert {row[0] for row in cursor.fetchall()} == {"turn_fts_insert", "turn_fts_update", "turn_fts_delete"}
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'attachment_fts_%'")
+            assert {row[0] for row in cursor.fetchall()} == {
+                "attachment_fts_insert", "attachment_fts_update", "attachment_fts_delete"
+            }
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's triggers (PostgreSQL's guards are foreign keys)")
+def test_every_sqlite_trigger_is_there_after_all_the_migrations():
+    """Each migration that rebuilds the turn or conversation table on SQLite drops that table's triggers: the guards
+    of migration 0004 and the full-text triggers of 0017 must all be made again (0007's keeping_sqlite_triggers).
+    Two merged migrations once lost them (the conversation guards, then the turns' full-text triggers)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        names = {row[0] for row in cursor.fetchall()}
+    assert names == {
+        "turn_parent_same_conversation_insert", "turn_parent_same_conversation_update",
+        "conversation_current_turn_same_conversation_insert", "conversation_current_turn_same_conversation_update",
+        "turn_fts_insert", "turn_fts_update", "turn_fts_delete",
+        "attachment_fts_insert", "attachment_fts_update", "attachment_fts_delete",
+        "knowledge_passage_fts_insert", "knowledge_passage_fts_update", "knowledge_passage_fts_delete",
+    }
 
 
 @pytest.fixture(params=["rare", "common"])
@@ -52,7 +77,7 @@ def text_frequency(request, monkeypatch):
     """Both ways a search reads the index on PostgreSQL: a rare text's conversations listed from it, or (no text is
     rare when RARE_TEXT_TURNS is 0) the walk over the user's conversations."""
     if request.param == "common":
-        monkeypatch.setattr(selectors, "RARE_TEXT_TURNS", 0)
+        monkeypatch.setattr(search, "RARE_TEXT_TURNS", 0)
     return request.param
 
 
@@ -95,17 +120,29 @@ def test_a_search_page_of_the_api_is_not_counted_and_says_whether_more_follow(ke
     assert key_client.get("/api/v1/conversations/").json()["count"] == 6  # the plain list is still counted
 
 
-@pytest.mark.parametrize("chats", [1, 60])
-def test_search_query_count_is_flat_and_runs_no_count(key_client, user, chats):
+@pytest.mark.django_db(transaction=True)  # the indexing task runs on its own connection
+@pytest.mark.parametrize(("chats", "documents"), [(2, 1), (120, 8)])
+def test_search_query_count_is_flat_and_runs_no_count(key_client, user, other_user, chats, documents):
+    indexed_base(user, {f"doc{n}.txt": f"Notes {n} on sourdough starters.".encode() for n in range(documents)})
+    indexed_base(other_user, {"theirs.txt": b"their sourdough"})
     for number in range(chats):
-        add_turns(conversation_create(owner=user, title=f"chat {number}"), ("user", "about sourdough"))
+        if number % 2:  # found by its title only: the files are searched for its snippet too
+            add_turns(conversation_create(owner=user, title=f"sourdough {number}"), ("user", "about bread"))
+        else:
+            add_turns(conversation_create(owner=user, title=f"chat {number}"), ("user", "about sourdough"))
+        add_turns(conversation_create(owner=other_user, title="theirs"), ("user", "sourdough"))
     key_client.get("/api/v1/conversations/")
     with CaptureQueriesContext(connection) as queries:
         response = key_client.get("/api/v1/conversations/", {"search": "sourdough"})
-    assert len(response.json()["results"]) == min(chats, 50)
-    # 1 the API key (with its user), (PostgreSQL: the index asked whether the text is rare), then the page of
-    # matching chats (one more row than a page, for `next`).
-    assert len(queries) == (3 if connection.vendor == "postgresql" else 2)
+    results = response.json()["results"]
+    assert len(results) == min(chats, 50)
+    assert all((r["snippet"] is None) == r["title"].startswith("sourdough") for r in results)
+    # 1 the API key (with its user), (PostgreSQL: the index asked whether the text is rare), 2 the page of
+    # matching chats (one more row than a page, for `next`); the snippets: PostgreSQL 3 the first hit of each chat
+    # of the page; SQLite 3 the newest hit of each and 4 their text; then 5 (4) the files of the chats still without
+    # one; 6 (5) the user's knowledge documents with the word (the first passage of each of the newest five).
+    assert len(queries) == 6
+    assert len(response.json()["documents"]) == min(documents, 5)
     assert not any("COUNT(" in query["sql"].upper() for query in queries.captured_queries)
 
 
@@ -171,12 +208,14 @@ def test_opening_the_oldest_chat_renders_one_page_of_history(authenticated_clien
     )
     oldest = rows[-1]
     authenticated_client.get("/")
-    # 1 session, 2 user, 3 the conversation, 4 the latest staff review, 5 the pinned chats, 6 the history page,
-    # 7 the rows down to the open chat (one more than HISTORY_REACH allows: out of reach), 8 the folders,
-    # 9 the user's custom instructions (the chat's settings show them); no turns: an empty chat.
-    with django_assert_num_queries(9):
+    # 1 session, 2 user, 3 the conversation, 4 the user's groups, their policies and budget override (the models
+    # offered: teams.policy, one query), 5 the latest staff review, 6 the pinned chats, 7 the history page (the open
+    # chat, not on it, is shown above it without a query), 8 the projects, 9 the user's custom instructions (the
+    # chat's settings show them), 10 the assistants offered in the sidebar, 11 the user's knowledge bases (the chat's
+    # settings); no turns: an empty chat.
+    with django_assert_num_queries(11):
         html = authenticated_client.get(oldest.get_absolute_url()).content.decode()
-    assert len(history_ids(html)) == 50
+    assert history_ids(html) == [str(oldest.pk), *(str(c.pk) for c in rows[:50])]
 
 
 # --- Export all my data and account deletion, in batches --------------------------------------------------------
@@ -202,18 +241,19 @@ def test_export_query_count_grows_by_batch_not_by_chat(authenticated_client, use
     few, archive = _export_queries(authenticated_client)
     _chats(user, 27)
     many, archive = _export_queries(authenticated_client)
-    # 1 session, 2 user, 3 the chats' ids and sizes, 4-5 one batch (the chats, their turns with feedback),
-    # 6-7 the custom instructions and memories (personal.json), 8 the attachments.
-    assert few == many == 8
+    # 1 session, 2 user, 3 the chats' ids and sizes, 4-6 one batch (the chats, their turns with feedback, their
+    # knowledge citations), 7-10 the custom instructions, memories, prompts and assistants (personal.json), 11 the
+    # attachments.
+    assert few == many == 11
     document = json.loads(archive.read("chats.json"))
     assert len(document["chats"]) == 30
     assert all(chat["turns"][1]["feedback"] == {"rating": -1, "comment": "meh"} for chat in document["chats"])
     markdown = [name for name in archive.namelist() if name.startswith("chats/")]
     assert len(markdown) == 30
-    # Smaller batches: two queries a batch (30 chats in batches of 7: five batches).
+    # Smaller batches: three queries a batch (30 chats in batches of 7: five batches).
     monkeypatch.setattr(account_data, "BATCH_CHATS", 7)
     batched, archive = _export_queries(authenticated_client)
-    assert batched == 8 + 2 * 4
+    assert batched == 11 + 3 * 4
     assert json.loads(archive.read("chats.json")) == document
 
 
@@ -231,32 +271,103 @@ def test_the_export_holds_each_chats_shown_branch_and_every_version(user):
     assert {t["content"] for t in turns} == {"turn 1", "turn 2", "turn 3", "turn 4", "second version"}
 
 
-@pytest.mark.parametrize("chats", [2, 40])
-def test_account_deletion_query_count_does_not_grow_with_the_history(user, other_user, password, chats):
-    _chats(user, chats, turns=6)
-    _chats(other_user, 1)
+def _deletion_request(user, password) -> tuple[int, Client]:
     client = Client()
     client.force_login(user)
     client.get("/")
     with CaptureQueriesContext(connection) as queries:
-        response = client.post("/account/delete/", {"password": password})
+        response = client.post("/account/delete/", {"password": password}, follow=False)
     assert response.status_code == 302
+    return len(queries), client
+
+
+@pytest.mark.django_db(transaction=True)  # the task worker opens its own transactions
+@pytest.mark.parametrize("chats", [2, 40])
+def test_account_deletion_closes_the_account_at_once_and_deletes_it_in_a_task(user, other_user, password, chats):
+    _chats(user, chats, turns=6)
+    _chats(other_user, 1)
+    request_queries, client = _deletion_request(user, password)
+    # The request: 1-2 session and user; the account closed and the task queued in one transaction (8 statements
+    # with its begin, the audit log's look at the account and its entry among them: teams.audit); the logout (4:
+    # axes' attempts and log, the session read and deleted). The same for 2 and 40 chats: nothing of the history is
+    # read or deleted in the request.
+    assert request_queries == 2 + 8 + 4
+    user.refresh_from_db()
+    assert not user.is_active and not user.has_usable_password()
+    stale_session = Client()
+    stale_session.force_login(user)
+    assert stale_session.get("/").status_code == 302  # signed out everywhere: an inactive user is no user
+    page = client.get(reverse("signup")).content.decode()
+    assert "being deleted in the background" in page
+    assert Conversation.objects.filter(owner_id=user.pk).count() == chats  # still there: the task deletes it
+
+    with CaptureQueriesContext(connection) as queries:
+        run_queued_tasks()
     assert not Conversation.objects.filter(owner_id=user.pk).exists()
     assert not Turn.objects.filter(conversation__owner_id=user.pk).exists()
+    assert not type(user).objects.filter(pk=user.pk).exists()
     assert Turn.objects.count() == 3 and Feedback.objects.count() == 1  # the other user's chat is untouched
     # Whatever the number of chats and turns (one batch here): the turns go with one DELETE, not one per turn.
     turn_deletes = [q for q in queries.captured_queries if q["sql"].startswith("DELETE FROM conversations_turn")]
     assert len(turn_deletes) == 1
+
+
+@pytest.mark.parametrize("chats", [2, 40])
+def test_the_deletion_tasks_query_count_does_not_grow_with_the_history(user, other_user, chats):
+    _chats(user, chats, turns=6)
+    _chats(other_user, 1)
+    with CaptureQueriesContext(connection) as queries:
+        account_data.account_data_delete(user_id=user.pk)
+    assert not Conversation.objects.filter(owner_id=user.pk).exists()
     assert len(queries) == DELETE_QUERIES
 
 
-# 1-2 session and user, 3 the chats' ids and sizes; a batch (11): savepoint, its attachments, feedback deleted,
-# current turns cleared, turns deleted, the chats with the collector's look at their turns (none left) and share
-# links, reviews and chats deleted, release; the account (13): savepoint, its keys, chats, files and folders looked
-# up, seven deletes or updates (its storage ledger row too), release; the personal app (4): memories unlinked from
-# the batch's chats, then the instructions, memories and prompts deleted; the logout (4): axes' attempts and log,
-# the session read and deleted.
-DELETE_QUERIES = 3 + 11 + 13 + 4 + 4
+# 1 the user, 2 the chats' ids and sizes; a batch (13): savepoint, its attachments, feedback deleted, current turns
+# cleared, turns deleted, the chats with the collector's look at their turns (none left) and share links, reviews
+# deleted, the chats' knowledge bases unlinked, memories unlinked, the chats deleted, release; the account (23):
+# savepoint, its keys, chats, files, projects, assistants and knowledge bases looked up, fifteen deletes or updates
+# (admin log, groups, permissions, sign-on identities, storage and usage ledgers, instructions, memories, prompts,
+# the budget override; invites, reviews and audit events kept without them), the account deleted, release.
+DELETE_QUERIES = 2 + 13 + 23
+
+
+@pytest.mark.django_db(transaction=True)  # the task worker opens its own transactions
+def test_a_long_chat_is_hidden_at_once_and_its_turns_deleted_in_batches(user, other_user, key_client, monkeypatch):
+    monkeypatch.setattr(tasks, "DELETE_NOW_TURNS", 10)
+    monkeypatch.setattr(account_data, "BATCH_TURNS", 10)
+    long = conversation_with_history(user, 35, title="Long")
+    Feedback.objects.create(turn=long.turns.get(position=2), rating=1)
+    short = conversation_with_history(user, 4, title="Short")
+    conversation_with_history(other_user, 3, title="Theirs")
+
+    assert key_client.delete(f"/api/v1/conversations/{short.pk}/").status_code == 204
+    assert not Conversation.objects.filter(pk=short.pk).exists()  # short: gone in the request
+
+    with CaptureQueriesContext(connection) as request_queries:
+        assert key_client.delete(f"/api/v1/conversations/{long.pk}/").status_code == 204
+    assert not any("conversations_turn" in q["sql"] and q["sql"].startswith("DELETE")
+                   for q in request_queries.captured_queries)
+    assert key_client.get(f"/api/v1/conversations/{long.pk}/").status_code == 404  # hidden at once
+    assert "Long" not in [c["title"] for c in key_client.get("/api/v1/conversations/").json()["results"]]
+    assert Turn.objects.filter(conversation_id=long.pk).count() == 35
+
+    with CaptureQueriesContext(connection) as queries:
+        run_queued_tasks()
+    assert not Conversation.objects.filter(pk=long.pk).exists() and not Turn.objects.filter(conversation_id=long.pk)
+    assert Turn.objects.count() == 3
+    # 35 turns, 10 a batch, deepest first: four batches of turns, then the chat (no turn left to delete).
+    turn_deletes = [q for q in queries.captured_queries if q["sql"].startswith("DELETE FROM conversations_turn")]
+    assert len(turn_deletes) == 5
+
+
+def test_housekeeping_deletes_a_chat_whose_deletion_was_interrupted(user, monkeypatch):
+    monkeypatch.setattr(account_data, "BATCH_TURNS", 10)
+    long = conversation_with_history(user, 25, title="Long")
+    Conversation.objects.filter(pk=long.pk).update(delete_after=timezone.now())  # as conversation_remove leaves it
+    temporary = conversation_with_history(user, 2, title="Temporary")
+    Conversation.objects.filter(pk=temporary.pk).update(delete_after=timezone.now())
+    assert organizing.temporary_chats_delete_expired() == 2
+    assert not Conversation.objects.exists() and not Turn.objects.exists()
 
 
 # --- Admin ------------------------------------------------------------------------------------------------------
@@ -297,13 +408,11 @@ def test_an_admin_search_count_stops_at_the_cap(user, make_user, monkeypatch):
     assert client.get(changelist).context["cl"].result_count == 5  # the plain list is counted whole
 
 
-def test_account_deletion_goes_batch_by_batch(user, password, monkeypatch):
+def test_account_deletion_goes_batch_by_batch(user, monkeypatch):
     monkeypatch.setattr(account_data, "BATCH_CHATS", 3)
     _chats(user, 7)
-    client = Client()
-    client.force_login(user)
     with CaptureQueriesContext(connection) as queries:
-        assert client.post("/account/delete/", {"password": password}).status_code == 302
+        account_data.account_data_delete(user_id=user.pk)
     # Seven chats in batches of three: three batches, each with its one DELETE of turns.
     turn_deletes = [q for q in queries.captured_queries if q["sql"].startswith("DELETE FROM conversations_turn")]
     assert len(turn_deletes) == 3

@@ -63,7 +63,7 @@ class Serve:
             "OPENAI_BASE_URL": "" if local_model else f"http://127.0.0.1:{free_port()}/v1",  # none: no chat here
             "LOCAL_MODEL_PORT": str(self.model_port),
             "LOCAL_MODEL_STATE_DIR": str(self.state_dir),
-            "CHAT_MAX_ANSWER_TOKENS": "300",
+            "CHAT_MAX_ANSWER_TOKENS": "160",
             "CHAT_MODEL_TITLES": "0",
             "OPENAI_MAX_RETRIES": "0",
             "PYTHONUNBUFFERED": "1",
@@ -129,7 +129,8 @@ def test_killing_the_model_server_mid_answer_keeps_the_web_server_serving(serve)
     serve.start()
     serve.manage("shell", "-c", "from accounts.models import User; User.objects.create_user('alice', password='x')")
     key = serve.manage("create_api_key", "alice").strip()
-    api = httpx.Client(base_url=serve.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    # Up to a full answer of CHAT_MAX_ANSWER_TOKENS from the embedded model, on a busy 2-core machine.
+    api = httpx.Client(base_url=serve.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=180)
     conversation = api.post("/api/v1/conversations/", json={}).json()["id"]
     model_pid = serve.model_state()["pid"]
     web_pids = serve.web_pids()
@@ -260,5 +261,29 @@ def test_serve_without_housekeeping_when_the_interval_is_zero(tmp_path):
         assert "housekeeping" not in serve.log()
         remaining = serve.manage("shell", "--no-imports", "-c", REMAINING).strip()
         assert remaining == "['expired 1', 'expired 2', 'kept', 'still running'] ['fresh draft', 'old draft']"
+    finally:
+        serve.stop()
+
+
+def test_the_supervised_task_worker_runs_queued_tasks_and_is_restarted(tmp_path):
+    """The background task worker runs next to the web server; killed, it is started again and runs the next."""
+    serve = Serve(tmp_path, local_model=False)
+    try:
+        serve.start()
+        queue = "from tests.task_support import leave_mark; leave_mark.enqueue({!r})"
+        first, second = tmp_path / "first", tmp_path / "second"
+        serve.manage("shell", "-c", queue.format(str(first)))
+        worker_pid = int(_wait_for(lambda: first.exists() and first.read_text(), 30, "the first task to run"))
+        assert worker_pid != serve.process.pid and _alive(worker_pid)
+
+        os.kill(worker_pid, signal.SIGKILL)
+        serve.manage("shell", "-c", queue.format(str(second)))
+        restarted_pid = int(_wait_for(lambda: second.exists() and second.read_text(), 30, "the second task"))
+        assert restarted_pid != worker_pid
+        assert "task worker (pid" in serve.log() and "killed by SIGKILL; restarting" in serve.log()
+
+        os.killpg(serve.process.pid, signal.SIGINT)
+        assert serve.process.wait(30) == 0, serve.log()
+        assert not _alive(restarted_pid)
     finally:
         serve.stop()

@@ -2,6 +2,7 @@
 the model server, what comes back, and every way it fails."""
 
 import asyncio
+import json
 import logging
 import os
 import ssl
@@ -134,6 +135,28 @@ async def test_an_error_status_before_the_first_byte_is_an_error_with_that_statu
     items, error = await collect(backends())
     assert type(error) is error_class and message in error.message and items == []
     assert KEY not in error.message
+
+
+async def test_a_prompt_too_long_for_the_models_context_says_so(fake_upstream, backends):
+    fake_upstream.behaviour.fail_status, fake_upstream.behaviour.fail_code = 400, "context_length_exceeded"
+    items, error = await collect(backends())
+    assert type(error) is errors.UpstreamContextTooLong and error.code == "context_length_exceeded"
+    assert error.status == 502 and items == []
+
+
+@pytest.mark.parametrize(("body", "too_long"), [
+    ({"error": {"code": "context_length_exceeded", "message": "..."}}, True),  # OpenAI
+    ({"error": {"type": "exceed_context_size_error", "message": "the request exceeds the available context size"}},
+     True),  # llama.cpp's server
+    ({"error": {"message": "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens",
+                "type": "BadRequestError", "code": 400}}, True),  # vLLM
+    ({"error": {"message": "Invalid 'temperature'", "code": "invalid_value"}}, False),
+    ({"error": "context_length_exceeded"}, False),
+    ([], False),
+], ids=["openai", "llama.cpp", "vllm", "other-error", "odd-shape", "not-an-object"])
+def test_what_an_upstream_error_body_says_of_the_context(body, too_long):
+    assert llm.says_context_too_long(json.dumps(body).encode()) is too_long
+    assert llm.says_context_too_long(b"<html>Bad Request</html>") is False
 
 
 async def test_a_rate_limit_passes_its_retry_after_on(fake_upstream, backends):

@@ -1,9 +1,10 @@
-"""Template tags for the chat page: the user's personalization in a chat's settings, "Memory saved" on a step."""
+"""Template tags for the chat page: the user's personalization in a chat's settings, "Memory saved" on a step, the
+assistants in the sidebar."""
 
 from django import template
 
 from personal import selectors
-from personal.models import REMEMBERED, Memory, Personalization
+from personal.models import REMEMBERED, Assistant, Memory, Personalization
 
 register = template.Library()
 
@@ -19,3 +20,9 @@ def saved_memory(turn) -> Memory | None:
     if not turn.content.startswith(REMEMBERED):
         return None
     return selectors.memory_saved_by_tool_call(conversation_id=turn.conversation_id, tool_call_id=turn.tool_call_id)
+
+
+@register.simple_tag
+def assistants_for(user) -> list[Assistant]:
+    """The assistants offered to the user in the sidebar (personal.selectors.assistants_listed): one query."""
+    return list(selectors.assistants_listed(user=user))

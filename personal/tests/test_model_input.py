@@ -7,13 +7,18 @@ import json
 import zipfile
 
 import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from conversations import answering
 from conversations.models import Turn
 from conversations.selectors import turn_path
 from conversations.services import conversation_create
+from knowledge.services import knowledge_base_create
 from personal import services
 from personal.models import Memory
+from personal.selectors import personal_export
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,3 +130,45 @@ def test_the_account_export_has_the_instructions_and_memories(authenticated_clie
     assert personal["custom_instructions"] == {"about_me": "I teach physics.", "answer_style": ""}
     assert personal["memory_enabled"] is True
     assert [m["content"] for m in personal["memories"]] == ["Has a cat named Miso."]
+
+
+def _personal_json(client, user) -> tuple[dict, int]:
+    """personal.json of the account export (the page's download), and how many queries building it runs."""
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(client.get("/account/export/"))))
+    with CaptureQueriesContext(connection) as queries:
+        personal = personal_export(user=user)
+    assert json.loads(archive.read("personal.json")) == personal
+    return personal, len(queries)
+
+
+def test_the_account_export_has_the_prompts_and_assistants(authenticated_client, user, other_user):
+    physics, chess = Group.objects.create(name="Physics"), Group.objects.create(name="Chess")
+    for group in (physics, chess):
+        group.user_set.add(user)
+    notes = knowledge_base_create(owner=user, name="Notes")
+    handbook = knowledge_base_create(owner=user, name="Handbook")
+    services.prompt_create(owner=user, command="tr", title="Translate", content="Translate {{text}}.",
+                           groups=[physics.pk, chess.pk])
+    tutor = services.assistant_create(owner=user, name="Tutor", instructions="You tutor physics.", shared=True,
+                                      groups=[physics.pk], knowledge_bases=[notes.pk, handbook.pk])
+    services.assistant_create(owner=other_user, name="Bob's", instructions="x", shared=True)
+    personal, queries = _personal_json(authenticated_client, user)
+    assert personal["prompts"] == [{"command": "tr", "title": "Translate", "content": "Translate {{text}}.",
+                                    "groups": ["Chess", "Physics"]}]
+    assert [(a["slug"], a["instructions"], a["shared"], a["groups"], a["knowledge_bases"])
+            for a in personal["assistants"]] == [
+        (tutor.slug, "You tutor physics.", True, ["Physics"],
+         [{"id": handbook.pk, "name": "Handbook"}, {"id": notes.pk, "name": "Notes"}])]
+    # 1 the custom instructions, 2 the memories, 3-4 the prompts and their groups, 5-7 the assistants, their groups
+    # and their knowledge bases.
+    assert queries == 7
+
+    # More prompts and assistants, each with groups and bases: the same seven queries, none a row.
+    for number in range(5):
+        services.prompt_create(owner=user, command=f"p{number}", title="P", content="x", groups=[chess.pk])
+        services.assistant_create(owner=user, name=f"A{number}", instructions="x", groups=[chess.pk, physics.pk],
+                                  knowledge_bases=[notes.pk])
+    personal, queries = _personal_json(authenticated_client, user)
+    assert queries == 7
+    assert len(personal["prompts"]) == 6 and len(personal["assistants"]) == 6
+    assert all(a["groups"] == ["Chess", "Physics"] for a in personal["assistants"] if a["name"] != "Tutor")

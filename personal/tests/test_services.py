@@ -3,11 +3,21 @@
 import pytest
 from django.db import IntegrityError
 
+from conversations.models import Conversation
 from conversations.services import conversation_create
 from personal import selectors, services
 from personal.models import Memory
 
 pytestmark = pytest.mark.django_db
+
+
+def system_text(conversation: Conversation) -> str:
+    """The chat's personal system text (its sections as the system prompt joins them), the chat read as a turn reads
+    it (with its personal columns)."""
+    sections = selectors.personal_system_sections(
+        conversation=selectors.with_personal_prompt(Conversation.objects.all()).get(pk=conversation.pk)
+    )
+    return "\n\n".join(text for _, text in sections)
 
 
 def test_instructions_then_memories_in_that_order(user):
@@ -16,7 +26,7 @@ def test_instructions_then_memories_in_that_order(user):
     services.memory_create(owner=user, content="  Lives in Busan.  ")
     conversation = conversation_create(owner=user)
 
-    text = selectors.personal_system_text(user_id=user.pk, conversation=conversation)
+    text = system_text(conversation)
 
     assert text == (
         "What the user says about themselves:\nI teach physics.\n\n"
@@ -26,17 +36,17 @@ def test_instructions_then_memories_in_that_order(user):
 
 
 def test_nothing_is_added_to_a_chat_with_personal_off_or_with_nothing_set(user):
-    assert selectors.personal_system_text(user_id=user.pk, conversation=conversation_create(owner=user)) == ""
+    assert system_text(conversation_create(owner=user)) == ""
     services.personalization_update(user=user, about_me="I teach physics.")
     off = conversation_create(owner=user, personal=False)
-    assert selectors.personal_system_text(user_id=user.pk, conversation=off) == ""
+    assert system_text(off) == ""
 
 
 def test_memory_off_keeps_the_facts_but_leaves_them_out(user):
     services.memory_create(owner=user, content="Has a cat named Miso.")
     services.personalization_update(user=user, memory_enabled=False)
     conversation = conversation_create(owner=user)
-    assert selectors.personal_system_text(user_id=user.pk, conversation=conversation) == ""
+    assert system_text(conversation) == ""
     assert Memory.objects.for_user(user).count() == 1
 
 
@@ -44,7 +54,7 @@ def test_memories_beyond_the_budget_are_left_out_with_a_notice(user, settings):
     settings.CHAT_MEMORY_PROMPT_CHARS = 60
     for number in range(5):
         services.memory_create(owner=user, content=f"Fact number {number} is here.")
-    text = selectors.personal_system_text(user_id=user.pk, conversation=conversation_create(owner=user))
+    text = system_text(conversation_create(owner=user))
     lines = text.splitlines()[1:]
     # Each line is 25 characters with its newline: two fit in 60, the three oldest are left out and said so.
     assert lines == [
@@ -54,7 +64,7 @@ def test_memories_beyond_the_budget_are_left_out_with_a_notice(user, settings):
 
 def test_one_users_memories_never_reach_anothers_prompt(user, other_user):
     services.memory_create(owner=other_user, content="Bob's secret.")
-    assert selectors.personal_system_text(user_id=user.pk, conversation=conversation_create(owner=user)) == ""
+    assert system_text(conversation_create(owner=user)) == ""
 
 
 @pytest.mark.parametrize("content", ["", "   ", "x" * 501])

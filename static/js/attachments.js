@@ -7,7 +7,7 @@
 import { csrfToken, format, strings } from "./util.js";
 
 export function setupAttachments({
-  apiBase, input, dropZone, listEl, fileInput, button, showError, limits, onChange = () => {},
+  apiBase, input, dropZone, listEl, fileInput, button, showError, limits, onChange = () => {}, onAction = () => {},
 }) {
   const items = []; // { id, name, kind, url, el } once uploaded; { name, el, pending: true } while uploading
 
@@ -81,6 +81,7 @@ export function setupAttachments({
   }
 
   function add(files) {
+    onAction(); // files picked, dropped or pasted: an earlier refusal is no longer the news
     const problems = [];
     const room = Math.max(limits.files - items.length, 0);
     const over = files.slice(room);

@@ -5,6 +5,7 @@
 
 import markdownit from "../vendor/markdown-it.esm.min.js";
 import DOMPurify from "../vendor/purify.es.js";
+import { fenceBareCode } from "./markdown-code.js";
 import { mathPlugin } from "./markdown-math.js";
 
 const rules = JSON.parse(document.getElementById("markdown-rules")?.textContent || "null");
@@ -69,7 +70,7 @@ const purifyConfig = rules && {
 
 /** Markdown source (a partial answer) -> a sanitized DocumentFragment. */
 export function renderMarkdown(text) {
-  return DOMPurify.sanitize(md.render(text || ""), purifyConfig);
+  return DOMPurify.sanitize(md.render(fenceBareCode(text || "")), purifyConfig);
 }
 
 export const canRender = Boolean(rules) && DOMPurify.isSupported;

@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("chatsite", "accounts", "conversations", "personal")
+PACKAGES = ("chatsite", "accounts", "conversations", "personal", "knowledge", "teams")
 
 
 def _module_name(path: Path) -> str:

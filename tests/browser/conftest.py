@@ -11,6 +11,7 @@ the project's fake OpenAI-compatible upstream, in this process, so tests change 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -90,6 +91,7 @@ class LiveServer:
     db: ServerDatabase
     process: subprocess.Popen
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict)  # the server's environment (for a task worker beside it)
     users: list[str] = field(default_factory=list)
 
 
@@ -106,6 +108,7 @@ def server(_fake_upstream_server, searxng):
     ARTIFACTS.mkdir(exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="chatsite-browser-"))
     db = _make_database(tmp)
+    down_port = free_port()  # nothing listens there: the down MCP server's
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "chatsite.settings_test",
@@ -126,7 +129,13 @@ def server(_fake_upstream_server, searxng):
         "CHAT_MODEL_TITLES": "0",
         "CHAT_VISION_MODELS": "fake-model",  # images are sent to it (tests/browser/test_attachments_browser.py)
         "CHAT_SEARCH_URL": searxng.base_url,  # web search, where a chat turns it on
-        "CHAT_OUTBOUND_ALLOWED_HOSTS": f"127.0.0.1:{searxng.port}",
+        "CHAT_OUTBOUND_ALLOWED_HOSTS": f"127.0.0.1:{searxng.port},127.0.0.1:{down_port}",
+        # An MCP server over stdio (conversations/tests/mcp_server.py): its delete_note asks the user first. And one
+        # that is down: an allowed HTTP address nothing listens on (test_mcp_browser.py shows why in the page).
+        "CHAT_MCP_SERVERS": json.dumps([{
+            "name": "notes", "command": sys.executable, "args": [str(ROOT / "conversations/tests/mcp_server.py")],
+            "tools": {"delete_note": {"approval": True}},
+        }, {"name": "wiki", "url": f"http://127.0.0.1:{down_port}/mcp"}]),
         "MEDIA_ROOT": str(tmp / "media"),
         "PYTHONUNBUFFERED": "1",
     }
@@ -153,7 +162,7 @@ def server(_fake_upstream_server, searxng):
                 process.kill()
                 raise RuntimeError(f"chatsite did not start; see {log_path}:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.2)
-    yield LiveServer(url=url, db=db, process=process, log_path=log_path)
+    yield LiveServer(url=url, db=db, process=process, log_path=log_path, env=env)
     process.terminate()
     try:
         process.wait(timeout=10)

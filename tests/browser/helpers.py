@@ -1,8 +1,10 @@
-"""Steps the browser tests share: sign up, send a message, take a screenshot."""
+"""Steps the browser tests share: sign up, send a message, take a screenshot, run the task worker once."""
 
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -60,3 +62,9 @@ def wait_until(page, expression: str, timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for: {expression}")
         time.sleep(0.05)
+
+
+def run_task_worker(server) -> None:
+    """The database task worker, once through the queue, on the server's database and storage."""
+    subprocess.run([sys.executable, "manage.py", "db_worker", "--batch", "--interval", "0"], cwd=ROOT,
+                   env=server.env, check=True, capture_output=True, timeout=60)

@@ -87,3 +87,24 @@ def test_phone_width_has_no_serious_axe_violations(make_page, server, upstream):
     assert_clean(page, "chat-phone")
     page.click("[data-action=open-sidebar]")
     assert_clean(page, "chat-phone-sidebar")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_project_pages_have_no_serious_axe_violations(make_page, server, upstream, scheme):
+    """A project's page (its form, a refused save's errors) and a new chat in it, the project open in the sidebar."""
+    page = make_page(color_scheme=scheme)
+    page.add_init_script(path=str(AXE))
+    sign_up(page)
+    page.click("[data-action=new-folder]")
+    page.fill("#dialog-input", "Reading list")
+    page.click("#dialog-ok")
+    page.goto(page.get_attribute(".folder-row .folder-open", "href"))
+    assert_clean(page, f"project-{scheme}")
+    page.fill("#id_name", "")
+    page.evaluate("document.getElementById('id_name').removeAttribute('required')")  # the server's refusal
+    page.click("#project-form button[type=submit]")
+    page.wait_for_selector(".field-error")
+    assert_clean(page, f"project-errors-{scheme}")
+    page.click("#project-new-chat")
+    page.wait_for_selector("#composer-input")
+    assert_clean(page, f"project-new-chat-{scheme}")

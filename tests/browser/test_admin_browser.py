@@ -7,9 +7,11 @@ streaming, so the WSGI live server is enough, and the test data is written strai
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from playwright.sync_api import sync_playwright
 
 from conversations.models import Conversation, ReviewLog, Turn
+from conversations.services.quota import usage_add
 from conversations.tests.admin_support import XSS_PAYLOAD, add_exchange, make_conversation, make_reviewer
 from tests.browser.helpers import launch_chromium, screenshot
 
@@ -60,6 +62,7 @@ def review_data(make_user):
     payload_chat = make_conversation(alice, "Payload chat", exchanges=0)
     add_exchange(payload_chat, "What is a zebracorn? " + XSS_PAYLOAD, "Here is the text:\n" + XSS_PAYLOAD,
                  rating=-1, comment=XSS_PAYLOAD, prompt_tokens=321, completion_tokens=54)
+    usage_add(alice.pk, timezone.localdate(), prompt_tokens=321, completion_tokens=54)  # as answer_store does
     add_exchange(payload_chat, "and again?", "", status=Turn.Status.FAILED, error="The model is unavailable.")
     for number in range(12):
         make_conversation(bob if number % 3 else alice, f"Everyday chat {number}", exchanges=1 + number % 4)

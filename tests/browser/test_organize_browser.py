@@ -1,12 +1,18 @@
-"""Organizing in Chromium: pins and folders from the row menu, a temporary chat, message times, the keyboard
-shortcuts and their help, and the user's data (export everything, delete the account)."""
+"""Organizing in Chromium: pins and projects (the page's folders) from the row menu, a temporary chat, message times,
+the keyboard shortcuts and their help, and the user's data (export everything, delete the account)."""
 
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 from tests.browser.helpers import PASSWORD, screenshot, send_message, sign_up, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
 
 COMPLETE_ANSWER = ".turn-assistant[data-status=complete]"
 
@@ -48,16 +54,19 @@ def test_pin_and_file_chats_from_the_row_menu(make_page, server, upstream):
         wait_until(page, "document.querySelectorAll('.history-item').length === 1")
         assert page.locator(".history-item").first.get_attribute("data-id") == ids[1]
         screenshot(page, f"folders-{scheme}")
-    page.click(".folder-btn >> text=Travel")  # pressed again: all chats
-    wait_until(page, "document.querySelectorAll('.history-item').length === 3")
+    page.click(".folder-btn >> text=Travel")  # pressed again: the main list, without the project's chat
+    wait_until(page, "document.querySelectorAll('.history-item').length === 2")
 
     row_action(page, ids[0], "pin")  # unpinned
     wait_until(page, "document.querySelectorAll('.history-item[data-pinned=\"1\"]').length === 0")
 
-    # Deleting the folder keeps its chat.
+    # Deleting the project asks whether its chats go too: Cancel keeps them, back in the main list.
     page.locator(".folder-row").hover()
     page.click(".folder-row [data-action=delete-folder]")
     page.click("#dialog-ok")
+    wait_until(page, "document.getElementById('dialog-message').textContent.includes('chats in this project')")
+    page.wait_for_selector("#dialog[open]")
+    page.click("#dialog-cancel")
     page.wait_for_selector(".folder-row", state="detached")
     wait_until(page, "document.querySelectorAll('.history-item').length === 3")
 
@@ -135,6 +144,13 @@ def test_export_all_my_data_then_delete_the_account(make_page, server, upstream)
     page.fill("#delete-password", PASSWORD)
     page.click("#your-data button.btn-danger")
     page.wait_for_url("**/accounts/signup/")
-    assert page.locator("text=Your account and all its data are deleted.").is_visible()
+    assert page.locator("text=All its data is being deleted in the background").is_visible()
     assert page.locator("h1").inner_text() == "Create your account"  # not "Welcome back"
+    # Closed at once; its data goes in the background task, run here as `manage.py serve`'s worker would.
+    assert server.db.query("SELECT is_active FROM accounts_user WHERE username = %s", (username,)) in (
+        [(False,)], [(0,)]
+    )
+    worker_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings_test", "DATABASE_URL": server.db.url}
+    subprocess.run([sys.executable, "manage.py", "db_worker", "--batch", "--interval", "0", "-v", "0"],
+                   cwd=ROOT, env=worker_env, check=True, timeout=120)
     assert server.db.query("SELECT count(*) FROM accounts_user WHERE username = %s", (username,)) == [(0,)]

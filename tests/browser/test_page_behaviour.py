@@ -97,7 +97,11 @@ def test_the_row_menu_closes_moves_with_arrows_and_never_covers_another(make_pag
     page.keyboard.press("Escape")
 
 
-def test_opening_a_far_down_chat_keeps_the_sidebar_and_highlights_it(make_page, server, upstream):
+def test_opening_a_far_down_chat_shows_it_in_the_sidebar_without_rendering_the_history_down_to_it(
+    make_page, server, upstream
+):
+    """The sidebar never renders more than a page: a chat far down the history is shown on its own above the first
+    page, marked as open and in view; "load more" then reaches it in its place."""
     page = make_page()
     sign_up(page)
     ids = make_chats(page, 130)
@@ -112,29 +116,26 @@ def test_opening_a_far_down_chat_keeps_the_sidebar_and_highlights_it(make_page, 
         page.wait_for_timeout(100)
     row = page.locator(f".history-item[data-id='{target}']")
     row.scroll_into_view_if_needed()
-    scrolled = page.eval_on_selector("#history", "el => el.scrollTop")
-    assert scrolled > 1000
     row.locator(".history-link").click()
     page.wait_for_url(f"**/c/{target}/")
     active = page.locator(".history-item.is-active")
     assert active.get_attribute("data-id") == target
-    assert page.locator(".history-item").count() >= 121
-    # Where it was scrolled (once the rows below the open chat have loaded again).
-    wait_until(page, f"Math.abs(document.getElementById('history').scrollTop - {scrolled}) < 5")
+    assert page.locator(".history-item").count() <= 51  # one page, and the open chat above it
     box, rows_box = active.bounding_box(), page.locator("#history").bounding_box()
     assert rows_box["y"] <= box["y"] and box["y"] + box["height"] <= rows_box["y"] + rows_box["height"]
     screenshot(page, "far-down-chat-open")
 
-    # Opened directly (a bookmark): listed, marked and scrolled into view.
+    # Opened directly (a bookmark): listed, marked and in view, the same way.
     page.goto(f"/c/{ids[-125]}/")
     active = page.locator(".history-item.is-active")
     assert active.get_attribute("data-id") == ids[-125]
+    assert page.locator(".history-item").count() <= 51
     box, rows_box = active.bounding_box(), page.locator("#history").bounding_box()
     assert rows_box["y"] <= box["y"] and box["y"] + box["height"] <= rows_box["y"] + rows_box["height"]
 
 
 def test_a_new_chat_is_listed_at_once(make_page, server, upstream):
-    upstream.behaviour.ttft = 1.0
+    upstream.behaviour.ttft = 4.0  # a loaded CI machine once took over a second between two checks
     page = make_page()
     sign_up(page)
     assert page.locator(".history-empty").is_visible()
@@ -142,8 +143,14 @@ def test_a_new_chat_is_listed_at_once(make_page, server, upstream):
     # Before the answer (and long before any title): the chat is in the sidebar, marked as open.
     page.wait_for_selector(".history-item.is-active")
     assert page.locator(".history-empty").count() == 0
-    assert page.locator(".turn-assistant[data-status=complete]").count() == 0
-    assert page.locator(".history-item.is-active .history-link").inner_text() == "New chat"
+    # Read in one go, so the answer cannot finish between the two reads.
+    status, title = page.evaluate(
+        "[[...document.querySelectorAll('.turn-assistant')].pop()?.dataset.status ?? null,"
+        " document.querySelector('.history-item.is-active .history-link').textContent.trim()]")
+    assert status != "complete"
+    # The row is "New chat" until the answer.started event brings the name the server gave the chat at once (its
+    # first message); which of the two shows here depends only on how fast that event arrives.
+    assert title in ("New chat", "List me right away")
     page.wait_for_selector(COMPLETE_ANSWER)
     wait_until(page, "document.querySelector('.history-item.is-active .history-link').textContent === "
                      "'List me right away'")

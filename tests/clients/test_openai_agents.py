@@ -8,7 +8,15 @@ import json
 
 import httpx
 import pytest
-from agents import Agent, OpenAIProvider, OpenAIResponsesModel, RunConfig, Runner, function_tool
+from agents import (
+    Agent,
+    OpenAIChatCompletionsModel,
+    OpenAIProvider,
+    OpenAIResponsesModel,
+    RunConfig,
+    Runner,
+    function_tool,
+)
 from agents.items import ToolCallItem, ToolCallOutputItem
 from agents.models import get_default_model
 from openai import AsyncOpenAI
@@ -125,4 +133,46 @@ def test_a_one_tool_agent_chaining_responses(live_asgi, raw_key, user, fake_upst
     assert stored_conversations(user) == [[
         ("user", "Weather in Paris?"), ("assistant", ""), ("tool", tool_output),
         ("assistant", fake_upstream.behaviour.reply), ("user", "Thanks!"), ("assistant", fake_upstream.behaviour.reply),
+    ]]
+
+
+def test_an_agent_run_in_a_conversation(live_asgi, raw_key, user, fake_upstream):  # noqa: F811
+    """`Runner.run(conversation_id=...)`: the SDK sends each new input with the conversation, not the history;
+    chatsite answers in that stored conversation (one started with the Conversations API)."""
+    async def run():
+        openai_client = AsyncOpenAI(base_url=f"{live_asgi}/v1", api_key=raw_key, max_retries=0, timeout=20)
+        model = OpenAIResponsesModel(model="fake-model", openai_client=openai_client)
+        agent = Agent(name="Plain", instructions=INSTRUCTIONS, model=model)
+        conversation = await openai_client.conversations.create()
+        first = await Runner.run(agent, "Hi", conversation_id=conversation.id, run_config=NO_TRACING)
+        second = await Runner.run(agent, "Again", conversation_id=conversation.id, run_config=NO_TRACING)
+        return first, second
+
+    first, second = asyncio.run(run())
+    reply = fake_upstream.behaviour.reply
+    assert first.final_output == second.final_output == reply
+    assert stored_conversations(user) == [[("user", "Hi"), ("assistant", reply), ("user", "Again"),
+                                           ("assistant", reply)]]
+    assert Conversation.objects.get(owner=user).system_prompt == INSTRUCTIONS
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["run", "streamed"])
+def test_a_one_tool_agent_on_chat_completions(live_asgi, raw_key, user, fake_upstream, stream):  # noqa: F811
+    """The SDK's Chat Completions model: it resends the whole run each time; chatsite keeps one conversation."""
+    openai_client = AsyncOpenAI(base_url=f"{live_asgi}/v1", api_key=raw_key, max_retries=0, timeout=20)
+    model = OpenAIChatCompletionsModel(model="fake-model", openai_client=openai_client)
+    agent = Agent(name="Weather", instructions=INSTRUCTIONS, tools=[get_weather], model=model)
+    if stream:
+        result, deltas = _run_streamed(agent, "Weather in Paris?")
+        assert "".join(deltas) == fake_upstream.behaviour.reply
+    else:
+        result = Runner.run_sync(agent, "Weather in Paris?", run_config=NO_TRACING)
+    tool_output = "18 degrees celsius and sunny in Paris"
+    assert result.final_output == fake_upstream.behaviour.reply
+    first, second = fake_upstream.chat_requests
+    assert first.body["tools"][0]["function"]["name"] == "get_weather"
+    assert second.messages[-1]["role"] == "tool" and second.messages[-1]["content"] == tool_output
+    assert stored_conversations(user) == [[
+        ("user", "Weather in Paris?"), ("assistant", ""), ("tool", tool_output),
+        ("assistant", fake_upstream.behaviour.reply),
     ]]

@@ -196,3 +196,47 @@ def test_every_read_of_a_killed_workers_answer_agrees_it_failed(two_workers, fak
         assert time.monotonic() - killed_at < 4 + 2 + 1  # heartbeat + grace, then the next read
         turns = client.get(f"/api/v1/conversations/{conversation.pk}/turns/").json()["results"]
         assert turns[-1]["status"] == "failed" and turns[-1]["error"] == "The answer was interrupted."
+
+
+def test_a_continued_answer_is_followed_on_another_worker_as_its_new_run(two_workers, fake_upstream, user, api_key):
+    """A continued answer runs again under the same turn id: a follower on another worker reads the new run's
+    events, not those of the run before it (whose Redis stream, with its end marker, is kept a while)."""
+    worker_a, worker_b = two_workers
+    fake_upstream.behaviour.reply = "Once upon a time"
+    conversation = conversation_create(owner=user)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=worker_a.base_url, headers=headers, timeout=30) as client, client.stream(
+        "POST", f"/api/v1/conversations/{conversation.pk}/turns/", json={"content": "story", "stream": True}
+    ) as response:
+        first_run = read_events(response)
+    assert first_run[-1][1] == "done"
+    answer_id = first_run[-1][2]["assistant_turn"]["id"]
+    Turn.objects.filter(pk=answer_id).update(status="cancelled", finish_reason="cancelled")  # as if stopped
+    fake_upstream.behaviour.reply = " there was a fox."
+    fake_upstream.behaviour.tokens = 40
+    fake_upstream.behaviour.token_delay = 0.03
+    results = {}
+
+    def continue_on_a():
+        with httpx.Client(base_url=worker_a.base_url, headers=headers, timeout=30) as client, client.stream(
+            "POST", f"/api/v1/conversations/{conversation.pk}/continue/", json={"turn_id": answer_id, "stream": True}
+        ) as response:
+            results["a"] = read_events(response)
+
+    continuing = threading.Thread(target=continue_on_a)
+    continuing.start()
+    wait_until_the_answer_runs(conversation)
+    time.sleep(0.3)
+    with httpx.Client(base_url=worker_b.base_url, headers=headers, timeout=30) as client, client.stream(
+        "GET", f"/api/v1/conversations/{conversation.pk}/stream/"
+    ) as response:
+        assert response.status_code == 200
+        on_b = read_events(response)
+    continuing.join(30)
+
+    on_a = results["a"]
+    assert [seq for seq, _, _ in on_b] == [seq for seq, _, _ in on_a] == list(range(1, len(on_a) + 1))
+    # The new run's text only: the reply repeated to 40 tokens, none of the first run's.
+    assert text_of(on_b) == text_of(on_a) and text_of(on_a).count("fox") > 1 and "Once" not in text_of(on_a)
+    assert on_b[-1][1] == "done"
+    assert on_b[-1][2]["assistant_turn"]["content"] == "Once upon a time" + text_of(on_a)

@@ -179,8 +179,9 @@ def wait_for_pool(size: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                           [SERVER_APPLICATION_NAME])
+            # This test database only: another pytest-xdist worker's servers use the same application name.
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND datname = %s",
+                           [SERVER_APPLICATION_NAME, connection.settings_dict["NAME"]])
             if cursor.fetchone()[0] >= size:
                 return
         time.sleep(0.1)

@@ -14,7 +14,7 @@ from accounts.models import ApiKey
 from conversations import answering
 from conversations.attachments import attachment_create, bind
 from conversations.models import Conversation
-from conversations.organizing import folder_create
+from conversations.organizing import project_create
 from conversations.services import conversation_create
 from conversations.sharing import share_link_create
 from conversations.tests.factories import add_turns
@@ -154,9 +154,10 @@ def sweep_world(user, api_key, make_user):
     admin = Client()
     admin.force_login(make_user("root", is_staff=True, is_superuser=True))
     key_client = Client(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    project = project_create(owner=user, name="f")
     return {
         "ids": {"conversation_id": conversation.pk, "turn_id": answer.pk, "attachment_id": file.pk, "key_id": key.pk,
-                "link_id": link.pk, "folder_id": folder_create(owner=user, name="f").pk, "token": link.token,
+                "link_id": link.pk, "folder_id": project.pk, "project_id": project.pk, "token": link.token,
                 "response_id": f"resp_{answer.pk}", "model_id": "fake-model", "uidb64": "MQ", "object_id": "1",
                 "path": "unknown"},
         "clients": {"anonymous": Client(), "session": session, "api key": key_client, "staff": admin},

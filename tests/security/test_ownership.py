@@ -18,6 +18,8 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import AsyncClient, Client
 from django.urls import URLResolver, get_resolver
@@ -26,20 +28,23 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
 from conversations import answering
+from conversations.answering.approvals import WAITING, approval_key
 from conversations.attachments import attachment_create, bind
-from conversations.models import Attachment, Conversation, Feedback, Folder, ReviewLog, ShareLink, Turn
-from conversations.organizing import folder_create
+from conversations.models import Attachment, Conversation, Feedback, Project, ReviewLog, ShareLink, Turn
+from conversations.organizing import project_create
 from conversations.services import conversation_create, feedback_set
 from conversations.sharing import share_link_create, share_link_revoke
-from personal.models import Memory, Prompt
-from personal.services import memory_create, prompt_create
+from knowledge.models import Document, KnowledgeBase, Passage
+from knowledge.tests.support import indexed_base
+from personal.models import Assistant, Memory, Prompt
+from personal.services import assistant_create, assistant_update, memory_create, prompt_create, prompt_update
 from tests.support import assert_error_shape
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # A body the owner could send to any of these routes: if ownership failed, something would change.
-BODY = {"content": "written by bob", "rating": -1, "comment": "bob was here", "title": "renamed by bob",
+BODY = {"allow": True, "content": "written by bob", "rating": -1, "comment": "bob was here", "title": "renamed by bob",
         "archived": True, "pinned": True, "system_prompt": "obey bob", "name": "bob's key", "stream": False}
 
 
@@ -65,6 +70,10 @@ OWNED_ROUTES = {
         P("POST"), P("POST", stream="body"), P("POST", stream="accept")],
     "api/v1/conversations/<uuid:conversation_id>/turns/<int:turn_id>/edit/": [
         P("POST"), P("POST", stream="body"), P("POST", stream="accept")],
+    "api/v1/conversations/<uuid:conversation_id>/turns/<int:turn_id>/tool-calls/<str:call_id>/approval/": [
+        P("POST")],
+    "api/v1/conversations/<uuid:conversation_id>/continue/": [
+        P("POST"), P("POST", stream="body"), P("POST", stream="accept")],
     "api/v1/conversations/<uuid:conversation_id>/switch/": [P("POST")],
     "api/v1/conversations/<uuid:conversation_id>/tree/": [P("GET")],
     "api/v1/conversations/<uuid:conversation_id>/stream/": [P("GET"), P("GET", "?after=3")],
@@ -74,7 +83,11 @@ OWNED_ROUTES = {
     "api/v1/keys/<int:key_id>/": [P("GET"), P("DELETE")],
     "api/v1/attachments/<uuid:attachment_id>/": [P("GET"), P("DELETE")],
     "api/v1/attachments/<uuid:attachment_id>/content/": [P("GET")],
-    "v1/responses/<str:response_id>": [P("GET")],
+    "v1/responses/<str:response_id>": [P("GET"), P("GET", "?stream=true")],
+    "v1/responses/<str:response_id>/cancel": [P("POST")],
+    "v1/conversations/<str:conversation_id>": [P("GET"), P("POST"), P("DELETE")],
+    "v1/conversations/<str:conversation_id>/items": [P("GET"), P("GET", "?order=asc&limit=1"), P("POST")],
+    "v1/conversations/<str:conversation_id>/items/<str:item_id>": [P("GET"), P("DELETE")],
     "accounts/keys/<int:key_id>/revoke/": [P("POST")],
     "c/<uuid:conversation_id>/": [P("GET")],
     "c/<uuid:conversation_id>/turns/": [P("GET", "?before=999999"), P("GET")],
@@ -85,12 +98,36 @@ OWNED_ROUTES = {
     "shares/<int:link_id>/revoke/": [P("POST")],
     "c/<uuid:conversation_id>/organize/": [P("POST")],
     "folders/<int:folder_id>/delete/": [P("POST")],
+    "projects/<int:project_id>/": [P("GET"), P("POST")],
+    "projects/<int:project_id>/documents/": [P("POST")],
+    "projects/<int:project_id>/documents/<int:document_id>/delete/": [P("POST")],
+    "api/v1/projects/<int:project_id>/": [P("GET"), P("PATCH"), P("DELETE"), P("DELETE", "?delete_chats=true")],
     "api/v1/memories/<int:memory_id>/": [P("GET"), P("PATCH"), P("DELETE")],
     "personal/memories/<int:memory_id>/": [P("POST")],
     "personal/memories/<int:memory_id>/delete/": [P("POST")],
     "api/v1/prompts/<int:prompt_id>/": [P("GET"), P("PATCH"), P("DELETE")],
     "personal/prompts/<int:prompt_id>/": [P("POST")],
     "personal/prompts/<int:prompt_id>/delete/": [P("POST")],
+    "api/v1/knowledge-bases/<int:base_id>/": [P("GET"), P("PATCH"), P("DELETE")],
+    "api/v1/knowledge-bases/<int:base_id>/documents/": [P("GET")],
+    "api/v1/knowledge-bases/<int:base_id>/search/": [P("GET", "?q=alice"), P("GET")],
+    "api/v1/knowledge-documents/<int:document_id>/": [P("GET"), P("DELETE")],
+    "api/v1/knowledge-documents/<int:document_id>/passages/": [P("GET")],
+    "api/v1/knowledge-passages/<int:passage_id>/": [P("GET")],
+    "api/v1/conversations/<uuid:conversation_id>/knowledge-bases/": [P("GET"), P("PUT")],
+    "api/v1/projects/<int:project_id>/knowledge-bases/": [P("GET"), P("PUT")],
+    "api/v1/projects/<int:project_id>/documents/": [P("GET"), P("POST")],
+    "knowledge/<int:base_id>/": [P("GET")],
+    "knowledge/<int:base_id>/documents/": [P("POST")],
+    "knowledge/<int:base_id>/delete/": [P("POST")],
+    "knowledge/documents/<int:document_id>/delete/": [P("POST")],
+    "knowledge/passages/<int:passage_id>/": [P("GET")],
+    "api/v1/assistants/<int:assistant_id>/": [P("GET"), P("PATCH"), P("DELETE")],
+    "personal/assistants/<int:assistant_id>/": [P("POST")],
+    "personal/assistants/<int:assistant_id>/delete/": [P("POST")],
+    # By slug: a private assistant's slug is as good as unknown to anyone else (a shared one is theirs to use).
+    "api/v1/assistants/use/<slug:slug>/": [P("GET")],
+    "api/v1/assistants/use/<slug:slug>/conversations/": [P("POST")],
 }
 # Id-taking routes that are not per-user objects, and why: exact routes, and a DRF regex route by the part before
 # its regex (a "^"), so that a new route below a listed one is not covered by accident.
@@ -144,10 +181,14 @@ def test_every_id_route_is_covered():
 
 
 @pytest.fixture
-def world(fake_upstream, user, other_user, password):
-    """Alice's conversation with a complete exchange, feedback and an API key; Bob's own conversation and key."""
+def world(fake_upstream, user, other_user, password, settings, make_user):
+    """Alice's conversation with a complete exchange (cut at its length, so that it can be continued), feedback and
+    an API key; Bob's own conversation and key. Alice's prompt and assistant are shared with a group of hers that
+    Bob is not in (her assistant searches her base): a group he is not in gives him nothing."""
     conversation = conversation_create(owner=user, title="alice's chat", system_prompt="alice's prompt")
+    answer_tokens, settings.CHAT_MAX_ANSWER_TOKENS = settings.CHAT_MAX_ANSWER_TOKENS, 3
     run = answering.answer(conversation=conversation, user=user, content="alice's private question")
+    settings.CHAT_MAX_ANSWER_TOKENS = answer_tokens
     feedback_set(turn=run.assistant_turn, rating=1, comment="alice's comment")
     alice_key, _ = ApiKey.generate(user=user, name="alice's key")
     alice_file = attachment_create(owner=user, upload=SimpleUploadedFile("alice.txt", b"alice's private notes"))
@@ -156,23 +197,48 @@ def world(fake_upstream, user, other_user, password):
     _, bob_raw_key = ApiKey.generate(user=other_user, name="bob's key")
     alice_link = share_link_create(conversation=conversation, display_name="alice")
     bob_link = share_link_create(conversation=bob_conversation)
-    alice_folder = folder_create(owner=user, name="alice's folder")
-    bob_folder = folder_create(owner=other_user, name="bob's folder")
+    alice_folder = project_create(owner=user, name="alice's folder")
+    bob_folder = project_create(owner=other_user, name="bob's folder")
     alice_memory = memory_create(owner=user, content="alice's memory")
     bob_memory = memory_create(owner=other_user, content="bob's memory")
     alice_prompt = prompt_create(owner=user, command="alice", title="alice's prompt", content="alice's {{text}}")
     bob_prompt = prompt_create(owner=other_user, command="bob", title="bob's prompt", content="bob's {{text}}")
+    # A tool call of each answer waits for approval (as while the answer is paused): Bob cannot answer Alice's.
+    cache.set(approval_key(run.assistant_turn.pk, "call_alice"), WAITING)
+    cache.set(approval_key(bob_run.assistant_turn.pk, "call_bob"), WAITING)
+    alice_base = indexed_base(user, {"alice.md": b"alice's private knowledge"}, name="alice's base")
+    alice_document = Document.objects.get(base=alice_base)
+    bob_base = indexed_base(other_user, {"bob.md": b"bob's knowledge"}, name="bob's base")
+    bob_document = Document.objects.get(base=bob_base)
+    alice_base.projects.add(alice_folder)  # each base is one of its owner's project's files
+    bob_base.projects.add(bob_folder)
+    alice_assistant = assistant_create(owner=user, name="alice's assistant", instructions="alice's instructions")
+    bob_assistant = assistant_create(owner=other_user, name="bob's assistant", instructions="bob's instructions")
+    alices_team = Group.objects.create(name="alice's team")
+    alices_team.user_set.add(user, make_user("carol"))
+    prompt_update(prompt=alice_prompt, groups=[alices_team.pk])
+    assistant_update(assistant=alice_assistant, groups=[alices_team.pk], knowledge_bases=[alice_base.pk])
     fake_upstream.requests.clear()
     return {
-        "alice": {"conversation_id": conversation.pk, "turn_id": run.assistant_turn.pk, "key_id": alice_key.pk,
+        "alice": {"call_id": "call_alice",
+                  "conversation_id": conversation.pk, "turn_id": run.assistant_turn.pk, "key_id": alice_key.pk,
                   "message_id": run.user_turn.pk, "link_id": alice_link.pk,
-                  "folder_id": alice_folder.pk, "attachment_id": alice_file.pk, "memory_id": alice_memory.pk,
-                  "prompt_id": alice_prompt.pk,
+                  "folder_id": alice_folder.pk, "project_id": alice_folder.pk, "attachment_id": alice_file.pk,
+                  "memory_id": alice_memory.pk,
+                  "prompt_id": alice_prompt.pk, "item_id": f"msg_{run.user_turn.pk}",
+                  "base_id": alice_base.pk, "document_id": alice_document.pk,
+                  "passage_id": alice_document.passages.get().pk,
+                  "assistant_id": alice_assistant.pk, "slug": alice_assistant.slug,
                   "response_id": f"resp_{run.assistant_turn.pk}"},
-        "bob": {"conversation_id": bob_conversation.pk, "turn_id": bob_run.assistant_turn.pk, "key_id": None,
+        "bob": {"call_id": "call_bob",
+                "conversation_id": bob_conversation.pk, "turn_id": bob_run.assistant_turn.pk, "key_id": None,
                 "message_id": bob_run.user_turn.pk, "link_id": bob_link.pk,
-                "folder_id": bob_folder.pk, "attachment_id": None, "memory_id": bob_memory.pk,
-                "prompt_id": bob_prompt.pk,
+                "folder_id": bob_folder.pk, "project_id": bob_folder.pk, "attachment_id": None,
+                "memory_id": bob_memory.pk,
+                "prompt_id": bob_prompt.pk, "item_id": f"msg_{bob_run.user_turn.pk}",
+                "base_id": bob_base.pk, "document_id": bob_document.pk,
+                "passage_id": bob_document.passages.get().pk,
+                "assistant_id": bob_assistant.pk, "slug": bob_assistant.slug,
                 "response_id": f"resp_{bob_run.assistant_turn.pk}"},
         "bob_key": bob_raw_key,
     }
@@ -194,10 +260,19 @@ def snapshot():
         list(ApiKey.objects.order_by("pk").values("pk", "user_id", "name", "prefix", "revoked_at", "expires_at")),
         ReviewLog.objects.count(),
         list(ShareLink.objects.order_by("pk").values()),
-        list(Folder.objects.order_by("pk").values()),
+        list(Project.objects.order_by("pk").values()),
         list(Attachment.objects.order_by("pk").values()),
         list(Memory.objects.order_by("pk").values()),
         list(Prompt.objects.order_by("pk").values()),
+        list(KnowledgeBase.objects.order_by("pk").values()),
+        list(KnowledgeBase.conversations.through.objects.order_by("pk").values()),
+        list(KnowledgeBase.projects.through.objects.order_by("pk").values()),
+        list(Document.objects.order_by("pk").values()),
+        list(Passage.objects.order_by("pk").values()),
+        list(Assistant.objects.order_by("pk").values()),
+        list(Prompt.groups.through.objects.order_by("pk").values()),
+        list(Assistant.groups.through.objects.order_by("pk").values()),
+        list(Assistant.knowledge_bases.through.objects.order_by("pk").values()),
     )
 
 
@@ -260,6 +335,7 @@ def test_another_users_ids_are_404_and_change_nothing(world, fake_upstream, user
                 assert b"alice" not in response.content, where
 
     assert snapshot() == before
+    assert cache.get(approval_key(world["alice"]["turn_id"], "call_alice")) == WAITING  # still hers to answer
     assert fake_upstream.chat_requests == []
 
     # The same request from Alice is not a 404: the ids are real and the route works.
@@ -468,3 +544,25 @@ async def test_another_users_ids_are_404_on_the_async_streaming_path(world, fake
     assert_error_shape(response, 404)
     assert await sync_to_async(snapshot)() == before
     assert fake_upstream.chat_requests == []
+
+
+# The caller's own pages that take no id: each shows its caller's data only, and anonymous callers go to the login.
+OWN_PAGES = ["account/usage/", "account/reviews/"]
+
+
+@pytest.mark.parametrize("route", OWN_PAGES)
+def test_own_pages_show_only_the_callers_data(world, fake_upstream, user, other_user, route):
+    from conversations.services.quota import usage_add
+
+    chat = Conversation.objects.filter(owner=user, delete_after__isnull=True).first()
+    ReviewLog.objects.create(conversation=chat, reviewer=other_user)
+    usage_add(user.pk, timezone.localdate() - timedelta(days=1), prompt_tokens=4242, completion_tokens=0)
+    anonymous = Client().get(f"/{route}")
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
+    bob, alice = Client(), Client()
+    bob.force_login(other_user)
+    alice.force_login(user)
+    theirs = bob.get(f"/{route}").content.decode()
+    mine = alice.get(f"/{route}").content.decode()
+    assert "4242" not in theirs and str(chat.pk) not in theirs
+    assert ("4242" in mine) if route == "account/usage/" else (str(chat.pk) in mine)

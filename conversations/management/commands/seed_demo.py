@@ -109,6 +109,7 @@ class Command(BaseCommand):
                     prompt_tokens=40 * position if is_answer else 0, completion_tokens=60 if is_answer else 0,
                     created_at=conversation.created_at + timedelta(minutes=position),
                 ))
+                conversation.total_tokens += turns[-1].prompt_tokens + turns[-1].completion_tokens
                 parent_id = self.next_turn_id
                 self.next_turn_id += 1
             conversation.current_turn_id = parent_id  # one branch: its newest turn is the one shown

@@ -1,10 +1,11 @@
 """Serve chatsite with uvicorn and, for the embedded model, its model server next to it, supervised.
 
-Two processes (three with the supervisor, which is this command):
+Three processes (four with the supervisor, which is this command):
 - uvicorn running chatsite.asgi on --host/--port (--workers of them);
+- the background task worker (chatsite.task_worker: indexing, long deletions), started again whenever it exits;
 - with LLM_BACKEND=local, llama.cpp's OpenAI-compatible server on 127.0.0.1:LOCAL_MODEL_PORT, started again
   whenever it exits (a crash costs the answer being written, never the web server).
-Ctrl-C or SIGTERM stops both; the kernel stops each child if this process dies, so none is left behind.
+Ctrl-C or SIGTERM stops them all; the kernel stops each child if this process dies, so none is left behind.
 It also runs `manage.py housekeeping` (temporary chats and unsent files past their time) at start and then every
 CHAT_HOUSEKEEPING_SECONDS, here and not in the web workers, so it runs once however many workers there are.
 The workers share an empty PROMETHEUS_MULTIPROC_DIR (the operator's, emptied, or a new temporary one), so that
@@ -23,6 +24,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from chatsite import processes
+from chatsite.task_worker import TaskWorkerSupervisor
 from conversations import housekeeping, model_server
 
 
@@ -40,7 +43,7 @@ class Command(BaseCommand):
             supervisor = self._start_model_server()
         metrics_dir, own_metrics_dir = _metrics_dir()
         web = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-            model_server.with_parent_death_signal([
+            processes.with_parent_death_signal([
                 sys.executable, "-m", "uvicorn", "chatsite.asgi:application",
                 "--host", host, "--port", str(port), "--workers", str(workers), "--no-access-log",
             ]),
@@ -51,13 +54,14 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
         upkeep = None
+        tasks = TaskWorkerSupervisor().start()
         try:
             if settings.CHAT_HOUSEKEEPING_SECONDS:
                 upkeep = housekeeping.PeriodicCommand(
                     housekeeping.housekeeping_command(), interval=settings.CHAT_HOUSEKEEPING_SECONDS
                 ).start()
             returncode = web.wait()
-            raise CommandError(f"uvicorn stopped ({model_server.describe_exit(returncode)}).")
+            raise CommandError(f"uvicorn stopped ({processes.describe_exit(returncode)}).")
         except KeyboardInterrupt:
             self.stdout.write("Stopping chatsite...")
         finally:
@@ -70,6 +74,7 @@ class Command(BaseCommand):
                     web.wait()
             if upkeep is not None:
                 upkeep.stop()
+            tasks.stop()
             if supervisor is not None:
                 supervisor.stop()
             if own_metrics_dir:

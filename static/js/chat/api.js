@@ -40,6 +40,7 @@ export async function apiError(response) {
   }
   const error = new Error(message);
   error.status = response.status;
+  error.code = code;
   return error;
 }
 

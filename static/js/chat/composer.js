@@ -17,6 +17,7 @@ export const files = setupAttachments({
   apiBase, input, dropZone: chat, listEl: document.getElementById("composer-files"),
   fileInput: document.getElementById("composer-file"), button: document.getElementById("composer-attach"),
   showError: (message) => showError(message),
+  onAction: () => settleError("next-action"),
   limits: {
     files: Number(chat.dataset.maxFiles) || Infinity,
     bytes: Number(chat.dataset.maxFileBytes) || Infinity,
@@ -25,15 +26,34 @@ export const files = setupAttachments({
   onChange: () => updateSendState(),
 });
 
-export function showError(message) {
+// The error line says what went wrong only while it is true. Most errors are about the action just taken (a refused
+// file, a folder name already used, a failed request): they go at the user's next action. "The chat is busy" lasts
+// until the answer being written (here or in another window, followed here) ends.
+let errorLasts = "";
+
+/** `until`: "next-action" (default) or "answer-ends". */
+export function showError(message, { until = "next-action" } = {}) {
   errorEl.textContent = message;
   errorEl.classList.remove("is-hidden");
+  errorLasts = until;
 }
 
 export function hideError() {
   errorEl.textContent = "";
   errorEl.classList.add("is-hidden");
+  errorLasts = "";
 }
+
+/** Something happened that makes errors lasting `until` it untrue: the next action, or the end of an answer. */
+export function settleError(until) {
+  if (errorLasts === until) hideError();
+}
+
+// The next action: a click on a control, a form sent (this runs first: an error the action causes shows after).
+document.addEventListener("click", (event) => {
+  if (event.target.closest("button, a, summary, select, input, [data-action]")) settleError("next-action");
+}, true);
+document.addEventListener("submit", () => settleError("next-action"), true);
 
 // --- Drafts: kept per user and conversation in localStorage -------------------------------------------
 

@@ -2,16 +2,15 @@
 
 import { apiBase, conversationId } from "./page.js";
 import { api } from "./api.js";
+import { setHistoryTitle } from "./history.js";
 import { strings } from "../util.js";
 
 export const titleEl = document.getElementById("chat-title");
-const historyEl = document.getElementById("history");
 
 export function setTitle(title) {
   titleEl.textContent = title || strings.new_chat;
   document.title = `${titleEl.textContent} · ${document.title.split(" · ").pop()}`;
-  const link = historyEl.querySelector(`.history-item[data-id="${conversationId}"] .history-link`);
-  if (link) link.textContent = titleEl.textContent;
+  setHistoryTitle(conversationId, title);
 }
 
 export async function refreshTitle() {

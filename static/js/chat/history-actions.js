@@ -1,12 +1,12 @@
 // The history rows' menu: rename, pin, move to a folder, archive, delete.
 
-import { chat, conversationId, conversationUrl } from "./page.js";
+import { chat, conversationId, conversationUrl, deletedHere } from "./page.js";
 import { api, request } from "./api.js";
 import { draftKey, showError } from "./composer.js";
 import { ask } from "./dialogs.js";
 import { chooseFolder } from "./folders.js";
 import { setTitle } from "./header.js";
-import { refreshHistory } from "./history.js";
+import { refreshHistory, setHistoryTitle } from "./history.js";
 import { strings } from "../util.js";
 
 export async function historyAction(button) {
@@ -19,8 +19,7 @@ export async function historyAction(button) {
       const title = await ask({ message: strings.rename_prompt, value: link.textContent.trim(), okLabel: strings.save });
       if (title === null || !title.trim()) return;
       const updated = await api("PATCH", `conversations/${id}/`, { title: title.trim() });
-      link.textContent = updated.title;
-      link.title = updated.title;
+      setHistoryTitle(id, updated.title);
       if (id === conversationId) setTitle(updated.title);
     } else if (button.dataset.action === "pin") {
       await request("POST", `${conversationUrl(id)}organize/`, { pinned: item.dataset.pinned !== "1" });
@@ -36,6 +35,7 @@ export async function historyAction(button) {
     } else if (button.dataset.action === "delete") {
       const confirmed = await ask({ message: strings.delete_confirm, okLabel: strings.delete, danger: true });
       if (confirmed === null) return;
+      deletedHere.add(id);
       await api("DELETE", `conversations/${id}/`);
       item.remove();
       if (id === conversationId) {

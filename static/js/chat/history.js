@@ -3,14 +3,13 @@
 
 import { chat, conversationId, conversationUrl, temporary } from "./page.js";
 import { fragment } from "./api.js";
-import { titleEl } from "./header.js";
 import { menuItems } from "./menus.js";
 import { strings } from "../util.js";
 
 export const historyEl = document.getElementById("history");
 export const searchInput = document.getElementById("history-search");
 let showArchived = false;
-export let currentFolder = "";
+export let currentFolder = chat.dataset.project || ""; // a project open on load: a new chat in it, or one of its chats
 
 /** Show one folder's chats ("" for all). */
 export function setCurrentFolder(id) {
@@ -33,8 +32,10 @@ export function markActive() {
 }
 
 function historyListShown() {
-  // The plain list (not a search, a folder or the archive): where a new or answered chat goes to the top.
-  return !showArchived && !currentFolder && !searchInput.value.trim() && !temporary && !chat.dataset.temporary;
+  // The list this chat is in (the plain list, or its project's; not a search or the archive): where a new or answered
+  // chat goes to the top.
+  return !showArchived && currentFolder === chat.dataset.project && !searchInput.value.trim() && !temporary
+    && !chat.dataset.temporary;
 }
 
 function todayHeading() {
@@ -51,34 +52,63 @@ function todayHeading() {
   return heading;
 }
 
-export function addHistoryItem(id) {
+export function historyItem(id) {
+  return historyEl.querySelector(`.history-item[data-id="${CSS.escape(id)}"]`);
+}
+
+/** A row's title, keeping its pin mark and running dot. */
+export function setHistoryTitle(id, title) {
+  const link = historyItem(id)?.querySelector(".history-link");
+  if (!link) return;
+  const marks = [...link.children];
+  link.replaceChildren(title || strings.new_chat);
+  link.prepend(...marks.filter((mark) => mark.classList.contains("pin-mark")));
+  link.append(...marks.filter((mark) => !mark.classList.contains("pin-mark")));
+  link.title = title;
+}
+
+export function removeHistoryItem(id) {
+  historyItem(id)?.remove();
+  removeEmptyGroups();
+}
+
+function removeEmptyGroups() {
+  for (const group of historyEl.querySelectorAll(".history-group")) {
+    if (!group.nextElementSibling?.classList.contains("history-item")) group.remove();
+  }
+}
+
+export function addHistoryItem(id, title = document.getElementById("chat-title").textContent.trim()) {
   // A new chat is listed at once, as "New chat"; its title follows when the server has one.
-  if (!historyListShown() || historyEl.querySelector(`.history-item[data-id="${id}"]`)) return;
+  if (!historyListShown()) return;
+  if (historyItem(id)) {
+    markActive(); // listed already (another window's event can come first): it may be the chat just opened
+    return;
+  }
   const item = document.getElementById("history-item-template").content.firstElementChild.cloneNode(true);
   item.dataset.id = id;
+  item.dataset.folder = currentFolder; // the list shown is the chat's own (historyListShown)
   const link = item.querySelector(".history-link");
   link.href = conversationUrl(id);
-  link.textContent = titleEl.textContent.trim() || strings.new_chat;
+  link.textContent = title || strings.new_chat;
   historyEl.querySelector(".history-empty")?.remove();
   todayHeading().after(item);
   markActive();
 }
 
-export function bumpHistoryItem() {
+export function bumpHistoryItem(id = conversationId, title = undefined) {
   // The chat just answered is the most recent one: move it to the top without reloading the list (which would
   // lose how far it was scrolled and loaded).
-  if (!conversationId || !historyListShown()) return;
-  const item = historyEl.querySelector(`.history-item[data-id="${conversationId}"]`);
+  if (!id || !historyListShown()) return;
+  const item = historyItem(id);
   if (!item) {
-    addHistoryItem(conversationId);
+    addHistoryItem(id, title);
     return;
   }
   if (item.dataset.pinned === "1") return; // pinned chats keep their own order
   const heading = todayHeading();
   if (heading.nextElementSibling !== item) heading.after(item);
-  for (const group of historyEl.querySelectorAll(".history-group")) {
-    if (!group.nextElementSibling?.classList.contains("history-item")) group.remove();
-  }
+  removeEmptyGroups();
 }
 
 export function showEmptyHistoryNote() {
@@ -115,6 +145,14 @@ async function loadMore(button) {
     const firstHeading = more.querySelector(".history-group");
     if (firstHeading && firstHeading.dataset.group === lastGroup && more.firstElementChild === firstHeading) {
       firstHeading.remove();
+    }
+    // The open chat, shown on its own above the first page, is reached in its place: listed once.
+    for (const item of more.querySelectorAll(".history-item")) {
+      const shown = historyEl.querySelector(`.history-group[data-group="open"] + .history-item[data-id="${item.dataset.id}"]`);
+      if (shown) {
+        shown.previousElementSibling.remove();
+        shown.remove();
+      }
     }
     button.replaceWith(more);
     if (sidebarScrollWanted !== null) {

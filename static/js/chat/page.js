@@ -17,6 +17,9 @@ export function setTemporary(value) {
   temporary = value;
 }
 
+// Chats this window deletes itself (its own deletion is no news to it when the event comes back).
+export const deletedHere = new Set();
+
 // The answer being streamed; `current` tells a finished stream's cleanup from a newer one's.
 export const run = { busy: false, controller: null, stopRequested: false, current: null };
 

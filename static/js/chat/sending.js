@@ -1,14 +1,14 @@
 // Sending: a message (the chat is created first when it is new, and taken back if that first message is refused),
 // an edited message, and an answer written again.
 
-import { chat, conversationId, conversationUrl, run, setConversationId, temporary } from "./page.js";
+import { chat, conversationId, conversationUrl, deletedHere, run, setConversationId, temporary } from "./page.js";
 import { api, request } from "./api.js";
 import {
   autosize, draftKey, files, form, hideError, input, isSendKey, saveDraft, showError, tooLong,
   updateCount, updateSendState,
 } from "./composer.js";
 import { updateExportLinks } from "./header.js";
-import { addHistoryItem, historyEl, showEmptyHistoryNote } from "./history.js";
+import { addHistoryItem, currentFolder, historyEl, showEmptyHistoryNote } from "./history.js";
 import { modelPicker, settingsForm } from "./settings.js";
 import { streamAnswer } from "./streaming.js";
 import { reloadThread } from "./thread.js";
@@ -35,10 +35,21 @@ async function ensureConversation() {
   if (model) settings.model = model;
   if (systemPrompt) settings.system_prompt = systemPrompt;
   if (settingsForm.elements.web_search?.checked) settings.web_search = true;
+  const mcpTools = [...settingsForm.querySelectorAll('input[name="mcp_tool"]:checked')].map((box) => box.value);
+  if (mcpTools.length) settings.mcp_tools = mcpTools;
   if (temporary) settings.temporary = true;
+  const bases = [...settingsForm.querySelectorAll("input[name=knowledge_base]:checked")].map((box) => Number(box.value));
+  if (bases.length) settings.knowledge_bases = bases;
   if (settingsForm.elements.personal && !settingsForm.elements.personal.checked) settings.personal = false;
+  if (chat.dataset.assistant) settings.assistant = chat.dataset.assistant; // a chat with an assistant (its link, @name)
+  if (currentFolder && !temporary) settings.project = Number(currentFolder); // a new chat in the project shown
   const created = await request("POST", chat.dataset.startUrl, settings);
+  if (settings.project) chat.dataset.project = currentFolder;
   document.querySelector(".temporary-toggle")?.remove();
+  if (created.delete_after) {
+    chat.dataset.deleteAfter = created.delete_after;
+    chat.dispatchEvent(new CustomEvent("chat:expires")); // live.js says so when its time is up
+  }
   const oldKey = draftKey();
   setConversationId(created.id);
   try {
@@ -57,6 +68,7 @@ async function ensureConversation() {
 async function discardNewConversation() {
   // The first message was refused before anything was stored: no empty "New chat" is left behind.
   const id = conversationId;
+  deletedHere.add(id);
   try {
     await api("DELETE", `conversations/${id}/`);
   } catch {
@@ -73,7 +85,7 @@ async function discardNewConversation() {
 async function send(typed) {
   if (!typed.trim() && !files.count()) return;
   if (run.busy) {
-    showError(strings.wait_for_answer);
+    showError(strings.wait_for_answer, { until: "answer-ends" });
     return;
   }
   if (!files.ready()) {
@@ -118,12 +130,14 @@ function removeTurnsAfter(article) {
   while (article.nextElementSibling) article.nextElementSibling.remove();
 }
 
-export async function regenerate(answerEl) {
+export async function regenerate(answerEl, model = "") {
+  // `model`: write the new version with that model (the chat keeps its own).
   if (run.busy || !conversationId) return;
   const answer = answerEl || [...turnsEl.querySelectorAll(".turn-assistant")].pop();
   if (!answer) return;
   removeTurnsAfter(answer);
-  await streamAnswer(`conversations/${conversationId}/regenerate/`, { turn_id: Number(answer.dataset.turnId) }, {
+  const body = { turn_id: Number(answer.dataset.turnId), ...(model ? { model } : {}) };
+  await streamAnswer(`conversations/${conversationId}/regenerate/`, body, {
     replaceEl: answer,
     onRefused: reloadThread,
   });

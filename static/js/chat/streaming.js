@@ -3,7 +3,7 @@
 
 import { apiBase, chat, conversationId, run } from "./page.js";
 import { api, apiError } from "./api.js";
-import { autosize, hideError, input, saveDraft, setBusy, showError, stopButton } from "./composer.js";
+import { autosize, hideError, input, saveDraft, setBusy, settleError, showError, stopButton } from "./composer.js";
 import { refreshTitle, setTitle, titleEl } from "./header.js";
 import { bumpHistoryItem } from "./history.js";
 import { modelSaved } from "./settings.js";
@@ -12,6 +12,7 @@ import {
   turnsEl,
 } from "./turns.js";
 import { showToolStep } from "./tools.js";
+import { settleApproval, showApproval } from "./approvals.js";
 import { csrfToken, strings } from "../util.js";
 
 async function* readEvents(response) {
@@ -45,9 +46,12 @@ async function* readEvents(response) {
  * `replaceEl`: the answer a new version is written for (its place is taken once the server has stored it).
  * `onRefused`: called instead of putting the draft back when the server refuses before storing anything.
  */
-export async function streamAnswer(path, body, { userEl = null, replaceEl = null, draft = "", onRefused = null } = {}) {
-  // `body` null: follow an answer already being written (GET), from its first event.
-  hideError();
+export async function streamAnswer(
+  path, body, { userEl = null, replaceEl = null, draft = "", onRefused = null, initialText = "" } = {},
+) {
+  // `body` null: follow an answer already being written (GET), from its first event. A "busy" error stays while
+  // it is written. `initialText`: a continued answer's text so far, which its new text follows.
+  if (body !== null) hideError();
   setBusy(true);
   if (body !== null) await modelSaved();
   const thisRun = {};
@@ -60,9 +64,10 @@ export async function streamAnswer(path, body, { userEl = null, replaceEl = null
     run.current = null;
     run.controller = null;
     setBusy(false);
+    if (answerEl || body === null) settleError("answer-ends"); // an answer this page showed has ended
   };
   let answerEl = null;
-  let text = "";
+  let text = initialText;
   let finished = false;
   const shownSteps = new Set();
   try {
@@ -95,7 +100,7 @@ export async function streamAnswer(path, body, { userEl = null, replaceEl = null
         if (id) lastId = id;
         if (name === "turn") {
           if (userEl && data.user_turn) userEl.dataset.turnId = data.user_turn.id;
-          answerEl = newTurnElement("assistant", "");
+          answerEl = newTurnElement("assistant", text); // a continued answer starts with its text so far
           answerEl.dataset.turnId = data.assistant_turn.id;
           if (replaceEl) replaceEl.replaceWith(answerEl);
           else turnsEl.append(answerEl);
@@ -110,8 +115,11 @@ export async function streamAnswer(path, body, { userEl = null, replaceEl = null
           text += data.text;
           renderStreaming(answerEl, text);
           if (follow) requestAnimationFrame(scrollToBottom);
+        } else if (name === "tool_approval") {
+          showApproval(answerEl, data);
         } else if (name === "tool_result") {
           // A step of the answer ran on the server: it is stored above the answer, which starts again.
+          settleApproval(data.tool_call.id);
           showToolStep(answerEl, data, shownSteps);
           text = "";
           renderStreaming(answerEl, text);
@@ -156,9 +164,12 @@ export async function streamAnswer(path, body, { userEl = null, replaceEl = null
     }
     if (!finished) throw new Error(strings.network_lost);
   } catch (error) {
+    // "Busy": another window's answer is being written; the error goes when it ends (followed here: live.js).
+    const until = error.code === "busy" ? "answer-ends" : "next-action";
+    if (error.code === "busy") chat.dispatchEvent(new CustomEvent("chat:busy"));
     if (error.beforeStream && onRefused) {
       await onRefused();
-      showError(error.message);
+      showError(error.message, { until });
     } else if (error.beforeStream) {
       // Nothing was stored: put the message back in the composer.
       if (userEl) {
@@ -167,7 +178,7 @@ export async function streamAnswer(path, body, { userEl = null, replaceEl = null
         autosize();
         saveDraft();
       }
-      showError(error.message);
+      showError(error.message, { until });
     } else if (answerEl && !finished) {
       if (run.stopRequested) {
         await settleStopped(answerEl, text);
