@@ -163,7 +163,11 @@ def test_a_stop_sent_to_another_worker_ends_the_answer_within_a_second(two_worke
     assert results["ended"] - stopped_at < 1.0 + 0.5
     stored = Turn.objects.get(conversation=conversation, role="assistant")
     assert stored.status == "cancelled" and 0 < len(stored.content.split()) < 1000
-    assert fake_upstream.chat_requests[-1].disconnected  # the upstream request was closed
+    # The upstream request was closed. The fake server notices at its next write, in its own thread: poll for it.
+    deadline = time.monotonic() + 5
+    while not fake_upstream.chat_requests[-1].disconnected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fake_upstream.chat_requests[-1].disconnected
 
 
 def test_every_read_of_a_killed_workers_answer_agrees_it_failed(two_workers, fake_upstream, user, api_key):
