@@ -1,4 +1,4 @@
-"""Users, their personal API keys, sign-up invites and single sign-on identities."""
+"""Users, their sessions, personal API keys, sign-up invites and single sign-on identities."""
 
 import hashlib
 import hmac
@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.sessions.base_session import AbstractBaseSession, BaseSessionManager
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -122,6 +123,45 @@ class OidcIdentity(models.Model):
 
     def __str__(self):
         return f"{self.subject} at {self.issuer}"
+
+
+class UserSessionManager(BaseSessionManager):
+    def for_user(self, user_id):
+        return self.filter(user_id=user_id)
+
+    def for_provider_session(self, issuer: str, sid: str):
+        return self.filter(oidc_issuer=issuer, oidc_sid=sid)
+
+
+class UserSession(AbstractBaseSession):
+    """A browser session (SESSION_ENGINE accounts.sessions: Django's database sessions, with Django's documented
+    way to extend them) that also records, from its data, who is signed in and, after a single sign-on, the
+    provider's session id. Both are indexed, so ending a person's sessions (an OpenID Connect back-channel logout)
+    is one DELETE, never a scan of everybody's sessions. The columns are rewritten on every save of the session,
+    so a new session key (log-in, password change) carries them along."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="sessions",
+        db_constraint=False,  # a session saved as its user is being deleted must not fail the request
+        help_text="The signed-in user; empty for an anonymous session.",
+    )
+    oidc_issuer = models.CharField(max_length=255, blank=True, default="",
+                                   help_text="The provider (`iss`) of the single sign-on that started the session.")
+    oidc_sid = models.CharField(max_length=255, blank=True, default="",
+                                help_text="The provider's session id (`sid`) from that sign-on's ID token.")
+
+    objects = UserSessionManager()
+
+    class Meta(AbstractBaseSession.Meta):
+        verbose_name = "session"
+        verbose_name_plural = "sessions"
+        indexes = [models.Index(fields=["oidc_issuer", "oidc_sid"], name="accounts_session_oidc_sid")]
+
+    @classmethod
+    def get_session_store_class(cls):
+        from accounts.sessions import SessionStore
+
+        return SessionStore
 
 
 def hash_api_key(raw_key: str) -> str:

@@ -5,12 +5,14 @@ is here. A returning person is found by the provider's issuer and subject (OidcI
 to an existing account only when the provider says it verified the e-mail address (`email_verified`); otherwise
 a new account is made as SIGNUP_MODE allows. On every sign-in the user's groups become those named in the
 OIDC_GROUPS_CLAIM claim that exist here. The back-channel requests (token, signing keys, user info) go through
-chatsite/outbound.py, the one outbound HTTP wrapper, by overriding the backend's public fetch methods.
+chatsite/outbound.py, the one outbound HTTP wrapper, by overriding the backend's public fetch methods. A sign-in's
+issuer and provider session id (`sid`) are kept in the session, for back-channel logout (accounts/oidc_logout.py).
 """
 
 import json
 import logging
 import re
+from dataclasses import dataclass
 
 import jwt
 from asgiref.sync import async_to_sync
@@ -29,6 +31,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from accounts.models import OidcIdentity, User
+from accounts.sessions import OIDC_ISSUER_SESSION_KEY, OIDC_SID_SESSION_KEY
 from accounts.signup import SignupRefused, account_create
 from chatsite import outbound
 
@@ -37,6 +40,14 @@ logger = logging.getLogger(__name__)
 JSON_TYPES = ("application/json", "application/jwk-set+json")
 SIGNUP_INVITE_SESSION_KEY = "oidc_signup_invite"
 USERNAME_UNSAFE = re.compile(r"[^\w.@+-]")
+
+
+@dataclass(frozen=True)
+class ProviderSession:
+    """The provider's session a sign-in belongs to: its issuer and the ID token's `sid` (empty if none sent)."""
+
+    issuer: str
+    sid: str
 
 
 class SignInRefused(Exception):
@@ -64,6 +75,26 @@ def _fetch_json(url: str, **kwargs) -> dict:
     if not isinstance(data, dict) or fetched.truncated:
         raise SignInRefused(_("The identity provider's answer could not be read."))
     return data
+
+
+def provider_signing_key(token: str) -> jwt.PyJWK:
+    """The key of the provider's JWKS (OIDC_OP_JWKS_ENDPOINT) that signed `token`, by its header's kid and alg.
+    Raises SignInRefused when the keys cannot be fetched, SuspiciousOperation when none matches."""
+    jwks = _fetch_json(settings.OIDC_OP_JWKS_ENDPOINT)
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise SuspiciousOperation(f"The token's header cannot be read: {exc}") from None
+    for jwk in jwks.get("keys", []):
+        if jwk.get("kid") != smart_str(header.get("kid")):
+            continue
+        if "alg" in jwk and jwk["alg"] != smart_str(header.get("alg")):
+            continue
+        try:
+            return jwt.PyJWK(jwk)
+        except jwt.PyJWTError as exc:
+            raise SuspiciousOperation(f"The provider's key {jwk.get('kid')!r} cannot be used: {exc}") from None
+    raise SuspiciousOperation("No key of the provider's JWKS matches the token.")
 
 
 def email_verified(claims: dict) -> bool:
@@ -125,22 +156,18 @@ class OidcBackend(OIDCAuthenticationBackend):
         return _fetch_json(self.OIDC_OP_TOKEN_ENDPOINT, form=payload)
 
     def retrieve_matching_jwk(self, token):
-        jwks = _fetch_json(self.OIDC_OP_JWKS_ENDPOINT)
-        header = jwt.get_unverified_header(token)
-        for jwk in jwks.get("keys", []):
-            if jwk.get("kid") != smart_str(header.get("kid")):
-                continue
-            if "alg" in jwk and jwk["alg"] != smart_str(header.get("alg")):
-                continue
-            return jwt.PyJWK(jwk)
-        raise SuspiciousOperation("No key of the provider's JWKS matches the ID token.")
+        return provider_signing_key(token)
 
     def get_userinfo(self, access_token, id_token, payload):
+        if settings.OIDC_OP_ISSUER and payload.get("iss") != settings.OIDC_OP_ISSUER:
+            raise SuspiciousOperation("The ID token is from another issuer than OIDC_OP_ISSUER.")
         claims = _fetch_json(self.OIDC_OP_USER_ENDPOINT, headers={"Authorization": f"Bearer {access_token}"})
         # OpenID Connect Core 5.3.2: user info for another subject than the ID token's must not be used.
         if claims.get("sub") != payload.get("sub"):
             raise SuspiciousOperation("The user info is about another subject than the ID token.")
         self.issuer = str(payload.get("iss") or "")
+        # For the callback view, which stores them in the session once the person is signed in.
+        self.request.oidc_provider_session = ProviderSession(issuer=self.issuer, sid=str(payload.get("sid") or ""))
         return claims
 
     def verify_claims(self, claims):
@@ -228,6 +255,15 @@ class OidcCallbackView(OIDCAuthenticationCallbackView):
         if not oidc_enabled():
             raise Http404("Single sign-on is not configured.")
         return super().get(request)
+
+    def login_success(self):
+        response = super().login_success()
+        # Recorded in the session's indexed columns (accounts/sessions.py), for back-channel logout by sid.
+        provider_session = getattr(self.request, "oidc_provider_session", None)
+        if provider_session is not None:
+            self.request.session[OIDC_ISSUER_SESSION_KEY] = provider_session.issuer
+            self.request.session[OIDC_SID_SESSION_KEY] = provider_session.sid
+        return response
 
     @property
     def failure_url(self):

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import views
+from accounts import oidc_logout, views
 
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
@@ -17,4 +17,6 @@ urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("keys/", views.api_key_create, name="api_key_create"),
     path("keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
+    # OpenID Connect Back-Channel Logout: the provider's server posts here (registered as backchannel_logout_uri).
+    path("oidc/backchannel-logout/", oidc_logout.backchannel_logout, name="oidc_backchannel_logout"),
 ]

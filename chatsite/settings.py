@@ -141,6 +141,8 @@ AUTHENTICATION_BACKENDS = [
 ]
 
 LOGIN_URL = "login"
+# Database sessions that record whose they are (accounts/sessions.py), so one person's can be ended at once.
+SESSION_ENGINE = "accounts.sessions"
 LOGIN_REDIRECT_URL = "conversations:home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -267,6 +269,9 @@ OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", defau
 OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
 OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
 OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+# The provider's issuer (`issuer` in its discovery document). When set, ID tokens from another issuer are refused,
+# and back-channel logout (/accounts/oidc/backchannel-logout/) is on: it checks logout tokens against it.
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", default="")
 OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
 OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
 OIDC_USE_PKCE = True

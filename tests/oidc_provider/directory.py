@@ -32,7 +32,7 @@ class DirectoryValidator(OAuth2Validator):
     def get_additional_claims(self, request):
         entry = person(request.user.username) or {}
         claims = {"preferred_username": request.user.username}
-        for claim in ("email", "email_verified", "groups"):
+        for claim in ("email", "email_verified", "groups", "sid"):  # sid: the provider session the test names
             if claim in entry:
                 claims[claim] = entry[claim]
         return claims

@@ -10,6 +10,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -30,9 +31,12 @@ class OidcProvider:
         self.folder = Path(tempfile.mkdtemp(prefix="chatsite-idp-"))
         self.directory = self.folder / "people.json"
         self.directory.write_text("{}")
+        self.logout_uris = self.folder / "backchannel-logout-uris.json"
+        self.logout_uris.write_text("{}")
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
+        self.private_key_pem = pem
         self.env = {
             key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "PYTEST"))
         }
@@ -40,10 +44,15 @@ class OidcProvider:
             "DJANGO_SETTINGS_MODULE": "tests.oidc_provider.settings",
             "IDP_DATABASE": str(self.folder / "idp.sqlite3"),
             "IDP_DIRECTORY": str(self.directory),
+            "IDP_BACKCHANNEL_LOGOUT_URIS": str(self.logout_uris),
             "IDP_RSA_PRIVATE_KEY": pem,
         })
         self.log_path = ROOT / "test-artifacts" / f"oidc-provider-{self.port}.log"
         self.process: subprocess.Popen | None = None
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.base_url}/o"
 
     def _django(self, *args: str) -> None:
         subprocess.run([sys.executable, "-m", "django", *args], cwd=ROOT, env=self.env, check=True,
@@ -73,9 +82,21 @@ class OidcProvider:
         """The relying party's redirect URIs, replacing those registered before."""
         self._django("idp_client", CLIENT_ID, CLIENT_SECRET, *redirect_uris)
 
+    def register_backchannel_logout(self, uri: str) -> None:
+        """The relying party's back-channel logout URI (`backchannel_logout_uri`)."""
+        self.logout_uris.write_text(json.dumps({CLIENT_ID: uri}))
+
     def set_people(self, people: dict[str, dict]) -> None:
-        """username -> {password, email, email_verified, groups}; read by the provider on each request."""
+        """username -> {password, email, email_verified, groups, sid}; read by the provider on each request."""
         self.directory.write_text(json.dumps(people))
+
+    def sign_out(self, *, username: str | None = None, sid: str | None = None) -> dict:
+        """Sign a person (`sub`) and/or a provider session (`sid`) out at the provider: it POSTs a signed logout
+        token to the registered back-channel logout URI. Returns the relying party's answer: status, body."""
+        fields = {"client_id": CLIENT_ID, "username": username or "", "sid": sid or ""}
+        request = urllib.request.Request(f"{self.base_url}/test/sign-out/", data=urlencode(fields).encode())
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (the test provider)
+            return json.load(answer)
 
     def relying_party_settings(self) -> dict:
         """chatsite's settings for this provider (its back-channel goes through the outbound allow-list)."""
@@ -86,6 +107,7 @@ class OidcProvider:
             "OIDC_OP_TOKEN_ENDPOINT": f"{self.base_url}/o/token/",
             "OIDC_OP_USER_ENDPOINT": f"{self.base_url}/o/userinfo/",
             "OIDC_OP_JWKS_ENDPOINT": f"{self.base_url}/o/.well-known/jwks.json",
+            "OIDC_OP_ISSUER": self.issuer,
             "OIDC_PROVIDER_NAME": "Test IdP",
             "CHAT_OUTBOUND_ALLOWED_HOSTS": [f"127.0.0.1:{self.port}"],
         }
