@@ -5,6 +5,7 @@ import hmac
 import secrets
 from datetime import datetime
 from functools import partial
+from typing import ClassVar
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -150,7 +151,7 @@ class UserSession(AbstractBaseSession):
     oidc_sid = models.CharField(max_length=255, blank=True, default="",
                                 help_text="The provider's session id (`sid`) from that sign-on's ID token.")
 
-    objects = UserSessionManager()
+    objects: ClassVar[UserSessionManager] = UserSessionManager()
 
     class Meta(AbstractBaseSession.Meta):
         verbose_name = "session"

@@ -1,6 +1,8 @@
 """The session engine (SESSION_ENGINE = "accounts.sessions"): Django's database sessions stored as
 accounts.UserSession, whose indexed columns say whose session it is and which provider session started it."""
 
+from typing import cast
+
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.core.exceptions import ValidationError
@@ -17,7 +19,7 @@ class SessionStore(DatabaseSessionStore):
         return UserSession
 
     def create_model_instance(self, data):
-        session = super().create_model_instance(data)
+        session = cast(UserSession, super().create_model_instance(data))
         try:
             session.user_id = User._meta.pk.to_python(data.get(SESSION_KEY))
         except ValidationError:  # not a user id (Django's get_user treats such a session as signed out too)

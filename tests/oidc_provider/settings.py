@@ -1,9 +1,10 @@
 """A real OpenID Connect provider for the single sign-on tests: django-oauth-toolkit in a Django process of its own.
 
 Its people live in a JSON file the test writes (IDP_DIRECTORY): username -> password, email, email_verified,
-groups, and the provider session id (sid) its next ID token carries. The test changes a person's groups or e-mail there between two sign-ins, and the provider reads it on
-each request. Everything else (authorization, PKCE, tokens, signed ID tokens, keys, user info) is the toolkit's, but for
-back-channel logout (backchannel.py), which a test triggers.
+groups, and the provider session id (sid) its next ID token carries. The test changes a person's groups or e-mail
+there between two sign-ins, and the provider reads it on each request. Everything else (authorization, PKCE,
+tokens, signed ID tokens, keys, user info) is the toolkit's, but for back-channel logout (backchannel.py), which a
+test triggers.
 """
 
 import os
