@@ -8,6 +8,7 @@ Sessions are found through accounts.UserSession's indexed columns. What a signed
 the README: an answer already running finishes and is stored; API keys are separate credentials and stay valid.
 """
 
+import hashlib
 import logging
 import time
 
@@ -76,7 +77,8 @@ def logout_token_claims(token: str) -> dict:
     jti = claims.get("jti")
     if jti is not None:
         seen_for = MAX_AGE_SECONDS + 2 * LEEWAY_SECONDS
-        if not cache.add(f"oidc-logout-jti:{claims['iss']}:{jti}", 1, timeout=seen_for):
+        seen_key = "oidc-logout-jti:" + hashlib.sha256(f"{claims['iss']}\n{jti}".encode()).hexdigest()
+        if not cache.add(seen_key, 1, timeout=seen_for):  # the provider's jti, of any length, as a safe key
             raise LogoutTokenInvalid("this jti was used before")
     return claims
 
