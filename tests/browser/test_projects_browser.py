@@ -215,3 +215,54 @@ def test_a_file_uploads_with_its_progress_and_is_deleted_from_the_project_page(m
     assert server.db.query("SELECT COUNT(*) FROM knowledge_passage WHERE document_id = %s", (document_id,)) == [(0,)]
     screenshot(page, "project-file-deleted")
     assert page.recorder.console_errors == []
+
+
+def make_base(page, name: str) -> None:
+    page.goto("/knowledge/")
+    page.fill("#id_name", name)
+    page.click("#base-create button[type=submit]")
+    page.wait_for_selector("#knowledge-base")
+
+
+def base_box(page, name: str):
+    return page.locator("#project-bases label", has_text=name).locator("input")
+
+
+def test_an_upload_keeps_the_knowledge_bases_ticked_but_not_saved(make_page, server, tmp_path):
+    """The upload brings the project's own base into the form without a reload; the boxes the user ticked or cleared
+    there but has not saved keep the user's choice, and saving stores it."""
+    page = make_page()
+    sign_up(page)
+    make_base(page, "Handbook")
+    make_base(page, "Recipes")
+    page.goto("/")
+    make_project(page, "Osprey")
+    page.goto(page.locator("a[aria-label='Open project Osprey']").get_attribute("href"))
+    page.wait_for_selector("#project-page")
+    base_box(page, "Handbook").check()
+    page.click("#project-form button[type=submit]")
+    page.wait_for_selector(".flash >> text=Project saved.")
+    assert base_box(page, "Handbook").is_checked() and not base_box(page, "Recipes").is_checked()
+
+    # Changed, not saved: Handbook cleared, Recipes ticked.
+    base_box(page, "Handbook").uncheck()
+    base_box(page, "Recipes").check()
+    notes = tmp_path / "osprey-notes.md"
+    notes.write_text("# Osprey notes\n\nThe osprey nests on the old mast by the harbour.\n")
+    page.set_input_files("#document-file", str(notes))
+    page.click("#document-upload button[type=submit]")
+    page.locator(".knowledge-document").wait_for()
+    base_box(page, "Osprey").wait_for()  # the project's own base, made by the upload: the region was replaced
+    assert base_box(page, "Osprey").is_checked()
+    assert not base_box(page, "Handbook").is_checked()
+    assert base_box(page, "Recipes").is_checked()
+
+    page.click("#project-form button[type=submit]")
+    page.wait_for_selector(".flash >> text=Project saved.")
+    assert [base_box(page, name).is_checked() for name in ("Handbook", "Recipes", "Osprey")] == [False, True, True]
+    project_id = int(page.get_attribute("#project-page", "data-project-id"))
+    saved = server.db.query(
+        "SELECT b.name FROM knowledge_knowledgebase b JOIN knowledge_knowledgebase_projects pb"
+        " ON pb.knowledgebase_id = b.id WHERE pb.project_id = %s ORDER BY b.name", (project_id,))
+    assert saved == [("Osprey",), ("Recipes",)]
+
