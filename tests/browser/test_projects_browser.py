@@ -6,6 +6,7 @@ project's instructions. Light, dark and phone screenshots."""
 import re
 
 from tests.browser.helpers import run_task_worker, screenshot, send_message, sign_up, wait_until
+from tests.browser.test_live_updates import delete_project
 
 COMPLETE_ANSWER = ".turn-assistant[data-status=complete]:not(.turn-step)"
 # Several passages long: the one cited is highlighted in the document, among the others.
@@ -266,3 +267,40 @@ def test_an_upload_keeps_the_knowledge_bases_ticked_but_not_saved(make_page, ser
         " ON pb.knowledgebase_id = b.id WHERE pb.project_id = %s ORDER BY b.name", (project_id,))
     assert saved == [("Osprey",), ("Recipes",)]
 
+
+def test_the_project_page_follows_a_rename_new_instructions_and_a_deletion_elsewhere(make_page, server):
+    page = make_page()
+    sign_up(page)
+    make_project(page, "Harrier")
+    project_url = page.locator("a[aria-label='Open project Harrier']").get_attribute("href")
+    page.goto(project_url)
+    wait_until(page, "document.getElementById('project-page').dataset.live === 'listening'")
+    page.fill("#id_name", "Marsh harrier")  # typed here, not saved
+
+    # Another window of the same user renames the project and gives it instructions.
+    other = page.context.new_page()
+    other.goto(project_url)
+    other.fill("#id_name", "Hen harrier")
+    other.fill("#id_instructions", "Answer as a field guide would.")
+    other.click("#project-form button[type=submit]")
+    other.wait_for_selector(".flash >> text=Project saved.")
+
+    wait_until(page, "document.getElementById('project-heading').textContent === 'Hen harrier'")
+    assert page.title().startswith("Hen harrier · Project")
+    wait_until(page, "document.getElementById('project-summary').textContent === 'Answer as a field guide would.'")
+    assert page.locator("#project-summary").is_visible()
+    assert page.input_value("#id_instructions") == "Answer as a field guide would."  # untouched: follows
+    assert page.input_value("#id_name") == "Marsh harrier"  # edited here: the user's text stays
+    assert page.is_hidden("#project-gone")
+
+    # Deleted there: said here, with a way back, and nothing here can be sent any more.
+    other.goto("/")
+    delete_project(other, "Hen harrier", with_chats=False)
+    page.wait_for_selector("#project-gone:not(.is-hidden)")
+    assert page.locator("#project-gone").inner_text() == "This project was deleted in another window. Back to chats"
+    assert page.get_attribute("#project-gone a", "href") == "/"
+    assert page.is_disabled("#project-form button[type=submit]")
+    assert page.is_disabled("#id_instructions")
+    assert page.is_disabled("#document-upload button[type=submit]")
+    assert page.is_hidden("#project-new-chat")
+    screenshot(page, "project-deleted-elsewhere")
