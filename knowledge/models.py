@@ -178,6 +178,22 @@ class EmbeddingsOutage(models.Model):
         return f"{self.model}: {self.failures} failure(s), retry after {self.retry_after:%Y-%m-%d %H:%M}"
 
 
+class EmbeddingsCatchUpQueued(models.Model):
+    """The catch-up task housekeeping queued last (knowledge.vectors.embeddings_catch_up), by its id in the task
+    queue. While the queue holds that task unfinished, later runs queue no other: a worker that falls behind would
+    only embed the same passages twice. One row at most (the unique `task`), replaced by the next catch-up queued."""
+
+    task = models.CharField(max_length=200, help_text="The catch-up task's module path.")
+    result_id = models.CharField(max_length=64, help_text="Its id in the task queue (TaskResult.id).")
+    queued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task"], name="knowledge_embeddings_catch_up_task_uniq")]
+
+    def __str__(self):
+        return f"{self.task} {self.result_id}, queued {self.queued_at:%Y-%m-%d %H:%M}"
+
+
 class Citation(models.Model):
     """A passage given to the model for an answer, numbered as the model was told to cite it ([1], [2]...). The
     document's name and the passage's text are kept as they were, so an answer's citations outlive the document."""

@@ -10,7 +10,8 @@ file per process. Its cost grows with those passages (bench/KNOWLEDGE.md: about 
 The embeddings model failing (upstream down, a backend that has none) never costs a document or an answer: indexing
 ends with the full-text index alone, a search ranks by full text alone, and a warning is logged. The failure is
 recorded (EmbeddingsOutage), and housekeeping's catch-up (`embeddings_catch_up`) embeds what was left without vectors
-once the model answers again, a bounded number of passages per run, waiting longer after each failure.
+once the model answers again, a bounded number of passages per run, waiting longer after each failure, and never
+queueing a run while the one queued before is still waiting or running (EmbeddingsCatchUpQueued).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
-from django_tasks import task
+from django_tasks import TaskResultStatus, task
+from django_tasks.exceptions import TaskResultDoesNotExist
 from usearch.index import MetricKind, search
 
 from conversations import errors, llm
-from knowledge.models import Document, EmbeddingsOutage, Passage, PassageVector
+from knowledge.models import Document, EmbeddingsCatchUpQueued, EmbeddingsOutage, Passage, PassageVector
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -44,6 +46,10 @@ MODEL_ERRORS = (errors.EmbeddingsUnsupported, errors.UpstreamError)
 # long after each further failure, up to BACKOFF_LONGEST: a dead server gets a call a day, not one per run.
 BACKOFF_FIRST = timedelta(minutes=5)
 BACKOFF_LONGEST = timedelta(hours=24)
+# A catch-up still running this long after it started was lost with its worker (killed mid-task, the database queue
+# leaves it running for good): the next run queues another. A run embeds KNOWLEDGE_EMBED_PASSAGES_PER_RUN passages
+# at most, minutes of calls.
+CATCH_UP_LOST_AFTER = timedelta(hours=1)
 # A question is embedded from its start only (a pasted document would pass the model's input limit); its full text
 # still goes to full-text search.
 QUESTION_MAX_CHARS = 4_000
@@ -154,12 +160,16 @@ class CatchUp:
     pending: int  # passages of ready documents with no vector of the model
     queued: int  # how many of them the queued task will embed (0: none queued)
     outage: EmbeddingsOutage | None  # the model's failures, when it is waited for
+    unfinished: EmbeddingsCatchUpQueued | None = None  # the catch-up queued before, still waiting or running
 
     def __str__(self):
         if not self.pending:
             return f"Embeddings: every passage has a vector of {self.model}."
         if self.queued:
             return f"Embeddings: queued {self.queued} of {self.pending} passage(s) without a vector of {self.model}."
+        if self.unfinished is not None:
+            return (f"Embeddings: {self.pending} passage(s) without a vector; the catch-up task of "
+                    f"{self.unfinished.queued_at:%Y-%m-%d %H:%M %Z} is still waiting or running, no other added.")
         assert self.outage is not None
         return (f"Embeddings: {self.pending} passage(s) without a vector; {self.model} failed {self.outage.failures} "
                 f"time(s) in a row ({self.outage.error}), next try after {self.outage.retry_after:%Y-%m-%d %H:%M %Z}.")
@@ -179,8 +189,33 @@ def embeddings_catch_up() -> CatchUp | None:
     if outage is not None:
         return CatchUp(model=model, pending=pending, queued=0, outage=outage)
     limit = settings.KNOWLEDGE_EMBED_PASSAGES_PER_RUN
-    embed_missing_passages.enqueue(limit)
+    # Two runs at once: once the row exists, the second waits for the first's lock and then sees its task.
+    with transaction.atomic():
+        queued = EmbeddingsCatchUpQueued.objects.select_for_update().filter(
+            task=embed_missing_passages.module_path
+        ).first()
+        if queued is not None and catch_up_unfinished(queued):
+            return CatchUp(model=model, pending=pending, queued=0, outage=None, unfinished=queued)
+        result = embed_missing_passages.enqueue(limit)
+        EmbeddingsCatchUpQueued.objects.update_or_create(
+            task=embed_missing_passages.module_path,
+            defaults={"result_id": result.id, "queued_at": timezone.now()},
+        )
     return CatchUp(model=model, pending=pending, queued=min(pending, limit), outage=None)
+
+
+def catch_up_unfinished(queued: EmbeddingsCatchUpQueued) -> bool:
+    """Whether the task queue still holds this catch-up to run, or running (and not lost: CATCH_UP_LOST_AFTER)."""
+    try:
+        result = embed_missing_passages.get_result(queued.result_id)
+    except TaskResultDoesNotExist:  # its result was pruned: long finished
+        return False
+    if result.status == TaskResultStatus.READY:
+        return True
+    if result.status == TaskResultStatus.RUNNING:
+        started = result.started_at or queued.queued_at
+        return timezone.now() - started < CATCH_UP_LOST_AFTER
+    return False
 
 
 def passages_not_embedded(*, base_id: int) -> int:

@@ -10,10 +10,12 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from chatsite.task_worker import run_queued_tasks
 from knowledge import vectors
-from knowledge.models import EmbeddingsOutage, Passage, PassageVector
+from knowledge.models import EmbeddingsCatchUpQueued, EmbeddingsOutage, Passage, PassageVector
 from knowledge.tests.support import indexed_base
 from tests.servers import free_port
 
@@ -51,6 +53,19 @@ def housekeeping() -> str:
     call_command("housekeeping", stdout=out)
     run_queued_tasks()
     return out.getvalue()
+
+
+def housekeeping_alone() -> str:
+    """A housekeeping run while the task worker is behind: what it queues waits."""
+    out = io.StringIO()
+    call_command("housekeeping", stdout=out)
+    return out.getvalue()
+
+
+def catch_ups_in_queue(status: TaskResultStatus) -> int:
+    return DBTaskResult.objects.filter(
+        task_path=vectors.embed_missing_passages.module_path, status=status
+    ).count()
 
 
 def time_passes() -> None:
@@ -115,6 +130,52 @@ def test_each_run_embeds_at_most_the_configured_number_of_passages(user, embeddi
     assert "queued 1 of 1" in housekeeping()
     assert PassageVector.objects.count() == 3
     assert [len(r.body["input"]) for r in embeddings.embedding_requests] == [2, 1]
+
+
+def test_a_catch_up_still_in_the_queue_is_not_queued_again(user, embeddings, bring_up, settings):
+    indexed_base(user, OFFICE)
+    bring_up()
+    time_passes()
+    settings.KNOWLEDGE_EMBED_PASSAGES_PER_RUN = 2
+
+    # The worker is behind: two runs before it runs anything queue one task.
+    assert "queued 2 of 3" in housekeeping_alone()
+    again = housekeeping_alone()
+    assert "Embeddings: 3 passage(s) without a vector; the catch-up task of " in again
+    assert "is still waiting or running, no other added." in again
+    assert catch_ups_in_queue(TaskResultStatus.READY) == 1
+
+    # It runs: one call for its two passages. The next run queues the last one.
+    run_queued_tasks()
+    assert [len(r.body["input"]) for r in embeddings.embedding_requests] == [2]
+    assert catch_ups_in_queue(TaskResultStatus.SUCCESSFUL) == 1
+    assert "queued 1 of 1" in housekeeping_alone()
+    assert catch_ups_in_queue(TaskResultStatus.READY) == 1
+    run_queued_tasks()
+    assert [len(r.body["input"]) for r in embeddings.embedding_requests] == [2, 1]
+    assert EmbeddingsCatchUpQueued.objects.count() == 1  # one row, replaced by each catch-up queued
+
+
+def test_a_catch_up_running_is_waited_for_until_its_worker_is_taken_as_lost(user, embeddings, bring_up):
+    indexed_base(user, OFFICE)
+    bring_up()
+    time_passes()
+    assert "queued 3 of 3" in housekeeping_alone()
+    # A worker took it, and was killed mid-task: the database queue leaves it running.
+    queued = EmbeddingsCatchUpQueued.objects.get()
+    started = timezone.now() - vectors.CATCH_UP_LOST_AFTER + timedelta(minutes=1)
+    DBTaskResult.objects.filter(pk=queued.result_id).update(status=TaskResultStatus.RUNNING, started_at=started)
+    assert "still waiting or running" in housekeeping_alone()
+    assert catch_ups_in_queue(TaskResultStatus.READY) == 0
+
+    DBTaskResult.objects.filter(pk=queued.result_id).update(started_at=started - timedelta(minutes=2))
+    assert "queued 3 of 3" in housekeeping_alone()
+    assert catch_ups_in_queue(TaskResultStatus.READY) == 1
+    assert EmbeddingsCatchUpQueued.objects.get().result_id != queued.result_id
+
+    # A catch-up whose result was pruned (long finished) does not hold back the next.
+    DBTaskResult.objects.all().delete()
+    assert "queued 3 of 3" in housekeeping_alone()
 
 
 def test_the_back_off_doubles_after_each_failed_try_up_to_a_day(embeddings):

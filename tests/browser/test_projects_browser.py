@@ -6,6 +6,7 @@ project's instructions. Light, dark and phone screenshots."""
 import re
 
 from tests.browser.helpers import run_task_worker, screenshot, send_message, sign_up, wait_until
+from tests.browser.test_live_updates import delete_project
 
 COMPLETE_ANSWER = ".turn-assistant[data-status=complete]:not(.turn-step)"
 # Several passages long: the one cited is highlighted in the document, among the others.
@@ -215,3 +216,91 @@ def test_a_file_uploads_with_its_progress_and_is_deleted_from_the_project_page(m
     assert server.db.query("SELECT COUNT(*) FROM knowledge_passage WHERE document_id = %s", (document_id,)) == [(0,)]
     screenshot(page, "project-file-deleted")
     assert page.recorder.console_errors == []
+
+
+def make_base(page, name: str) -> None:
+    page.goto("/knowledge/")
+    page.fill("#id_name", name)
+    page.click("#base-create button[type=submit]")
+    page.wait_for_selector("#knowledge-base")
+
+
+def base_box(page, name: str):
+    return page.locator("#project-bases label", has_text=name).locator("input")
+
+
+def test_an_upload_keeps_the_knowledge_bases_ticked_but_not_saved(make_page, server, tmp_path):
+    """The upload brings the project's own base into the form without a reload; the boxes the user ticked or cleared
+    there but has not saved keep the user's choice, and saving stores it."""
+    page = make_page()
+    sign_up(page)
+    make_base(page, "Handbook")
+    make_base(page, "Recipes")
+    page.goto("/")
+    make_project(page, "Osprey")
+    page.goto(page.locator("a[aria-label='Open project Osprey']").get_attribute("href"))
+    page.wait_for_selector("#project-page")
+    base_box(page, "Handbook").check()
+    page.click("#project-form button[type=submit]")
+    page.wait_for_selector(".flash >> text=Project saved.")
+    assert base_box(page, "Handbook").is_checked() and not base_box(page, "Recipes").is_checked()
+
+    # Changed, not saved: Handbook cleared, Recipes ticked.
+    base_box(page, "Handbook").uncheck()
+    base_box(page, "Recipes").check()
+    notes = tmp_path / "osprey-notes.md"
+    notes.write_text("# Osprey notes\n\nThe osprey nests on the old mast by the harbour.\n")
+    page.set_input_files("#document-file", str(notes))
+    page.click("#document-upload button[type=submit]")
+    page.locator(".knowledge-document").wait_for()
+    base_box(page, "Osprey").wait_for()  # the project's own base, made by the upload: the region was replaced
+    assert base_box(page, "Osprey").is_checked()
+    assert not base_box(page, "Handbook").is_checked()
+    assert base_box(page, "Recipes").is_checked()
+
+    page.click("#project-form button[type=submit]")
+    page.wait_for_selector(".flash >> text=Project saved.")
+    assert [base_box(page, name).is_checked() for name in ("Handbook", "Recipes", "Osprey")] == [False, True, True]
+    project_id = int(page.get_attribute("#project-page", "data-project-id"))
+    saved = server.db.query(
+        "SELECT b.name FROM knowledge_knowledgebase b JOIN knowledge_knowledgebase_projects pb"
+        " ON pb.knowledgebase_id = b.id WHERE pb.project_id = %s ORDER BY b.name", (project_id,))
+    assert saved == [("Osprey",), ("Recipes",)]
+
+
+def test_the_project_page_follows_a_rename_new_instructions_and_a_deletion_elsewhere(make_page, server):
+    page = make_page()
+    sign_up(page)
+    make_project(page, "Harrier")
+    project_url = page.locator("a[aria-label='Open project Harrier']").get_attribute("href")
+    page.goto(project_url)
+    wait_until(page, "document.getElementById('project-page').dataset.live === 'listening'")
+    page.fill("#id_name", "Marsh harrier")  # typed here, not saved
+
+    # Another window of the same user renames the project and gives it instructions.
+    other = page.context.new_page()
+    other.goto(project_url)
+    other.fill("#id_name", "Hen harrier")
+    other.fill("#id_instructions", "Answer as a field guide would.")
+    other.click("#project-form button[type=submit]")
+    other.wait_for_selector(".flash >> text=Project saved.")
+
+    wait_until(page, "document.getElementById('project-heading').textContent === 'Hen harrier'")
+    assert page.title().startswith("Hen harrier · Project")
+    wait_until(page, "document.getElementById('project-summary').textContent === 'Answer as a field guide would.'")
+    assert page.locator("#project-summary").is_visible()
+    assert page.input_value("#id_instructions") == "Answer as a field guide would."  # untouched: follows
+    assert page.input_value("#id_name") == "Marsh harrier"  # edited here: the user's text stays
+    assert page.is_hidden("#project-gone")
+
+    # Deleted there: said here, with a way back, and nothing here can be sent any more.
+    other.goto("/")
+    delete_project(other, "Hen harrier", with_chats=False)
+    page.wait_for_selector("#project-gone:not(.is-hidden)")
+    assert page.locator("#project-gone").inner_text() == "This project was deleted in another window. Back to chats"
+    assert page.get_attribute("#project-gone a", "href") == "/"
+    assert page.is_disabled("#project-form button[type=submit]")
+    assert page.is_disabled("#id_instructions")
+    assert page.is_disabled("#document-upload button[type=submit]")
+    assert page.is_hidden("#project-new-chat")
+    screenshot(page, "project-deleted-elsewhere")

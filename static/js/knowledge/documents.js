@@ -1,7 +1,8 @@
 // A list of knowledge documents with its upload form (a base's page, a project's page): a file is uploaded through
 // the REST API (the form's data-api) with its upload percentage shown, then the page's regions marked
 // data-upload-refresh are replaced by the server's current ones (the new row, with its delete form) without a
-// reload, and each row still queued or being indexed follows its progress from the API until it is ready or failed.
+// reload, keeping the boxes the user ticked or cleared there but has not saved yet, and each row still queued or being
+// indexed follows its progress from the API until it is ready or failed.
 
 import { csrfToken, format, strings } from "../util.js";
 
@@ -67,15 +68,33 @@ function upload(url, file, onPercent) {
   });
 }
 
+function unsavedChoices(region) {
+  // The boxes the user changed since the page was loaded: the server's page has them as they were saved.
+  return [...region.querySelectorAll("input[type=checkbox], input[type=radio]")]
+    .filter((box) => box.checked !== box.defaultChecked)
+    .map((box) => ({ name: box.name, value: box.value, checked: box.checked }));
+}
+
+function keepChoices(region, choices) {
+  for (const { name, value, checked } of choices) {
+    const box = [...region.querySelectorAll("input")].find((input) => input.name === name && input.value === value);
+    if (box) box.checked = checked;
+  }
+}
+
 async function refreshRegions() {
   // The page as the server has it now: its rows (with their delete forms) and, on a project's page, its bases (the
-  // first upload makes the project's own base, ticked).
+  // first upload makes the project's own base, ticked), with the user's unsaved ticks kept.
   const response = await fetch(window.location.href, { credentials: "same-origin" });
   if (!response.ok) return false;
   const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
   for (const region of document.querySelectorAll("[data-upload-refresh]")) {
     const replacement = fresh.getElementById(region.id);
-    if (replacement) region.replaceWith(document.importNode(replacement, true));
+    if (!replacement) continue;
+    const choices = unsavedChoices(region);
+    const imported = document.importNode(replacement, true);
+    region.replaceWith(imported);
+    keepChoices(imported, choices);
   }
   return true;
 }
