@@ -361,12 +361,12 @@ CHAT_MAX_ANSWER_TOKENS = env.int("CHAT_MAX_ANSWER_TOKENS", default=512)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=16000)
 CHAT_DAILY_TOKEN_QUOTA = env.int("CHAT_DAILY_TOKEN_QUOTA", default=0)
 # What a user in no group may use (teams/policy.py; a group's policy in the admin says it for its members).
-CHAT_DEFAULT_FEATURES = env.list(
-    "CHAT_DEFAULT_FEATURES", default=["share_links", "file_uploads", "temporary_chats", "api_keys", "server_tools"]
-)
-_unknown_features = set(CHAT_DEFAULT_FEATURES) - {
-    "share_links", "file_uploads", "temporary_chats", "api_keys", "server_tools"
-}
+# web_search and mcp_tools count only with server_tools (its kinds of tool).
+_KNOWN_FEATURES = [
+    "share_links", "file_uploads", "temporary_chats", "api_keys", "server_tools", "web_search", "mcp_tools",
+]
+CHAT_DEFAULT_FEATURES = env.list("CHAT_DEFAULT_FEATURES", default=_KNOWN_FEATURES)
+_unknown_features = set(CHAT_DEFAULT_FEATURES) - set(_KNOWN_FEATURES)
 if _unknown_features:
     raise ImproperlyConfigured(f"CHAT_DEFAULT_FEATURES: unknown feature(s) {', '.join(sorted(_unknown_features))}.")
 CHAT_MODEL_TITLES = env.bool("CHAT_MODEL_TITLES", default=True)

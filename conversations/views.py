@@ -193,9 +193,10 @@ def _chat_context(request, conversation: Conversation | None, project: Project |
         "projects": Project.objects.for_user(request.user),
         "shortcuts": SHORTCUTS,
         "temporary_hours": settings.CHAT_TEMPORARY_HOURS,
-        # A user whose groups do not allow server tools sees neither switch (the API refuses them too).
-        "web_search_available": bool(settings.CHAT_SEARCH_URL) and policy.allows(Feature.SERVER_TOOLS),
-        **(_mcp_servers_context(conversation) if policy.allows(Feature.SERVER_TOOLS) else {}),
+        # A user whose groups do not allow web search (or MCP tools, or no server tools at all) does not see its
+        # switch (the API refuses it too).
+        "web_search_available": bool(settings.CHAT_SEARCH_URL) and policy.allows(Feature.WEB_SEARCH),
+        **(_mcp_servers_context(conversation) if policy.allows(Feature.MCP_TOOLS) else {}),
         **_history_page(request, archived=False, through=conversation, project=project),
     }
 
@@ -254,7 +255,7 @@ def _mcp_servers_list(enabled: set[str]) -> dict:
 def mcp_servers(request):
     """The Settings panel's MCP list, for the page to ask again while a server is starting or unavailable (the
     page ticks the chat's tools itself). Never waits for a server."""
-    if not settings.CHAT_MCP_SERVERS or not policy_for(request.user).allows(Feature.SERVER_TOOLS):
+    if not settings.CHAT_MCP_SERVERS or not policy_for(request.user).allows(Feature.MCP_TOOLS):
         raise Http404
     return render(request, "conversations/_mcp_servers.html", _mcp_servers_list(set()))
 

@@ -20,7 +20,7 @@ class GroupPolicyForm(forms.ModelForm):
     class Meta:
         model = GroupPolicy
         fields = ["allowed_models", "daily_token_budget", "share_links", "file_uploads", "temporary_chats",
-                  "api_keys", "server_tools"]
+                  "api_keys", "server_tools", "web_search", "mcp_tools"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -15,6 +15,9 @@ class Feature(models.TextChoices):
     TEMPORARY_CHATS = "temporary_chats", _("Temporary chats")
     API_KEYS = "api_keys", _("API keys")
     SERVER_TOOLS = "server_tools", _("Server tools")
+    # Kinds of server tool, each also behind SERVER_TOOLS (teams.policy): the web, and the operator's MCP servers.
+    WEB_SEARCH = "web_search", _("Web search")
+    MCP_TOOLS = "mcp_tools", _("MCP tools")
 
 
 class GroupPolicy(models.Model):
@@ -33,7 +36,16 @@ class GroupPolicy(models.Model):
     temporary_chats = models.BooleanField(default=True, help_text="Members may start temporary chats.")
     api_keys = models.BooleanField(default=True, help_text="Members may create API keys.")
     server_tools = models.BooleanField(
-        default=True, help_text="Members' answers may use server tools (calculator, web search, memory...).",
+        default=True,
+        help_text="Members' answers may use server tools (calculator, memory, knowledge search...): without it, "
+        "none, whatever the two switches below say.",
+    )
+    web_search = models.BooleanField(
+        default=True, help_text="With server tools: members may turn on web search in their chats.",
+    )
+    mcp_tools = models.BooleanField(
+        "MCP tools", default=True,
+        help_text="With server tools: members may enable the tools of the site's MCP servers.",
     )
 
     class Meta:
@@ -44,6 +56,7 @@ class GroupPolicy(models.Model):
         return f"Policy of {self.group}"
 
     def features(self) -> frozenset[str]:
+        """The switches that are on, as set (teams.policy decides what they allow together)."""
         return frozenset(feature for feature in Feature.values if getattr(self, feature))
 
 

@@ -37,12 +37,20 @@ class Policy:
         return str(feature) in self.features
 
 
+SERVER_TOOL_KINDS = frozenset({Feature.WEB_SEARCH.value, Feature.MCP_TOOLS.value})
+
+
+def _allowed(switches: frozenset[str]) -> frozenset[str]:
+    """What a set of switches allows: the kinds of server tool only with server tools themselves."""
+    return switches if Feature.SERVER_TOOLS.value in switches else switches - SERVER_TOOL_KINDS
+
+
 def site_policy() -> Policy:
     """The defaults, for a user in no group (and for a group whose policy is not set)."""
     return Policy(
         models=None,
         daily_token_budget=settings.CHAT_DAILY_TOKEN_QUOTA,
-        features=frozenset(settings.CHAT_DEFAULT_FEATURES),
+        features=_allowed(frozenset(settings.CHAT_DEFAULT_FEATURES)),
     )
 
 
@@ -50,7 +58,7 @@ def _of_group(policy: GroupPolicy) -> Policy:
     return Policy(
         models=frozenset(policy.allowed_models) if policy.allowed_models else None,
         daily_token_budget=policy.daily_token_budget,
-        features=policy.features(),
+        features=_allowed(policy.features()),
     )
 
 

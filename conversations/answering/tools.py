@@ -62,6 +62,8 @@ class ServerTool:
     needs_approval: bool = False
     # A per-chat tool is offered by its own switch (`available`), not by CHAT_SERVER_TOOLS.
     per_chat: ClassVar[bool] = False
+    # The kind of server tool the user's groups must allow besides server tools themselves (teams.policy), if any.
+    feature: ClassVar[Feature | None] = None
 
     def available(self, conversation: Conversation | None) -> bool:
         """Whether this chat may use the tool (the site's settings and the user's switch for the chat)."""
@@ -95,14 +97,22 @@ def offered(
     """The server tools offered to this model in this chat (none to a model not known to call tools, none to a user
     whose groups do not allow server tools: `policy`): the site's CHAT_SERVER_TOOLS, the per-chat tools the chat has
     turned on, knowledge_search when the answer searches the chat's bases by tool (`knowledge`: TurnStart's
-    knowledge_tool), and the MCP tools the chat has enabled (of those its servers list now)."""
+    knowledge_tool), and the MCP tools the chat has enabled (of those its servers list now). A tool of a kind the
+    groups do not allow (its `feature`: web search, MCP tools) is not offered, whatever the chat's switch says: the
+    policy as the answer begins is what counts."""
     if model not in settings.CHAT_TOOL_MODELS or (policy is not None and not policy.allows(Feature.SERVER_TOOLS)):
         return {}
+
+    def allowed(kind: Feature | None) -> bool:
+        return kind is None or policy is None or policy.allows(kind)
+
     chosen = [REGISTRY[name] for name in settings.CHAT_SERVER_TOOLS if name in REGISTRY and not REGISTRY[name].per_chat]
-    chosen += [tool for tool in REGISTRY.values() if tool.per_chat and tool.available(conversation)]
+    chosen += [
+        tool for tool in REGISTRY.values() if tool.per_chat and allowed(tool.feature) and tool.available(conversation)
+    ]
     if knowledge:
         chosen.append(REGISTRY[KnowledgeSearch.name])
-    if conversation is not None and conversation.mcp_tools:
+    if conversation is not None and conversation.mcp_tools and allowed(McpTool.feature):
         listed = mcp.list_tools_sync()
         chosen += [McpTool(listed[name]) for name in conversation.mcp_tools if name in listed]
     return {tool.name: tool for tool in chosen}
@@ -267,6 +277,7 @@ class WebSearch(ServerTool):
     timeout = 30.0
     max_result_chars = 12_000
     per_chat = True
+    feature = Feature.WEB_SEARCH
 
     def available(self, conversation: Conversation | None) -> bool:
         return bool(settings.CHAT_SEARCH_URL) and conversation is not None and conversation.web_search
@@ -364,6 +375,7 @@ class McpTool(ServerTool):
     """One tool of an operator's MCP server (mcp.py), as the chat that enabled it offers it."""
 
     per_chat = True
+    feature = Feature.MCP_TOOLS
 
     def __init__(self, listed: mcp.ListedTool) -> None:
         self.listed = listed

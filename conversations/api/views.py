@@ -415,13 +415,13 @@ class McpServerListView(ChatApiView):
             "The tools a conversation may enable (its `mcp_tools`), by server, with each server's state as the "
             "worker answering knows it. Never waits for a server: one not started yet is started in the background "
             "and listed as `starting` until its tools are known. 403 `feature_disabled` when your groups do not "
-            "allow server tools."
+            "allow MCP tools (or no server tools at all)."
         ),
         responses=s.McpServerListSerializer,
     )
     def get(self, request):
-        if not policy_for(request.user).allows(Feature.SERVER_TOOLS):
-            raise errors.FeatureDisabled("Your account may not use server tools (web search, MCP tools) in its chats.")
+        if not policy_for(request.user).allows(Feature.MCP_TOOLS):
+            raise errors.FeatureDisabled(services.MCP_TOOLS_REFUSED)
         return Response({"servers": [
             {
                 "name": status.name, "state": status.state.value,

@@ -9,6 +9,8 @@ One module per concern:
 
 from conversations.services.conversations import (
     EDITABLE_CONVERSATION_FIELDS,
+    MCP_TOOLS_REFUSED,
+    WEB_SEARCH_REFUSED,
     conversation_create,
     conversation_delete,
     conversation_switch,
@@ -31,8 +33,8 @@ from conversations.services.turns import (
 )
 
 __all__ = [
-    "EDITABLE_CONVERSATION_FIELDS", "INTERRUPTED", "Liveness", "TurnStart", "answer_fail_interrupted",
-    "answer_step_store", "answer_store", "conversation_create", "conversation_delete", "conversation_switch",
-    "conversation_update", "feedback_set", "quota_admit", "release_connection", "title_from_text", "title_store",
-    "turn_begin", "turns_fail_stale", "usage_add",
+    "EDITABLE_CONVERSATION_FIELDS", "INTERRUPTED", "Liveness", "MCP_TOOLS_REFUSED", "TurnStart", "WEB_SEARCH_REFUSED",
+    "answer_fail_interrupted", "answer_step_store", "answer_store", "conversation_create", "conversation_delete",
+    "conversation_switch", "conversation_update", "feedback_set", "quota_admit", "release_connection",
+    "title_from_text", "title_store", "turn_begin", "turns_fail_stale", "usage_add",
 ]

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from personal.models import Assistant
 
 TITLE_MAX_CHARS = 60
+WEB_SEARCH_REFUSED = "Your account may not use web search in its chats."
+MCP_TOOLS_REFUSED = "Your account may not use MCP tools in its chats."
 
 
 def conversation_create(
@@ -33,7 +35,7 @@ def conversation_create(
         raise ValueError("a chat goes only in its owner's projects")
     if project is not None and not model.strip():
         model = project.model
-    _require_server_tools(owner, web_search=web_search, mcp_tools=mcp_tools)
+    _require_chat_tools(owner, web_search=web_search, mcp_tools=mcp_tools)
     conversation = Conversation.objects.create(
         owner=owner, title=title.strip()[:200], model=model.strip(), system_prompt=system_prompt, source=source,
         api_key=api_key, web_search=web_search, personal=personal, mcp_tools=mcp_tools or [], assistant=assistant,
@@ -43,11 +45,16 @@ def conversation_create(
     return conversation
 
 
-def _require_server_tools(owner: User, *, web_search: bool | None, mcp_tools: list[str] | None) -> None:
-    """Turning on web search or MCP tools in a chat needs the owner's groups to allow server tools (teams.policy):
-    refused clearly, never stored and silently not offered."""
-    if (web_search or mcp_tools) and not policy_for(owner).allows(Feature.SERVER_TOOLS):
-        raise errors.FeatureDisabled("Your account may not use server tools (web search, MCP tools) in its chats.")
+def _require_chat_tools(owner: User, *, web_search: bool | None, mcp_tools: list[str] | None) -> None:
+    """Turning on web search or MCP tools in a chat needs the owner's groups to allow that kind of server tool
+    (teams.policy): refused clearly, never stored and silently not offered. Turning them off is always allowed."""
+    if not web_search and not mcp_tools:
+        return
+    policy = policy_for(owner)
+    if web_search and not policy.allows(Feature.WEB_SEARCH):
+        raise errors.FeatureDisabled(WEB_SEARCH_REFUSED)
+    if mcp_tools and not policy.allows(Feature.MCP_TOOLS):
+        raise errors.FeatureDisabled(MCP_TOOLS_REFUSED)
 
 
 # `assistant` is set by the /v1 endpoints (a model id `assistant:<slug>`), not by the conversation API's PATCH.
@@ -61,7 +68,7 @@ def conversation_update(*, conversation: Conversation, **changes: Any) -> Conver
     unknown = set(changes) - set(EDITABLE_CONVERSATION_FIELDS)
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
-    _require_server_tools(conversation.owner, web_search=changes.get("web_search"), mcp_tools=changes.get("mcp_tools"))
+    _require_chat_tools(conversation.owner, web_search=changes.get("web_search"), mcp_tools=changes.get("mcp_tools"))
     for name, value in changes.items():
         setattr(conversation, name, value.strip() if isinstance(value, str) and name != "system_prompt" else value)
     conversation.updated_at = timezone.now()

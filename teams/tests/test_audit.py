@@ -60,17 +60,20 @@ def test_admin_edits_name_who_made_them(admin_client, user):
         "policy-TOTAL_FORMS": "1", "policy-INITIAL_FORMS": "0", "policy-MIN_NUM_FORMS": "0",
         "policy-MAX_NUM_FORMS": "1", "policy-0-allowed_models": "small\nmedium\n\nsmall",
         "policy-0-daily_token_budget": "5000", "policy-0-share_links": "on", "policy-0-file_uploads": "on",
-        "policy-0-api_keys": "on",
+        "policy-0-api_keys": "on", "policy-0-server_tools": "on", "policy-0-web_search": "on",
     })
     assert response.status_code == 302, response.content.decode()[:3000]
     group = Group.objects.get(name="interns")
     assert list(group.user_set.all()) == [user]
     policy = GroupPolicy.objects.get(group=group)
     assert policy.allowed_models == ["medium", "small"] and policy.daily_token_budget == 5000
-    assert not policy.temporary_chats and not policy.server_tools
+    assert not policy.temporary_chats and policy.server_tools and policy.web_search and not policy.mcp_tools
     membership = AuditEvent.objects.get(action=AuditEvent.Action.GROUP_MEMBERS_CHANGED)
     assert (membership.actor, membership.target, membership.detail) == (root, "group interns", "added: alice")
-    assert AuditEvent.objects.get(action=AuditEvent.Action.POLICY_CHANGED).actor == root
+    logged = AuditEvent.objects.get(action=AuditEvent.Action.POLICY_CHANGED)
+    assert logged.actor == root and logged.detail.endswith(
+        "features: api_keys, file_uploads, server_tools, share_links, web_search"
+    )
 
     key, _ = ApiKey.generate(user=user, name="laptop")
     page.post(reverse("admin:accounts_apikey_changelist"),
@@ -78,7 +81,9 @@ def test_admin_edits_name_who_made_them(admin_client, user):
     revoked = AuditEvent.objects.get(action=AuditEvent.Action.KEY_REVOKED)
     assert (revoked.actor, revoked.target_user) == (root, user) and key.prefix in revoked.target
     # The group's page lists its members, and the log is read-only.
-    assert 'selected>alice</option>' in page.get(reverse("admin:auth_group_change", args=[group.pk])).content.decode()
+    change_page = page.get(reverse("admin:auth_group_change", args=[group.pk])).content.decode()
+    assert 'selected>alice</option>' in change_page
+    assert 'id="id_policy-0-web_search" checked>' in change_page and 'id="id_policy-0-mcp_tools">' in change_page
     assert page.get(reverse("admin:teams_auditevent_changelist")).status_code == 200
     assert page.get(reverse("admin:teams_auditevent_add")).status_code == 403
     assert page.post(reverse("admin:teams_auditevent_delete", args=[revoked.pk])).status_code == 403

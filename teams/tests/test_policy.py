@@ -87,3 +87,26 @@ def test_the_override_holds_for_a_user_in_no_group(user, settings):
     settings.CHAT_DAILY_TOKEN_QUOTA = 100
     UserPolicy.objects.create(user=user, daily_token_budget=9000)
     assert policy_for(user).daily_token_budget == 9000 and policy_for(user).models is None
+
+
+def test_web_search_and_mcp_tools_count_only_with_server_tools_in_the_same_group(user, make_group):
+    make_group("no-web", members=[user], web_search=False)
+    policy = policy_for(user)
+    assert policy.allows(Feature.SERVER_TOOLS) and policy.allows(Feature.MCP_TOOLS)
+    assert not policy.allows(Feature.WEB_SEARCH)
+    # A group allowing web search but no server tools at all allows neither: the first group still refuses it.
+    make_group("plain-answers", members=[user], server_tools=False, web_search=True)
+    forget(user)
+    assert not policy_for(user).allows(Feature.WEB_SEARCH)
+    make_group("researchers", members=[user], mcp_tools=False)
+    forget(user)
+    policy = policy_for(user)
+    assert policy.allows(Feature.WEB_SEARCH) and policy.allows(Feature.MCP_TOOLS)
+
+
+def test_the_defaults_allow_the_kinds_of_server_tool_only_with_server_tools(user, settings):
+    settings.CHAT_DEFAULT_FEATURES = ["web_search", "mcp_tools"]
+    assert not policy_for(user).allows(Feature.WEB_SEARCH) and not policy_for(user).allows(Feature.MCP_TOOLS)
+    settings.CHAT_DEFAULT_FEATURES = ["server_tools", "mcp_tools"]
+    policy = policy_for(user)
+    assert policy.allows(Feature.MCP_TOOLS) and not policy.allows(Feature.WEB_SEARCH)
