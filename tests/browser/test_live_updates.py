@@ -106,6 +106,27 @@ def test_a_second_window_follows_answers_renames_pins_new_chats_and_deletions(ma
     assert first.recorder.console_errors == []
 
 
+def test_a_row_menu_open_here_stays_open_when_another_window_moves_a_chat(make_page, server, upstream):
+    """A pin made elsewhere reloads the sidebar's rows: the menu the user has open is open on the new row, and works."""
+    first = make_page()
+    sign_up(first)
+    older = start_chat(first, "Groceries", "Milk and eggs.", upstream)
+    first.goto("/")
+    newer = start_chat(first, "Trip to Busan", "Take the KTX.", upstream)
+    wait_until(first, LISTENING)
+    second = second_window(first)
+    row(second, newer).locator("summary").click()
+    second.wait_for_selector(f".history-item[data-id='{newer}'] [data-action=archive]", state="visible")
+
+    row_action(first, older, "pin")  # the second window's rows are reloaded: the older chat moves under Pinned
+    second.wait_for_selector(f".history-item[data-pinned='1'][data-id='{older}']")
+    assert second.locator(f".history-item[data-id='{newer}'] details.item-menu[open]").count() == 1
+    assert second.is_visible(f".history-item[data-id='{newer}'] [data-action=archive]")
+    second.click(f".history-item[data-id='{newer}'] [data-action=archive]")  # the reopened menu's items work
+    row(second, newer).wait_for(state="detached")
+    assert second.errors == []
+
+
 def test_screenshots_of_an_answer_followed_from_another_window(make_page, server, upstream):
     for name, options in (
         ("live-updates-light", {}), ("live-updates-dark", {"color_scheme": "dark"}),

@@ -119,12 +119,33 @@ export function showEmptyHistoryNote() {
 
 let historyRequest = 0;
 
+// A row's menu open when the list is reloaded (another window's change, a live event) stays open on the new row,
+// its focused item still focused: the list must not close a menu under the user's pointer.
+function openRowMenu() {
+  const menu = historyEl.querySelector(".history-item details.item-menu[open]");
+  if (!menu) return null;
+  const focused = menu.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  return { id: menu.closest(".history-item").dataset.id, focused };
+}
+
+function reopenRowMenu(was) {
+  if (!was) return;
+  const menu = historyEl.querySelector(`.history-item[data-id="${CSS.escape(was.id)}"] details.item-menu`);
+  if (!menu) return;
+  const focused = was.focused && menu.querySelector(`[data-action="${CSS.escape(was.focused)}"]`);
+  // Opening fires "toggle" later, whose handler (menus.js) focuses the first item: the item is focused after it.
+  if (focused) menu.addEventListener("toggle", () => focused.focus(), { once: true });
+  menu.open = true;
+}
+
 export async function refreshHistory() {
   const request = ++historyRequest;
   try {
     const response = await fetch(historyUrl(), { credentials: "same-origin" });
     if (!response.ok || request !== historyRequest) return;
+    const menuOpen = openRowMenu();
     historyEl.replaceChildren(fragment(await response.text()));
+    reopenRowMenu(menuOpen);
     markActive();
     observeMore();
   } catch {
