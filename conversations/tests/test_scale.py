@@ -324,11 +324,11 @@ def test_the_deletion_tasks_query_count_does_not_grow_with_the_history(user, oth
 
 # 1 the user, 2 the chats' ids and sizes; a batch (13): savepoint, its attachments, feedback deleted, current turns
 # cleared, turns deleted, the chats with the collector's look at their turns (none left) and share links, reviews
-# deleted, the chats' knowledge bases unlinked, memories unlinked, the chats deleted, release; the account (23):
-# savepoint, its keys, chats, files, projects, assistants and knowledge bases looked up, fifteen deletes or updates
-# (admin log, groups, permissions, sign-on identities, storage and usage ledgers, instructions, memories, prompts,
-# the budget override; invites, reviews and audit events kept without them), the account deleted, release.
-DELETE_QUERIES = 2 + 13 + 23
+# deleted, the chats' knowledge bases unlinked, memories unlinked, the chats deleted, release; the account (24):
+# savepoint, its keys, chats, files, projects, assistants and knowledge bases looked up, sixteen deletes or updates
+# (admin log, groups, permissions, sign-on identities, sessions, storage and usage ledgers, instructions, memories,
+# prompts, the budget override; invites, reviews and audit events kept without them), the account deleted, release.
+DELETE_QUERIES = 2 + 13 + 24
 
 
 @pytest.mark.django_db(transaction=True)  # the task worker opens its own transactions
