@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from conversations import errors
-from conversations.models import DailyUsage, Turn
+from conversations.models import DailyUsage, Turn, quoted_column
 from teams.policy import policy_for
 
 if TYPE_CHECKING:
@@ -93,12 +93,12 @@ def _ledger_increment_sql() -> str:
     """The day's row of the ledger, increased in place (its names from the model). Written out rather than as
     `update(prompt_tokens=F("prompt_tokens") + n, ...)`: resolving and compiling those three expressions cost
     about four times the CPU of running the statement, on every stored answer (bench/TURN.md)."""
-    quote, meta = connection.ops.quote_name, DailyUsage._meta
     user, day, *counters = (
-        quote(meta.get_field(name).column) for name in ("user", "day", "prompt_tokens", "completion_tokens", "answers")
+        quoted_column(DailyUsage, name) for name in ("user", "day", "prompt_tokens", "completion_tokens", "answers")
     )
     added = ", ".join(f"{counter} = {counter} + %s" for counter in counters)
-    return f"UPDATE {quote(meta.db_table)} SET {added} WHERE {user} = %s AND {day} = %s"  # noqa: S608 (names, %s)
+    table = connection.ops.quote_name(DailyUsage._meta.db_table)
+    return f"UPDATE {table} SET {added} WHERE {user} = %s AND {day} = %s"  # noqa: S608 (names, %s)
 
 
 def _ledger_increment(user_id: int, day: date, prompt_tokens: int, completion_tokens: int, answers: int) -> int:

@@ -33,7 +33,7 @@ from chatsite.prebuilt import per_thread
 from conversations import attachments, errors, llm, notifications
 from conversations.digests import next_digest, root_digest
 from conversations.messages import ModelMessage, StoredMessage, ToolCall, ToolResult, message_text
-from conversations.models import Attachment, Conversation, Turn
+from conversations.models import Attachment, Conversation, Turn, quoted_column
 from conversations.selectors import default_model, history_for_model, project_system_text
 from conversations.services.conversations import title_from_text
 from conversations.services.quota import Liveness, quota_reserve, tokens_so_far, usage_add
@@ -600,15 +600,15 @@ def _chat_total_sql() -> str:
     (the sum of its turns' tokens), in one statement written out with the models' names. Through the ORM the same
     UPDATE (a Coalesce of a grouped Sum in a Subquery of OuterRef) costs about 1.5 ms of CPU to build and compile
     and 0.2 ms to run, on every stored answer (bench/TURN.md); test_services checks that both give the same total."""
-    quote, chat, turn = connection.ops.quote_name, Conversation._meta, Turn._meta
-    updated_at, total_tokens = (quote(chat.get_field(name).column) for name in ("updated_at", "total_tokens"))
+    quote = connection.ops.quote_name
+    updated_at, total_tokens, pk = (quoted_column(Conversation, name) for name in ("updated_at", "total_tokens", "id"))
     prompt, completion, of_chat = (
-        quote(turn.get_field(name).column) for name in ("prompt_tokens", "completion_tokens", "conversation")
+        quoted_column(Turn, name) for name in ("prompt_tokens", "completion_tokens", "conversation")
     )
-    total = f"SELECT SUM({prompt} + {completion}) FROM {quote(turn.db_table)} WHERE {of_chat} = %s"  # noqa: S608
+    total = f"SELECT SUM({prompt} + {completion}) FROM {quote(Turn._meta.db_table)} WHERE {of_chat} = %s"  # noqa: S608
     # The models' names; every value is a parameter.
     set_both = f"{updated_at} = %s, {total_tokens} = COALESCE(({total}), 0)"
-    return f"UPDATE {quote(chat.db_table)} SET {set_both} WHERE {quote(chat.pk.column)} = %s"  # noqa: S608
+    return f"UPDATE {quote(Conversation._meta.db_table)} SET {set_both} WHERE {pk} = %s"  # noqa: S608
 
 
 def _chat_total_store(conversation_id: uuid.UUID, updated_at: datetime) -> None:

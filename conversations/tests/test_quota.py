@@ -58,7 +58,8 @@ def test_a_stored_answer_leaves_its_chat_the_total_review_totals_defines(fake_up
     stored = dict(Conversation.objects.values_list("pk", "total_tokens"))
     Conversation.objects.update(**review_totals("total_tokens"))
     assert dict(Conversation.objects.values_list("pk", "total_tokens")) == stored
-    assert stored[chat.pk] == sum(t.prompt_tokens + t.completion_tokens for t in chat.turns.all()) > stored[other.pk] > 0
+    turns_total = sum(turn.prompt_tokens + turn.completion_tokens for turn in chat.turns.all())
+    assert stored[chat.pk] == turns_total > stored[other.pk] > 0
     usage = DailyUsage.objects.get(user=user, day=timezone.localdate())
     assert usage.total_tokens == stored[chat.pk] + stored[other.pk] and usage.answers == 4
 
