@@ -420,7 +420,8 @@ def review_totals(*names: str) -> dict[str, models.Expression]:
     """A conversation's stored review columns (total_tokens, feedback_up, feedback_down; or only those `names`)
     recomputed from its turns and their feedback, as expressions for an UPDATE of conversations:
     `Conversation.objects.filter(pk=...).update(**review_totals())`. Recomputed rather than adjusted by a
-    difference, so no writer can make them drift; the cost is one index range of that chat's turns."""
+    difference, so no writer can make them drift; the cost is one index range of that chat's turns. A stored answer
+    writes the same total_tokens as a statement written out (services.turns._chat_total_sql): change both."""
     turns = Turn.objects.filter(conversation=models.OuterRef("pk")).order_by().values("conversation")
 
     def feedback(rating: int) -> models.QuerySet:

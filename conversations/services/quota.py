@@ -92,7 +92,7 @@ def usage_add(user_id: int, day: date, *, prompt_tokens: int, completion_tokens:
 def _ledger_increment_sql() -> str:
     """The day's row of the ledger, increased in place (its names from the model). Written out rather than as
     `update(prompt_tokens=F("prompt_tokens") + n, ...)`: resolving and compiling those three expressions cost
-    about four times the CPU of running the statement, on every stored answer (bench/TURN.md)."""
+    about six times the CPU of running the statement, on every stored answer (bench/TURN.md)."""
     user, day, *counters = (
         quoted_column(DailyUsage, name) for name in ("user", "day", "prompt_tokens", "completion_tokens", "answers")
     )
