@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -408,11 +408,20 @@ class Feedback(models.Model):
         return f"{'👍' if self.rating > 0 else '👎'} on turn {self.turn_id}"
 
 
+def quoted_column(model: type[models.Model], name: str) -> str:
+    """The column of `model`'s field `name`, quoted for the database: for the few statements written out on a hot path
+    (their names still come from the models)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column
+    return connection.ops.quote_name(field.column)
+
+
 def review_totals(*names: str) -> dict[str, models.Expression]:
     """A conversation's stored review columns (total_tokens, feedback_up, feedback_down; or only those `names`)
     recomputed from its turns and their feedback, as expressions for an UPDATE of conversations:
     `Conversation.objects.filter(pk=...).update(**review_totals())`. Recomputed rather than adjusted by a
-    difference, so no writer can make them drift; the cost is one index range of that chat's turns."""
+    difference, so no writer can make them drift; the cost is one index range of that chat's turns. A stored answer
+    writes the same total_tokens as a statement written out (services.turns._chat_total_sql): change both."""
     turns = Turn.objects.filter(conversation=models.OuterRef("pk")).order_by().values("conversation")
 
     def feedback(rating: int) -> models.QuerySet:

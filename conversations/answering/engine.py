@@ -110,6 +110,10 @@ class Engine:
         self._tasks: dict[int, asyncio.Task[None]] = {}  # running answers only
         self._stopping: set[int] = set()
         self._watcher = liveness.Watcher(running=lambda: list(self._tasks), on_stop=self.cancel)
+        # Where the loop clears an answer's keys: a context of the engine's own, entered only on its loop. Django's
+        # cache handles are kept per context (asgiref's Local), so in each answer's fresh context the one DEL would
+        # first build a cache client of its own (three times the DEL's CPU).
+        self._keys_context = contextvars.Context()
 
     def adopt_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run answers on this (the ASGI server's) loop, where their followers are: no cross-thread wakeups."""
@@ -192,7 +196,7 @@ class Engine:
                 # The one clearing of the answer's keys, once it has left _tasks, so no heartbeat writes them again
                 # (the watcher vouches for every run in _tasks, the model's title included, and clears those that
                 # ended during its write). On the loop: one DEL, no thread hop added to an answer's end.
-                liveness.forget(turn_id)
+                self._keys_context.run(liveness.forget, turn_id)
 
     def _forget(self, log: AnswerLog) -> None:
         # Only this log: a continued answer runs again under the same turn id, with a log of its own.

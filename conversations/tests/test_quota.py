@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from conversations import answering, errors, services
-from conversations.models import DailyUsage, Turn
+from conversations.models import Conversation, DailyUsage, Turn, review_totals
 from conversations.selectors import tokens_used_today, usage_by_day
 from conversations.services import conversation_create, conversation_delete
 
@@ -41,6 +41,27 @@ def test_each_stored_answer_adds_its_tokens_to_the_days_ledger(fake_upstream, us
         "day": timezone.localdate(), "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens, "answers": 2,
     }]
+
+
+def test_a_stored_answer_leaves_its_chat_the_total_review_totals_defines(fake_upstream, user):
+    """answer_store writes the chat's total_tokens as one statement of its own: it must be the total that
+    models.review_totals recomputes (the sum of the chat's turns), for that chat only, whatever the outcome."""
+    chat, other = conversation_create(owner=user), conversation_create(owner=user)
+    answering.answer(conversation=other, user=user, content="another chat")
+    answering.answer(conversation=chat, user=user, content="hello there")
+    answering.answer(conversation=chat, user=user, regenerate=True)
+    fake_upstream.behaviour.fail_status = 400
+    fake_upstream.behaviour.fail_count = 1
+    with pytest.raises(errors.UpstreamRejected):
+        answering.answer(conversation=chat, user=user, content="refused")
+
+    stored = dict(Conversation.objects.values_list("pk", "total_tokens"))
+    Conversation.objects.update(**review_totals("total_tokens"))
+    assert dict(Conversation.objects.values_list("pk", "total_tokens")) == stored
+    turns_total = sum(turn.prompt_tokens + turn.completion_tokens for turn in chat.turns.all())
+    assert stored[chat.pk] == turns_total > stored[other.pk] > 0
+    usage = DailyUsage.objects.get(user=user, day=timezone.localdate())
+    assert usage.total_tokens == stored[chat.pk] + stored[other.pk] and usage.answers == 4
 
 
 def test_deleting_chats_gives_no_tokens_back(fake_upstream, user, settings):
