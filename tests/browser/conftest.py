@@ -180,8 +180,11 @@ def upstream(_fake_upstream_server):
     _fake_upstream_server.reset()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test file. Not for the session: Playwright's sync API keeps its event loop running in this
+    thread while it is open, and every later test of this worker that runs a loop (asyncio.run, an async test)
+    would fail with "cannot be called from a running event loop"."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

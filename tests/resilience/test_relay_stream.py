@@ -12,7 +12,7 @@ from conversations.models import Turn
 TURN_ID = 4242
 
 
-def test_batches_a_first_write_and_the_end_make_the_stream_a_follower_reads(redis_url):
+async def test_batches_a_first_write_and_the_end_make_the_stream_a_follower_reads(redis_url):
     url, prefix = redis_url
     caches = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": prefix}}
     with override_settings(REDIS_URL=url, CACHES=caches):
@@ -35,9 +35,9 @@ def test_batches_a_first_write_and_the_end_make_the_stream_a_follower_reads(redi
             return [entry async for entry in relay.follow(TURN_ID, after)]
 
         try:
-            read = asyncio.run(publish_then_follow(0))
+            read = await publish_then_follow(0)
             assert [(entry.seq, entry.frame) for entry in read] == [(entry.seq, entry.frame) for entry in entries]
-            assert [entry.seq for entry in asyncio.run(publish_then_follow(4))] == [5, 6]  # a follower resuming
+            assert [entry.seq for entry in await publish_then_follow(4)] == [5, 6]  # a follower resuming
             assert 0 < client.ttl(key) <= relay.RETAIN_SECONDS
             assert client.xrange(key)[-1] == (relay.END_ID.encode(), {b"end": b"1"})
         finally:
